@@ -1,0 +1,61 @@
+//! Where `seal` finds age identities, in sops' order: `--identity` files,
+//! `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`, then the default
+//! key file (`$XDG_CONFIG_HOME/sops/age/keys.txt` or `~/.config/sops/age/keys.txt`).
+
+use std::path::{Path, PathBuf};
+
+use seal::sops::Identities;
+
+use crate::Failure;
+
+/// The default sops age key file.
+pub fn default_key_file() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
+        return Some(PathBuf::from(x).join("sops/age/keys.txt"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/sops/age/keys.txt"))
+}
+
+/// Loads every identity the environment offers.
+pub fn load(files: &[PathBuf]) -> Result<Identities, Failure> {
+    let mut ids = Identities::new();
+    let read = |p: &Path| {
+        std::fs::read_to_string(p)
+            .map_err(|e| Failure::input(format!("cannot read identity file {}: {e}", p.display())))
+    };
+    for f in files {
+        let text = read(f)?;
+        ids.add_text(&text, &f.display().to_string()).map_err(Failure::from)?;
+    }
+    if let Ok(text) = std::env::var("SOPS_AGE_KEY") {
+        ids.add_text(&text, "SOPS_AGE_KEY").map_err(Failure::from)?;
+    }
+    if let Some(p) = std::env::var_os("SOPS_AGE_KEY_FILE").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        let text = read(&p)?;
+        ids.add_text(&text, &p.display().to_string()).map_err(Failure::from)?;
+    }
+    if let Ok(cmd) = std::env::var("SOPS_AGE_KEY_CMD") {
+        if !cmd.trim().is_empty() {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&cmd)
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .map_err(|e| Failure::input(format!("SOPS_AGE_KEY_CMD could not run: {e}")))?;
+            if !out.status.success() {
+                return Err(Failure::input(format!("SOPS_AGE_KEY_CMD failed ({})", out.status)));
+            }
+            let text = String::from_utf8(out.stdout)
+                .map_err(|_| Failure::input("SOPS_AGE_KEY_CMD printed something that is not text"))?;
+            ids.add_text(&text, "SOPS_AGE_KEY_CMD").map_err(Failure::from)?;
+        }
+    }
+    if let Some(p) = default_key_file() {
+        if p.is_file() {
+            let text = read(&p)?;
+            ids.add_text(&text, &p.display().to_string()).map_err(Failure::from)?;
+        }
+    }
+    Ok(ids)
+}

@@ -1,0 +1,826 @@
+//! YAML documents for sops: parsed with `saphyr-parser` (YAML 1.2, spans for
+//! every event), with comments recovered from the text between events, and
+//! written by our own emitter in go-yaml's style (4-space indentation,
+//! sequences indented under their key), so files stay close to what sops writes.
+//!
+//! Type resolution follows go-yaml v3 as sops uses it: YAML 1.2 core types,
+//! timestamps as times, anchors expanded, duplicate keys rejected.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+use super::cipher::go_format_g;
+use super::error::Error;
+use super::value::{Item, Map, Text, Time, Value};
+
+/// A comment found between two events.
+struct Comment {
+    text: String,
+    col: usize,
+    /// On the same line as the token before it (an inline comment).
+    trailing: bool,
+}
+
+/// Maps character indices (what saphyr reports) to byte offsets.
+struct Offsets {
+    ascii: bool,
+    table: Vec<usize>,
+}
+
+impl Offsets {
+    fn new(src: &str) -> Offsets {
+        if src.is_ascii() {
+            return Offsets { ascii: true, table: Vec::new() };
+        }
+        let mut table: Vec<usize> = src.char_indices().map(|(b, _)| b).collect();
+        table.push(src.len());
+        Offsets { ascii: false, table }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        if self.ascii { char_index } else { self.table.get(char_index).copied().unwrap_or(usize::MAX) }
+    }
+}
+
+struct Reader<'a> {
+    src: &'a str,
+    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    offsets: Offsets,
+    last_end: usize,
+    pending: Vec<Comment>,
+    anchors: HashMap<usize, Value>,
+    keep_comments: bool,
+}
+
+fn syntax(reason: impl Into<String>) -> Error {
+    Error::Syntax { format: "YAML", reason: reason.into() }
+}
+
+/// Parses every document of a YAML stream. Each must be a mapping (or empty).
+pub fn parse(src: &str) -> Result<Vec<Map>, Error> {
+    parse_with(src, true)
+}
+
+/// Parses, dropping comments (used for metadata-only reads).
+pub fn parse_without_comments(src: &str) -> Result<Vec<Map>, Error> {
+    parse_with(src, false)
+}
+
+fn parse_with(src: &str, keep_comments: bool) -> Result<Vec<Map>, Error> {
+    let mut r = Reader {
+        src,
+        parser: Parser::new_from_str(src),
+        offsets: Offsets::new(src),
+        last_end: 0,
+        pending: Vec::new(),
+        anchors: HashMap::new(),
+        keep_comments,
+    };
+    let mut docs = Vec::new();
+    loop {
+        let (ev, _) = r.next()?;
+        match ev {
+            Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
+            Event::StreamEnd => break,
+            Event::DocumentStart(_) => {
+                let (ev, span) = r.next()?;
+                let mut map = match ev {
+                    Event::MappingStart(anchor, _) => {
+                        let col = span.start.col();
+                        let m = r.mapping(col)?;
+                        if anchor > 0 {
+                            r.anchors.insert(anchor, Value::Map(m.clone()));
+                        }
+                        m
+                    }
+                    Event::DocumentEnd => Map::new(),
+                    Event::Scalar(ref s, ScalarStyle::Plain, _, None) if s.is_empty() => Map::new(),
+                    Event::SequenceStart(..) => {
+                        return Err(Error::Structure(
+                            "a YAML document must be a mapping at the top level, not a sequence".into(),
+                        ));
+                    }
+                    _ => {
+                        return Err(Error::Structure(
+                            "a YAML document must be a mapping at the top level, not a scalar".into(),
+                        ));
+                    }
+                };
+                r.collect_comments(usize::MAX);
+                for c in r.pending.drain(..) {
+                    map.items.push(Item::Comment(Text::new(c.text)));
+                }
+                docs.push(map);
+            }
+            _ => return Err(syntax("unexpected event at the top level")),
+        }
+    }
+    if docs.is_empty() {
+        return Err(Error::Structure("the YAML input must contain at least one document".into()));
+    }
+    Ok(docs)
+}
+
+impl<'a> Reader<'a> {
+    fn next(&mut self) -> Result<(Event<'a>, Span), Error> {
+        match self.parser.next_event() {
+            Some(Ok((ev, span))) => {
+                let start = self.offsets.byte(span.start.index());
+                self.collect_comments(start);
+                self.last_end = self.offsets.byte(span.end.index()).max(self.last_end);
+                Ok((ev, span))
+            }
+            Some(Err(e)) => {
+                Err(syntax(format!("{} at line {} column {}", e.info(), e.marker().line(), e.marker().col() + 1)))
+            }
+            None => Err(syntax("unexpected end of input")),
+        }
+    }
+
+    /// Finds comments in the source between the last event and `upto`.
+    fn collect_comments(&mut self, upto: usize) {
+        if !self.keep_comments {
+            return;
+        }
+        let upto = upto.min(self.src.len());
+        if upto <= self.last_end {
+            return;
+        }
+        let gap = &self.src[self.last_end..upto];
+        if !gap.contains('#') {
+            return;
+        }
+        let bytes = self.src.as_bytes();
+        let mut pos = self.last_end;
+        let mut saw_newline = false;
+        while pos < upto {
+            let b = bytes[pos];
+            if b == b'\n' {
+                saw_newline = true;
+                pos += 1;
+                continue;
+            }
+            let prev_blank = pos == 0 || matches!(bytes[pos - 1], b' ' | b'\t' | b'\n' | b'\r');
+            if b == b'#' && prev_blank {
+                let line_end = self.src[pos..upto].find('\n').map_or(upto, |i| pos + i);
+                let text = self.src[pos + 1..line_end].trim_end_matches('\r').to_owned();
+                let line_start = self.src[..pos].rfind('\n').map_or(0, |i| i + 1);
+                let col = self.src[line_start..pos].chars().count();
+                let before = &self.src[line_start..pos];
+                let trailing = !saw_newline && self.last_end > 0 && !before.trim().is_empty();
+                self.pending.push(Comment { text, col, trailing });
+                pos = line_end;
+                continue;
+            }
+            pos += 1;
+        }
+    }
+
+    /// Reads a block or flow mapping after its `MappingStart`.
+    fn mapping(&mut self, col: usize) -> Result<Map, Error> {
+        let mut map = Map::new();
+        // Comments seen before the mapping started belong to its head.
+        for c in self.pending.drain(..) {
+            map.items.push(Item::Comment(Text::new(c.text)));
+        }
+        let mut seen: HashMap<String, ()> = HashMap::new();
+        loop {
+            let (ev, span) = self.next()?;
+            if let Event::MappingEnd = ev {
+                self.close(&mut map.items, col, |t| Item::Comment(t));
+                return Ok(map);
+            }
+            self.place_comments(&mut map.items, |t| Item::Comment(t));
+            let key_line = span.start.line();
+            let key = match self.node(ev, span)? {
+                Value::Str(s) => s.as_str().to_owned(),
+                other => {
+                    return Err(Error::Structure(format!(
+                        "line {key_line}: only string keys are supported, found a {} key",
+                        other.kind()
+                    )));
+                }
+            };
+            if seen.insert(key.clone(), ()).is_some() {
+                return Err(syntax(format!("line {key_line}: duplicate key {key:?} in a mapping")));
+            }
+            let at = map.items.len();
+            let (ev, span) = self.next()?;
+            let is_collection = matches!(ev, Event::MappingStart(..) | Event::SequenceStart(..));
+            if !is_collection || self.pending.iter().any(|c| c.trailing) {
+                // Comments between a key and its scalar value (or inline on
+                // the key's line) go above the key, as sops writes them.
+                let keep: Vec<Comment> = if is_collection {
+                    let (t, rest): (Vec<_>, Vec<_>) = self.pending.drain(..).partition(|c| c.trailing);
+                    self.pending = rest;
+                    t
+                } else {
+                    self.pending.drain(..).collect()
+                };
+                for (i, c) in keep.into_iter().enumerate() {
+                    map.items.insert(at + i, Item::Comment(Text::new(c.text)));
+                }
+            }
+            let value = self.node(ev, span)?;
+            map.items.push(Item::Pair(key, value));
+        }
+    }
+
+    fn sequence(&mut self, col: usize) -> Result<Vec<Value>, Error> {
+        let mut list = Vec::new();
+        for c in self.pending.drain(..) {
+            list.push(Value::Comment(Text::new(c.text)));
+        }
+        loop {
+            let (ev, span) = self.next()?;
+            if let Event::SequenceEnd = ev {
+                self.close(&mut list, col, Value::Comment);
+                return Ok(list);
+            }
+            self.place_comments(&mut list, Value::Comment);
+            let v = self.node(ev, span)?;
+            list.push(v);
+        }
+    }
+
+    /// Puts pending comments before the next item: inline ones above the
+    /// item they trail, the others in place.
+    fn place_comments<T>(&mut self, items: &mut Vec<T>, wrap: impl Fn(Text) -> T) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let last = items.len().saturating_sub(1);
+        let mut inserted = 0;
+        for c in self.pending.drain(..) {
+            if c.trailing && !items.is_empty() {
+                items.insert(last + inserted, wrap(Text::new(c.text)));
+                inserted += 1;
+            } else {
+                items.push(wrap(Text::new(c.text)));
+            }
+        }
+    }
+
+    /// At the end of a collection: inline comments go above the last item,
+    /// comments indented at least as far as the collection stay in it, the
+    /// rest are left for the parent.
+    fn close<T>(&mut self, items: &mut Vec<T>, col: usize, wrap: impl Fn(Text) -> T) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let last = items.len().saturating_sub(1);
+        let mut inserted = 0;
+        let mut rest = Vec::new();
+        let mut passing_up = false;
+        for c in self.pending.drain(..) {
+            if c.trailing && !items.is_empty() {
+                items.insert(last + inserted, wrap(Text::new(c.text)));
+                inserted += 1;
+            } else if !passing_up && c.col >= col {
+                items.push(wrap(Text::new(c.text)));
+            } else {
+                passing_up = true;
+                rest.push(c);
+            }
+        }
+        self.pending = rest;
+    }
+
+    fn node(&mut self, ev: Event<'a>, span: Span) -> Result<Value, Error> {
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                let line = span.start.line();
+                let v = scalar(&text, style, tag.as_deref(), line)?;
+                if anchor > 0 {
+                    self.anchors.insert(anchor, v.clone());
+                }
+                Ok(v)
+            }
+            Event::MappingStart(anchor, _) => {
+                let m = Value::Map(self.mapping(span.start.col())?);
+                if anchor > 0 {
+                    self.anchors.insert(anchor, m.clone());
+                }
+                Ok(m)
+            }
+            Event::SequenceStart(anchor, _) => {
+                let l = Value::List(self.sequence(span.start.col())?);
+                if anchor > 0 {
+                    self.anchors.insert(anchor, l.clone());
+                }
+                Ok(l)
+            }
+            Event::Alias(id) => self
+                .anchors
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| syntax(format!("line {}: unknown alias", span.start.line()))),
+            _ => Err(syntax(format!("line {}: unexpected YAML event", span.start.line()))),
+        }
+    }
+}
+
+fn scalar(text: &str, style: ScalarStyle, tag: Option<&saphyr_parser::Tag>, line: usize) -> Result<Value, Error> {
+    if let Some(tag) = tag {
+        if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
+            return match tag.suffix.as_str() {
+                "str" => Ok(Value::str(text)),
+                "binary" => {
+                    let cleaned: String = text.split_whitespace().collect();
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(cleaned)
+                        .map_err(|_| syntax(format!("line {line}: invalid !!binary value")))?;
+                    String::from_utf8(bytes).map(|s| Value::Str(Text::new(s))).map_err(|_| {
+                        Error::Structure(format!(
+                            "line {line}: a !!binary value that is not UTF-8 cannot be stored by sops"
+                        ))
+                    })
+                }
+                "null" => Ok(Value::Null),
+                "bool" | "int" | "float" | "timestamp" => {
+                    let v = resolve_plain(text, line)?;
+                    let ok = matches!(
+                        (tag.suffix.as_str(), &v),
+                        ("bool", Value::Bool(_))
+                            | ("int", Value::Int(_))
+                            | ("float", Value::Float(_))
+                            | ("float", Value::Int(_))
+                            | ("timestamp", Value::Time(_))
+                    );
+                    match (ok, tag.suffix.as_str(), v) {
+                        (true, "float", Value::Int(i)) => Ok(Value::Float(i as f64)),
+                        (true, _, v) => Ok(v),
+                        _ => Err(syntax(format!("line {line}: value does not match its tag !!{}", tag.suffix))),
+                    }
+                }
+                _ => Ok(plain_or_str(text, style, line)?),
+            };
+        }
+    }
+    plain_or_str(text, style, line)
+}
+
+fn plain_or_str(text: &str, style: ScalarStyle, line: usize) -> Result<Value, Error> {
+    match style {
+        ScalarStyle::Plain => resolve_plain(text, line),
+        _ => Ok(Value::str(text)),
+    }
+}
+
+/// Resolves a plain scalar as go-yaml v3 does (YAML 1.2 core schema plus
+/// timestamps).
+pub fn resolve_plain(s: &str, line: usize) -> Result<Value, Error> {
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
+        "true" | "True" | "TRUE" => return Ok(Value::Bool(true)),
+        "false" | "False" | "FALSE" => return Ok(Value::Bool(false)),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Ok(Value::Float(f64::INFINITY)),
+        "-.inf" | "-.Inf" | "-.INF" => return Ok(Value::Float(f64::NEG_INFINITY)),
+        ".nan" | ".NaN" | ".NAN" => return Ok(Value::Float(f64::NAN)),
+        _ => {}
+    }
+    let first = s.as_bytes()[0];
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+        return Ok(Value::str(s));
+    }
+    let plain = s.replace('_', "");
+    if let Some(i) = parse_int(&plain) {
+        return match i {
+            Ok(i) => Ok(Value::Int(i)),
+            Err(()) => Err(Error::Structure(format!(
+                "line {line}: integer does not fit in a signed 64-bit value; quote it to keep it as a string"
+            ))),
+        };
+    }
+    if is_yaml_float(&plain) {
+        if let Ok(f) = plain.parse::<f64>() {
+            return Ok(Value::Float(f));
+        }
+    }
+    if let Some(t) = parse_timestamp(s) {
+        return Ok(Value::Time(t));
+    }
+    Ok(Value::str(s))
+}
+
+/// `Some(Ok)` for an integer in range, `Some(Err)` for one out of range,
+/// `None` when the text is not an integer.
+fn parse_int(s: &str) -> Option<Result<i64, ()>> {
+    let (neg, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (radix, digits) = if let Some(d) = body.strip_prefix("0x") {
+        (16, d)
+    } else if let Some(d) = body.strip_prefix("0o") {
+        (8, d)
+    } else if let Some(d) = body.strip_prefix("0b") {
+        (2, d)
+    } else {
+        (10, body)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let mag = match u128::from_str_radix(digits, radix) {
+        Ok(m) => m,
+        Err(_) => return Some(Err(())),
+    };
+    let v: i128 = if neg { -(mag as i128) } else { mag as i128 };
+    Some(i64::try_from(v).map_err(|_| ()))
+}
+
+fn is_yaml_float(s: &str) -> bool {
+    // ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$
+    let b = s.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+        i += 1;
+    }
+    let int_start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let int_digits = i - int_start;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let frac_start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if int_digits == 0 && i == frac_start {
+            return false;
+        }
+    } else if int_digits == 0 {
+        return false;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+            i += 1;
+        }
+        let exp_start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == exp_start {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Parses the timestamp forms go-yaml accepts and renders them as Go's
+/// `time.MarshalText` does.
+pub fn parse_timestamp(s: &str) -> Option<Time> {
+    let b = s.as_bytes();
+    if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return None;
+    }
+    let (date, rest) = match s.find(['T', 't', ' ']) {
+        Some(i) => (&s[..i], Some((&s[i..i + 1], &s[i + 1..]))),
+        None => (s, None),
+    };
+    let mut d = date.split('-');
+    let year: i32 = d.next()?.parse().ok()?;
+    let month: u32 = num(d.next()?, 2)?;
+    let day: u32 = num(d.next()?, 2)?;
+    if d.next().is_some() {
+        return None;
+    }
+    let mut out = String::with_capacity(35);
+    let (mut h, mut mi, mut se, mut frac, mut zone) = (0u32, 0u32, 0u32, String::new(), "Z".to_owned());
+    if let Some((sep, time)) = rest {
+        let (clock, z) = if sep == " " {
+            (time, None)
+        } else {
+            let zi = time.find(['Z', '+', '-'])?;
+            (&time[..zi], Some(&time[zi..]))
+        };
+        let (hms, f) = match clock.split_once('.') {
+            Some((a, f)) => (a, f),
+            None => (clock, ""),
+        };
+        if f.len() > 9 || !f.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let mut t = hms.split(':');
+        h = num(t.next()?, 2)?;
+        mi = num(t.next()?, 2)?;
+        se = num(t.next()?, 2)?;
+        if t.next().is_some() || h > 23 || mi > 59 || se > 60 {
+            return None;
+        }
+        frac = f.trim_end_matches('0').to_owned();
+        if let Some(z) = z {
+            if z == "Z" {
+            } else {
+                let zb = z.as_bytes();
+                if zb.len() != 6 || zb[3] != b':' {
+                    return None;
+                }
+                let zh: u32 = num(&z[1..3], 2)?;
+                let zm: u32 = num(&z[4..6], 2)?;
+                if zh != 0 || zm != 0 {
+                    zone = format!("{}{:02}:{:02}", &z[..1], zh, zm);
+                }
+            }
+        }
+    }
+    chrono::NaiveDate::from_ymd_opt(year, month, day)?;
+    use std::fmt::Write;
+    let _ = write!(out, "{year:04}-{month:02}-{day:02}T{h:02}:{mi:02}:{se:02}");
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(&frac);
+    }
+    out.push_str(&zone);
+    Some(Time(out))
+}
+
+fn num(s: &str, max_len: usize) -> Option<u32> {
+    if s.is_empty() || s.len() > max_len || !s.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+// ---------------------------------------------------------------------------
+// Emitter
+
+/// Writes documents as a YAML stream, `---` between documents.
+pub fn emit(docs: &[&Map], indent: usize) -> String {
+    let mut out = String::with_capacity(4096);
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        if doc.items.is_empty() {
+            out.push_str("{}\n");
+        } else {
+            emit_map(&mut out, doc, 0, indent, indent);
+        }
+    }
+    out
+}
+
+/// Writes one value the way `sops -d --extract` prints it.
+pub fn emit_value(v: &Value, indent: usize) -> String {
+    let mut out = String::new();
+    match v {
+        Value::Map(m) if !m.items.is_empty() => emit_map(&mut out, m, 0, indent, indent),
+        Value::List(l) if !l.is_empty() => emit_list(&mut out, l, 0, indent),
+        other => {
+            emit_scalar(&mut out, other, indent);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn pad(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+/// `lit_col` is where block scalar content goes: go-yaml indents it from the
+/// mapping's indentation level, which for a map inside a sequence item is
+/// the dash's column, not the keys'.
+fn emit_map(out: &mut String, m: &Map, col: usize, indent: usize, lit_col: usize) {
+    for item in &m.items {
+        match item {
+            Item::Comment(c) => {
+                pad(out, col);
+                out.push('#');
+                out.push_str(c);
+                out.push('\n');
+            }
+            Item::Pair(k, v) => {
+                pad(out, col);
+                emit_str(out, k, 0, true);
+                out.push(':');
+                emit_after_key(out, v, col, indent, lit_col);
+            }
+        }
+    }
+}
+
+fn emit_after_key(out: &mut String, v: &Value, col: usize, indent: usize, lit_col: usize) {
+    match v {
+        Value::Map(m) if !m.items.is_empty() => {
+            out.push('\n');
+            emit_map(out, m, col + indent, indent, col + 2 * indent);
+        }
+        Value::List(l) if !l.is_empty() => {
+            out.push('\n');
+            emit_list(out, l, col + indent, indent);
+        }
+        other => {
+            out.push(' ');
+            emit_scalar(out, other, lit_col);
+            out.push('\n');
+        }
+    }
+}
+
+fn emit_list(out: &mut String, l: &[Value], col: usize, indent: usize) {
+    for v in l {
+        match v {
+            Value::Comment(c) => {
+                pad(out, col);
+                out.push('#');
+                out.push_str(c);
+                out.push('\n');
+            }
+            Value::Map(m) if !m.items.is_empty() => {
+                let start = out.len();
+                emit_map(out, m, col + 2, indent, col + indent);
+                dash_first_line(out, start, col);
+            }
+            Value::List(inner) if !inner.is_empty() => {
+                let start = out.len();
+                emit_list(out, inner, col + 2, indent);
+                dash_first_line(out, start, col);
+            }
+            other => {
+                pad(out, col);
+                out.push_str("- ");
+                emit_scalar(out, other, col + 2);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// Turns the first line written since `start` (indented by `col + 2`) into a
+/// compact sequence entry `- …` at `col`.
+fn dash_first_line(out: &mut String, start: usize, col: usize) {
+    // The nested writer always starts with `col + 2` spaces, unless its first
+    // item is a comment line, which must then stand on its own.
+    let first_line_is_comment = out[start..].trim_start_matches(' ').starts_with('#');
+    if first_line_is_comment {
+        let mut head = String::new();
+        pad(&mut head, col);
+        head.push_str("-\n");
+        out.insert_str(start, &head);
+    } else {
+        out.replace_range(start + col..start + col + 2, "- ");
+    }
+}
+
+fn emit_scalar(out: &mut String, v: &Value, lit_col: usize) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Float(f) => {
+            let s = go_format_g(*f);
+            out.push_str(match s.as_str() {
+                "+Inf" => ".inf",
+                "-Inf" => "-.inf",
+                "NaN" => ".nan",
+                _ => &s,
+            })
+        }
+        Value::Time(t) => out.push_str(&t.0),
+        Value::Str(s) => emit_str(out, s, lit_col, false),
+        Value::Comment(c) => emit_str(out, c, lit_col, false),
+        Value::Map(_) => out.push_str("{}"),
+        Value::List(_) => out.push_str("[]"),
+    }
+}
+
+/// Chooses the style go-yaml would: literal blocks for multi-line text,
+/// double quotes for strings that read back as another type or hold
+/// characters YAML cannot print, plain when safe, else single quotes.
+fn emit_str(out: &mut String, s: &str, lit_col: usize, is_key: bool) {
+    // go-yaml accepts tabs inside literal blocks but quotes a one-line string with a tab.
+    let special = !s.chars().all(|c| c == '\n' || c == '\t' || printable(c));
+    if s.contains('\n') {
+        if !is_key && !special && literal_allowed(s) {
+            emit_literal(out, s, lit_col);
+        } else {
+            emit_double_quoted(out, s);
+        }
+    } else if reads_as_other_type(s) || special || s.contains('\t') {
+        emit_double_quoted(out, s);
+    } else if plain_allowed(s) {
+        out.push_str(s);
+    } else {
+        out.push('\'');
+        out.push_str(&s.replace('\'', "''"));
+        out.push('\'');
+    }
+}
+
+fn literal_allowed(s: &str) -> bool {
+    !s.starts_with([' ', '\n']) && !s.contains(" \n") && !s.ends_with(' ')
+}
+
+fn emit_literal(out: &mut String, s: &str, content_col: usize) {
+    let trailing_newlines = s.len() - s.trim_end_matches('\n').len();
+    out.push('|');
+    match trailing_newlines {
+        0 => out.push('-'),
+        1 => {}
+        _ => out.push('+'),
+    }
+    out.push('\n');
+    let body = if trailing_newlines == 0 { s } else { &s[..s.len() - 1] };
+    for line in body.split('\n') {
+        if !line.is_empty() {
+            pad(out, content_col);
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    // The caller adds the newline that ends the value's line.
+    out.pop();
+}
+
+fn printable(c: char) -> bool {
+    let u = c as u32;
+    (0x20..0x7f).contains(&u)
+        || (0xa0..=0xd7ff).contains(&u)
+        || (0xe000..=0xfffd).contains(&u) && u != 0xfeff
+        || u == 0x85
+}
+
+/// True when `s` can be written without quotes and reads back as the same string.
+pub fn plain_allowed(s: &str) -> bool {
+    if s.is_empty() || s.starts_with([' ', '\t']) || s.ends_with([' ', '\t']) {
+        return false;
+    }
+    let b = s.as_bytes();
+    if matches!(
+        b[0],
+        b'?' | b':'
+            | b','
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'#'
+            | b'&'
+            | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'\''
+            | b'"'
+            | b'%'
+            | b'@'
+            | b'`'
+    ) {
+        return false;
+    }
+    if b[0] == b'-' && (b.len() == 1 || b[1] == b' ' || s.starts_with("---")) {
+        return false;
+    }
+    if s.starts_with("...") {
+        return false;
+    }
+    if s.contains(": ") || s.contains(" #") || s.ends_with(':') || s.contains(":\t") {
+        return false;
+    }
+    s.chars().all(printable) && !reads_as_other_type(s)
+}
+
+/// Strings that would read back as another type if unquoted, including the
+/// YAML 1.1 booleans that go-yaml still quotes for older readers.
+fn reads_as_other_type(s: &str) -> bool {
+    matches!(
+        s,
+        "y" | "Y" | "yes" | "Yes" | "YES" | "n" | "N" | "no" | "No" | "NO" | "on" | "On" | "ON" | "off" | "Off" | "OFF"
+    ) || !matches!(resolve_plain(s, 0), Ok(Value::Str(_)))
+}
+
+/// Writes a double-quoted YAML string with escapes (non-BMP characters as
+/// `\U…`, as go-yaml does).
+pub fn emit_double_quoted(out: &mut String, s: &str) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c if printable(c) => out.push(c),
+            c if (c as u32) < 0x100 => {
+                let _ = write!(out, "\\x{:02X}", c as u32);
+            }
+            c if (c as u32) < 0x10000 => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\U{:08X}", c as u32);
+            }
+        }
+    }
+    out.push('"');
+}
