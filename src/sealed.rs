@@ -115,10 +115,10 @@ pub fn unsorted_map(doc: &Map) -> Option<String> {
         return Some("spec".into());
     }
     for key in ["data", "stringData"] {
-        if let Some(m) = spec.get(key).and_then(Value::as_map) {
-            if !sorted(m) {
-                return Some(format!("spec.{key}"));
-            }
+        if let Some(m) = spec.get(key).and_then(Value::as_map)
+            && !sorted(m)
+        {
+            return Some(format!("spec.{key}"));
         }
     }
     None

@@ -239,11 +239,11 @@ fn reseal(
     mut metadata: sops::Metadata,
     cipher: &sops::Cipher,
 ) -> Result<EncryptedDocument, Failure> {
-    if let Some(first) = branches.first_mut() {
-        if sealed::is_sealed_secret(first) {
-            check_sealed_plaintext(first)?;
-            sealed::sort_for_api_server(first);
-        }
+    if let Some(first) = branches.first_mut()
+        && sealed::is_sealed_secret(first)
+    {
+        check_sealed_plaintext(first)?;
+        sealed::sort_for_api_server(first);
     }
     sops::encrypt_tree(&mut branches, &mut metadata, cipher)?;
     Ok(EncryptedDocument { branches, metadata })

@@ -35,27 +35,27 @@ pub fn load(files: &[PathBuf]) -> Result<Identities, Failure> {
         let text = read(&p)?;
         ids.add_text(&text, &p.display().to_string()).map_err(Failure::from)?;
     }
-    if let Ok(cmd) = std::env::var("SOPS_AGE_KEY_CMD") {
-        if !cmd.trim().is_empty() {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(&cmd)
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .map_err(|e| Failure::input(format!("SOPS_AGE_KEY_CMD could not run: {e}")))?;
-            if !out.status.success() {
-                return Err(Failure::input(format!("SOPS_AGE_KEY_CMD failed ({})", out.status)));
-            }
-            let text = String::from_utf8(out.stdout)
-                .map_err(|_| Failure::input("SOPS_AGE_KEY_CMD printed something that is not text"))?;
-            ids.add_text(&text, "SOPS_AGE_KEY_CMD").map_err(Failure::from)?;
+    if let Ok(cmd) = std::env::var("SOPS_AGE_KEY_CMD")
+        && !cmd.trim().is_empty()
+    {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| Failure::input(format!("SOPS_AGE_KEY_CMD could not run: {e}")))?;
+        if !out.status.success() {
+            return Err(Failure::input(format!("SOPS_AGE_KEY_CMD failed ({})", out.status)));
         }
+        let text = String::from_utf8(out.stdout)
+            .map_err(|_| Failure::input("SOPS_AGE_KEY_CMD printed something that is not text"))?;
+        ids.add_text(&text, "SOPS_AGE_KEY_CMD").map_err(Failure::from)?;
     }
-    if let Some(p) = default_key_file() {
-        if p.is_file() {
-            let text = read(&p)?;
-            ids.add_text(&text, &p.display().to_string()).map_err(Failure::from)?;
-        }
+    if let Some(p) = default_key_file()
+        && p.is_file()
+    {
+        let text = read(&p)?;
+        ids.add_text(&text, &p.display().to_string()).map_err(Failure::from)?;
     }
     Ok(ids)
 }

@@ -282,10 +282,10 @@ fn merge(mut a: SecretArgs, target: &Path) -> Result<(), Failure> {
     if let Some(scope) = a.scope {
         spec.insert("scope", Value::str(scope_for(scope, &ns, &name).to_string()));
     }
-    if let Some(t) = &new.type_ {
-        if let Some(Value::Map(tpl)) = spec.get_mut("template") {
-            tpl.insert("type", Value::str(t.clone()));
-        }
+    if let Some(t) = &new.type_
+        && let Some(Value::Map(tpl)) = spec.get_mut("template")
+    {
+        tpl.insert("type", Value::str(t.clone()));
     }
     sealed::sort_for_api_server(doc);
     let rs = recipients(&a)?;

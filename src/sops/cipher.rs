@@ -79,6 +79,9 @@ pub enum CipherError {
     Random,
 }
 
+/// Per path (AAD), the plaintexts decrypted under it and the IV each had.
+type IvStash = HashMap<Box<str>, Vec<(Zeroizing<Vec<u8>>, [u8; 32])>>;
+
 /// Encrypts and decrypts values under one data key, remembering the IV of
 /// each decrypted (path, plaintext) pair so that re-encrypting an unchanged
 /// value gives the identical ciphertext (sops' IV stash, which keeps diffs small).
@@ -86,7 +89,7 @@ pub struct Cipher {
     key: DataKey,
     gcm: Gcm32,
     /// Per path: the (plaintext, IV) pairs seen while decrypting.
-    stash: Option<HashMap<Box<str>, Vec<(Zeroizing<Vec<u8>>, [u8; 32])>>>,
+    stash: Option<IvStash>,
 }
 
 /// The parts of a parsed envelope.
@@ -184,7 +187,12 @@ impl Cipher {
             return Err(CipherError::Authentication);
         }
         if let (Some(stash), Ok(iv32)) = (self.stash.as_mut(), <[u8; 32]>::try_from(iv.as_slice())) {
-            stash.entry(Box::from(aad)).or_default().push((data.clone(), iv32));
+            let seen = stash.entry(Box::from(aad)).or_default();
+            // One IV per (path, plaintext), the last one seen, as sops' map does.
+            match seen.iter_mut().find(|(p, _)| *p == data) {
+                Some(slot) => slot.1 = iv32,
+                None => seen.push((data.clone(), iv32)),
+            }
         }
         Ok((data, ty.to_owned()))
     }

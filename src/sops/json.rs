@@ -198,10 +198,8 @@ impl Reader<'_> {
             }
         }
         let text = &self.src[start..self.pos];
-        if !is_float {
-            if let Ok(i) = text.parse::<i64>() {
-                return Ok(Value::Int(i));
-            }
+        if !is_float && let Ok(i) = text.parse::<i64>() {
+            return Ok(Value::Int(i));
         }
         text.parse::<f64>().map(Value::Float).map_err(|_| self.err("invalid number"))
     }

@@ -323,12 +323,11 @@ pub fn encrypt_tree(branches: &mut [Map], md: &mut Metadata, cipher: &Cipher) ->
     for b in branches.iter_mut() {
         walk.map(b, &mut |v, aad, encrypted| {
             let is_comment = matches!(v, Value::Comment(_));
-            if encrypted || !mac_only {
-                if !is_comment {
-                    if let Some((bytes, _)) = cipher::plaintext_bytes(v) {
-                        hasher.update(&bytes[..]);
-                    }
-                }
+            if (encrypted || !mac_only)
+                && !is_comment
+                && let Some((bytes, _)) = cipher::plaintext_bytes(v)
+            {
+                hasher.update(&bytes[..]);
             }
             if encrypted {
                 let enc =
@@ -373,10 +372,11 @@ pub fn decrypt_tree(branches: &mut [Map], md: &Metadata, cipher: &mut Cipher, ve
                     }
                 }
             }
-            if (encrypted || !mac_only) && !matches!(v, Value::Comment(_)) {
-                if let Some((bytes, _)) = cipher::plaintext_bytes(v) {
-                    hasher.update(&bytes[..]);
-                }
+            if (encrypted || !mac_only)
+                && !matches!(v, Value::Comment(_))
+                && let Some((bytes, _)) = cipher::plaintext_bytes(v)
+            {
+                hasher.update(&bytes[..]);
             }
             Ok(())
         })?;
@@ -435,10 +435,10 @@ impl<'r> Walk<'r> {
     }
 
     fn note_comment(&mut self, text: &str) {
-        if self.rule.is_comment_rule() {
-            if let Some(top) = self.comments.last_mut() {
-                top.push(text.to_owned());
-            }
+        if self.rule.is_comment_rule()
+            && let Some(top) = self.comments.last_mut()
+        {
+            top.push(text.to_owned());
         }
     }
 
@@ -511,3 +511,6 @@ impl<'r> Walk<'r> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

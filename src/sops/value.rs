@@ -206,3 +206,48 @@ impl Value {
         }
     }
 }
+
+// Test builds only: proptest reports failing inputs through Debug. Release
+// and debug builds of the binaries have no Debug on secret-holding types.
+#[cfg(test)]
+mod test_debug {
+    use std::fmt;
+
+    impl fmt::Debug for super::Text {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{:?}", self.0)
+        }
+    }
+    impl fmt::Debug for super::Time {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "Time({:?})", self.0)
+        }
+    }
+    impl fmt::Debug for super::Value {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                super::Value::Null => f.write_str("Null"),
+                super::Value::Bool(b) => write!(f, "{b}"),
+                super::Value::Int(i) => write!(f, "{i}"),
+                super::Value::Float(x) => write!(f, "{x:?}"),
+                super::Value::Str(s) => write!(f, "{s:?}"),
+                super::Value::Time(t) => write!(f, "{t:?}"),
+                super::Value::Map(m) => write!(f, "{m:?}"),
+                super::Value::List(l) => f.debug_list().entries(l).finish(),
+                super::Value::Comment(c) => write!(f, "#{c:?}"),
+            }
+        }
+    }
+    impl fmt::Debug for super::Map {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let mut m = f.debug_map();
+            for item in &self.items {
+                match item {
+                    super::Item::Pair(k, v) => m.entry(k, v),
+                    super::Item::Comment(c) => m.entry(&"#", c),
+                };
+            }
+            m.finish()
+        }
+    }
+}

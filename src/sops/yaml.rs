@@ -189,10 +189,10 @@ impl<'a> Reader<'a> {
         loop {
             let (ev, span) = self.next()?;
             if let Event::MappingEnd = ev {
-                self.close(&mut map.items, col, |t| Item::Comment(t));
+                self.close(&mut map.items, col, Item::Comment);
                 return Ok(map);
             }
-            self.place_comments(&mut map.items, |t| Item::Comment(t));
+            self.place_comments(&mut map.items, Item::Comment);
             let key_line = span.start.line();
             let key = match self.node(ev, span)? {
                 Value::Str(s) => s.as_str().to_owned(),
@@ -323,41 +323,41 @@ impl<'a> Reader<'a> {
 }
 
 fn scalar(text: &str, style: ScalarStyle, tag: Option<&saphyr_parser::Tag>, line: usize) -> Result<Value, Error> {
-    if let Some(tag) = tag {
-        if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
-            return match tag.suffix.as_str() {
-                "str" => Ok(Value::str(text)),
-                "binary" => {
-                    let cleaned: String = text.split_whitespace().collect();
-                    let bytes = base64::engine::general_purpose::STANDARD
-                        .decode(cleaned)
-                        .map_err(|_| syntax(format!("line {line}: invalid !!binary value")))?;
-                    String::from_utf8(bytes).map(|s| Value::Str(Text::new(s))).map_err(|_| {
-                        Error::Structure(format!(
-                            "line {line}: a !!binary value that is not UTF-8 cannot be stored by sops"
-                        ))
-                    })
+    if let Some(tag) = tag
+        && (tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!")
+    {
+        return match tag.suffix.as_str() {
+            "str" => Ok(Value::str(text)),
+            "binary" => {
+                let cleaned: String = text.split_whitespace().collect();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(cleaned)
+                    .map_err(|_| syntax(format!("line {line}: invalid !!binary value")))?;
+                String::from_utf8(bytes).map(|s| Value::Str(Text::new(s))).map_err(|_| {
+                    Error::Structure(format!(
+                        "line {line}: a !!binary value that is not UTF-8 cannot be stored by sops"
+                    ))
+                })
+            }
+            "null" => Ok(Value::Null),
+            "bool" | "int" | "float" | "timestamp" => {
+                let v = resolve_plain(text, line)?;
+                let ok = matches!(
+                    (tag.suffix.as_str(), &v),
+                    ("bool", Value::Bool(_))
+                        | ("int", Value::Int(_))
+                        | ("float", Value::Float(_))
+                        | ("float", Value::Int(_))
+                        | ("timestamp", Value::Time(_))
+                );
+                match (ok, tag.suffix.as_str(), v) {
+                    (true, "float", Value::Int(i)) => Ok(Value::Float(i as f64)),
+                    (true, _, v) => Ok(v),
+                    _ => Err(syntax(format!("line {line}: value does not match its tag !!{}", tag.suffix))),
                 }
-                "null" => Ok(Value::Null),
-                "bool" | "int" | "float" | "timestamp" => {
-                    let v = resolve_plain(text, line)?;
-                    let ok = matches!(
-                        (tag.suffix.as_str(), &v),
-                        ("bool", Value::Bool(_))
-                            | ("int", Value::Int(_))
-                            | ("float", Value::Float(_))
-                            | ("float", Value::Int(_))
-                            | ("timestamp", Value::Time(_))
-                    );
-                    match (ok, tag.suffix.as_str(), v) {
-                        (true, "float", Value::Int(i)) => Ok(Value::Float(i as f64)),
-                        (true, _, v) => Ok(v),
-                        _ => Err(syntax(format!("line {line}: value does not match its tag !!{}", tag.suffix))),
-                    }
-                }
-                _ => Ok(plain_or_str(text, style, line)?),
-            };
-        }
+            }
+            _ => Ok(plain_or_str(text, style, line)?),
+        };
     }
     plain_or_str(text, style, line)
 }
@@ -394,10 +394,10 @@ pub fn resolve_plain(s: &str, line: usize) -> Result<Value, Error> {
             ))),
         };
     }
-    if is_yaml_float(&plain) {
-        if let Ok(f) = plain.parse::<f64>() {
-            return Ok(Value::Float(f));
-        }
+    if is_yaml_float(&plain)
+        && let Ok(f) = plain.parse::<f64>()
+    {
+        return Ok(Value::Float(f));
     }
     if let Some(t) = parse_timestamp(s) {
         return Ok(Value::Time(t));
