@@ -7,12 +7,18 @@
 //! first use, and are always torn down when the run ends.
 
 mod cli;
+mod cluster;
+mod env;
 mod support;
+mod vault;
 
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let mut trials = Vec::new();
     trials.extend(cli::trials());
+    trials.extend(cluster::trials());
+    trials.extend(vault::trials());
     let conclusion = libtest_mimic::run(&args, trials);
+    env::shutdown();
     conclusion.exit();
 }

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""seal against sops 3.11 on the same files, in the same run.
+
+Encrypt and decrypt YAML with 1,000 and 10,000 values and JSON with 10,000
+values; report the median wall time of several runs, the peak RSS of each
+command (from wait4), and the ratios sops/seal. Usage:
+
+    cargo build --release -p seal-cli
+    python3 bench/compare.py [--runs 5] [--seal target/release/seal] [--markdown]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def run(cmd, env, stdout_path=None):
+    """Runs cmd; returns (seconds, peak RSS in MiB)."""
+    out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    err = proc.stderr.read()
+    if stdout_path:
+        out.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(cmd)} failed: {err.decode(errors='replace')}")
+    return elapsed, usage.ru_maxrss / 1024.0
+
+
+def gen_yaml(n):
+    """n top-level keys, as in the reference measurements of sops-format.md §11."""
+    return "".join(f"key{i}: value-{i}-secret\n" for i in range(n))
+
+
+def gen_json(n):
+    return "{" + ", ".join(f'"key{i}": "value-{i}-secret"' for i in range(n)) + "}\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--seal", default="target/release/seal")
+    ap.add_argument("--sops", default=shutil.which("sops") or "sops")
+    ap.add_argument("--age-keygen", default=shutil.which("age-keygen") or "age-keygen")
+    ap.add_argument("--markdown", action="store_true")
+    a = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="seal-bench-")
+    key = os.path.join(work, "key.txt")
+    subprocess.run([a.age_keygen, "-o", key], check=True, capture_output=True)
+    recipient = [l.split(": ")[1] for l in open(key) if l.startswith("# public key: ")][0].strip()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
+    env["SOPS_AGE_KEY_FILE"] = key
+
+    cases = [("YAML", 1000, "yaml", gen_yaml), ("YAML", 10000, "yaml", gen_yaml), ("JSON", 10000, "json", gen_json)]
+    rows = []
+    for label, n, ext, gen in cases:
+        plain = os.path.join(work, f"plain{n}.{ext}")
+        with open(plain, "w") as f:
+            f.write(gen(n))
+        for tool, exe in (("seal", a.seal), ("sops", a.sops)):
+            enc = os.path.join(work, f"{tool}-enc{n}.{ext}")
+            enc_cmd = [exe, "encrypt", "--age", recipient, plain] if tool == "seal" else [exe, "-e", "--age", recipient, plain]
+            dec_cmd = [exe, "decrypt", enc] if tool == "seal" else [exe, "-d", enc]
+            for op, cmd, out in (("encrypt", enc_cmd, enc), ("decrypt", dec_cmd, None)):
+                times, rss = [], []
+                for _ in range(a.runs):
+                    t, m = run(cmd, env, out)
+                    times.append(t)
+                    rss.append(m)
+                rows.append((label, n, op, tool, statistics.median(times), max(rss)))
+    shutil.rmtree(work)
+
+    table = []
+    for label, n, ext, _ in cases:
+        for op in ("encrypt", "decrypt"):
+            r = {t: (s, m) for (l, k, o, t, s, m) in rows if l == label and k == n and o == op}
+            (se, sm), (so, om) = r["seal"], r["sops"]
+            table.append((f"{label} {n:,} values", op, se, so, so / se, sm, om, sm / om))
+    if a.markdown:
+        print(f"| file | operation | seal (s) | sops (s) | speed-up | seal peak RSS (MiB) | sops peak RSS (MiB) | memory ratio |")
+        print("|---|---|---|---|---|---|---|---|")
+        for row in table:
+            print("| {} | {} | {:.4f} | {:.3f} | {:.1f}× | {:.1f} | {:.1f} | {:.2f} |".format(*row))
+    else:
+        for row in table:
+            print("{:<20} {:<8} seal {:.4f}s  sops {:.3f}s  {:6.1f}x faster   RSS seal {:.1f} MiB sops {:.1f} MiB ({:.2f})".format(*row))
+    print(f"(median of {a.runs} runs each; peak RSS is the largest of the runs; {os.cpu_count()} CPUs)")
+
+
+if __name__ == "__main__":
+    main()
