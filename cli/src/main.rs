@@ -5,6 +5,7 @@
 //! The binary is thin: it parses arguments, builds a plan, and calls the
 //! `seal` library. Errors name the file, the path inside it and what to do.
 
+mod cluster;
 mod commands;
 mod config;
 mod identity;
@@ -106,6 +107,8 @@ enum Command {
     Secret(secret::SecretArgs),
     /// Check files: structure, recipients, selection rule; with a key, MAC and scope.
     Verify(VerifyArgs),
+    /// Print the cluster's recipients (from seal-controller), newest first, one per line.
+    Recipients(ControllerArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -125,6 +128,17 @@ pub struct IdentityArgs {
     /// An age identity file (repeatable); also SOPS_AGE_KEY, SOPS_AGE_KEY_FILE and the default sops key file.
     #[arg(long = "identity", value_name = "FILE", env = "SEAL_IDENTITY", value_delimiter = ',')]
     pub identity: Vec<PathBuf>,
+}
+
+/// Where to find seal-controller's published recipients.
+#[derive(Args, Clone)]
+pub struct ControllerArgs {
+    /// The kubeconfig context (default: the current context).
+    #[arg(long, env = "SEAL_CONTEXT")]
+    pub context: Option<String>,
+    /// The controller's namespace.
+    #[arg(long, env = "SEAL_CONTROLLER_NAMESPACE", default_value = "seal-system")]
+    pub controller_namespace: String,
 }
 
 /// The selection rule flags (at most one).
@@ -280,6 +294,8 @@ fn main() -> ExitCode {
         Command::Rotate(a) => commands::rotate(a),
         Command::Secret(a) => secret::run(a),
         Command::Verify(a) => commands::verify(a),
+        Command::Recipients(a) => cluster::recipients(a.context.as_deref(), &a.controller_namespace)
+            .and_then(|r| commands::write_stdout(seal::keys::recipients_text(&r).as_bytes())),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "seal", &mut std::io::stdout());
             Ok(())

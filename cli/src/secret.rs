@@ -56,6 +56,11 @@ pub struct SecretArgs {
     /// A file with one age recipient per line (blank lines and # comments ignored).
     #[arg(long, value_name = "FILE", env = "SEAL_RECIPIENTS_FILE")]
     pub recipients_file: Vec<PathBuf>,
+    /// Seal to the cluster's recipients, read from seal-controller through the kubeconfig.
+    #[arg(long)]
+    pub controller: bool,
+    #[command(flatten)]
+    pub cluster: crate::ControllerArgs,
     /// Update this SealedSecret in place: unchanged values keep their ciphertext.
     #[arg(long, value_name = "SEALED.yaml")]
     pub merge_into: Option<PathBuf>,
@@ -77,6 +82,9 @@ fn recipients(a: &SecretArgs) -> Result<Vec<Recipient>, Failure> {
     let mut list = a.age.clone();
     for f in &a.recipients_file {
         list.extend(read_recipients_file(f)?);
+    }
+    if a.controller {
+        list.extend(crate::cluster::recipients(a.cluster.context.as_deref(), &a.cluster.controller_namespace)?);
     }
     let mut out: Vec<Recipient> = Vec::new();
     for r in list.iter().filter(|r| !r.trim().is_empty()) {
@@ -206,7 +214,7 @@ pub fn run(a: SecretArgs) -> Result<(), Failure> {
     let rs = recipients(&a)?;
     if rs.is_empty() {
         return Err(Failure::input(
-            "no recipients: pass --age age1…, or --recipients-file (e.g. from `seal recipients`)",
+            "no recipients: pass --controller (the cluster's keys), --age age1…, or --recipients-file (e.g. from `seal recipients`)",
         ));
     }
     let opts = EncryptOptions { groups: vec![rs], shamir_threshold: 0, rule: sealed::rule(), mac_only_encrypted: true };

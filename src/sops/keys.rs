@@ -41,7 +41,7 @@ impl Recipient {
 }
 
 /// A set of age identities that may decrypt data keys. No `Debug`.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Identities {
     keys: Vec<age::x25519::Identity>,
 }

@@ -13,6 +13,16 @@ mod support;
 mod vault;
 
 fn main() {
+    // `test-binary --seal-controller FLAGS…` runs the real controller entry
+    // point (the one `seal-controller`'s main calls), so tests can start,
+    // kill and restart controller processes.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "--seal-controller") {
+        let args = std::iter::once("seal-controller".into()).chain(std::env::args_os().skip(2));
+        std::process::exit(match seal::controller::main_with_args(args) {
+            c if c == std::process::ExitCode::SUCCESS => 0,
+            _ => 1,
+        });
+    }
     let args = libtest_mimic::Arguments::from_args();
     let mut trials = Vec::new();
     trials.extend(cli::trials());

@@ -1,0 +1,226 @@
+//! `SealedSecret`: a SOPS document (age) of the whole resource. The `sops`
+//! block sits beside `spec` at the top level, so the Rust type and the CRD
+//! are written by hand around schemas generated from the spec and status.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceColumnDefinition, CustomResourceDefinition, CustomResourceDefinitionNames,
+    CustomResourceDefinitionSpec, CustomResourceDefinitionVersion, CustomResourceSubresources,
+    CustomResourceValidation, JSONSchemaProps,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{Condition, DriftPolicy, RolloutTarget, SecretTemplate};
+
+/// Desired state. `data`, `stringData` and `scope` hold `ENC[…]` values.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SealedSecretSpec {
+    /// Encrypted values whose plaintext is base64 (as in `Secret.data`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+    /// Encrypted `namespace/name`, `namespace/*` or `*/*`.
+    #[serde(default)]
+    pub scope: String,
+    /// Encrypted values whose plaintext is UTF-8 (as in `Secret.stringData`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub string_data: BTreeMap<String, String>,
+    /// Type, immutability, labels and annotations of the Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<SecretTemplate>,
+    /// What to do when the Secret's data is changed by someone else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_policy: Option<DriftPolicy>,
+    /// Workloads to restart when the data changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollout_restart_targets: Vec<RolloutTarget>,
+    /// Stop reconciling (the Secret is left as it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
+}
+
+/// Observed state.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SealedSecretStatus {
+    /// The generation last reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` and, where it applies, `Drifted`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The resume annotation value last acted on (Pause drift policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<String>,
+}
+
+/// A SealedSecret as stored in the cluster.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct SealedSecret {
+    /// `seal.dev/v1alpha1` (filled on serialization).
+    #[serde(default, rename = "apiVersion", skip_serializing_if = "String::is_empty")]
+    pub api_version: String,
+    /// `SealedSecret`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// Standard object metadata.
+    pub metadata: ObjectMeta,
+    /// Desired state.
+    #[serde(default)]
+    pub spec: SealedSecretSpec,
+    /// The SOPS metadata block, kept as the API server stores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sops: Option<serde_json::Value>,
+    /// Observed state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<SealedSecretStatus>,
+}
+
+impl Resource for SealedSecret {
+    type DynamicType = ();
+    type Scope = kube::core::NamespaceResourceScope;
+
+    fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+        "SealedSecret".into()
+    }
+    fn group(_: &()) -> std::borrow::Cow<'_, str> {
+        super::GROUP.into()
+    }
+    fn version(_: &()) -> std::borrow::Cow<'_, str> {
+        super::VERSION.into()
+    }
+    fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+        "sealedsecrets".into()
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// A JSON schema generated from a Rust type, as the CRD's schema type.
+pub(crate) fn schema_of<T: JsonSchema>() -> JSONSchemaProps {
+    let settings = schemars::generate::SchemaSettings::openapi3().with(|s| {
+        s.inline_subschemas = true;
+        s.meta_schema = None;
+    });
+    let schema = settings.into_generator().into_root_schema_for::<T>();
+    let mut value = serde_json::to_value(schema).unwrap_or_default();
+    strip_unsupported(&mut value);
+    serde_json::from_value(value).unwrap_or_default()
+}
+
+/// Removes keywords the API server's structural schemas refuse.
+fn strip_unsupported(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for k in ["$schema", "title", "definitions", "$defs", "examples"] {
+                m.remove(k);
+            }
+            // Defaults live in the Rust types (serde), not in the API server.
+            m.remove("default");
+            // `Option<Enum>` comes as anyOf [enum, null]: a structural schema
+            // wants the enum itself, marked nullable.
+            if let Some(serde_json::Value::Array(alts)) = m.get("anyOf").cloned()
+                && alts.len() == 2
+                && let Some(null_at) = alts.iter().position(|a| a.get("enum") == Some(&serde_json::json!([null])))
+                && let Some(serde_json::Value::Object(inner)) = alts.get(1 - null_at).cloned()
+            {
+                m.remove("anyOf");
+                for (k, v) in inner {
+                    m.entry(k).or_insert(v);
+                }
+                m.insert("nullable".into(), true.into());
+            }
+            // Enums of unit variants come as `oneOf` of consts in some versions.
+            if let Some(serde_json::Value::Array(alts)) = m.get("oneOf").cloned()
+                && alts.iter().all(|a| a.get("const").is_some() || a.get("enum").is_some())
+            {
+                let mut values = Vec::new();
+                for a in &alts {
+                    if let Some(c) = a.get("const") {
+                        values.push(c.clone());
+                    } else if let Some(serde_json::Value::Array(e)) = a.get("enum") {
+                        values.extend(e.iter().cloned());
+                    }
+                }
+                m.remove("oneOf");
+                m.insert("type".into(), "string".into());
+                m.insert("enum".into(), serde_json::Value::Array(values));
+            }
+            for (_, child) in m.iter_mut() {
+                strip_unsupported(child);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_unsupported),
+        _ => {}
+    }
+}
+
+/// The CustomResourceDefinition of SealedSecret.
+pub fn crd() -> CustomResourceDefinition {
+    let object = |props: Vec<(&str, JSONSchemaProps)>| JSONSchemaProps {
+        type_: Some("object".into()),
+        properties: Some(props.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
+        ..Default::default()
+    };
+    let sops = JSONSchemaProps {
+        type_: Some("object".into()),
+        description: Some("The SOPS metadata: recipients, wrapped data keys, MAC. Written by seal or sops.".into()),
+        x_kubernetes_preserve_unknown_fields: Some(true),
+        ..Default::default()
+    };
+    let schema = object(vec![
+        ("apiVersion", JSONSchemaProps { type_: Some("string".into()), ..Default::default() }),
+        ("kind", JSONSchemaProps { type_: Some("string".into()), ..Default::default() }),
+        ("metadata", JSONSchemaProps { type_: Some("object".into()), ..Default::default() }),
+        ("spec", schema_of::<SealedSecretSpec>()),
+        ("sops", sops),
+        ("status", schema_of::<SealedSecretStatus>()),
+    ]);
+    let column = |name: &str, path: &str, ty: &str| CustomResourceColumnDefinition {
+        name: name.into(),
+        json_path: path.into(),
+        type_: ty.into(),
+        ..Default::default()
+    };
+    CustomResourceDefinition {
+        metadata: ObjectMeta { name: Some("sealedsecrets.seal.dev".into()), ..Default::default() },
+        spec: CustomResourceDefinitionSpec {
+            group: super::GROUP.into(),
+            names: CustomResourceDefinitionNames {
+                kind: "SealedSecret".into(),
+                plural: "sealedsecrets".into(),
+                singular: Some("sealedsecret".into()),
+                short_names: Some(vec!["sls".into()]),
+                categories: Some(vec!["seal".into()]),
+                ..Default::default()
+            },
+            scope: "Namespaced".into(),
+            versions: vec![CustomResourceDefinitionVersion {
+                name: super::VERSION.into(),
+                served: true,
+                storage: true,
+                schema: Some(CustomResourceValidation { open_api_v3_schema: Some(schema) }),
+                subresources: Some(CustomResourceSubresources {
+                    status: Some(k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceSubresourceStatus(serde_json::json!({}))),
+                    ..Default::default()
+                }),
+                additional_printer_columns: Some(vec![
+                    column("Ready", ".status.conditions[?(@.type==\"Ready\")].status", "string"),
+                    column("Reason", ".status.conditions[?(@.type==\"Ready\")].reason", "string"),
+                    column("Age", ".metadata.creationTimestamp", "date"),
+                ]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+        status: None,
+    }
+}

@@ -1,0 +1,267 @@
+//! The controller's age keys (design §5): generated at first start into a
+//! labelled Secret in the controller's namespace, renewed on a period, never
+//! deleted; every labelled Secret with a valid identity is loaded (bring your
+//! own key, a Flux age key). The public recipients are published, newest
+//! first, in a ConfigMap every authenticated user may read.
+//!
+//! Also holds the HMAC key that fingerprints materialized data (drift).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use zeroize::Zeroizing;
+
+use crate::sops::Identities;
+
+/// Label that marks a Secret holding age identities for the controller.
+pub const KEY_LABEL: &str = "seal.dev/key";
+/// Value of [`KEY_LABEL`].
+pub const KEY_LABEL_VALUE: &str = "age";
+/// Data key of a generated identity (Flux's `.agekey` convention).
+pub const KEY_DATA: &str = "age.agekey";
+/// ConfigMap with the public recipients.
+pub const RECIPIENTS_CONFIGMAP: &str = "seal-recipients";
+/// Data key of the recipients list in the ConfigMap.
+pub const RECIPIENTS_KEY: &str = "recipients.txt";
+/// Secret with the HMAC key for data fingerprints.
+pub const HMAC_SECRET: &str = "seal-hmac-key";
+/// Field manager of everything the controller writes.
+pub const FIELD_MANAGER: &str = "seal-controller";
+
+/// Errors of the key registry. No key material in messages.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The Kubernetes API failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// No randomness.
+    #[error("the operating system's random source failed")]
+    Random,
+}
+
+/// One loaded identity and where it came from.
+struct LoadedKey {
+    secret: String,
+    created: String,
+    identity: age::x25519::Identity,
+}
+
+#[derive(Default)]
+struct State {
+    /// Newest first.
+    keys: Vec<LoadedKey>,
+    hmac: Option<Zeroizing<[u8; 32]>>,
+}
+
+/// The identities and HMAC key the controller decrypts and fingerprints with.
+pub struct KeyRegistry {
+    client: Client,
+    namespace: String,
+    renew_period: Duration,
+    state: RwLock<State>,
+}
+
+impl KeyRegistry {
+    /// A registry for keys in `namespace`, renewed every `renew_period`.
+    pub fn new(client: Client, namespace: &str, renew_period: Duration) -> KeyRegistry {
+        KeyRegistry { client, namespace: namespace.to_owned(), renew_period, state: RwLock::new(State::default()) }
+    }
+
+    /// The controller's namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Loads every labelled key; creates a key when there is none or the
+    /// newest is older than the renew period; makes sure the HMAC key
+    /// exists; publishes the recipients. Safe to call repeatedly.
+    pub async fn sync(&self) -> Result<(), KeyError> {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        let mut keys = self.load(&secrets).await?;
+        let newest_age = keys.first().and_then(|k| age_of(&k.created));
+        if keys.is_empty() || newest_age.is_some_and(|a| a >= self.renew_period) {
+            self.generate(&secrets).await?;
+            keys = self.load(&secrets).await?;
+            tracing::info!(keys = keys.len(), "generated a new age key");
+        }
+        let hmac = self.hmac_key(&secrets).await?;
+        let recipients: Vec<String> = keys.iter().map(|k| k.identity.to_public().to_string()).collect();
+        self.publish(&recipients).await?;
+        let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+        st.keys = keys;
+        st.hmac = Some(hmac);
+        Ok(())
+    }
+
+    /// How often [`sync`](Self::sync) should run to renew on time.
+    pub fn check_interval(&self) -> Duration {
+        (self.renew_period / 4).clamp(Duration::from_secs(1), Duration::from_secs(600))
+    }
+
+    async fn load(&self, secrets: &Api<Secret>) -> Result<Vec<LoadedKey>, KeyError> {
+        let list = secrets.list(&ListParams::default().labels(&format!("{KEY_LABEL}={KEY_LABEL_VALUE}"))).await?;
+        let mut keys = Vec::new();
+        for s in list.items {
+            let name = s.metadata.name.clone().unwrap_or_default();
+            let created = s
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("seal.dev/created-at").cloned())
+                .or_else(|| s.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()))
+                .unwrap_or_default();
+            let mut found = 0;
+            for (field, value) in s.data.iter().flatten() {
+                let text = Zeroizing::new(String::from_utf8_lossy(&value.0).into_owned());
+                for line in text.lines().map(str::trim) {
+                    if line.starts_with("AGE-SECRET-KEY-1") {
+                        match age::x25519::Identity::from_str(line) {
+                            Ok(identity) => {
+                                found += 1;
+                                keys.push(LoadedKey { secret: name.clone(), created: created.clone(), identity });
+                            }
+                            Err(_) => {
+                                tracing::warn!(secret = %name, field = %field, "ignoring an invalid age identity")
+                            }
+                        }
+                    }
+                }
+            }
+            if found == 0 {
+                tracing::warn!(secret = %name, "a Secret labelled {KEY_LABEL}={KEY_LABEL_VALUE} holds no age identity");
+            }
+        }
+        // Newest first; ties broken by name so the order is stable.
+        keys.sort_by(|a, b| b.created.cmp(&a.created).then(b.secret.cmp(&a.secret)));
+        Ok(keys)
+    }
+
+    async fn generate(&self, secrets: &Api<Secret>) -> Result<(), KeyError> {
+        use age::secrecy::ExposeSecret;
+        let id = age::x25519::Identity::generate();
+        let now = chrono::Utc::now();
+        let name = format!("seal-key-{}", now.format("%Y%m%d%H%M%S"));
+        let text = Zeroizing::new(format!(
+            "# created: {}\n# public key: {}\n{}\n",
+            now.to_rfc3339(),
+            id.to_public(),
+            id.to_string().expose_secret()
+        ));
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(name),
+                namespace: Some(self.namespace.clone()),
+                labels: Some(BTreeMap::from([(KEY_LABEL.to_owned(), KEY_LABEL_VALUE.to_owned())])),
+                annotations: Some(BTreeMap::from([(
+                    "seal.dev/created-at".to_owned(),
+                    now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                )])),
+                ..Default::default()
+            },
+            data: Some(BTreeMap::from([(KEY_DATA.to_owned(), ByteString(text.as_bytes().to_vec()))])),
+            type_: Some("Opaque".into()),
+            ..Default::default()
+        };
+        match secrets.create(&PostParams::default(), &secret).await {
+            Ok(_) => Ok(()),
+            // Another replica made one in the same second: use theirs.
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn hmac_key(&self, secrets: &Api<Secret>) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+        if let Some(s) = secrets.get_opt(HMAC_SECRET).await?
+            && let Some(v) = s.data.as_ref().and_then(|d| d.get("key"))
+            && let Ok(k) = <[u8; 32]>::try_from(v.0.as_slice())
+        {
+            return Ok(Zeroizing::new(k));
+        }
+        let mut k = Zeroizing::new([0u8; 32]);
+        getrandom::fill(&mut k[..]).map_err(|_| KeyError::Random)?;
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(HMAC_SECRET.into()),
+                namespace: Some(self.namespace.clone()),
+                ..Default::default()
+            },
+            data: Some(BTreeMap::from([("key".to_owned(), ByteString(k.to_vec()))])),
+            ..Default::default()
+        };
+        match secrets.create(&PostParams::default(), &secret).await {
+            Ok(_) => Ok(k),
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                let s = secrets.get(HMAC_SECRET).await?;
+                let v = s.data.and_then(|mut d| d.remove("key")).map(|b| b.0).unwrap_or_default();
+                Ok(Zeroizing::new(<[u8; 32]>::try_from(v.as_slice()).unwrap_or_default()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn publish(&self, recipients: &[String]) -> Result<(), KeyError> {
+        let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
+        let body = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": RECIPIENTS_CONFIGMAP, "namespace": self.namespace,
+                         "labels": {"app.kubernetes.io/managed-by": FIELD_MANAGER}},
+            "data": {RECIPIENTS_KEY: recipients_text(recipients)},
+        });
+        cms.patch(RECIPIENTS_CONFIGMAP, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await?;
+        Ok(())
+    }
+
+    /// All identities, newest first.
+    pub fn identities(&self) -> Identities {
+        let st = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let mut ids = Identities::new();
+        for k in &st.keys {
+            ids.push(k.identity.clone());
+        }
+        ids
+    }
+
+    /// Public recipients, newest first.
+    pub fn recipients(&self) -> Vec<String> {
+        let st = self.state.read().unwrap_or_else(|p| p.into_inner());
+        st.keys.iter().map(|k| k.identity.to_public().to_string()).collect()
+    }
+
+    /// How many identities are loaded.
+    pub fn len(&self) -> usize {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).keys.len()
+    }
+
+    /// True before the first successful sync.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The HMAC key, once loaded.
+    pub fn hmac_key_bytes(&self) -> Option<Zeroizing<[u8; 32]>> {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).hmac.clone()
+    }
+}
+
+/// The recipients file format: one per line.
+pub fn recipients_text(recipients: &[String]) -> String {
+    let mut s = String::new();
+    for r in recipients {
+        s.push_str(r);
+        s.push('\n');
+    }
+    s
+}
+
+fn age_of(created: &str) -> Option<Duration> {
+    let t = chrono::DateTime::parse_from_rfc3339(created).ok()?;
+    (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().ok()
+}
