@@ -2,10 +2,14 @@
 //! Types only: no client calls, no decisions.
 
 pub mod common;
+pub mod external_secret;
 pub mod sealed_secret;
+pub mod secret_store;
 
 pub use common::{Condition, DriftPolicy, RolloutTarget, SecretTemplate, TemplateMetadata};
+pub use external_secret::{ExternalSecret, ExternalSecretSpec, ExternalSecretStatus};
 pub use sealed_secret::{SealedSecret, SealedSecretSpec, SealedSecretStatus};
+pub use secret_store::{ClusterSecretStore, SecretStore, SecretStoreSpec, SecretStoreStatus};
 
 /// API group of seal's resources.
 pub const GROUP: &str = "seal.dev";
@@ -15,7 +19,13 @@ pub const VERSION: &str = "v1alpha1";
 /// Every CRD of the project, as `crdgen` writes them to `crds/`.
 pub fn crds()
 -> Vec<(&'static str, k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition)> {
-    vec![("sealedsecrets.yaml", sealed_secret::crd())]
+    use kube::CustomResourceExt;
+    vec![
+        ("sealedsecrets.yaml", sealed_secret::crd()),
+        ("externalsecrets.yaml", ExternalSecret::crd()),
+        ("secretstores.yaml", SecretStore::crd()),
+        ("clustersecretstores.yaml", ClusterSecretStore::crd()),
+    ]
 }
 
 /// Renders a CRD as the YAML checked into `crds/`.

@@ -6,15 +6,17 @@
 //! inputs or the data changed; only then decrypt (`sources::sealed`) and
 //! server-side apply; finally write status and Events when they change.
 
+pub mod external;
+pub mod sealed;
 pub mod status;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::core::DeserializeGuard;
@@ -23,14 +25,13 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{info, warn};
 
-use crate::api::{DriftPolicy, SealedSecret};
+use crate::api::{ClusterSecretStore, ExternalSecret, SealedSecret, SecretStore};
 use crate::keys::KeyRegistry;
-use crate::materialize::{self, LiveSecret, OwnerState, Plan};
-use crate::sources::sealed::{SealedError, desired_data};
+use crate::materialize::{self, LiveSecret};
 use crate::telemetry::{self, HttpState, Metrics};
-use status::{Outcome, StatusUpdate};
+use status::StatusUpdate;
 
 /// Command-line flags of `seal-controller` (each with an environment name).
 #[derive(clap::Parser, Debug, Clone)]
@@ -106,6 +107,8 @@ pub struct Context {
     recorder: Recorder,
     metrics: Arc<Metrics>,
     resync: Duration,
+    vault: crate::sources::vault::VaultPool,
+    backoff: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
 
 /// Entry point of the `seal-controller` binary (and of tests that run the
@@ -202,8 +205,10 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         client: client.clone(),
         registry,
         recorder: Recorder::new(client.clone(), reporter),
+        vault: crate::sources::vault::VaultPool::new(8, metrics.clone()),
         metrics,
         resync: resync_period,
+        backoff: Default::default(),
     });
 
     let scopes: Vec<Option<String>> =
@@ -211,10 +216,8 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
     let mut runs = Vec::new();
     let mut stores = Vec::new();
     for ns in scopes {
-        let (sealed, secrets): (Api<DeserializeGuard<SealedSecret>>, Api<PartialObjectMeta<Secret>>) = match &ns {
-            Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
-            None => (Api::all(client.clone()), Api::all(client.clone())),
-        };
+        let sealed: Api<DeserializeGuard<SealedSecret>> = scoped(&client, &ns);
+        let secrets: Api<PartialObjectMeta<Secret>> = scoped(&client, &ns);
         // Secrets are watched by metadata only: no plaintext in any cache.
         let owned = watcher(
             secrets,
@@ -230,8 +233,53 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
             .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
             .graceful_shutdown_on(shutdown_signal());
         stores.push(controller.store());
-        runs.push(controller.run(reconcile, error_policy, ctx.clone()).for_each(|_| futures::future::ready(())));
+        runs.push(
+            controller
+                .run(sealed::reconcile, error_policy, ctx.clone())
+                .for_each(|_| futures::future::ready(()))
+                .boxed(),
+        );
+
+        let externals: Api<DeserializeGuard<ExternalSecret>> = scoped(&client, &ns);
+        let secrets: Api<PartialObjectMeta<Secret>> = scoped(&client, &ns);
+        let secret_stores: Api<DeserializeGuard<SecretStore>> = scoped(&client, &ns);
+        let owned = watcher(
+            secrets,
+            watcher::Config::default().labels(&format!(
+                "{}={}",
+                materialize::MANAGED_BY_LABEL,
+                crate::keys::FIELD_MANAGER
+            )),
+        )
+        .touched_objects();
+        let controller = Controller::new(externals, watcher::Config::default())
+            .owns_stream(owned)
+            .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+            .graceful_shutdown_on(shutdown_signal());
+        runs.push(
+            controller
+                .run(external::reconcile, error_policy, ctx.clone())
+                .for_each(|_| futures::future::ready(()))
+                .boxed(),
+        );
+        let controller =
+            Controller::new(secret_stores, watcher::Config::default()).graceful_shutdown_on(shutdown_signal());
+        runs.push(
+            controller
+                .run(external::reconcile_store, error_policy, ctx.clone())
+                .for_each(|_| futures::future::ready(()))
+                .boxed(),
+        );
     }
+    let cluster_stores: Api<DeserializeGuard<ClusterSecretStore>> = Api::all(client.clone());
+    let controller =
+        Controller::new(cluster_stores, watcher::Config::default()).graceful_shutdown_on(shutdown_signal());
+    runs.push(
+        controller
+            .run(external::reconcile_cluster_store, error_policy, ctx.clone())
+            .for_each(|_| futures::future::ready(()))
+            .boxed(),
+    );
     tokio::spawn(async move {
         for s in stores {
             if s.wait_until_ready().await.is_err() {
@@ -244,6 +292,17 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
     futures::future::join_all(runs).await;
     info!("seal-controller stopped");
     Ok(())
+}
+
+/// The API for a namespaced kind in one namespace, or in all.
+fn scoped<K>(client: &Client, ns: &Option<String>) -> Api<K>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
 }
 
 async fn shutdown_signal() {
@@ -266,193 +325,96 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn error_policy(_obj: Arc<DeserializeGuard<SealedSecret>>, err: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.inc("seal_reconcile_total", &[("kind", "SealedSecret"), ("result", "error")]);
-    ctx.metrics.inc("seal_reconcile_errors_total", &[("kind", "SealedSecret"), ("reason", err.metric_label())]);
+fn error_policy<K: Resource<DynamicType = ()>>(
+    _obj: Arc<DeserializeGuard<K>>,
+    err: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let kind = kind_label::<K>();
+    ctx.metrics.inc("seal_reconcile_total", &[("kind", kind), ("result", "error")]);
+    ctx.metrics.inc("seal_reconcile_errors_total", &[("kind", kind), ("reason", err.metric_label())]);
     warn!(error = %err, "reconcile failed; retrying");
     Action::requeue(Duration::from_secs(5))
 }
 
-async fn reconcile(obj: Arc<DeserializeGuard<SealedSecret>>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ss = match &obj.0 {
-        Ok(ss) => ss,
-        Err(invalid) => {
-            // The object does not match the schema: report it by name only
-            // (serde's message could quote a value).
-            let ns = invalid.metadata.namespace.clone().unwrap_or_default();
-            let name = invalid.metadata.name.clone().unwrap_or_default();
-            warn!(namespace = %ns, name = %name, "a SealedSecret does not match its schema");
-            ctx.metrics.inc("seal_reconcile_total", &[("kind", "SealedSecret"), ("result", "InvalidDocument")]);
-            return Ok(Action::await_change());
-        }
-    };
-    let span = info_span!("reconcile", namespace = %ss.namespace().unwrap_or_default(), name = %ss.name_any());
-    let start = Instant::now();
-    let result = reconcile_sealed(ss, &ctx).instrument(span).await;
-    ctx.metrics.observe("SealedSecret", start.elapsed());
-    result
-}
-
-async fn reconcile_sealed(ss: &SealedSecret, ctx: &Context) -> Result<Action, Error> {
-    let ns = ss.namespace().unwrap_or_default();
-    let name = ss.name_any();
-    let uid = ss.uid().unwrap_or_default();
-    let generation = ss.metadata.generation;
-    let status = ss.status.clone().unwrap_or_default();
-    let mut update = StatusUpdate::new(&status, generation);
-
-    if ss.spec.suspend == Some(true) {
-        update.ready(Outcome::failed("Suspended", "spec.suspend is true: the Secret is left as it is"));
-        return finish(ss, ctx, update, "Suspended", Action::await_change()).await;
-    }
-
-    let hmac_key = ctx.registry.hmac_key_bytes().ok_or(Error::KeysNotLoaded)?;
-    let recipients = ctx.registry.recipients().join(",");
-    let spec_json = serde_json::to_vec(&ss.spec).unwrap_or_default();
-    let sops_json = serde_json::to_vec(&ss.sops).unwrap_or_default();
-    let digest =
-        materialize::input_digest(&[&spec_json, &sops_json, recipients.as_bytes(), ns.as_bytes(), name.as_bytes()]);
-
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    let current = secrets.get_opt(&name).await?;
-    let live = current.as_ref().map(|s| LiveSecret::observe(s, &uid, &hmac_key[..]));
-    let resume = ss.annotations().get(materialize::RESUME_ANNOTATION).cloned();
-    let policy = ss.spec.drift_policy.unwrap_or_default();
-    let owner_state = OwnerState {
-        policy,
-        spec_changed: status.observed_generation.is_some() && status.observed_generation != generation,
-        resume_requested: resume.is_some() && resume != status.resumed,
-        was_materialized: status::is_ready(&status),
-    };
-    let plan = materialize::plan(live.as_ref(), &digest, owner_state);
-    let policy_label = match policy {
-        DriftPolicy::Revert => "Revert",
-        DriftPolicy::Alert => "Alert",
-        DriftPolicy::Pause => "Pause",
-    };
-    match plan {
-        Plan::UpToDate => {
-            update.ready(Outcome::ok("Materialized", "the Secret holds the desired data"));
-            update.not_drifted();
-        }
-        Plan::NotOwned => {
-            update.ready(Outcome::failed(
-                "SecretNotOwned",
-                &format!(
-                    "a Secret named {name} exists and is not owned by this SealedSecret; it is left alone. Delete it, or annotate it {}=\"true\" to let seal take it over",
-                    materialize::ADOPT_ANNOTATION
-                ),
-            ));
-        }
-        Plan::Alert | Plan::Paused | Plan::DeletedLeft => {
-            ctx.metrics.inc("seal_drift_total", &[("policy", policy_label)]);
-            let (reason, what) = match (plan, live.is_some()) {
-                (Plan::Paused, true) => (
-                    "DriftPaused",
-                    "the Secret's data was changed outside seal; driftPolicy Pause: seal stops writing it until the spec changes or the seal.dev/resume annotation gets a new value",
-                ),
-                (_, true) => (
-                    "DriftDetected",
-                    "the Secret's data was changed outside seal; driftPolicy Alert: the change is left in place",
-                ),
-                (Plan::Paused, false) => (
-                    "DriftPaused",
-                    "the Secret was deleted outside seal; driftPolicy Pause: it is not recreated until the spec changes or the seal.dev/resume annotation gets a new value",
-                ),
-                _ => ("DriftDetected", "the Secret was deleted outside seal; driftPolicy Alert: it is not recreated"),
-            };
-            update.ready(Outcome::ok("Materialized", "the Secret was materialized; see the Drifted condition"));
-            update.drifted(reason, what);
-        }
-        Plan::Write | Plan::Revert => {
-            ctx.metrics.inc("seal_decrypt_total", &[]);
-            let ids = ctx.registry.identities();
-            match desired_data(ss, &ids) {
-                Err(e) => {
-                    ctx.metrics.inc("seal_decrypt_errors_total", &[("reason", e.reason())]);
-                    update.ready(Outcome::failed(e.reason(), &e.to_string()));
-                    let retry = match e {
-                        SealedError::NoMatchingKey(_) => Duration::from_secs(60),
-                        _ => ctx.resync,
-                    };
-                    return finish(ss, ctx, update, e.reason(), Action::requeue(retry)).await;
-                }
-                Ok(data) => {
-                    let bytes = materialize::to_bytestrings(&data);
-                    let hmac = materialize::data_hmac(&hmac_key[..], &bytes);
-                    drop(bytes);
-                    let owner = materialize::Owner {
-                        api_version: &SealedSecret::api_version(&()),
-                        kind: &SealedSecret::kind(&()),
-                        name: &name,
-                        namespace: &ns,
-                        uid: &uid,
-                    };
-                    let secret = materialize::build_secret(&owner, ss.spec.template.as_ref(), &data, &hmac, &digest);
-                    drop(data);
-                    materialize::apply_secret(&ctx.client, &secret).await?;
-                    drop(secret);
-                    let changed = live.as_ref().is_some_and(|l| l.actual_hmac != hmac);
-                    if changed && !ss.spec.rollout_restart_targets.is_empty() {
-                        let stamp = chrono::Utc::now().to_rfc3339();
-                        for f in
-                            materialize::restart_targets(&ctx.client, &ns, &ss.spec.rollout_restart_targets, &stamp)
-                                .await
-                        {
-                            warn!(target = %f, "rollout restart failed");
-                        }
-                    }
-                    if owner_state.resume_requested {
-                        update.resumed(resume.clone());
-                    }
-                    update.ready(Outcome::ok("Materialized", "the Secret holds the desired data"));
-                    if plan == Plan::Revert {
-                        ctx.metrics.inc("seal_drift_total", &[("policy", policy_label)]);
-                        update.drifted_reverted();
-                        publish(
-                            ctx,
-                            ss,
-                            EventType::Warning,
-                            "DriftReverted",
-                            "the Secret was changed or deleted outside seal; the desired data was restored",
-                        )
-                        .await;
-                    } else {
-                        update.not_drifted();
-                        publish(ctx, ss, EventType::Normal, "Materialized", "the Secret was written").await;
-                    }
-                    info!(written = true, "materialized");
-                }
-            }
-        }
-    }
-    let label = update.ready_reason().to_owned();
-    let resync = ctx.resync;
-    finish(ss, ctx, update, &label, Action::requeue(resync)).await
-}
-
-/// Writes the status when it changed, emits an Event on a change of
-/// outcome, counts the reconcile.
-async fn finish(
-    ss: &SealedSecret,
+/// Writes the status when it changed (merging `extra` fields), emits a
+/// Warning Event on a new failure or drift, counts the reconcile.
+pub(crate) async fn finish<K>(
     ctx: &Context,
-    update: StatusUpdate,
+    obj: &K,
+    update: &StatusUpdate,
+    extra: serde_json::Value,
     result: &str,
     action: Action,
-) -> Result<Action, Error> {
-    ctx.metrics.inc("seal_reconcile_total", &[("kind", "SealedSecret"), ("result", status::bounded_reason(result))]);
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K::Scope: ScopeKind,
+{
+    ctx.metrics.inc("seal_reconcile_total", &[("kind", kind_label::<K>()), ("result", status::bounded_reason(result))]);
     if let Some((ty, reason, message)) = update.event_worthy() {
-        publish(ctx, ss, ty, &reason, &message).await;
+        publish(ctx, obj.object_ref(&()), ty, &reason, &message).await;
     }
-    if let Some(new_status) = update.changed() {
-        let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &ss.namespace().unwrap_or_default());
-        let body = serde_json::json!({"status": new_status});
-        api.patch_status(&ss.name_any(), &PatchParams::default(), &Patch::Merge(&body)).await?;
+    let extra_changed = extra.as_object().is_some_and(|m| !m.is_empty());
+    if update.changed().is_some() || extra_changed {
+        let st = update.status();
+        let mut body = serde_json::json!({
+            "observedGeneration": st.observed_generation,
+            "conditions": st.conditions,
+            "resumed": st.resumed,
+        });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let api: Api<K> = K::Scope::api(ctx.client.clone(), obj.meta().namespace.as_deref());
+        api.patch_status(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({ "status": body })),
+        )
+        .await?;
     }
     Ok(action)
 }
 
-async fn publish(ctx: &Context, ss: &SealedSecret, type_: EventType, reason: &str, note: &str) {
+/// Namespaced or cluster-scoped API for a resource.
+pub(crate) trait ScopeKind {
+    /// The API for `K`.
+    fn api<K: Resource<DynamicType = (), Scope = Self>>(client: Client, ns: Option<&str>) -> Api<K>
+    where
+        Self: Sized;
+}
+
+impl ScopeKind for kube::core::NamespaceResourceScope {
+    fn api<K: Resource<DynamicType = (), Scope = Self>>(client: Client, ns: Option<&str>) -> Api<K> {
+        Api::namespaced(client, ns.unwrap_or_default())
+    }
+}
+
+impl ScopeKind for kube::core::ClusterResourceScope {
+    fn api<K: Resource<DynamicType = (), Scope = Self>>(client: Client, _ns: Option<&str>) -> Api<K> {
+        Api::all(client)
+    }
+}
+
+fn kind_label<K: Resource<DynamicType = ()>>() -> &'static str {
+    match K::kind(&()).as_ref() {
+        "SealedSecret" => "SealedSecret",
+        "ExternalSecret" => "ExternalSecret",
+        "SecretStore" => "SecretStore",
+        "ClusterSecretStore" => "ClusterSecretStore",
+        _ => "Other",
+    }
+}
+
+/// Publishes an Event about an object (failures to publish are logged).
+pub(crate) async fn publish(
+    ctx: &Context,
+    reference: k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
     let ev = Event {
         type_,
         reason: reason.to_owned(),
@@ -460,7 +422,40 @@ async fn publish(ctx: &Context, ss: &SealedSecret, type_: EventType, reason: &st
         action: "Reconcile".into(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&ev, &ss.object_ref(&())).await {
+    if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
         warn!(error = %e, "could not publish an Event");
     }
+}
+
+/// The write half shared by every source: build the Secret from desired
+/// data, server-side apply it, restart workloads when the data changed, and
+/// record the outcome. Returns the data HMAC written.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn write_secret(
+    ctx: &Context,
+    owner: &materialize::Owner<'_>,
+    owned: bool,
+    template: Option<&crate::api::SecretTemplate>,
+    data: &crate::sources::SecretData,
+    digest: &str,
+    live: Option<&LiveSecret>,
+    targets: &[crate::api::RolloutTarget],
+) -> Result<String, Error> {
+    let hmac_key = ctx.registry.hmac_key_bytes().ok_or(Error::KeysNotLoaded)?;
+    let hmac = materialize::data_hmac(&hmac_key[..], &materialize::to_bytestrings(data));
+    let mut secret = materialize::build_secret(owner, template, data, &hmac, digest);
+    if !owned {
+        secret.metadata.owner_references = None;
+    }
+    materialize::apply_secret(&ctx.client, &secret).await?;
+    drop(secret);
+    let changed = live.is_some_and(|l| l.actual_hmac != hmac);
+    if changed && !targets.is_empty() {
+        let stamp = chrono::Utc::now().to_rfc3339();
+        for f in materialize::restart_targets(&ctx.client, owner.namespace, targets, &stamp).await {
+            warn!(target = %f, "rollout restart failed");
+        }
+        ctx.metrics.inc("seal_rollout_restarts_total", &[]);
+    }
+    Ok(hmac)
 }

@@ -4,7 +4,7 @@
 
 use kube::runtime::events::EventType;
 
-use crate::api::{Condition, SealedSecretStatus};
+use crate::api::Condition;
 
 /// The result of a reconcile for the `Ready` condition.
 pub struct Outcome {
@@ -24,14 +24,22 @@ impl Outcome {
     }
 }
 
-/// True when the status says the Secret was materialized.
-pub fn is_ready(s: &SealedSecretStatus) -> bool {
-    s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+/// True when the conditions say the Secret was materialized.
+pub fn is_ready(conditions: &[Condition]) -> bool {
+    conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 /// Reasons used as metric labels: a fixed set.
 pub fn bounded_reason(r: &str) -> &'static str {
-    const KNOWN: [&str; 11] = [
+    const KNOWN: [&str; 19] = [
+        "StoreUnavailable",
+        "StoreAccessDenied",
+        "SecretNotFound",
+        "PropertyNotFound",
+        "StoreMisconfigured",
+        "StoreNotFound",
+        "NamespaceNotAllowed",
+        "Authenticated",
         "Materialized",
         "DecryptFailed",
         "MacMismatch",
@@ -47,22 +55,32 @@ pub fn bounded_reason(r: &str) -> &'static str {
     KNOWN.iter().find(|k| **k == r).copied().unwrap_or("Other")
 }
 
+/// The parts of a status that every seal resource has.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CommonStatus {
+    /// `observedGeneration`.
+    pub observed_generation: Option<i64>,
+    /// `conditions`.
+    pub conditions: Vec<Condition>,
+    /// The resume annotation value last acted on.
+    pub resumed: Option<String>,
+}
+
 /// Builds the new status from the old one.
 pub struct StatusUpdate {
-    old: SealedSecretStatus,
-    new: SealedSecretStatus,
+    old: CommonStatus,
+    new: CommonStatus,
     generation: Option<i64>,
     events: Vec<(EventType, String, String)>,
 }
 
 impl StatusUpdate {
     /// Starts from the current status.
-    pub fn new(old: &SealedSecretStatus, generation: Option<i64>) -> StatusUpdate {
+    pub fn new(old: CommonStatus, generation: Option<i64>) -> StatusUpdate {
         let mut new = old.clone();
         new.observed_generation = generation;
-        StatusUpdate { old: old.clone(), new, generation, events: Vec::new() }
+        StatusUpdate { old, new, generation, events: Vec::new() }
     }
-
     fn set(&mut self, type_: &str, status: &str, reason: &str, message: &str) {
         let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let previous = self.old.conditions.iter().find(|c| c.type_ == type_);
@@ -128,7 +146,12 @@ impl StatusUpdate {
     }
 
     /// The new status, if it differs from the old one.
-    pub fn changed(&self) -> Option<&SealedSecretStatus> {
+    pub fn changed(&self) -> Option<&CommonStatus> {
         (self.new != self.old).then_some(&self.new)
+    }
+
+    /// The new status.
+    pub fn status(&self) -> &CommonStatus {
+        &self.new
     }
 }

@@ -20,6 +20,9 @@ use crate::sources::SecretData;
 pub const DATA_HMAC_ANNOTATION: &str = "seal.dev/data-hmac";
 /// Annotation: digest of the inputs the data was made from.
 pub const INPUT_DIGEST_ANNOTATION: &str = "seal.dev/input-digest";
+/// Annotation: UID of the object the Secret was written for (also with no
+/// owner reference, as with creationPolicy Orphan).
+pub const OWNER_UID_ANNOTATION: &str = "seal.dev/owner-uid";
 /// Annotation on an existing Secret: the controller may take it over.
 pub const ADOPT_ANNOTATION: &str = "seal.dev/adopt";
 /// Annotation on a SealedSecret: a new value resumes a paused Secret.
@@ -58,8 +61,10 @@ pub struct Owner<'a> {
     pub api_version: &'a str,
     /// `SealedSecret`.
     pub kind: &'a str,
-    /// Name (also the Secret's name).
+    /// The owner's name.
     pub name: &'a str,
+    /// The Secret's name (the owner's, for SealedSecrets).
+    pub secret_name: &'a str,
     /// Namespace (also the Secret's).
     pub namespace: &'a str,
     /// UID.
@@ -83,9 +88,10 @@ pub fn build_secret(
     labels.insert(MANAGED_BY_LABEL.to_owned(), FIELD_MANAGER.to_owned());
     annotations.insert(DATA_HMAC_ANNOTATION.to_owned(), hmac.to_owned());
     annotations.insert(INPUT_DIGEST_ANNOTATION.to_owned(), digest.to_owned());
+    annotations.insert(OWNER_UID_ANNOTATION.to_owned(), owner.uid.to_owned());
     Secret {
         metadata: ObjectMeta {
-            name: Some(owner.name.to_owned()),
+            name: Some(owner.secret_name.to_owned()),
             namespace: Some(owner.namespace.to_owned()),
             labels: Some(labels),
             annotations: Some(annotations),
@@ -132,7 +138,8 @@ impl LiveSecret {
     pub fn observe(s: &Secret, owner_uid: &str, key: &[u8]) -> LiveSecret {
         let ann = s.metadata.annotations.as_ref();
         LiveSecret {
-            owned: s.metadata.owner_references.iter().flatten().any(|r| r.uid == owner_uid),
+            owned: s.metadata.owner_references.iter().flatten().any(|r| r.uid == owner_uid)
+                || ann.and_then(|a| a.get(OWNER_UID_ANNOTATION)).is_some_and(|u| u == owner_uid),
             adoptable: ann.and_then(|a| a.get(ADOPT_ANNOTATION)).is_some_and(|v| v == "true"),
             recorded_hmac: ann.and_then(|a| a.get(DATA_HMAC_ANNOTATION)).cloned(),
             actual_hmac: data_hmac(key, s.data.as_ref().unwrap_or(&BTreeMap::new())),

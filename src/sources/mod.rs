@@ -2,6 +2,7 @@
 //! nothing of how the Secret is written (that is `materialize`).
 
 pub mod sealed;
+pub mod vault;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,375 @@
+//! Values from Vault or OpenBao (KV v1 and v2) through `vaultrs`.
+//!
+//! One authenticated client per store (and its generation), logged in once
+//! and again before its token expires — never per reconcile. Reads are
+//! de-duplicated: one read per (store, path, version) per refresh epoch,
+//! whatever the number of ExternalSecrets and keys that name it. A
+//! semaphore bounds the requests in flight to Vault.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use kube::api::PostParams;
+use kube::{Api, Client};
+use tokio::sync::{OnceCell, Semaphore};
+use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
+use vaultrs::error::ClientError;
+use zeroize::Zeroizing;
+
+use crate::api::secret_store::{KvVersion, SecretKeyRef, ServiceAccountRef, VaultProvider};
+use crate::telemetry::Metrics;
+
+/// Why a store could not be used. Messages name stores, paths and
+/// properties, never values or tokens.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum VaultError {
+    /// Unreachable, sealed, or answering with a server error.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Vault refused the login or the read (403).
+    #[error("{0}")]
+    Denied(String),
+    /// The path does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The path exists but has no such property.
+    #[error("{0}")]
+    PropertyNotFound(String),
+    /// The store or its credentials are not usable as configured.
+    #[error("{0}")]
+    Misconfigured(String),
+}
+
+impl VaultError {
+    /// The CamelCase status reason (also the bounded metric label).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            VaultError::Unavailable(_) => "StoreUnavailable",
+            VaultError::Denied(_) => "StoreAccessDenied",
+            VaultError::NotFound(_) => "SecretNotFound",
+            VaultError::PropertyNotFound(_) => "PropertyNotFound",
+            VaultError::Misconfigured(_) => "StoreMisconfigured",
+        }
+    }
+}
+
+fn from_client(e: ClientError, what: &str) -> VaultError {
+    match e {
+        ClientError::APIError { code: 403, .. } => VaultError::Denied(format!("{what}: permission denied (403)")),
+        ClientError::APIError { code: 404, .. } => VaultError::NotFound(format!("{what}: not found (404)")),
+        ClientError::APIError { code: 503, .. } => {
+            VaultError::Unavailable(format!("{what}: Vault is sealed or in standby (503)"))
+        }
+        ClientError::APIError { code, .. } => VaultError::Unavailable(format!("{what}: Vault answered {code}")),
+        ClientError::RestClientError { .. } => VaultError::Unavailable(format!("{what}: Vault is unreachable")),
+        ClientError::ResponseEmptyError | ClientError::ResponseDataEmptyError => {
+            VaultError::NotFound(format!("{what}: empty response"))
+        }
+        _ => VaultError::Unavailable(format!("{what}: unexpected response from Vault")),
+    }
+}
+
+/// A store resolved for use: identity, settings, and where its credentials live.
+#[derive(Clone, Debug)]
+pub struct ResolvedStore {
+    /// `SecretStore ns/name` or `ClusterSecretStore name` (for messages).
+    pub display: String,
+    /// Identity of this store version (kind, namespace, name, uid, generation).
+    pub key: String,
+    /// The Vault settings.
+    pub provider: VaultProvider,
+    /// Namespace a SecretStore's credentials must be in (`None` for a
+    /// ClusterSecretStore, whose references name their namespace).
+    pub own_namespace: Option<String>,
+}
+
+impl ResolvedStore {
+    fn ref_namespace(&self, field: &str, ns: Option<&String>) -> Result<String, VaultError> {
+        match (&self.own_namespace, ns) {
+            (Some(own), None) => Ok(own.clone()),
+            (Some(own), Some(n)) if n == own => Ok(own.clone()),
+            (Some(own), Some(n)) => Err(VaultError::Misconfigured(format!(
+                "{}: {field} names namespace {n}, but a SecretStore may only use credentials from its own namespace {own}",
+                self.display
+            ))),
+            (None, Some(n)) => Ok(n.clone()),
+            (None, None) => Err(VaultError::Misconfigured(format!(
+                "{}: {field} must name a namespace (ClusterSecretStore)",
+                self.display
+            ))),
+        }
+    }
+}
+
+/// The properties of one Vault secret. Values zeroized on drop; no `Debug`.
+pub struct VaultSecret(pub BTreeMap<String, Zeroizing<String>>);
+
+struct Session {
+    client: Arc<VaultClient>,
+    renew_at: Option<Instant>,
+}
+
+type ReadKey = (String, String, Option<String>, u64);
+type ReadCell = Arc<OnceCell<Result<Arc<VaultSecret>, VaultError>>>;
+
+/// Authenticated clients and the per-epoch read cache, shared by all reconciles.
+pub struct VaultPool {
+    sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Session>>>>>,
+    reads: Mutex<HashMap<ReadKey, ReadCell>>,
+    inflight: Semaphore,
+    metrics: Arc<Metrics>,
+}
+
+impl VaultPool {
+    /// A pool allowing `max_inflight` requests to Vault at once.
+    pub fn new(max_inflight: usize, metrics: Arc<Metrics>) -> VaultPool {
+        VaultPool {
+            sessions: Mutex::new(HashMap::new()),
+            reads: Mutex::new(HashMap::new()),
+            inflight: Semaphore::new(max_inflight.max(1)),
+            metrics,
+        }
+    }
+
+    /// The logged-in client of a store, logging in when there is none or its
+    /// token is about to expire.
+    pub async fn client(&self, kube: &Client, store: &ResolvedStore) -> Result<Arc<VaultClient>, VaultError> {
+        let slot = {
+            let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            // A new generation of the store replaces the old sessions.
+            let prefix = store.key.rsplit_once('@').map(|(p, _)| p.to_owned()).unwrap_or_default();
+            s.retain(|k, _| k == &store.key || !k.starts_with(&prefix));
+            s.entry(store.key.clone()).or_default().clone()
+        };
+        let mut guard = slot.lock().await;
+        if let Some(sess) = guard.as_ref()
+            && sess.renew_at.is_none_or(|t| Instant::now() < t)
+        {
+            return Ok(sess.client.clone());
+        }
+        let sess = self.login(kube, store).await?;
+        let client = sess.client.clone();
+        *guard = Some(sess);
+        Ok(client)
+    }
+
+    /// Forgets a store's session (after Vault rejected its token).
+    pub async fn invalidate(&self, store: &ResolvedStore) {
+        let slot = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(&store.key).cloned();
+        if let Some(slot) = slot {
+            *slot.lock().await = None;
+        }
+    }
+
+    fn settings(&self, store: &ResolvedStore, token: &str) -> Result<VaultClient, VaultError> {
+        let p = &store.provider;
+        let mut b = VaultClientSettingsBuilder::default();
+        b.address(&p.server).token(token).timeout(Some(Duration::from_secs(10)));
+        if let Some(ns) = &p.namespace {
+            b.namespace(Some(ns.clone()));
+        }
+        if let Some(ca) = &p.ca_bundle {
+            use base64::Engine;
+            let pem = base64::engine::general_purpose::STANDARD
+                .decode(ca.trim())
+                .map_err(|_| VaultError::Misconfigured(format!("{}: caBundle is not base64", store.display)))?;
+            let path = std::env::temp_dir().join(format!("seal-ca-{}.pem", crate::materialize::input_digest(&[&pem])));
+            std::fs::write(&path, &pem).map_err(|e| {
+                VaultError::Misconfigured(format!(
+                    "{}: cannot write the CA bundle to a temporary file: {e}",
+                    store.display
+                ))
+            })?;
+            b.ca_certs(vec![path.display().to_string()]);
+        }
+        let settings = b.build().map_err(|_| {
+            VaultError::Misconfigured(format!("{}: invalid Vault settings (server URL?)", store.display))
+        })?;
+        VaultClient::new(settings)
+            .map_err(|_| VaultError::Misconfigured(format!("{}: cannot build a Vault client", store.display)))
+    }
+
+    async fn login(&self, kube: &Client, store: &ResolvedStore) -> Result<Session, VaultError> {
+        let auth = &store.provider.auth;
+        let _permit = self.inflight.acquire().await.map_err(|_| VaultError::Unavailable("shutting down".into()))?;
+        self.metrics.inc("seal_vault_logins_total", &[]);
+        let what = format!("{}: login", store.display);
+        let (token, ttl) = if let Some(r) = &auth.token_secret_ref {
+            let token = read_secret_key(kube, store, "auth.tokenSecretRef", r).await?;
+            (token, None)
+        } else if let Some(a) = &auth.app_role {
+            let secret_id = read_secret_key(kube, store, "auth.appRole.secretRef", &a.secret_ref).await?;
+            let c = self.settings(store, "")?;
+            let info = vaultrs::auth::approle::login(&c, &a.path, &a.role_id, &secret_id)
+                .await
+                .map_err(|e| from_client(e, &what))?;
+            (Zeroizing::new(info.client_token), Some(info.lease_duration))
+        } else if let Some(k) = &auth.kubernetes {
+            let jwt =
+                service_account_token(kube, store, "auth.kubernetes.serviceAccountRef", &k.service_account_ref).await?;
+            let c = self.settings(store, "")?;
+            let info = vaultrs::auth::kubernetes::login(&c, &k.mount_path, &k.role, &jwt)
+                .await
+                .map_err(|e| from_client(e, &what))?;
+            (Zeroizing::new(info.client_token), Some(info.lease_duration))
+        } else if let Some(j) = &auth.jwt {
+            let sa = &j.kubernetes_service_account_token.service_account_ref;
+            let jwt = service_account_token(kube, store, "auth.jwt.kubernetesServiceAccountToken", sa).await?;
+            let c = self.settings(store, "")?;
+            let info = vaultrs::auth::oidc::login(&c, &j.path, &jwt, Some(j.role.clone()))
+                .await
+                .map_err(|e| from_client(e, &what))?;
+            (Zeroizing::new(info.client_token), Some(info.lease_duration))
+        } else {
+            return Err(VaultError::Misconfigured(format!(
+                "{}: auth needs one of tokenSecretRef, appRole, kubernetes, jwt",
+                store.display
+            )));
+        };
+        let client = self.settings(store, &token)?;
+        // A token from a Secret is checked now, so a bad one shows on the store.
+        let ttl = match ttl {
+            Some(t) => t,
+            None => vaultrs::token::lookup_self(&client).await.map_err(|e| from_client(e, &what))?.ttl,
+        };
+        // Log in again at two thirds of the token's life (0 = no expiry).
+        let renew_at = (ttl > 0).then(|| Instant::now() + Duration::from_secs(ttl) * 2 / 3);
+        Ok(Session { client: Arc::new(client), renew_at })
+    }
+
+    /// Reads a path (once per epoch for every caller).
+    pub async fn read(
+        &self,
+        kube: &Client,
+        store: &ResolvedStore,
+        path: &str,
+        version: Option<&str>,
+        epoch: u64,
+    ) -> Result<Arc<VaultSecret>, VaultError> {
+        let key: ReadKey = (store.key.clone(), path.to_owned(), version.map(str::to_owned), epoch);
+        let cell = {
+            let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
+            // Entries of earlier epochs are dropped (their values zeroized).
+            reads.retain(|k, _| k.3 + 1 >= epoch);
+            reads.entry(key).or_default().clone()
+        };
+        cell.get_or_init(|| async {
+            let r = self.read_uncached(kube, store, path, version).await;
+            if let Err(e) = &r {
+                self.metrics.inc("seal_vault_read_errors_total", &[("reason", e.reason())]);
+                // Failures are not kept for the epoch: the next reconcile retries.
+            }
+            r
+        })
+        .await
+        .clone()
+        .inspect_err(|_| {
+            let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
+            reads.remove(&(store.key.clone(), path.to_owned(), version.map(str::to_owned), epoch));
+        })
+    }
+
+    async fn read_uncached(
+        &self,
+        kube: &Client,
+        store: &ResolvedStore,
+        path: &str,
+        version: Option<&str>,
+    ) -> Result<Arc<VaultSecret>, VaultError> {
+        let mut retried = false;
+        loop {
+            let client = self.client(kube, store).await?;
+            let r = {
+                let _permit =
+                    self.inflight.acquire().await.map_err(|_| VaultError::Unavailable("shutting down".into()))?;
+                self.metrics.inc("seal_vault_reads_total", &[]);
+                read_kv(&client, &store.provider, path, version).await
+            };
+            match r {
+                // A rejected token may have been revoked: log in again once.
+                Err(ClientError::APIError { code: 403, .. }) if !retried => {
+                    retried = true;
+                    self.invalidate(store).await;
+                }
+                Err(e) => return Err(from_client(e, &format!("{}: read {path}", store.display))),
+                Ok(map) => {
+                    let mut out = BTreeMap::new();
+                    for (k, v) in map {
+                        let text = match v {
+                            serde_json::Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        out.insert(k, Zeroizing::new(text));
+                    }
+                    return Ok(Arc::new(VaultSecret(out)));
+                }
+            }
+        }
+    }
+}
+
+async fn read_kv(
+    client: &VaultClient,
+    p: &VaultProvider,
+    path: &str,
+    version: Option<&str>,
+) -> Result<serde_json::Map<String, serde_json::Value>, ClientError> {
+    match p.version.unwrap_or_default() {
+        KvVersion::V1 => vaultrs::kv1::get(client, &p.path, path).await,
+        KvVersion::V2 => match version.and_then(|v| v.parse::<u64>().ok()) {
+            Some(v) => vaultrs::kv2::read_version(client, &p.path, path, v).await,
+            None => vaultrs::kv2::read(client, &p.path, path).await,
+        },
+    }
+}
+
+async fn read_secret_key(
+    kube: &Client,
+    store: &ResolvedStore,
+    field: &str,
+    r: &SecretKeyRef,
+) -> Result<Zeroizing<String>, VaultError> {
+    let ns = store.ref_namespace(field, r.namespace.as_ref())?;
+    let api: Api<Secret> = Api::namespaced(kube.clone(), &ns);
+    let s = api.get_opt(&r.name).await.map_err(|e| {
+        VaultError::Misconfigured(format!("{}: {field}: cannot read Secret {ns}/{}: {e}", store.display, r.name))
+    })?;
+    let s = s.ok_or_else(|| {
+        VaultError::Misconfigured(format!("{}: {field}: Secret {ns}/{} does not exist", store.display, r.name))
+    })?;
+    let v = s.data.and_then(|mut d| d.remove(&r.key)).ok_or_else(|| {
+        VaultError::Misconfigured(format!("{}: {field}: Secret {ns}/{} has no key {}", store.display, r.name, r.key))
+    })?;
+    let text = String::from_utf8(v.0).map_err(|_| {
+        VaultError::Misconfigured(format!(
+            "{}: {field}: Secret {ns}/{} key {} is not text",
+            store.display, r.name, r.key
+        ))
+    })?;
+    Ok(Zeroizing::new(text.trim().to_owned()))
+}
+
+async fn service_account_token(
+    kube: &Client,
+    store: &ResolvedStore,
+    field: &str,
+    r: &ServiceAccountRef,
+) -> Result<Zeroizing<String>, VaultError> {
+    let ns = store.ref_namespace(field, r.namespace.as_ref())?;
+    let api: Api<ServiceAccount> = Api::namespaced(kube.clone(), &ns);
+    let req = TokenRequest {
+        spec: TokenRequestSpec { audiences: r.audiences.clone(), expiration_seconds: Some(600), ..Default::default() },
+        ..Default::default()
+    };
+    let tr = api.create_token_request(&r.name, &PostParams::default(), &req).await.map_err(|e| {
+        VaultError::Misconfigured(format!(
+            "{}: {field}: cannot get a token for ServiceAccount {ns}/{}: {e}",
+            store.display, r.name
+        ))
+    })?;
+    let token = tr.status.map(|s| s.token).unwrap_or_default();
+    Ok(Zeroizing::new(token))
+}
