@@ -7,6 +7,7 @@
 //! server-side apply; finally write status and Events when they change.
 
 pub mod external;
+pub mod leader;
 pub mod sealed;
 pub mod status;
 
@@ -59,6 +60,20 @@ pub struct Args {
     /// Only reconcile objects in these namespaces (comma-separated; default all).
     #[arg(long, env = "SEAL_WATCH_NAMESPACE", value_delimiter = ',')]
     pub watch_namespace: Vec<String>,
+    /// Only reconcile SealedSecrets and ExternalSecrets matching this label
+    /// selector (to split a large cluster between controller instances).
+    #[arg(long, env = "SEAL_SHARD_SELECTOR")]
+    pub shard_selector: Option<String>,
+    /// Elect a leader among replicas through a coordination.k8s.io Lease;
+    /// only the leader writes.
+    #[arg(long, env = "SEAL_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Name of the Lease (in the controller's namespace).
+    #[arg(long, env = "SEAL_LEASE_NAME", default_value = "seal-controller")]
+    pub lease_name: String,
+    /// How long a leader's Lease lasts without renewal, in seconds.
+    #[arg(long, env = "SEAL_LEASE_DURATION", default_value_t = 15)]
+    pub lease_duration: u64,
 }
 
 /// Parses `30d`, `12h`, `5m`, `90s` or a number of seconds.
@@ -154,6 +169,10 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         log_format: _,
         resync_period,
         watch_namespace,
+        shard_selector,
+        leader_election,
+        lease_name,
+        lease_duration,
     } = args;
     // kube and other TLS users may enable both rustls back ends: pick one.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -175,6 +194,30 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
     let listener = tokio::net::TcpListener::bind(&metrics_address).await?;
     info!(address = %metrics_address, namespace = %namespace, "seal-controller starting");
     tokio::spawn(telemetry::serve(listener, http.clone()));
+
+    // Only the leader writes: wait for the Lease before touching anything.
+    let shutdown = Shutdown::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            info!("shutdown requested; finishing in-flight work");
+            shutdown.trigger();
+        }
+    });
+    let leadership = if leader_election {
+        metrics.set("seal_leader", 0.0);
+        match leader::acquire(&client, &namespace, &lease_name, lease_duration, &shutdown).await? {
+            Some(l) => Some(l),
+            None => return Ok(()),
+        }
+    } else {
+        None
+    };
+    metrics.set("seal_leader", 1.0);
+    if let Some(l) = &leadership {
+        l.on_loss(shutdown.clone());
+    }
 
     // Keys first: nothing can be decrypted without them.
     let mut backoff = Duration::from_secs(1);
@@ -213,6 +256,10 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
 
     let scopes: Vec<Option<String>> =
         if watch_namespace.is_empty() { vec![None] } else { watch_namespace.into_iter().map(Some).collect() };
+    let objects_config = match &shard_selector {
+        Some(sel) => watcher::Config::default().labels(sel),
+        None => watcher::Config::default(),
+    };
     let mut runs = Vec::new();
     let mut stores = Vec::new();
     for ns in scopes {
@@ -228,10 +275,10 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
             )),
         )
         .touched_objects();
-        let controller = Controller::new(sealed, watcher::Config::default())
+        let controller = Controller::new(sealed, objects_config.clone())
             .owns_stream(owned)
             .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-            .graceful_shutdown_on(shutdown_signal());
+            .graceful_shutdown_on(shutdown.wait());
         stores.push(controller.store());
         runs.push(
             controller
@@ -252,10 +299,10 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
             )),
         )
         .touched_objects();
-        let controller = Controller::new(externals, watcher::Config::default())
+        let controller = Controller::new(externals, objects_config.clone())
             .owns_stream(owned)
             .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-            .graceful_shutdown_on(shutdown_signal());
+            .graceful_shutdown_on(shutdown.wait());
         runs.push(
             controller
                 .run(external::reconcile, error_policy, ctx.clone())
@@ -263,7 +310,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
                 .boxed(),
         );
         let controller =
-            Controller::new(secret_stores, watcher::Config::default()).graceful_shutdown_on(shutdown_signal());
+            Controller::new(secret_stores, watcher::Config::default()).graceful_shutdown_on(shutdown.wait());
         runs.push(
             controller
                 .run(external::reconcile_store, error_policy, ctx.clone())
@@ -272,8 +319,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         );
     }
     let cluster_stores: Api<DeserializeGuard<ClusterSecretStore>> = Api::all(client.clone());
-    let controller =
-        Controller::new(cluster_stores, watcher::Config::default()).graceful_shutdown_on(shutdown_signal());
+    let controller = Controller::new(cluster_stores, watcher::Config::default()).graceful_shutdown_on(shutdown.wait());
     runs.push(
         controller
             .run(external::reconcile_cluster_store, error_policy, ctx.clone())
@@ -290,8 +336,38 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         info!("caches synced; ready");
     });
     futures::future::join_all(runs).await;
+    if let Some(l) = leadership {
+        if l.lost() {
+            return Err("lost the leader Lease; stopping so that only the leader writes".into());
+        }
+        l.release().await;
+    }
     info!("seal-controller stopped");
     Ok(())
+}
+
+/// A shutdown trigger shared by the signal handler, leadership loss and
+/// every controller loop.
+#[derive(Clone)]
+pub struct Shutdown(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Shutdown {
+    fn new() -> Shutdown {
+        Shutdown(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+
+    /// Starts the shutdown.
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Resolves once the shutdown started.
+    pub fn wait(&self) -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
+        let mut rx = self.0.subscribe();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    }
 }
 
 /// The API for a namespaced kind in one namespace, or in all.

@@ -1,0 +1,94 @@
+//! Leader election on a `coordination.k8s.io` Lease (kube-lease-manager):
+//! replicas wait; the leader runs the controllers; a lost Lease stops the
+//! process's writes; a clean shutdown releases the Lease so a standby takes
+//! over at once instead of after the Lease expires.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use kube::Client;
+use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
+use tracing::{error, info};
+
+use super::Shutdown;
+
+/// The Lease held by this process.
+pub struct Leadership {
+    manager: Arc<LeaseManager>,
+    lost: Arc<AtomicBool>,
+}
+
+/// Waits until this process holds the Lease, or until shutdown (`None`).
+pub async fn acquire(
+    client: &Client,
+    namespace: &str,
+    lease_name: &str,
+    duration_secs: u64,
+    shutdown: &Shutdown,
+) -> Result<Option<Leadership>, Box<dyn std::error::Error + Send + Sync>> {
+    let identity = format!(
+        "{}-{}",
+        std::env::var("POD_NAME").or_else(|_| std::env::var("HOSTNAME")).unwrap_or_else(|_| "seal-controller".into()),
+        std::process::id()
+    );
+    let grace = (duration_secs / 3).max(1);
+    let manager = LeaseManagerBuilder::new(client.clone(), lease_name)
+        .with_namespace(namespace)
+        .with_identity(identity.clone())
+        .with_duration(duration_secs)
+        .with_grace(grace)
+        .with_field_manager(crate::keys::FIELD_MANAGER)
+        .build()
+        .await?;
+    let manager = Arc::new(manager);
+    info!(lease = %lease_name, identity = %identity, "waiting to become the leader");
+    let mut stop = std::pin::pin!(shutdown.wait());
+    loop {
+        tokio::select! {
+            r = manager.changed() => {
+                if r? {
+                    info!(lease = %lease_name, "became the leader");
+                    return Ok(Some(Leadership { manager, lost: Arc::new(AtomicBool::new(false)) }));
+                }
+            }
+            _ = &mut stop => return Ok(None),
+        }
+    }
+}
+
+impl Leadership {
+    /// Keeps the Lease renewed; on loss, marks it and starts the shutdown.
+    pub fn on_loss(&self, shutdown: Shutdown) {
+        let (manager, lost) = (self.manager.clone(), self.lost.clone());
+        tokio::spawn(async move {
+            let mut stop = std::pin::pin!(shutdown.wait());
+            loop {
+                tokio::select! {
+                    r = manager.changed() => match r {
+                        Ok(true) => {}
+                        Ok(false) | Err(_) => {
+                            error!("lost the leader Lease; stopping");
+                            lost.store(true, Ordering::Relaxed);
+                            shutdown.trigger();
+                            return;
+                        }
+                    },
+                    _ = &mut stop => return,
+                }
+            }
+        });
+    }
+
+    /// True when the Lease was lost (not released).
+    pub fn lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Gives the Lease up so a standby takes over at once.
+    pub async fn release(self) {
+        match self.manager.release().await {
+            Ok(()) => info!("released the leader Lease"),
+            Err(e) => error!(error = %e, "could not release the leader Lease"),
+        }
+    }
+}
