@@ -327,9 +327,15 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
             .boxed(),
     );
     tokio::spawn(async move {
+        // The controller itself also waits on these stores, and kube-runtime
+        // 5.0 wakes only one waiter: poll with a timeout instead of waiting once.
         for s in stores {
-            if s.wait_until_ready().await.is_err() {
-                return;
+            loop {
+                match tokio::time::timeout(Duration::from_millis(500), s.wait_until_ready()).await {
+                    Ok(Ok(())) => break,
+                    Ok(Err(_)) => return,
+                    Err(_) => {}
+                }
             }
         }
         http.ready.store(true, Ordering::Relaxed);

@@ -8,6 +8,7 @@
 
 mod cli;
 mod cluster;
+mod controller;
 mod env;
 mod support;
 mod vault;
@@ -27,6 +28,7 @@ fn main() {
     let mut trials = Vec::new();
     trials.extend(cli::trials());
     trials.extend(cluster::trials());
+    trials.extend(controller::trials());
     trials.extend(vault::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     env::shutdown();

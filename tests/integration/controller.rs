@@ -1,0 +1,1713 @@
+//! `seal-controller` against the real control plane: SealedSecrets applied
+//! with the real `kubectl` become Secrets; bad documents get reasons and
+//! Events and never touch a good Secret; keys renew without loss; drift is
+//! handled by policy; resyncs of unchanged inputs write nothing; no secret
+//! value leaks into logs, Events, status or metrics.
+//!
+//! Each test starts its own controller process (this test binary re-executed
+//! with `--seal-controller`, which runs the real entry point) with its own
+//! controller namespace (so tests share no keys) and `--watch-namespace` set to
+//! the test's own namespaces (so parallel controllers do not fight).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, ResourceExt};
+use libtest_mimic::{Failed, Trial};
+use seal::api::SealedSecret;
+use serde_json::json;
+
+use crate::env::kube::TestNamespace;
+use crate::env::{self, Cluster, ensure, wait_for, within};
+use crate::support::{Run, age_keygen, assert_absent, tool};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+const MANAGER: &str = "seal-tests";
+const CRD_NAME: &str = "sealedsecrets.seal.dev";
+const RECIPIENTS_CM: &str = "seal-recipients";
+const RECIPIENTS_KEY: &str = "recipients.txt";
+const KEY_LABEL: &str = "seal.dev/key=age";
+const RULE: &str = "^(data|stringData|scope)$";
+
+type R<T> = Result<T, String>;
+
+/// Every controller test.
+pub fn trials() -> Vec<Trial> {
+    vec![
+        env::trial(
+            "controller::data_change_restarts_the_target_deployment_exactly_once",
+            data_change_restarts_the_target_deployment_exactly_once,
+        ),
+        env::trial(
+            "controller::two_replicas_one_leads_and_the_other_takes_over_after_sigkill",
+            two_replicas_one_leads_and_the_other_takes_over_after_sigkill,
+        ),
+        env::trial(
+            "controller::sealed_secret_becomes_secret_with_data_type_and_labels",
+            sealed_secret_becomes_secret_with_data_type_and_labels,
+        ),
+        env::trial("controller::changing_one_value_updates_the_secret", changing_one_value_updates_the_secret),
+        env::trial(
+            "controller::deleting_sealed_secret_garbage_collects_secret",
+            deleting_sealed_secret_garbage_collects_secret,
+        ),
+        env::trial(
+            "controller::sealed_file_in_other_namespace_or_name_is_refused",
+            sealed_file_in_other_namespace_or_name_is_refused,
+        ),
+        env::trial(
+            "controller::namespace_and_cluster_scopes_allow_as_named",
+            namespace_and_cluster_scopes_allow_as_named,
+        ),
+        env::trial(
+            "controller::tampered_ciphertext_edited_mac_unknown_recipient_and_missing_mac_only_are_reported",
+            tampered_ciphertext_edited_mac_unknown_recipient_and_missing_mac_only_are_reported,
+        ),
+        env::trial(
+            "controller::key_renewal_keeps_old_keys_and_publishes_new_first",
+            key_renewal_keeps_old_keys_and_publishes_new_first,
+        ),
+        env::trial(
+            "controller::labelled_secret_with_own_age_identity_is_loaded",
+            labelled_secret_with_own_age_identity_is_loaded,
+        ),
+        env::trial(
+            "controller::drift_is_reverted_reported_or_paused_by_policy",
+            drift_is_reverted_reported_or_paused_by_policy,
+        ),
+        env::trial("controller::unchanged_inputs_cause_no_writes", unchanged_inputs_cause_no_writes),
+        env::trial(
+            "controller::canary_never_appears_in_logs_events_status_or_metrics",
+            canary_never_appears_in_logs_events_status_or_metrics,
+        ),
+        env::trial("controller::recipients_command_prints_newest_first", recipients_command_prints_newest_first),
+        env::trial(
+            "controller::unowned_secret_is_left_alone_unless_adopt_annotation",
+            unowned_secret_is_left_alone_unless_adopt_annotation,
+        ),
+        env::trial(
+            "controller::suspended_sealed_secret_keeps_its_secret_unchanged",
+            suspended_sealed_secret_keeps_its_secret_unchanged,
+        ),
+        env::trial(
+            "controller::health_and_metrics_endpoints_serve_prometheus_text_without_object_names",
+            health_and_metrics_endpoints_serve_prometheus_text_without_object_names,
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// The CRD, once per run
+
+fn fmsg(f: Failed) -> String {
+    f.message().unwrap_or("failed").to_owned()
+}
+
+fn kubectl_bin() -> PathBuf {
+    env::bin_dir().join("kubectl")
+}
+
+/// kubectl's discovery cache, in the environment's state dir (removed with it).
+fn kubectl_cache() -> PathBuf {
+    match env::get() {
+        Ok(e) => e.state_dir.join("kubectl-cache"),
+        Err(_) => std::env::temp_dir().join(format!("seal-tests-kubectl-cache-{}", std::process::id())),
+    }
+}
+
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> Run {
+    let cache = kubectl_cache();
+    let mut all: Vec<String> = vec![
+        "--kubeconfig".into(),
+        kubeconfig.display().to_string(),
+        "--cache-dir".into(),
+        cache.display().to_string(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    Run::new(kubectl_bin(), all)
+}
+
+/// Applies `crds/sealedsecrets.yaml` (server-side, force) once per run and
+/// waits until the API server serves SealedSecrets.
+fn ensure_crd() -> Result<(), Failed> {
+    static DONE: OnceLock<R<()>> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let cluster = env::cluster().map_err(fmsg)?;
+        let file = crate::support::repo_root().join("crds/sealedsecrets.yaml");
+        let file = file.display().to_string();
+        kubectl(
+            &cluster.kubeconfig,
+            &["apply", "--server-side", "--force-conflicts", "--field-manager", MANAGER, "-f", &file],
+        )
+        .ok()
+        .map_err(fmsg)?;
+        env::block_on(async {
+            let crds: Api<CustomResourceDefinition> = Api::all(cluster.admin());
+            within("CRD Established", TIMEOUT, await_condition(crds, CRD_NAME, conditions::is_crd_established()))
+                .await
+                .map_err(fmsg)?
+                .map_err(|e| format!("waiting for CRD {CRD_NAME}: {e}"))?;
+            let all: Api<SealedSecret> = Api::all(cluster.admin());
+            wait_for("SealedSecrets to be served", TIMEOUT, || async {
+                all.list(&ListParams::default().limit(1)).await.map(|_| Some(())).map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(fmsg)
+        })
+    })
+    .clone()
+    .map_err(Failed::from)
+}
+
+// ---------------------------------------------------------------------------
+// A controller process
+
+/// How a controller is started.
+struct Opts {
+    renew: &'static str,
+    resync: Option<&'static str>,
+    /// Lease duration in seconds (leader election).
+    lease: Option<&'static str>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts { renew: "30d", resync: None, lease: None }
+    }
+}
+
+/// A running `seal-controller` (this binary with `--seal-controller`); killed
+/// when dropped.
+struct Controller {
+    child: Option<Child>,
+    port: u16,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+fn free_port() -> R<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding a free port: {e}"))?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+impl Controller {
+    fn spawn(kubeconfig: &Path, namespace: &str, watch: &str, opts: &Opts, log_dir: &Path) -> R<Controller> {
+        let port = free_port()?;
+        let n = env::unique();
+        let stdout = log_dir.join(format!("controller-{n}.stdout"));
+        let stderr = log_dir.join(format!("controller-{n}.stderr"));
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("--seal-controller")
+            .args(["--namespace", namespace])
+            .args(["--key-renew-period", opts.renew])
+            .args(["--metrics-address", &format!("127.0.0.1:{port}")])
+            .args(["--log-format", "json"])
+            .args(["--concurrency", "4"])
+            .args(["--watch-namespace", watch]);
+        if let Some(r) = opts.resync {
+            cmd.args(["--resync-period", r]);
+        }
+        if let Some(l) = opts.lease {
+            cmd.args(["--lease-duration", l]);
+        }
+        cmd.env("KUBECONFIG", kubeconfig)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).map_err(|e| e.to_string())?)
+            .stderr(std::fs::File::create(&stderr).map_err(|e| e.to_string())?);
+        let child = cmd.spawn().map_err(|e| format!("starting the controller: {e}"))?;
+        Ok(Controller { child: Some(child), port, stdout, stderr })
+    }
+
+    /// Everything the process wrote so far (stdout, then stderr).
+    fn logs(&self) -> Vec<u8> {
+        let mut out = std::fs::read(&self.stdout).unwrap_or_default();
+        out.extend(std::fs::read(&self.stderr).unwrap_or_default());
+        out
+    }
+
+    fn log_tail(&self) -> String {
+        let logs = self.logs();
+        let text = String::from_utf8_lossy(&logs);
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// Fails when the process has exited.
+    fn alive(&mut self) -> R<()> {
+        if let Some(child) = self.child.as_mut()
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            return Err(format!("the controller exited ({status}); its last output:\n{}", self.log_tail()));
+        }
+        Ok(())
+    }
+
+    fn get(&self, path: &str) -> R<(u16, Vec<u8>)> {
+        http_get(self.port, path)
+    }
+
+    fn get_ok(&self, path: &str) -> R<String> {
+        let (code, body) = self.get(path)?;
+        if code != 200 {
+            return Err(format!("GET {path}: HTTP {code}: {}", String::from_utf8_lossy(&body)));
+        }
+        String::from_utf8(body).map_err(|_| format!("GET {path}: not UTF-8"))
+    }
+
+    fn metrics(&self) -> R<String> {
+        self.get_ok("/metrics")
+    }
+
+    /// SIGTERM, then SIGKILL after 10 s.
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET on 127.0.0.1 (status, body).
+fn http_get(port: u16, path: &str) -> R<(u16, Vec<u8>)> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| format!("GET {path}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+        .map_err(|e| format!("GET {path}: {e}"))?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).map_err(|e| format!("GET {path}: {e}"))?;
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("GET {path}: no header end"))?;
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let body = &buf[end + 4..];
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("GET {path}: bad status line"))?;
+    let chunked = head.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
+    Ok((code, if chunked { dechunk(body)? } else { body.to_vec() }))
+}
+
+fn dechunk(mut b: &[u8]) -> R<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n").ok_or("bad chunked body")?;
+        let size_text = String::from_utf8_lossy(&b[..eol]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| "bad chunk size".to_string())?;
+        b = &b[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if b.len() < size {
+            return Err("truncated chunk".into());
+        }
+        out.extend_from_slice(&b[..size]);
+        b = b.get(size + 2..).unwrap_or_default();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A test's world: namespaces, a temporary folder, the tools
+
+/// One test's namespaces (controller, app, other) and temporary folder.
+struct Fx {
+    cluster: &'static Cluster,
+    dir: tempfile::TempDir,
+    sys: TestNamespace,
+    app: TestNamespace,
+    other: TestNamespace,
+}
+
+/// Applies the CRD (once) and makes a test's namespaces.
+fn setup(test: &str) -> Result<Fx, Failed> {
+    ensure_crd()?;
+    let cluster = env::cluster()?;
+    env::block_on(async {
+        Ok(Fx {
+            cluster,
+            dir: tempfile::tempdir()?,
+            sys: cluster.namespace(&format!("seal-system-{test}")).await?,
+            app: cluster.namespace(test).await?,
+            other: cluster.namespace(&format!("{test}-other")).await?,
+        })
+    })
+}
+
+impl Fx {
+    fn kubeconfig(&self) -> &Path {
+        &self.cluster.kubeconfig
+    }
+
+    fn app(&self) -> &str {
+        &self.app.name
+    }
+
+    fn other(&self) -> &str {
+        &self.other.name
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, content: impl AsRef<[u8]>) -> R<PathBuf> {
+        let p = self.file(name);
+        std::fs::write(&p, content).map_err(|e| format!("writing {}: {e}", p.display()))?;
+        Ok(p)
+    }
+
+    fn read(&self, p: &Path) -> R<String> {
+        std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))
+    }
+
+    /// `seal ARGS` with the test control plane's kubeconfig.
+    fn seal<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        Run::seal(args).env("KUBECONFIG", self.kubeconfig()).dir(self.dir.path())
+    }
+
+    /// `kubectl apply --server-side` of a file, as a user would; retried while
+    /// discovery catches up with the CRD.
+    async fn apply(&self, file: &Path) -> R<()> {
+        let f = file.display().to_string();
+        let args = ["apply", "--server-side", "--force-conflicts", "--field-manager", MANAGER, "-f", &f];
+        wait_for(&format!("kubectl apply -f {f}"), Duration::from_secs(30), || async {
+            let out = kubectl(self.kubeconfig(), &args).output().map_err(fmsg)?;
+            if out.status.success() {
+                Ok(Some(()))
+            } else {
+                Err(format!("kubectl apply failed: {}", String::from_utf8_lossy(&out.stderr)))
+            }
+        })
+        .await
+        .map_err(fmsg)
+    }
+
+    /// Writes `text` to `name` and applies it.
+    async fn apply_text(&self, name: &str, text: &str) -> R<PathBuf> {
+        let p = self.write(name, text)?;
+        self.apply(&p).await?;
+        Ok(p)
+    }
+
+    /// Starts a controller for this test's namespaces and waits until it
+    /// serves /healthz and has published a recipient.
+    async fn start(&self, opts: Opts) -> R<Controller> {
+        let watch = format!("{},{}", self.app(), self.other());
+        let mut ctrl = Controller::spawn(self.kubeconfig(), &self.sys.name, &watch, &opts, self.dir.path())?;
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            ctrl.alive()?;
+            // /readyz is checked by its own test; here: up, keys loaded.
+            let last = match ctrl.get("/healthz") {
+                Ok((200, _)) => match self.recipients().await {
+                    Ok(r) if !r.is_empty() => return Ok(ctrl),
+                    Ok(_) => format!("ConfigMap {RECIPIENTS_CM} lists no recipient"),
+                    Err(e) => e,
+                },
+                Ok((code, body)) => format!("/healthz: HTTP {code}: {}", String::from_utf8_lossy(&body)),
+                Err(e) => e,
+            };
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the controller did not become ready within {TIMEOUT:?}: {last}\nits last output:\n{}",
+                    ctrl.log_tail()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The recipients the controller published, in order.
+    async fn recipients(&self) -> R<Vec<String>> {
+        let cms: Api<ConfigMap> = self.sys.api();
+        let cm = cms.get_opt(RECIPIENTS_CM).await.map_err(|e| e.to_string())?;
+        let cm = cm.ok_or_else(|| format!("no ConfigMap {}/{RECIPIENTS_CM}", self.sys.name))?;
+        let text = cm.data.unwrap_or_default().remove(RECIPIENTS_KEY).unwrap_or_default();
+        Ok(lines(&text))
+    }
+
+    /// A recipients file: the controller's recipients plus `extra`.
+    async fn recipients_file(&self, extra: &[&str]) -> R<PathBuf> {
+        let mut all = self.recipients().await?;
+        all.extend(extra.iter().map(|s| s.to_string()));
+        self.write(&format!("recipients-{}.txt", env::unique()), all.join("\n") + "\n")
+    }
+
+    /// `seal secret --name NAME -n NS --from-literal K=V… --recipients-file F ARGS -o FILE`.
+    fn seal_literals(&self, ns: &str, name: &str, lits: &[(&str, &str)], rfile: &Path, extra: &[&str]) -> R<PathBuf> {
+        let out = self.file(&format!("{ns}-{name}-{}.sealed.yaml", env::unique()));
+        let mut args: Vec<String> =
+            vec!["secret".into(), "--name".into(), name.into(), "--namespace".into(), ns.into()];
+        for (k, v) in lits {
+            args.push("--from-literal".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.push("--recipients-file".into());
+        args.push(rfile.display().to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push("-o".into());
+        args.push(out.display().to_string());
+        self.seal(args).ok().map_err(fmsg)?;
+        Ok(out)
+    }
+
+    fn sealed_secrets(&self, ns: &str) -> Api<SealedSecret> {
+        Api::namespaced(self.cluster.admin(), ns)
+    }
+
+    fn secrets(&self, ns: &str) -> Api<Secret> {
+        Api::namespaced(self.cluster.admin(), ns)
+    }
+
+    async fn secret(&self, ns: &str, name: &str) -> R<Option<Secret>> {
+        self.secrets(ns).get_opt(name).await.map_err(|e| e.to_string())
+    }
+
+    /// Waits until the SealedSecret's status is for its current generation
+    /// and condition `type_` has `status` and `reason`.
+    async fn wait_cond(&self, ns: &str, name: &str, type_: &str, status: &str, reason: &str) -> R<SealedSecret> {
+        let api = self.sealed_secrets(ns);
+        wait_for(&format!("{ns}/{name} to have {type_}={status} {reason}"), TIMEOUT, || async {
+            let ss = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("the SealedSecret is not there")?;
+            let st = ss.status.clone().unwrap_or_default();
+            if st.observed_generation.is_none() || st.observed_generation != ss.metadata.generation {
+                return Err(format!("status is not for the current generation: {}", describe(&ss)));
+            }
+            match cond(&ss, type_) {
+                Some((s, r, _)) if s == status && r == reason => Ok(Some(ss)),
+                _ => Err(describe(&ss)),
+            }
+        })
+        .await
+        .map_err(fmsg)
+    }
+
+    async fn wait_ready(&self, ns: &str, name: &str) -> R<SealedSecret> {
+        self.wait_cond(ns, name, "Ready", "True", "Materialized").await
+    }
+
+    /// Waits until the Secret exists with (at least) these values.
+    async fn wait_data(&self, ns: &str, name: &str, want: &[(&str, &[u8])]) -> R<Secret> {
+        wait_for(&format!("Secret {ns}/{name} to hold the expected data"), TIMEOUT, || async {
+            let s = self.secret(ns, name).await?.ok_or("the Secret is not there")?;
+            let data = data_of(&s);
+            for (k, v) in want {
+                match data.get(*k) {
+                    Some(have) if have.as_slice() == *v => {}
+                    Some(_) => return Err(format!("key {k} has another value")),
+                    None => return Err(format!("key {k} is missing (keys: {:?})", data.keys().collect::<Vec<_>>())),
+                }
+            }
+            Ok(Some(s))
+        })
+        .await
+        .map_err(fmsg)
+    }
+
+    /// Events about object `name` in `ns`, from both event APIs.
+    async fn events(&self, ns: &str, name: &str) -> R<Vec<Ev>> {
+        let mut out = Vec::new();
+        let new: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.cluster.admin(), ns);
+        for e in new.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items {
+            if e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name) {
+                out.push(Ev {
+                    type_: e.type_.unwrap_or_default(),
+                    reason: e.reason.unwrap_or_default(),
+                    kind: e.regarding.and_then(|r| r.kind).unwrap_or_default(),
+                });
+            }
+        }
+        let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(self.cluster.admin(), ns);
+        for e in core.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items {
+            if e.involved_object.name.as_deref() == Some(name) {
+                out.push(Ev {
+                    type_: e.type_.unwrap_or_default(),
+                    reason: e.reason.unwrap_or_default(),
+                    kind: e.involved_object.kind.unwrap_or_default(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Waits for an Event about SealedSecret `name` with `reason`.
+    async fn wait_event(&self, ns: &str, name: &str, reason: &str) -> R<Ev> {
+        wait_for(&format!("an Event {reason} about {ns}/{name}"), TIMEOUT, || async {
+            let evs = self.events(ns, name).await?;
+            match evs.iter().find(|e| e.reason == reason && e.kind == "SealedSecret") {
+                Some(e) => Ok(Some(e.clone())),
+                None => Err(format!("events so far: {evs:?}")),
+            }
+        })
+        .await
+        .map_err(fmsg)
+    }
+
+    /// The key Secrets in the controller namespace, oldest first (by name).
+    async fn keys(&self) -> R<Vec<Secret>> {
+        let mut keys = self
+            .secrets(&self.sys.name)
+            .list(&ListParams::default().labels(KEY_LABEL))
+            .await
+            .map_err(|e| e.to_string())?
+            .items;
+        keys.sort_by_key(|s| s.name_any());
+        Ok(keys)
+    }
+
+    /// Patches a Secret's data as `kubectl edit` would (a merge patch).
+    async fn edit_secret(&self, ns: &str, name: &str, key: &str, value: &[u8]) -> R<()> {
+        let patch = json!({"data": {key: b64(value)}});
+        let pp = PatchParams { field_manager: Some("kubectl-edit".into()), ..Default::default() };
+        self.secrets(ns).patch(name, &pp, &Patch::Merge(&patch)).await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Ev {
+    type_: String,
+    reason: String,
+    kind: String,
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
+}
+
+fn b64(v: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(v)
+}
+
+fn cond(ss: &SealedSecret, type_: &str) -> Option<(String, String, String)> {
+    let c = ss.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+fn describe(ss: &SealedSecret) -> String {
+    let st = ss.status.clone().unwrap_or_default();
+    let conds: Vec<String> =
+        st.conditions.iter().map(|c| format!("{}={} {}: {}", c.type_, c.status, c.reason, c.message)).collect();
+    format!(
+        "generation {:?}, observedGeneration {:?}, conditions [{}]",
+        ss.metadata.generation,
+        st.observed_generation,
+        conds.join("; ")
+    )
+}
+
+fn data_of(s: &Secret) -> BTreeMap<String, Vec<u8>> {
+    s.data.clone().unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect()
+}
+
+fn rv(s: &Secret) -> String {
+    s.metadata.resource_version.clone().unwrap_or_default()
+}
+
+/// The recipients of the age identities in a key Secret's values.
+fn key_recipients(s: &Secret) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in s.data.clone().unwrap_or_default().values() {
+        for line in String::from_utf8_lossy(&v.0).lines() {
+            if let Ok(id) = age::x25519::Identity::from_str(line.trim()) {
+                out.push(id.to_public().to_string());
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Editing sealed files as text (as a person or an attacker would)
+
+/// Replaces every line whose trimmed text is `from` by `to`, keeping its indent.
+fn replace_line(text: &str, from: &str, to: &str) -> R<String> {
+    let mut hit = false;
+    let out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.trim() == from {
+                hit = true;
+                let indent = &l[..l.len() - l.trim_start().len()];
+                format!("{indent}{to}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    if !hit {
+        return Err(format!("no line {from:?} in:\n{text}"));
+    }
+    Ok(out.join("\n") + "\n")
+}
+
+/// Inserts `entry` as the first child of the mapping opened by the line
+/// `parent` (e.g. `spec:`), with the indent of that mapping's children.
+fn insert_under(text: &str, parent: &str, entry: &str) -> R<String> {
+    let ls: Vec<&str> = text.lines().collect();
+    let i = ls.iter().position(|l| l.trim() == parent).ok_or_else(|| format!("no line {parent:?}"))?;
+    let next = ls.get(i + 1).ok_or("nothing after the parent line")?;
+    let indent = &next[..next.len() - next.trim_start().len()];
+    let mut out: Vec<String> = ls.iter().map(|l| l.to_string()).collect();
+    out.insert(i + 1, format!("{indent}{entry}"));
+    Ok(out.join("\n") + "\n")
+}
+
+/// Removes the first line starting (trimmed) with `prefix`.
+fn remove_line(text: &str, prefix: &str) -> R<String> {
+    let mut ls: Vec<&str> = text.lines().collect();
+    let i = ls.iter().position(|l| l.trim_start().starts_with(prefix)).ok_or_else(|| format!("no line {prefix:?}"))?;
+    ls.remove(i);
+    Ok(ls.join("\n") + "\n")
+}
+
+/// Changes one character of the `ENC[…,data:…]` on the first line starting
+/// with `key` (`password:`, `mac:`), `offset` characters after `data:`.
+fn flip(text: &str, key: &str, offset: usize) -> R<String> {
+    let mut done = false;
+    let out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if !done && l.trim_start().starts_with(key) && l.contains("ENC[AES256_GCM,data:") {
+                done = true;
+                let i = l.find("data:").unwrap_or(0) + offset;
+                let mut b = l.as_bytes().to_vec();
+                b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+                String::from_utf8(b).unwrap_or_default()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    if !done {
+        return Err(format!("no encrypted line {key:?}"));
+    }
+    Ok(out.join("\n") + "\n")
+}
+
+// ---------------------------------------------------------------------------
+// Prometheus text
+
+fn label_pairs(labels: &str) -> Vec<(String, String)> {
+    let re = regex::Regex::new(r#"([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)""#).expect("label regex");
+    re.captures_iter(labels).map(|c| (c[1].to_owned(), c[2].to_owned())).collect()
+}
+
+/// A sample: (name, labels, value).
+type Sample = (String, Vec<(String, String)>, f64);
+
+/// The samples of a Prometheus text exposition.
+fn samples(text: &str) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, labels, rest) = match (line.find('{'), line.rfind('}')) {
+            (Some(a), Some(b)) if a < b => (&line[..a], &line[a..=b], &line[b + 1..]),
+            _ => match line.split_once(char::is_whitespace) {
+                Some((n, r)) => (n, "", r),
+                None => continue,
+            },
+        };
+        let value = rest.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+        out.push((name.to_owned(), label_pairs(labels), value));
+    }
+    out
+}
+
+/// Sum of the samples of `name` whose labels include `want`; None if none.
+fn metric(text: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
+    let mut sum = None;
+    for (n, labels, v) in samples(text) {
+        if n == name && want.iter().all(|(k, w)| labels.iter().any(|(a, b)| a == k && b == w)) {
+            sum = Some(sum.unwrap_or(0.0) + v);
+        }
+    }
+    sum
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+
+fn sealed_secret_becomes_secret_with_data_type_and_labels() -> Result<(), Failed> {
+    let fx = setup("sealed-becomes-secret")?;
+    env::block_on(async {
+        let _ctrl = fx.start(Opts::default()).await?;
+        let ns = fx.app();
+        let sys = fx.sys.name.as_str();
+        let manifest = fx.write(
+            "web.secret.yaml",
+            format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: web\n  namespace: {ns}\n  labels:\n    app: web\n    tier: backend\n  annotations:\n    team: payments\ntype: kubernetes.io/basic-auth\nstringData:\n  password: \"pa:ss w0rd ✓\"\n  username: admin\n"
+            ),
+        )?;
+        let web = fx.file("web.sealed.yaml");
+        let (m, w) = (manifest.display().to_string(), web.display().to_string());
+        fx.seal(["secret", &m, "--controller", "--controller-namespace", sys, "-o", &w]).ok()?;
+
+        let bin: &[u8] = &[0, 1, 2, 0xff, 0xfe, b'\n', 0x80, b'x'];
+        let binfile = fx.write("bin.dat", bin)?;
+        let blob = fx.file("blob.sealed.yaml");
+        fx.seal([
+            "secret",
+            "--name",
+            "blob",
+            "--namespace",
+            ns,
+            "--from-literal",
+            "greeting=héllo wörld",
+            "--from-file",
+            &format!("bin={}", binfile.display()),
+            "--controller",
+            "--controller-namespace",
+            sys,
+            "-o",
+            &blob.display().to_string(),
+        ])
+        .ok()?;
+        // template.immutable is cleartext: set it by hand, as a user may.
+        let blob_text = insert_under(&fx.read(&blob)?, "template:", "immutable: true")?;
+        fx.write("blob.sealed.yaml", blob_text)?;
+
+        fx.apply(&web).await?;
+        fx.apply(&blob).await?;
+
+        let ss = fx.wait_ready(ns, "web").await?;
+        let (status, reason, _) = cond(&ss, "Ready").ok_or("no Ready condition")?;
+        ensure(status == "True" && reason == "Materialized", format!("Ready: {}", describe(&ss)))?;
+        ensure(
+            ss.status.as_ref().and_then(|s| s.observed_generation) == ss.metadata.generation,
+            format!("observedGeneration must equal generation: {}", describe(&ss)),
+        )?;
+        let secret =
+            fx.wait_data(ns, "web", &[("password", "pa:ss w0rd ✓".as_bytes()), ("username", b"admin")]).await?;
+        let data = data_of(&secret);
+        ensure(
+            data.keys().map(String::as_str).collect::<Vec<_>>() == ["password", "username"],
+            format!("Secret keys: {:?}", data.keys().collect::<Vec<_>>()),
+        )?;
+        ensure(secret.type_.as_deref() == Some("kubernetes.io/basic-auth"), format!("Secret type {:?}", secret.type_))?;
+        let labels = secret.labels();
+        for (k, v) in [("app", "web"), ("tier", "backend"), ("app.kubernetes.io/managed-by", "seal-controller")] {
+            ensure(labels.get(k).map(String::as_str) == Some(v), format!("label {k}={v} missing: {labels:?}"))?;
+        }
+        let ann = secret.annotations();
+        ensure(ann.get("team").map(String::as_str) == Some("payments"), format!("annotation team missing: {ann:?}"))?;
+        for k in ["seal.dev/data-hmac", "seal.dev/input-digest"] {
+            ensure(ann.get(k).is_some_and(|v| !v.is_empty()), format!("annotation {k} missing: {ann:?}"))?;
+        }
+        let refs = secret.owner_references();
+        ensure(refs.len() == 1, format!("owner references: {refs:?}"))?;
+        let o = &refs[0];
+        ensure(
+            o.kind == "SealedSecret"
+                && o.api_version == "seal.dev/v1alpha1"
+                && o.name == "web"
+                && Some(o.uid.as_str()) == ss.metadata.uid.as_deref()
+                && o.controller == Some(true),
+            format!("owner reference {o:?} must point at SealedSecret web (uid {:?}) with controller=true", ss.uid()),
+        )?;
+        let managers: Vec<(String, String)> = secret
+            .metadata
+            .managed_fields
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| (m.manager.unwrap_or_default(), m.operation.unwrap_or_default()))
+            .collect();
+        ensure(
+            managers.iter().any(|(m, op)| m == "seal-controller" && op == "Apply"),
+            format!("the Secret must be server-side applied by seal-controller; managers: {managers:?}"),
+        )?;
+        fx.wait_event(ns, "web", "Materialized").await?;
+
+        fx.wait_ready(ns, "blob").await?;
+        let secret = fx.wait_data(ns, "blob", &[("greeting", "héllo wörld".as_bytes()), ("bin", bin)]).await?;
+        ensure(secret.type_.as_deref() == Some("Opaque"), format!("blob type {:?}", secret.type_))?;
+        ensure(secret.immutable == Some(true), format!("blob immutable {:?}", secret.immutable))?;
+        ensure(data_of(&secret).len() == 2, "blob must hold exactly greeting and bin")?;
+        Ok(())
+    })
+}
+
+fn changing_one_value_updates_the_secret() -> Result<(), Failed> {
+    let fx = setup("changing-one-value")?;
+    env::block_on(async {
+        let _ctrl = fx.start(Opts::default()).await?;
+        let ns = fx.app();
+        let (key, me) = age_keygen(fx.dir.path(), "team")?;
+        let rfile = fx.recipients_file(&[&me]).await?;
+        let file = fx.seal_literals(
+            ns,
+            "db",
+            &[("user", "admin"), ("password", "v1-first"), ("host", "db.svc")],
+            &rfile,
+            &[],
+        )?;
+        fx.apply(&file).await?;
+        fx.wait_ready(ns, "db").await?;
+        let before =
+            fx.wait_data(ns, "db", &[("user", b"admin"), ("password", b"v1-first"), ("host", b"db.svc")]).await?;
+
+        fx.seal(["secret", "--from-literal", "password=v2-second", "--merge-into", &file.display().to_string()])
+            .env("SOPS_AGE_KEY_FILE", &key)
+            .ok()?;
+        fx.apply(&file).await?;
+        let ss = fx.wait_ready(ns, "db").await?;
+        ensure(
+            ss.metadata.generation == Some(2),
+            format!("generation after one change: {:?}", ss.metadata.generation),
+        )?;
+        let after =
+            fx.wait_data(ns, "db", &[("user", b"admin"), ("password", b"v2-second"), ("host", b"db.svc")]).await?;
+        ensure(data_of(&after).len() == 3, format!("keys after: {:?}", data_of(&after).keys().collect::<Vec<_>>()))?;
+        ensure(before.uid() == after.uid(), "the Secret must be updated in place, not recreated")?;
+        let hmac = |s: &Secret| s.annotations().get("seal.dev/data-hmac").cloned();
+        ensure(hmac(&before) != hmac(&after), "the data HMAC annotation must change with the data")?;
+        Ok(())
+    })
+}
+
+fn deleting_sealed_secret_garbage_collects_secret() -> Result<(), Failed> {
+    let fx = setup("deleting-sealed-secret")?;
+    env::block_on(async {
+        let _ctrl = fx.start(Opts::default()).await?;
+        let ns = fx.app();
+        let rfile = fx.recipients_file(&[]).await?;
+        let file = fx.seal_literals(ns, "gone", &[("token", "t0k3n")], &rfile, &[])?;
+        fx.apply(&file).await?;
+        fx.wait_ready(ns, "gone").await?;
+        fx.wait_data(ns, "gone", &[("token", b"t0k3n")]).await?;
+        fx.sealed_secrets(ns).delete("gone", &DeleteParams::background()).await?;
+        wait_for("the garbage collector to delete the Secret", TIMEOUT, || async {
+            fx.secret(ns, "gone").await.map(|s| s.is_none().then_some(()))
+        })
+        .await
+    })
+}
+
+fn sealed_file_in_other_namespace_or_name_is_refused() -> Result<(), Failed> {
+    let fx = setup("scope-refused")?;
+    env::block_on(async {
+        let _ctrl = fx.start(Opts::default()).await?;
+        let (ns, other) = (fx.app(), fx.other());
+        let rfile = fx.recipients_file(&[]).await?;
+        let file = fx.seal_literals(ns, "db", &[("password", "strict-pw")], &rfile, &[])?;
+        let text = fx.read(&file)?;
+        // The original, where it was sealed for, works.
+        fx.apply(&file).await?;
+        fx.wait_ready(ns, "db").await?;
+        fx.wait_data(ns, "db", &[("password", b"strict-pw")]).await?;
+
+        // Copied into another namespace.
+        let moved = replace_line(&text, &format!("namespace: {ns}"), &format!("namespace: {other}"))?;
+        fx.apply_text("moved.yaml", &moved).await?;
+        fx.wait_cond(other, "db", "Ready", "False", "ScopeMismatch").await?;
+        fx.wait_event(other, "db", "ScopeMismatch").await?;
+        ensure(fx.secret(other, "db").await?.is_none(), "a Secret appeared in the other namespace")?;
+
+        // Renamed in the same namespace.
+        let renamed = replace_line(&text, "name: db", "name: db-copy")?;
+        fx.apply_text("renamed.yaml", &renamed).await?;
+        fx.wait_cond(ns, "db-copy", "Ready", "False", "ScopeMismatch").await?;
+        fx.wait_event(ns, "db-copy", "ScopeMismatch").await?;
+        ensure(fx.secret(ns, "db-copy").await?.is_none(), "a Secret appeared under the new name")?;
+        Ok(())
+    })
+}
+
+fn namespace_and_cluster_scopes_allow_as_named() -> Result<(), Failed> {
+    let fx = setup("scopes-allow")?;
+    env::block_on(async {
+        let _ctrl = fx.start(Opts::default()).await?;
+        let (ns, other) = (fx.app(), fx.other());
+        let rfile = fx.recipients_file(&[]).await?;
+
+        // Namespace-wide: any name in its namespace, not another namespace.
+        let nsw = fx.seal_literals(ns, "nswide", &[("k", "namespace-wide")], &rfile, &["--scope", "namespace"])?;
+        let text = fx.read(&nsw)?;
+        let renamed = replace_line(&text, "name: nswide", "name: renamed-nswide")?;
+        fx.apply_text("nswide-renamed.yaml", &renamed).await?;
+        fx.wait_ready(ns, "renamed-nswide").await?;
+        fx.wait_data(ns, "renamed-nswide", &[("k", b"namespace-wide")]).await?;
+        let moved = replace_line(&text, &format!("namespace: {ns}"), &format!("namespace: {other}"))?;
+        fx.apply_text("nswide-moved.yaml", &moved).await?;
+        fx.wait_cond(other, "nswide", "Ready", "False", "ScopeMismatch").await?;
+        ensure(fx.secret(other, "nswide").await?.is_none(), "a namespace-scoped file worked in another namespace")?;
+
+        // Cluster-wide: any namespace, any name.
+        let cw = fx.seal_literals(ns, "cw", &[("k", "cluster-wide")], &rfile, &["--scope", "cluster"])?;
+        let text = fx.read(&cw)?;
+        let moved = replace_line(&text, &format!("namespace: {ns}"), &format!("namespace: {other}"))?;
+        let moved = replace_line(&moved, "name: cw", "name: cw-elsewhere")?;
+        fx.apply_text("cw-moved.yaml", &moved).await?;
+        fx.wait_ready(other, "cw-elsewhere").await?;
+        fx.wait_data(other, "cw-elsewhere", &[("k", b"cluster-wide")]).await?;
+        Ok(())
+    })
+}
+
+fn tampered_ciphertext_edited_mac_unknown_recipient_and_missing_mac_only_are_reported() -> Result<(), Failed> {
+    let fx = setup("tampered-reported")?;
+    let sops = tool("sops")?;
+    env::block_on(async {
+        let _ctrl = fx.start(Opts::default()).await?;
+        let ns = fx.app();
+        let rfile = fx.recipients_file(&[]).await?;
+        let cluster_r = fx.recipients().await?.first().cloned().ok_or("no recipient")?;
+        let lits: &[(&str, &str)] = &[("password", "pw-value"), ("user", "someone")];
+
+        // A good Secret first; later its SealedSecret gets a tampered value.
+        let keeper = fx.seal_literals(ns, "keeper", lits, &rfile, &[])?;
+        fx.apply(&keeper).await?;
+        fx.wait_ready(ns, "keeper").await?;
+        let good = fx.wait_data(ns, "keeper", &[("password", b"pw-value"), ("user", b"someone")]).await?;
+
+        let mut cases: Vec<(&str, &str)> = Vec::new();
+        // A flipped ciphertext byte.
+        let f = fx.seal_literals(ns, "flipped", lits, &rfile, &[])?;
+        fx.write("flipped.yaml", flip(&fx.read(&f)?, "password:", 5)?)?;
+        cases.push(("flipped", "DecryptFailed"));
+        // An edited MAC.
+        let f = fx.seal_literals(ns, "badmac", lits, &rfile, &[])?;
+        fx.write("badmac.yaml", flip(&fx.read(&f)?, "mac:", 6)?)?;
+        cases.push(("badmac", "MacMismatch"));
+        // A value removed: every remaining value decrypts, the MAC does not match.
+        let f = fx.seal_literals(ns, "dropped", lits, &rfile, &[])?;
+        fx.write("dropped.yaml", remove_line(&fx.read(&f)?, "user: ENC[")?)?;
+        cases.push(("dropped", "MacMismatch"));
+        // Sealed only for a key the controller does not hold.
+        let (_, stranger) = age_keygen(fx.dir.path(), "stranger")?;
+        let sfile = fx.write("stranger.txt", format!("{stranger}\n"))?;
+        let f = fx.seal_literals(ns, "stranger", lits, &sfile, &[])?;
+        fx.write("stranger.yaml", fx.read(&f)?)?;
+        cases.push(("stranger", "NoMatchingKey"));
+        // No sops block at all.
+        let f = fx.seal_literals(ns, "nosops", lits, &rfile, &[])?;
+        let text = fx.read(&f)?;
+        let cut = text.find("\nsops:").ok_or("no sops block")?;
+        fx.write("nosops.yaml", &text[..cut + 1])?;
+        cases.push(("nosops", "InvalidDocument"));
+        // Made by plain sops: without --mac-only-encrypted; with another rule.
+        let sops_doc = |name: &str, args: &[&str]| -> R<()> {
+            let plain = fx.write(
+                &format!("{name}.plain.yaml"),
+                format!(
+                    "apiVersion: seal.dev/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  scope: {ns}/{name}\n  stringData:\n    password: pw-value\n    user: someone\n  template:\n    type: Opaque\n"
+                ),
+            )?;
+            let mut all: Vec<String> = vec!["-e".into(), "--age".into(), cluster_r.clone()];
+            all.extend(args.iter().map(|s| s.to_string()));
+            all.push(plain.display().to_string());
+            let out = Run::new(&sops, all).dir(fx.dir.path()).ok().map_err(fmsg)?;
+            fx.write(&format!("{name}.yaml"), out)?;
+            Ok(())
+        };
+        sops_doc("plainsops", &["--encrypted-regex", RULE])?;
+        cases.push(("plainsops", "InvalidDocument"));
+        sops_doc("wrongrule", &["--encrypted-regex", "^(stringData|scope)$", "--mac-only-encrypted"])?;
+        cases.push(("wrongrule", "InvalidDocument"));
+        // The way design §4 accepts plain sops files: this one must work.
+        sops_doc("sopsok", &["--encrypted-regex", RULE, "--mac-only-encrypted"])?;
+
+        for (name, _) in &cases {
+            fx.apply(&fx.file(&format!("{name}.yaml"))).await?;
+        }
+        fx.apply(&fx.file("sopsok.yaml")).await?;
+        // The good one's update with a tampered value.
+        fx.write("keeper-bad.yaml", flip(&fx.read(&keeper)?, "password:", 5)?)?;
+        fx.apply(&fx.file("keeper-bad.yaml")).await?;
+
+        let mut problems = Vec::new();
+        for (name, reason) in &cases {
+            if let Err(e) = fx.wait_cond(ns, name, "Ready", "False", reason).await {
+                problems.push(format!("{name}: expected Ready=False {reason}: {e}"));
+                continue;
+            }
+            if let Err(e) = fx.wait_event(ns, name, reason).await {
+                problems.push(format!("{name}: {e}"));
+            }
+            match fx.secret(ns, name).await {
+                Ok(None) => {}
+                Ok(Some(_)) => problems.push(format!("{name}: a Secret was created from a bad document")),
+                Err(e) => problems.push(e),
+            }
+        }
+        match fx.wait_ready(ns, "sopsok").await {
+            Ok(_) => {
+                if let Err(e) = fx.wait_data(ns, "sopsok", &[("password", b"pw-value"), ("user", b"someone")]).await {
+                    problems.push(format!("sopsok: {e}"));
+                }
+            }
+            Err(e) => problems.push(format!("sopsok (plain sops with --mac-only-encrypted, design §4): {e}")),
+        }
+        // The good Secret is untouched by its SealedSecret's bad update.
+        match fx.wait_cond(ns, "keeper", "Ready", "False", "DecryptFailed").await {
+            Ok(_) => {
+                let now = fx.secret(ns, "keeper").await?.ok_or("the good Secret was deleted")?;
+                if rv(&now) != rv(&good) || data_of(&now) != data_of(&good) {
+                    problems.push("keeper: the good Secret was changed by a failed update".into());
+                }
+            }
+            Err(e) => problems.push(format!("keeper: {e}")),
+        }
+        // Everything else still gets served.
+        let after = fx.seal_literals(ns, "good-after", &[("ok", "yes")], &rfile, &[])?;
+        fx.apply(&after).await?;
+        if let Err(e) = fx.wait_ready(ns, "good-after").await {
+            problems.push(format!("good-after: {e}"));
+        }
+        ensure(problems.is_empty(), problems.join("\n"))
+    })
+}
+
+fn key_renewal_keeps_old_keys_and_publishes_new_first() -> Result<(), Failed> {
+    let fx = setup("key-renewal")?;
+    env::block_on(async {
+        let mut ctrl = fx.start(Opts { renew: "3s", ..Opts::default() }).await?;
+        let ns = fx.app();
+        let first = fx.keys().await?;
+        ensure(!first.is_empty(), "no key Secret after start")?;
+        for k in &first {
+            let name = k.name_any();
+            let stamp = name.strip_prefix("seal-key-").unwrap_or("");
+            ensure(
+                stamp.len() == 14 && stamp.bytes().all(|b| b.is_ascii_digit()),
+                format!("key Secret name {name:?} is not seal-key-YYYYMMDDHHMMSS"),
+            )?;
+            let text = k.data.clone().unwrap_or_default().get("age.agekey").map(|v| v.0.clone()).unwrap_or_default();
+            ensure(
+                String::from_utf8_lossy(&text).contains("AGE-SECRET-KEY-1"),
+                format!("key Secret {name} has no age identity under age.agekey"),
+            )?;
+        }
+        let old_r = key_recipients(&first[0]).first().cloned().ok_or("the first key holds no identity")?;
+        let old_file = fx.write("old-recipient.txt", format!("{old_r}\n"))?;
+        let f = fx.seal_literals(ns, "old", &[("v", "sealed-before")], &old_file, &[])?;
+        fx.apply(&f).await?;
+        fx.wait_ready(ns, "old").await?;
+
+        // A second key, published first, the old one still listed.
+        let (published, keys) = wait_for("a renewed key, published first with the old one", TIMEOUT, || async {
+            let keys = fx.keys().await?;
+            if keys.len() < 2 {
+                return Err(format!("{} key Secret(s) so far", keys.len()));
+            }
+            let all: Vec<String> = keys.iter().flat_map(key_recipients).collect();
+            let listed = fx.recipients().await?;
+            let served = lines(&ctrl.get_ok("/v1/recipients")?);
+            if listed.first() != all.last() {
+                return Err(format!("first recipient {:?}, newest key {:?}", listed.first(), all.last()));
+            }
+            if listed.iter().collect::<BTreeSet<_>>() != all.iter().collect::<BTreeSet<_>>() {
+                return Err(format!("ConfigMap lists {listed:?}, keys are {all:?}"));
+            }
+            if served != listed {
+                return Err(format!("/v1/recipients {served:?} differs from the ConfigMap {listed:?}"));
+            }
+            Ok(Some((listed, keys)))
+        })
+        .await?;
+        ensure(published.contains(&old_r) && published[0] != old_r, "the old recipient must be listed, not first")?;
+        ensure(
+            first.iter().all(|k| keys.iter().any(|n| n.uid() == k.uid() && n.data == k.data)),
+            "a key Secret present before renewal was deleted or changed",
+        )?;
+        // Sealed to the old key after renewal: still decrypts.
+        let f = fx.seal_literals(ns, "after-renewal", &[("v", "sealed-after")], &old_file, &[])?;
+        fx.apply(&f).await?;
+        fx.wait_ready(ns, "after-renewal").await?;
+        fx.wait_data(ns, "after-renewal", &[("v", b"sealed-after")]).await?;
+
+        // Restart: every key is still there, none lost, none added (30d).
+        ctrl.stop();
+        let before: Vec<(String, Option<String>)> =
+            fx.keys().await?.into_iter().map(|k| (k.name_any(), k.uid())).collect();
+        let ctrl = fx.start(Opts::default()).await?;
+        let after: Vec<(String, Option<String>)> =
+            fx.keys().await?.into_iter().map(|k| (k.name_any(), k.uid())).collect();
+        ensure(before == after, format!("key Secrets before restart {before:?}, after {after:?}"))?;
+        let f = fx.seal_literals(ns, "after-restart", &[("v", "sealed-old-again")], &old_file, &[])?;
+        fx.apply(&f).await?;
+        fx.wait_ready(ns, "after-restart").await?;
+        fx.wait_data(ns, "after-restart", &[("v", b"sealed-old-again")]).await?;
+        let m = ctrl.metrics()?;
+        let loaded = metric(&m, "seal_keys_loaded", &[]);
+        ensure(
+            loaded == Some(after.len() as f64),
+            format!("seal_keys_loaded {loaded:?}, key Secrets {}", after.len()),
+        )?;
+        Ok(())
+    })
+}
+
+fn labelled_secret_with_own_age_identity_is_loaded() -> Result<(), Failed> {
+    let fx = setup("bring-your-own-key")?;
+    env::block_on(async {
+        let (key, byo) = age_keygen(fx.dir.path(), "byo")?;
+        let identity = std::fs::read(&key)?;
+        let secrets = fx.secrets(&fx.sys.name);
+        let mk = |name: &str, k: &str, v: &[u8]| -> R<Secret> {
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "labels": {"seal.dev/key": "age"}},
+                "data": {k: b64(v)},
+            }))
+            .map_err(|e| e.to_string())
+        };
+        let byo_secret =
+            secrets.create(&PostParams::default(), &mk("flux-sops-age", "identity.agekey", &identity)?).await?;
+        let junk = secrets.create(&PostParams::default(), &mk("not-a-key", "note", b"nothing to see")?).await?;
+
+        let mut ctrl = fx.start(Opts::default()).await?;
+        let published = fx.recipients().await?;
+        ensure(published.contains(&byo), format!("the brought key {byo} is not published: {published:?}"))?;
+        let ns = fx.app();
+        let only = fx.write("byo.txt", format!("{byo}\n"))?;
+        let f = fx.seal_literals(ns, "byo", &[("v", "for-the-old-key")], &only, &[])?;
+        fx.apply(&f).await?;
+        fx.wait_ready(ns, "byo").await?;
+        fx.wait_data(ns, "byo", &[("v", b"for-the-old-key")]).await?;
+        for (s, what) in [(&byo_secret, "the brought key"), (&junk, "the labelled Secret without a key")] {
+            let now = secrets.get_opt(&s.name_any()).await?.ok_or(format!("{what} was deleted"))?;
+            ensure(rv(&now) == rv(s), format!("{what} was changed"))?;
+        }
+        ctrl.alive()?;
+        Ok(())
+    })
+}
+
+fn drift_is_reverted_reported_or_paused_by_policy() -> Result<(), Failed> {
+    let fx = setup("drift-policy")?;
+    env::block_on(async {
+        let ctrl = fx.start(Opts { resync: Some("2s"), ..Opts::default() }).await?;
+        let ns = fx.app();
+        let (key, me) = age_keygen(fx.dir.path(), "team")?;
+        let rfile = fx.recipients_file(&[&me]).await?;
+        let mut files = BTreeMap::new();
+        for (name, policy) in [("revert", None), ("alert", Some("Alert")), ("pause", Some("Pause"))] {
+            let orig = format!("orig-{name}");
+            let f = fx.seal_literals(ns, name, &[("password", &orig), ("user", "u")], &rfile, &[])?;
+            if let Some(p) = policy {
+                std::fs::write(&f, insert_under(&fx.read(&f)?, "spec:", &format!("driftPolicy: {p}"))?)?;
+            }
+            fx.apply(&f).await?;
+            files.insert(name, f);
+        }
+        for name in ["revert", "alert", "pause"] {
+            fx.wait_ready(ns, name).await?;
+            fx.wait_data(ns, name, &[("password", format!("orig-{name}").as_bytes()), ("user", b"u")]).await?;
+        }
+        for name in ["revert", "alert", "pause"] {
+            fx.edit_secret(ns, name, "password", b"changed-by-hand").await?;
+        }
+
+        // Revert: restored within seconds.
+        fx.wait_data(ns, "revert", &[("password", b"orig-revert")]).await?;
+        fx.wait_event(ns, "revert", "DriftReverted").await?;
+        // Alert: reported, left alone, Warning Event.
+        fx.wait_cond(ns, "alert", "Drifted", "True", "DriftDetected").await?;
+        let ev = fx.wait_event(ns, "alert", "DriftDetected").await?;
+        ensure(ev.type_ == "Warning", format!("the DriftDetected Event has type {:?}, not Warning", ev.type_))?;
+        // Pause: reported, left alone.
+        fx.wait_cond(ns, "pause", "Drifted", "True", "DriftPaused").await?;
+        fx.wait_event(ns, "pause", "DriftPaused").await?;
+
+        // Several resyncs later, Alert and Pause still have the hand-made value.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        for name in ["alert", "pause"] {
+            let s = fx.secret(ns, name).await?.ok_or(format!("Secret {name} vanished"))?;
+            ensure(
+                data_of(&s).get("password").map(Vec::as_slice) == Some(b"changed-by-hand".as_slice()),
+                format!("{name}: the controller overwrote a drifted Secret despite its policy"),
+            )?;
+        }
+
+        // Pause: the resume annotation restores the desired data.
+        let patch = json!({"metadata": {"annotations": {"seal.dev/resume": "r1"}}});
+        fx.sealed_secrets(ns).patch("pause", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        fx.wait_data(ns, "pause", &[("password", b"orig-pause")]).await?;
+        let resumed = wait_for("status.resumed to record r1", TIMEOUT, || async {
+            let ss = fx.sealed_secrets(ns).get("pause").await.map_err(|e| e.to_string())?;
+            let r = ss.status.and_then(|s| s.resumed);
+            if r.as_deref() == Some("r1") { Ok(Some(())) } else { Err(format!("status.resumed is {r:?}")) }
+        })
+        .await;
+        // Pause again; then a spec change (a new value) is written.
+        fx.edit_secret(ns, "pause", "password", b"changed-again").await?;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let s = fx.secret(ns, "pause").await?.ok_or("Secret pause vanished")?;
+        ensure(
+            data_of(&s).get("password").map(Vec::as_slice) == Some(b"changed-again".as_slice()),
+            "pause: after a resume, a new drift was overwritten",
+        )?;
+        let pf = files.get("pause").ok_or("no pause file")?;
+        fx.seal(["secret", "--from-literal", "password=new-pause", "--merge-into", &pf.display().to_string()])
+            .env("SOPS_AGE_KEY_FILE", &key)
+            .ok()?;
+        ensure(fx.read(pf)?.contains("driftPolicy: Pause"), "merge lost the drift policy")?;
+        fx.apply(pf).await?;
+        fx.wait_data(ns, "pause", &[("password", b"new-pause"), ("user", b"u")]).await?;
+
+        // Revert: a deleted Secret is recreated.
+        let old = fx.secret(ns, "revert").await?.ok_or("Secret revert vanished")?;
+        fx.secrets(ns).delete("revert", &DeleteParams::default()).await?;
+        let new = wait_for("the deleted Secret to be recreated", TIMEOUT, || async {
+            match fx.secret(ns, "revert").await? {
+                Some(s) if s.uid() != old.uid() => Ok(Some(s)),
+                _ => Err("not recreated yet".to_string()),
+            }
+        })
+        .await?;
+        ensure(
+            data_of(&new).get("password").map(Vec::as_slice) == Some(b"orig-revert".as_slice()),
+            "the recreated Secret has other data",
+        )?;
+
+        let m = ctrl.metrics()?;
+        for p in ["Revert", "Alert", "Pause"] {
+            let n = metric(&m, "seal_drift_total", &[("policy", p)]).unwrap_or(0.0);
+            ensure(n >= 1.0, format!("seal_drift_total{{policy=\"{p}\"}} is {n}"))?;
+        }
+        resumed
+    })
+}
+
+fn unchanged_inputs_cause_no_writes() -> Result<(), Failed> {
+    let fx = setup("unchanged-no-writes")?;
+    env::block_on(async {
+        let ctrl = fx.start(Opts { resync: Some("2s"), ..Opts::default() }).await?;
+        let ns = fx.app();
+        let rfile = fx.recipients_file(&[]).await?;
+        let f = fx.seal_literals(ns, "still", &[("a", "1"), ("b", "2")], &rfile, &[])?;
+        fx.apply(&f).await?;
+        fx.wait_ready(ns, "still").await?;
+        fx.wait_data(ns, "still", &[("a", b"1"), ("b", b"2")]).await?;
+        // Let the first round settle (status, Events).
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let secret_rv = rv(&fx.secret(ns, "still").await?.ok_or("no Secret")?);
+        let ss_rv = fx.sealed_secrets(ns).get("still").await?.resource_version();
+        let m0 = ctrl.metrics()?;
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        let m1 = ctrl.metrics()?;
+        let reconciles = |m: &str| metric(m, "seal_reconcile_total", &[("kind", "SealedSecret")]).unwrap_or(0.0);
+        ensure(
+            reconciles(&m1) - reconciles(&m0) >= 2.0,
+            format!("expected resyncs every 2s, seal_reconcile_total went {} -> {}", reconciles(&m0), reconciles(&m1)),
+        )?;
+        let now = rv(&fx.secret(ns, "still").await?.ok_or("no Secret")?);
+        ensure(
+            now == secret_rv,
+            format!("the Secret was written during resyncs: resourceVersion {secret_rv} -> {now}"),
+        )?;
+        let now_ss = fx.sealed_secrets(ns).get("still").await?.resource_version();
+        ensure(
+            now_ss == ss_rv,
+            format!("the SealedSecret (status) was written during resyncs: resourceVersion {ss_rv:?} -> {now_ss:?}"),
+        )?;
+        let decrypts = |m: &str| metric(m, "seal_decrypt_total", &[]).unwrap_or(0.0);
+        ensure(
+            decrypts(&m1) == decrypts(&m0),
+            format!(
+                "resyncs of unchanged inputs decrypted again (design §7): seal_decrypt_total {} -> {}",
+                decrypts(&m0),
+                decrypts(&m1)
+            ),
+        )
+    })
+}
+
+const CANARY: &str = "canary-Vq7mX3rT9wK2";
+const CANARY_DRIFT: &str = "canary-drift-Lp4Hs8Yd";
+
+fn canary_never_appears_in_logs_events_status_or_metrics() -> Result<(), Failed> {
+    let fx = setup("canary")?;
+    env::block_on(async {
+        let mut ctrl = fx.start(Opts::default()).await?;
+        let (ns, other) = (fx.app(), fx.other());
+        let rfile = fx.recipients_file(&[]).await?;
+        let lits: &[(&str, &str)] = &[("password", CANARY), ("user", CANARY)];
+        let binfile = fx.write("canary.bin", format!("{CANARY}\n"))?;
+        let bin_arg = format!("blob={}", binfile.display());
+
+        let good = fx.seal_literals(ns, "good", lits, &rfile, &["--from-file", &bin_arg])?;
+        fx.apply(&good).await?;
+        let bad = fx.seal_literals(ns, "bad", lits, &rfile, &[])?;
+        fx.apply_text("bad.yaml", &flip(&fx.read(&bad)?, "user:", 5)?).await?;
+        let badmac = fx.seal_literals(ns, "badmac", lits, &rfile, &[])?;
+        fx.apply_text("badmac.yaml", &flip(&fx.read(&badmac)?, "mac:", 6)?).await?;
+        let text = fx.read(&good)?;
+        fx.apply_text("moved.yaml", &replace_line(&text, &format!("namespace: {ns}"), &format!("namespace: {other}"))?)
+            .await?;
+
+        fx.wait_ready(ns, "good").await?;
+        // The canary is really there (the search below is not vacuous).
+        fx.wait_data(ns, "good", &[("password", CANARY.as_bytes()), ("blob", format!("{CANARY}\n").as_bytes())])
+            .await?;
+        fx.wait_cond(ns, "bad", "Ready", "False", "DecryptFailed").await?;
+        fx.wait_cond(ns, "badmac", "Ready", "False", "MacMismatch").await?;
+        fx.wait_cond(other, "good", "Ready", "False", "ScopeMismatch").await?;
+        // Drift with another secret value, reverted.
+        fx.edit_secret(ns, "good", "password", CANARY_DRIFT.as_bytes()).await?;
+        fx.wait_event(ns, "good", "DriftReverted").await?;
+        fx.wait_data(ns, "good", &[("password", CANARY.as_bytes())]).await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+
+        let mut places: Vec<(String, Vec<u8>)> = Vec::new();
+        places.push(("/metrics".into(), ctrl.metrics()?.into_bytes()));
+        places.push(("/v1/recipients".into(), ctrl.get_ok("/v1/recipients")?.into_bytes()));
+        let ar = ApiResource::erase::<SealedSecret>(&());
+        for n in [ns, other] {
+            let dynamic: Api<DynamicObject> = Api::namespaced_with(fx.cluster.admin(), n, &ar);
+            let list = dynamic.list(&ListParams::default()).await?;
+            places.push((format!("SealedSecrets in {n} (with status)"), serde_json::to_vec(&list.items)?));
+            let new: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(fx.cluster.admin(), n);
+            places.push((
+                format!("events.k8s.io Events in {n}"),
+                serde_json::to_vec(&new.list(&ListParams::default()).await?.items)?,
+            ));
+            let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(fx.cluster.admin(), n);
+            places.push((
+                format!("core Events in {n}"),
+                serde_json::to_vec(&core.list(&ListParams::default()).await?.items)?,
+            ));
+        }
+        let mut meta = fx.secret(ns, "good").await?.ok_or("no Secret")?;
+        meta.data = None;
+        places.push(("the Secret's metadata (annotations)".into(), serde_json::to_vec(&meta)?));
+        ctrl.stop();
+        let logs = ctrl.logs();
+        ensure(
+            String::from_utf8_lossy(&logs)
+                .lines()
+                .any(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v.is_object())),
+            "--log-format json wrote no JSON log line",
+        )?;
+        places.push(("the controller's stdout and stderr".into(), logs));
+        for (what, bytes) in &places {
+            for needle in [CANARY, CANARY_DRIFT] {
+                assert_absent(bytes, needle, what)?;
+                assert_absent(bytes, &b64(needle.as_bytes()), &format!("{what} (base64)"))?;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn recipients_command_prints_newest_first() -> Result<(), Failed> {
+    let fx = setup("recipients-command")?;
+    env::block_on(async {
+        // Two keys: renew quickly once, then restart with the normal period
+        // so the list is stable.
+        let mut ctrl = fx.start(Opts { renew: "2s", ..Opts::default() }).await?;
+        wait_for("a second key", TIMEOUT, || async {
+            let n = fx.keys().await?.len();
+            if n >= 2 { Ok(Some(())) } else { Err(format!("{n} key(s)")) }
+        })
+        .await?;
+        ctrl.stop();
+        let ctrl = fx.start(Opts::default()).await?;
+        let keys = fx.keys().await?;
+        let newest = keys.last().map(key_recipients).unwrap_or_default();
+        let sys = fx.sys.name.as_str();
+        let (published, served) = wait_for("the ConfigMap and /v1/recipients to list every key", TIMEOUT, || async {
+            let published = fx.recipients().await?;
+            let served = lines(&ctrl.get_ok("/v1/recipients")?);
+            if published.len() == keys.len() && served == published {
+                Ok(Some((published, served)))
+            } else {
+                Err(format!("{} keys, ConfigMap {published:?}, served {served:?}", keys.len()))
+            }
+        })
+        .await?;
+        ensure(published.first() == newest.first(), format!("newest key {newest:?}, ConfigMap {published:?}"))?;
+        let out = String::from_utf8(fx.seal(["recipients", "--controller-namespace", sys]).ok()?)?;
+        let printed: Vec<String> = out.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+        ensure(
+            printed == published,
+            format!("seal recipients printed {printed:?}, the ConfigMap lists {published:?}"),
+        )?;
+        ensure(printed == served, "seal recipients differs from /v1/recipients")?;
+        let kc = kube::config::Kubeconfig::read_from(fx.kubeconfig()).map_err(|e| e.to_string())?;
+        let context = kc.current_context.ok_or("the kubeconfig has no current context")?;
+        let out = fx.seal(["recipients", "--context", &context, "--controller-namespace", sys]).ok()?;
+        ensure(lines(&String::from_utf8(out)?) == published, "seal recipients --context printed another list")?;
+        Ok(())
+    })
+}
+
+fn unowned_secret_is_left_alone_unless_adopt_annotation() -> Result<(), Failed> {
+    let fx = setup("unowned-adopt")?;
+    env::block_on(async {
+        let _ctrl = fx.start(Opts::default()).await?;
+        let ns = fx.app();
+        let secrets = fx.secrets(ns);
+        let mk = |name: &str, adopt: bool| -> R<Secret> {
+            let ann = if adopt { json!({"seal.dev/adopt": "true"}) } else { json!({}) };
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "annotations": ann},
+                "data": {"password": b64(b"theirs")},
+            }))
+            .map_err(|e| e.to_string())
+        };
+        let theirs = secrets.create(&PostParams::default(), &mk("taken", false)?).await?;
+        secrets.create(&PostParams::default(), &mk("adoptme", true)?).await?;
+
+        let rfile = fx.recipients_file(&[]).await?;
+        let f = fx.seal_literals(ns, "taken", &[("password", "ours")], &rfile, &[])?;
+        fx.apply(&f).await?;
+        fx.wait_cond(ns, "taken", "Ready", "False", "SecretNotOwned").await?;
+        fx.wait_event(ns, "taken", "SecretNotOwned").await?;
+        let now = fx.secret(ns, "taken").await?.ok_or("the unowned Secret was deleted")?;
+        ensure(rv(&now) == rv(&theirs), "the unowned Secret was written")?;
+        ensure(now.owner_references().is_empty(), "the unowned Secret got an owner")?;
+
+        let f = fx.seal_literals(ns, "adoptme", &[("password", "ours")], &rfile, &[])?;
+        fx.apply(&f).await?;
+        let ss = fx.wait_ready(ns, "adoptme").await?;
+        let s = fx.wait_data(ns, "adoptme", &[("password", b"ours")]).await?;
+        let refs = s.owner_references();
+        ensure(
+            refs.len() == 1
+                && refs[0].controller == Some(true)
+                && Some(refs[0].uid.as_str()) == ss.metadata.uid.as_deref(),
+            format!("the adopted Secret's owner references: {refs:?}"),
+        )?;
+        Ok(())
+    })
+}
+
+fn suspended_sealed_secret_keeps_its_secret_unchanged() -> Result<(), Failed> {
+    let fx = setup("suspended")?;
+    env::block_on(async {
+        let _ctrl = fx.start(Opts::default()).await?;
+        let ns = fx.app();
+        let (key, me) = age_keygen(fx.dir.path(), "team")?;
+        let rfile = fx.recipients_file(&[&me]).await?;
+        let f = fx.seal_literals(ns, "sus", &[("v", "one")], &rfile, &[])?;
+        fx.apply(&f).await?;
+        fx.wait_ready(ns, "sus").await?;
+        let before = fx.wait_data(ns, "sus", &[("v", b"one")]).await?;
+        let fs = f.display().to_string();
+        fx.seal(["secret", "--from-literal", "v=two", "--merge-into", &fs]).env("SOPS_AGE_KEY_FILE", &key).ok()?;
+        let unsuspended = fx.read(&f)?;
+        fx.apply_text("sus-suspended.yaml", &insert_under(&unsuspended, "spec:", "suspend: true")?).await?;
+        fx.wait_cond(ns, "sus", "Ready", "False", "Suspended").await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = fx.secret(ns, "sus").await?.ok_or("the Secret was deleted while suspended")?;
+        ensure(rv(&now) == rv(&before), "a suspended SealedSecret's Secret was written")?;
+        fx.apply(&f).await?;
+        fx.wait_ready(ns, "sus").await?;
+        fx.wait_data(ns, "sus", &[("v", b"two")]).await?;
+        Ok(())
+    })
+}
+
+fn health_and_metrics_endpoints_serve_prometheus_text_without_object_names() -> Result<(), Failed> {
+    let fx = setup("metrics")?;
+    env::block_on(async {
+        let ctrl = fx.start(Opts::default()).await?;
+        let ns = fx.app();
+        let rfile = fx.recipients_file(&[]).await?;
+        let good = fx.seal_literals(ns, "probe-good-zq", &[("v", "x")], &rfile, &[])?;
+        fx.apply(&good).await?;
+        let bad = fx.seal_literals(ns, "probe-bad-zq", &[("v", "x")], &rfile, &[])?;
+        fx.apply_text("bad.yaml", &flip(&fx.read(&bad)?, "v:", 5)?).await?;
+        fx.wait_ready(ns, "probe-good-zq").await?;
+        fx.wait_cond(ns, "probe-bad-zq", "Ready", "False", "DecryptFailed").await?;
+
+        ctrl.get_ok("/healthz")?;
+        let mut problems = Vec::new();
+        // Ready once the caches are synced: long before two objects are reconciled.
+        if let Err(e) =
+            wait_for("/readyz to answer 200", Duration::from_secs(20), || async { ctrl.get_ok("/readyz").map(Some) })
+                .await
+        {
+            problems.push(fmsg(e));
+        }
+        let m = wait_for("metrics of both reconciles", TIMEOUT, || async {
+            let m = ctrl.metrics()?;
+            let n = metric(&m, "seal_reconcile_total", &[("kind", "SealedSecret")]).unwrap_or(0.0);
+            if n >= 2.0 { Ok(Some(m)) } else { Err(format!("seal_reconcile_total {n}")) }
+        })
+        .await?;
+        for t in ["# TYPE seal_reconcile_total counter", "# TYPE seal_reconcile_duration_seconds histogram"] {
+            if !m.contains(t) {
+                problems.push(format!("missing {t:?}"));
+            }
+        }
+        let results: BTreeSet<String> = samples(&m)
+            .into_iter()
+            .filter(|(n, _, _)| n == "seal_reconcile_total")
+            .flat_map(|(_, l, _)| l.into_iter().filter(|(k, _)| k == "result").map(|(_, v)| v))
+            .collect();
+        if results.len() < 2 {
+            problems
+                .push(format!("seal_reconcile_total must count a success and a failure apart: results {results:?}"));
+        }
+        for (name, labels) in [
+            ("seal_reconcile_duration_seconds_count", vec![]),
+            ("seal_reconcile_duration_seconds_bucket", vec![]),
+            ("seal_decrypt_total", vec![]),
+            ("seal_decrypt_errors_total", vec![]),
+            ("seal_keys_loaded", vec![]),
+        ] {
+            match metric(&m, name, &labels) {
+                Some(v) if v >= 1.0 => {}
+                other => problems.push(format!("{name}: {other:?}")),
+            }
+        }
+        let reasons: Vec<String> = samples(&m)
+            .into_iter()
+            .filter(|(n, _, _)| n == "seal_decrypt_errors_total")
+            .flat_map(|(_, l, _)| l.into_iter().filter(|(k, _)| k == "reason").map(|(_, v)| v))
+            .collect();
+        if reasons.is_empty() {
+            problems.push("seal_decrypt_errors_total has no reason label".into());
+        }
+        for (n, labels, _) in samples(&m) {
+            for (k, v) in labels {
+                if v.contains("probe-") || v.contains(ns) {
+                    problems.push(format!("{n} has an object name in label {k}={v:?}"));
+                }
+            }
+        }
+        ensure(problems.is_empty(), format!("{}\n--- /metrics:\n{m}", problems.join("\n")))
+    })
+}
+
+fn restarted_at(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<String> {
+    d.spec.as_ref()?.template.metadata.as_ref()?.annotations.as_ref()?.get("seal.dev/restartedAt").cloned()
+}
+
+fn data_change_restarts_the_target_deployment_exactly_once() -> Result<(), Failed> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let fx = setup("rollout-restart")?;
+    env::block_on(async {
+        let _ctrl = fx.start(Opts { resync: Some("2s"), ..Opts::default() }).await?;
+        let ns = fx.app();
+        let deployments: Api<Deployment> = Api::namespaced(fx.cluster.admin(), ns);
+        let web: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "web"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                             "spec": {"containers": [{"name": "web", "image": "example.invalid/web:1"}]}}
+            }
+        }))?;
+        deployments.create(&PostParams::default(), &web).await?;
+        let (key, me) = age_keygen(fx.dir.path(), "team")?;
+        let rfile = fx.recipients_file(&[&me]).await?;
+        let file = fx.seal_literals(ns, "db", &[("password", "first")], &rfile, &[])?;
+        let text = insert_under(&fx.read(&file)?, "spec:", "rolloutRestartTargets: [{kind: Deployment, name: web}]")?;
+        fx.apply_text("db.sealed.yaml", &text).await?;
+        fx.wait_ready(ns, "db").await?;
+        fx.wait_data(ns, "db", &[("password", b"first")]).await?;
+        let d = deployments.get("web").await?;
+        ensure(restarted_at(&d).is_none(), "creating the Secret must not restart anything")?;
+        let gen_before = d.metadata.generation;
+
+        let file = fx.write("db.sealed.yaml", &text)?;
+        fx.seal(["secret", "--from-literal", "password=second", "--merge-into", &file.display().to_string()])
+            .env("SOPS_AGE_KEY_FILE", &key)
+            .ok()?;
+        fx.apply(&file).await?;
+        fx.wait_data(ns, "db", &[("password", b"second")]).await?;
+        let stamp = wait_for("the restartedAt annotation", TIMEOUT, || async {
+            let d = deployments.get("web").await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(restarted_at(&d))
+        })
+        .await?;
+        // Several resyncs later: no further restart.
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        let d = deployments.get("web").await?;
+        ensure(restarted_at(&d) == Some(stamp), "an unchanged resync must not restart again")?;
+        ensure(
+            d.metadata.generation == gen_before.map(|g| g + 1),
+            format!("one data change must bump the Deployment once: {gen_before:?} -> {:?}", d.metadata.generation),
+        )?;
+        Ok(())
+    })
+}
+
+fn leader_flag(c: &Controller) -> Option<f64> {
+    let text = c.metrics().ok()?;
+    text.lines().find_map(|l| l.strip_prefix("seal_leader ")).and_then(|v| v.trim().parse().ok())
+}
+
+fn two_replicas_one_leads_and_the_other_takes_over_after_sigkill() -> Result<(), Failed> {
+    let fx = setup("leader-election")?;
+    env::block_on(async {
+        let opts = || Opts { lease: Some("5"), ..Opts::default() };
+        let mut first = fx.start(opts()).await?;
+        let ns = fx.app();
+        let rfile = fx.recipients_file(&[]).await?;
+        let before = fx.seal_literals(ns, "before", &[("k", "v1")], &rfile, &[])?;
+        fx.apply(&before).await?;
+        fx.wait_ready(ns, "before").await?;
+        let before_rv = rv(&fx.wait_data(ns, "before", &[("k", b"v1")]).await?);
+        let watch = format!("{},{}", fx.app(), fx.other());
+        let mut second = Controller::spawn(fx.kubeconfig(), &fx.sys.name, &watch, &opts(), fx.dir.path())?;
+        let deadline = Instant::now() + TIMEOUT;
+        while leader_flag(&first).is_none() || leader_flag(&second).is_none() {
+            second.alive()?;
+            ensure(Instant::now() < deadline, "both replicas must serve seal_leader")?;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        ensure(leader_flag(&first) == Some(1.0), "the first replica leads")?;
+        ensure(leader_flag(&second) == Some(0.0), "the second replica waits")?;
+
+        // SIGKILL: no chance to release the Lease; the standby must wait for it to expire.
+        if let Some(mut child) = first.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        let killed = Instant::now();
+        let after = fx.seal_literals(ns, "after", &[("k", "v2")], &rfile, &[])?;
+        fx.apply(&after).await?;
+        fx.wait_ready(ns, "after").await?;
+        let took = killed.elapsed();
+        ensure(leader_flag(&second) == Some(1.0), "the second replica now leads")?;
+        // Lease of 5 s, renewal grace, then one reconcile.
+        ensure(took < Duration::from_secs(25), format!("takeover and reconcile took {took:?}"))?;
+        fx.wait_data(ns, "after", &[("k", b"v2")]).await?;
+        // Nothing written twice: the new leader finds the old Secret up to date.
+        let now_rv = fx.secret(ns, "before").await?.map(|s| rv(&s));
+        ensure(now_rv.as_deref() == Some(before_rv.as_str()), "the new leader must not rewrite an up-to-date Secret")?;
+        second.stop();
+        Ok(())
+    })
+}
