@@ -285,8 +285,30 @@ async fn reconcile_external(es: &ExternalSecret, ctx: &Context) -> Result<Action
             };
             let owned = creation == CreationPolicy::Owner;
             let template = es.spec.target.template.as_ref();
-            write_secret(ctx, &owner, owned, template, &data, &digest, live.as_ref(), &es.spec.rollout_restart_targets)
-                .await?;
+            let written = write_secret(
+                ctx,
+                &owner,
+                owned,
+                template,
+                &data,
+                &digest,
+                live.as_ref(),
+                &es.spec.rollout_restart_targets,
+            )
+            .await;
+            if let Err(e) = written {
+                let Some(message) = e.forbidden() else { return Err(e) };
+                // An RBAC refusal: logged and counted like any API error, and
+                // shown on the object, whose status the controller may still write.
+                warn!(error = %message, "the API server refused to write the Secret");
+                ctx.metrics.inc("seal_reconcile_errors_total", &[("kind", "ExternalSecret"), ("reason", "kube_api")]);
+                update.ready(Outcome::failed(
+                    "Forbidden",
+                    &format!("the controller may not write the Secret: {message}"),
+                ));
+                let retry = backoff(ctx, &object_key);
+                return finish(ctx, es, &update, no_extra, "Forbidden", Action::requeue(retry)).await;
+            }
             if owner_state.resume_requested {
                 update.resumed(resume.clone());
             }

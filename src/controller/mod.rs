@@ -106,6 +106,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The API server's message when it refused the controller (403): an
+    /// RBAC problem the object's status should show.
+    pub fn forbidden(&self) -> Option<String> {
+        match self {
+            Error::Kube(kube::Error::Api(e)) if e.code == 403 => Some(e.message.clone()),
+            _ => None,
+        }
+    }
+
     /// A short, bounded label for metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {
@@ -207,7 +216,24 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
     });
     let leadership = if leader_election {
         metrics.set("seal_leader", 0.0);
-        match leader::acquire(&client, &namespace, &lease_name, lease_duration, &shutdown).await? {
+        // A standby serves the recipients (read-only key load) and reports
+        // ready, so that rolling updates and disruption budgets work with
+        // several replicas; it writes nothing until it leads.
+        let standby = tokio::spawn({
+            let (registry, http) = (registry.clone(), http.clone());
+            async move {
+                loop {
+                    match registry.load_readonly().await {
+                        Ok(()) => http.ready.store(true, Ordering::Relaxed),
+                        Err(e) => warn!(error = %e, "standby: reading keys failed"),
+                    }
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+            }
+        });
+        let acquired = leader::acquire(&client, &namespace, &lease_name, lease_duration, &shutdown).await;
+        standby.abort();
+        match acquired? {
             Some(l) => Some(l),
             None => return Ok(()),
         }
@@ -254,6 +280,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         backoff: Default::default(),
     });
 
+    let watch_namespace_all = watch_namespace.is_empty();
     let scopes: Vec<Option<String>> =
         if watch_namespace.is_empty() { vec![None] } else { watch_namespace.into_iter().map(Some).collect() };
     let objects_config = match &shard_selector {
@@ -318,14 +345,20 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
                 .boxed(),
         );
     }
-    let cluster_stores: Api<DeserializeGuard<ClusterSecretStore>> = Api::all(client.clone());
-    let controller = Controller::new(cluster_stores, watcher::Config::default()).graceful_shutdown_on(shutdown.wait());
-    runs.push(
-        controller
-            .run(external::reconcile_cluster_store, error_policy, ctx.clone())
-            .for_each(|_| futures::future::ready(()))
-            .boxed(),
-    );
+    // ClusterSecretStores are cluster-wide: an instance restricted to some
+    // namespaces or a shard leaves their status to the unrestricted one
+    // (its ExternalSecrets still use them).
+    if watch_namespace_all && shard_selector.is_none() {
+        let cluster_stores: Api<DeserializeGuard<ClusterSecretStore>> = Api::all(client.clone());
+        let controller =
+            Controller::new(cluster_stores, watcher::Config::default()).graceful_shutdown_on(shutdown.wait());
+        runs.push(
+            controller
+                .run(external::reconcile_cluster_store, error_policy, ctx.clone())
+                .for_each(|_| futures::future::ready(()))
+                .boxed(),
+        );
+    }
     tokio::spawn(async move {
         // The controller itself also waits on these stores, and kube-runtime
         // 5.0 wakes only one waiter: poll with a timeout instead of waiting once.

@@ -150,8 +150,29 @@ async fn reconcile_sealed(ss: &SealedSecret, ctx: &Context) -> Result<Action, Er
                 uid: &uid,
             };
             let template = ss.spec.template.as_ref();
-            write_secret(ctx, &owner, true, template, &data, &digest, live.as_ref(), &ss.spec.rollout_restart_targets)
-                .await?;
+            let written = write_secret(
+                ctx,
+                &owner,
+                true,
+                template,
+                &data,
+                &digest,
+                live.as_ref(),
+                &ss.spec.rollout_restart_targets,
+            )
+            .await;
+            if let Err(e) = written {
+                let Some(message) = e.forbidden() else { return Err(e) };
+                // An RBAC refusal: logged and counted like any API error, and
+                // shown on the object, whose status the controller may still write.
+                warn!(error = %message, "the API server refused to write the Secret");
+                ctx.metrics.inc("seal_reconcile_errors_total", &[("kind", "SealedSecret"), ("reason", "kube_api")]);
+                update.ready(Outcome::failed(
+                    "Forbidden",
+                    &format!("the controller may not write the Secret: {message}"),
+                ));
+                return finish(ctx, ss, &update, no_extra, "Forbidden", Action::requeue(Duration::from_secs(10))).await;
+            }
             drop(data);
             if owner_state.resume_requested {
                 update.resumed(resume.clone());

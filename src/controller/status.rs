@@ -31,7 +31,8 @@ pub fn is_ready(conditions: &[Condition]) -> bool {
 
 /// Reasons used as metric labels: a fixed set.
 pub fn bounded_reason(r: &str) -> &'static str {
-    const KNOWN: [&str; 19] = [
+    const KNOWN: [&str; 20] = [
+        "Forbidden",
         "StoreUnavailable",
         "StoreAccessDenied",
         "SecretNotFound",

@@ -100,6 +100,24 @@ impl KeyRegistry {
         Ok(())
     }
 
+    /// Loads the keys and the HMAC key without creating or publishing
+    /// anything: what a standby replica does.
+    pub async fn load_readonly(&self) -> Result<(), KeyError> {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        let keys = self.load(&secrets).await?;
+        let hmac = secrets
+            .get_opt(HMAC_SECRET)
+            .await?
+            .and_then(|s| s.data)
+            .and_then(|mut d| d.remove("key"))
+            .and_then(|v| <[u8; 32]>::try_from(v.0.as_slice()).ok())
+            .map(Zeroizing::new);
+        let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+        st.keys = keys;
+        st.hmac = hmac;
+        Ok(())
+    }
+
     /// How often [`sync`](Self::sync) should run to renew on time.
     pub fn check_interval(&self) -> Duration {
         (self.renew_period / 4).clamp(Duration::from_secs(1), Duration::from_secs(600))

@@ -9,6 +9,7 @@
 mod cli;
 mod cluster;
 mod controller;
+mod deploy;
 mod env;
 mod support;
 mod vault;
@@ -29,6 +30,7 @@ fn main() {
     trials.extend(cli::trials());
     trials.extend(cluster::trials());
     trials.extend(controller::trials());
+    trials.extend(deploy::trials());
     trials.extend(vault::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     env::shutdown();

@@ -56,9 +56,11 @@ impl Cluster {
         self.admin.clone()
     }
 
-    /// A client authenticated with `token` (e.g. a service-account token).
-    pub async fn client_with_token(&self, token: &str) -> Result<Client, Failed> {
-        let yaml = format!(
+    /// A kubeconfig (YAML) for this API server that authenticates with
+    /// `token`: what a program started by a test (kubectl, seal,
+    /// seal-controller) reads from a file named by `KUBECONFIG`.
+    pub fn token_kubeconfig(&self, token: &str) -> String {
+        format!(
             "apiVersion: v1\nkind: Config\n\
              clusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority: {}\n\
              users:\n- name: u\n  user:\n    token: {token}\n\
@@ -66,7 +68,12 @@ impl Cluster {
              current-context: c\n",
             self.api_url,
             self.ca_path.display(),
-        );
+        )
+    }
+
+    /// A client authenticated with `token` (e.g. a service-account token).
+    pub async fn client_with_token(&self, token: &str) -> Result<Client, Failed> {
+        let yaml = self.token_kubeconfig(token);
         let kc = Kubeconfig::from_yaml(&yaml).map_err(|e| format!("token kubeconfig: {e}"))?;
         Ok(client_from_kubeconfig(kc).await?)
     }
