@@ -9,14 +9,13 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::DeleteParams;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 use zeroize::Zeroizing;
 
 use super::sealed::{policy_label, report_drift, report_not_owned};
 use super::status::{CommonStatus, Outcome, StatusUpdate};
-use super::{Context, Error, finish, parse_duration, publish, write_secret};
+use super::{Context, Error, Written, finish, parse_duration, record_write, write_secret};
 use crate::api::external_secret::{CreationPolicy, DeletionPolicy, ExternalSecret};
 use crate::api::secret_store::{ClusterSecretStore, SecretStore};
 use crate::materialize::{self, LiveSecret, OwnerState, Plan};
@@ -296,34 +295,13 @@ async fn reconcile_external(es: &ExternalSecret, ctx: &Context) -> Result<Action
                 &es.spec.rollout_restart_targets,
             )
             .await;
-            if let Err(e) = written {
-                let Some(message) = e.forbidden() else { return Err(e) };
-                // An RBAC refusal: logged and counted like any API error, and
-                // shown on the object, whose status the controller may still write.
-                warn!(error = %message, "the API server refused to write the Secret");
-                ctx.metrics.inc("seal_reconcile_errors_total", &[("kind", "ExternalSecret"), ("reason", "kube_api")]);
-                update.ready(Outcome::failed(
-                    "Forbidden",
-                    &format!("the controller may not write the Secret: {message}"),
-                ));
+            let resume = owner_state.resume_requested.then(|| resume.clone());
+            let ok = "the Secret holds the store's current values";
+            if let Written::Forbidden = record_write(ctx, es, &mut update, written, plan, policy, resume, ok).await? {
                 let retry = backoff(ctx, &object_key);
                 return finish(ctx, es, &update, no_extra, "Forbidden", Action::requeue(retry)).await;
             }
-            if owner_state.resume_requested {
-                update.resumed(resume.clone());
-            }
-            update.ready(Outcome::ok("Materialized", "the Secret holds the store's current values"));
-            if plan == Plan::Revert {
-                ctx.metrics.inc("seal_drift_total", &[("policy", policy_label(policy))]);
-                update.drifted_reverted();
-                let note = "the Secret was changed or deleted outside seal; the store's values were restored";
-                publish(ctx, es.object_ref(&()), EventType::Warning, "DriftReverted", note).await;
-            } else {
-                update.not_drifted();
-                publish(ctx, es.object_ref(&()), EventType::Normal, "Materialized", "the Secret was written").await;
-            }
             extra = serde_json::json!({ "refreshTime": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string() });
-            info!(written = true, "materialized");
         }
     }
     drop(data);
@@ -350,6 +328,12 @@ pub async fn reconcile_cluster_store(
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
     let Ok(s) = &obj.0 else { return Ok(Action::await_change()) };
+    if !ctx.watch_namespaces.is_empty() {
+        let names: Vec<&String> = s.spec.conditions.iter().flat_map(|c| &c.namespaces).collect();
+        if names.is_empty() || names.iter().any(|n| !ctx.watch_namespaces.contains(n)) {
+            return Ok(Action::await_change());
+        }
+    }
     let store = ResolvedStore {
         display: format!("ClusterSecretStore {}", s.name_any()),
         key: format!(

@@ -133,6 +133,8 @@ pub struct Context {
     resync: Duration,
     vault: crate::sources::vault::VaultPool,
     backoff: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    /// The namespaces this instance serves (empty: all).
+    watch_namespaces: Vec<String>,
 }
 
 /// Entry point of the `seal-controller` binary (and of tests that run the
@@ -278,11 +280,11 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         metrics,
         resync: resync_period,
         backoff: Default::default(),
+        watch_namespaces: watch_namespace.clone(),
     });
 
-    let watch_namespace_all = watch_namespace.is_empty();
     let scopes: Vec<Option<String>> =
-        if watch_namespace.is_empty() { vec![None] } else { watch_namespace.into_iter().map(Some).collect() };
+        if watch_namespace.is_empty() { vec![None] } else { watch_namespace.iter().cloned().map(Some).collect() };
     let objects_config = match &shard_selector {
         Some(sel) => watcher::Config::default().labels(sel),
         None => watcher::Config::default(),
@@ -291,17 +293,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
     let mut stores = Vec::new();
     for ns in scopes {
         let sealed: Api<DeserializeGuard<SealedSecret>> = scoped(&client, &ns);
-        let secrets: Api<PartialObjectMeta<Secret>> = scoped(&client, &ns);
-        // Secrets are watched by metadata only: no plaintext in any cache.
-        let owned = watcher(
-            secrets,
-            watcher::Config::default().labels(&format!(
-                "{}={}",
-                materialize::MANAGED_BY_LABEL,
-                crate::keys::FIELD_MANAGER
-            )),
-        )
-        .touched_objects();
+        let owned = owned_secrets(&client, &ns);
         let controller = Controller::new(sealed, objects_config.clone())
             .owns_stream(owned)
             .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
@@ -315,17 +307,8 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         );
 
         let externals: Api<DeserializeGuard<ExternalSecret>> = scoped(&client, &ns);
-        let secrets: Api<PartialObjectMeta<Secret>> = scoped(&client, &ns);
         let secret_stores: Api<DeserializeGuard<SecretStore>> = scoped(&client, &ns);
-        let owned = watcher(
-            secrets,
-            watcher::Config::default().labels(&format!(
-                "{}={}",
-                materialize::MANAGED_BY_LABEL,
-                crate::keys::FIELD_MANAGER
-            )),
-        )
-        .touched_objects();
+        let owned = owned_secrets(&client, &ns);
         let controller = Controller::new(externals, objects_config.clone())
             .owns_stream(owned)
             .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
@@ -345,20 +328,18 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
                 .boxed(),
         );
     }
-    // ClusterSecretStores are cluster-wide: an instance restricted to some
-    // namespaces or a shard leaves their status to the unrestricted one
-    // (its ExternalSecrets still use them).
-    if watch_namespace_all && shard_selector.is_none() {
-        let cluster_stores: Api<DeserializeGuard<ClusterSecretStore>> = Api::all(client.clone());
-        let controller =
-            Controller::new(cluster_stores, watcher::Config::default()).graceful_shutdown_on(shutdown.wait());
-        runs.push(
-            controller
-                .run(external::reconcile_cluster_store, error_policy, ctx.clone())
-                .for_each(|_| futures::future::ready(()))
-                .boxed(),
-        );
-    }
+    // ClusterSecretStores are cluster-wide. An instance restricted to some
+    // namespaces checks only the stores whose conditions name nothing else
+    // (the others are left to the instances serving those namespaces); the
+    // shard selector applies to stores too.
+    let cluster_stores: Api<DeserializeGuard<ClusterSecretStore>> = Api::all(client.clone());
+    let controller = Controller::new(cluster_stores, objects_config.clone()).graceful_shutdown_on(shutdown.wait());
+    runs.push(
+        controller
+            .run(external::reconcile_cluster_store, error_policy, ctx.clone())
+            .for_each(|_| futures::future::ready(()))
+            .boxed(),
+    );
     tokio::spawn(async move {
         // The controller itself also waits on these stores, and kube-runtime
         // 5.0 wakes only one waiter: poll with a timeout instead of waiting once.
@@ -540,6 +521,66 @@ pub(crate) async fn publish(
     if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
         warn!(error = %e, "could not publish an Event");
     }
+}
+
+/// What happened to a write, for the status.
+pub(crate) enum Written {
+    /// The Secret holds the desired data.
+    Done,
+    /// The API server refused (RBAC); the status says so.
+    Forbidden,
+}
+
+/// Records a write's outcome on the status, in Events, metrics and logs.
+/// Errors other than an RBAC refusal are returned (retried with backoff).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn record_write<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    update: &mut StatusUpdate,
+    written: Result<String, Error>,
+    plan: materialize::Plan,
+    policy: crate::api::DriftPolicy,
+    resume: Option<Option<String>>,
+    ok_message: &str,
+) -> Result<Written, Error> {
+    if let Err(e) = written {
+        let Some(message) = e.forbidden() else { return Err(e) };
+        // An RBAC refusal: logged and counted like any API error, and shown on
+        // the object, whose status the controller may still write.
+        warn!(error = %message, "the API server refused to write the Secret");
+        ctx.metrics.inc("seal_reconcile_errors_total", &[("kind", kind_label::<K>()), ("reason", "kube_api")]);
+        update.ready(status::Outcome::failed(
+            "Forbidden",
+            &format!("the controller may not write the Secret: {message}"),
+        ));
+        return Ok(Written::Forbidden);
+    }
+    if let Some(r) = resume {
+        update.resumed(r);
+    }
+    update.ready(status::Outcome::ok("Materialized", ok_message));
+    if plan == materialize::Plan::Revert {
+        ctx.metrics.inc("seal_drift_total", &[("policy", sealed::policy_label(policy))]);
+        update.drifted_reverted();
+        let note = "the Secret was changed or deleted outside seal; the desired data was restored";
+        publish(ctx, obj.object_ref(&()), EventType::Warning, "DriftReverted", note).await;
+    } else {
+        update.not_drifted();
+        publish(ctx, obj.object_ref(&()), EventType::Normal, "Materialized", "the Secret was written").await;
+    }
+    info!(written = true, "materialized");
+    Ok(Written::Done)
+}
+
+/// The Secrets seal manages, watched by metadata only: no plaintext in any cache.
+fn owned_secrets(
+    client: &Client,
+    ns: &Option<String>,
+) -> impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + 'static {
+    let secrets: Api<PartialObjectMeta<Secret>> = scoped(client, ns);
+    let selector = format!("{}={}", materialize::MANAGED_BY_LABEL, crate::keys::FIELD_MANAGER);
+    watcher(secrets, watcher::Config::default().labels(&selector)).touched_objects()
 }
 
 /// The write half shared by every source: build the Secret from desired

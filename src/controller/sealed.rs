@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, info_span, warn};
 
 use super::status::{CommonStatus, Outcome, StatusUpdate};
-use super::{Context, Error, finish, publish, write_secret};
+use super::{Context, Error, Written, finish, record_write, write_secret};
 use crate::api::{DriftPolicy, SealedSecret};
 use crate::materialize::{self, LiveSecret, OwnerState, Plan};
 use crate::sources::sealed::{SealedError, desired_data};
@@ -161,33 +160,12 @@ async fn reconcile_sealed(ss: &SealedSecret, ctx: &Context) -> Result<Action, Er
                 &ss.spec.rollout_restart_targets,
             )
             .await;
-            if let Err(e) = written {
-                let Some(message) = e.forbidden() else { return Err(e) };
-                // An RBAC refusal: logged and counted like any API error, and
-                // shown on the object, whose status the controller may still write.
-                warn!(error = %message, "the API server refused to write the Secret");
-                ctx.metrics.inc("seal_reconcile_errors_total", &[("kind", "SealedSecret"), ("reason", "kube_api")]);
-                update.ready(Outcome::failed(
-                    "Forbidden",
-                    &format!("the controller may not write the Secret: {message}"),
-                ));
+            drop(data);
+            let resume = owner_state.resume_requested.then(|| resume.clone());
+            let ok = "the Secret holds the desired data";
+            if let Written::Forbidden = record_write(ctx, ss, &mut update, written, plan, policy, resume, ok).await? {
                 return finish(ctx, ss, &update, no_extra, "Forbidden", Action::requeue(Duration::from_secs(10))).await;
             }
-            drop(data);
-            if owner_state.resume_requested {
-                update.resumed(resume.clone());
-            }
-            update.ready(Outcome::ok("Materialized", "the Secret holds the desired data"));
-            if plan == Plan::Revert {
-                ctx.metrics.inc("seal_drift_total", &[("policy", policy_label(policy))]);
-                update.drifted_reverted();
-                let note = "the Secret was changed or deleted outside seal; the desired data was restored";
-                publish(ctx, ss.object_ref(&()), EventType::Warning, "DriftReverted", note).await;
-            } else {
-                update.not_drifted();
-                publish(ctx, ss.object_ref(&()), EventType::Normal, "Materialized", "the Secret was written").await;
-            }
-            info!(written = true, "materialized");
         }
     }
     let label = update.ready_reason().to_owned();

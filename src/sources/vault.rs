@@ -60,6 +60,10 @@ fn from_client(e: ClientError, what: &str) -> VaultError {
     match e {
         ClientError::APIError { code: 403, .. } => VaultError::Denied(format!("{what}: permission denied (403)")),
         ClientError::APIError { code: 404, .. } => VaultError::NotFound(format!("{what}: not found (404)")),
+        // OpenBao answers a wrong AppRole secret_id or role with 400.
+        ClientError::APIError { code: 400, .. } => {
+            VaultError::Denied(format!("{what}: refused (400): check the store's credentials and role"))
+        }
         ClientError::APIError { code: 503, .. } => {
             VaultError::Unavailable(format!("{what}: Vault is sealed or in standby (503)"))
         }

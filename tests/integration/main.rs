@@ -11,6 +11,7 @@ mod cluster;
 mod controller;
 mod deploy;
 mod env;
+mod external;
 mod support;
 mod vault;
 
@@ -30,6 +31,7 @@ fn main() {
     trials.extend(cli::trials());
     trials.extend(cluster::trials());
     trials.extend(controller::trials());
+    trials.extend(external::trials());
     trials.extend(deploy::trials());
     trials.extend(vault::trials());
     let conclusion = libtest_mimic::run(&args, trials);

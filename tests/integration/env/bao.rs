@@ -94,6 +94,12 @@ impl Bao {
     /// A fresh AppRole auth mount with one role whose tokens carry
     /// `policies`, plus a role_id and a freshly generated secret_id.
     pub async fn enable_approle(&self, policies: &[&str]) -> Result<AppRole, Failed> {
+        self.enable_approle_with_ttl(policies, "10m").await
+    }
+
+    /// [`Bao::enable_approle`] whose login tokens live `token_ttl` (e.g.
+    /// `6s`): to test that a client replaces its token before it expires.
+    pub async fn enable_approle_with_ttl(&self, policies: &[&str], token_ttl: &str) -> Result<AppRole, Failed> {
         let root = self.root()?;
         let mount = self.enable_auth("approle").await?;
         let role = "app".to_string();
@@ -104,7 +110,7 @@ impl Bao {
             Some(
                 SetAppRoleRequestBuilder::default()
                     .token_policies(policies.iter().map(|p| p.to_string()).collect::<Vec<_>>())
-                    .token_ttl("10m"),
+                    .token_ttl(token_ttl),
             ),
         )
         .await
@@ -210,4 +216,120 @@ impl Bao {
         .map_err(|e| format!("creating kubernetes role {mount}/{role}: {e}"))?;
         Ok(mount)
     }
+}
+
+/// A private OpenBao dev server of one test (not the shared one), for tests
+/// that stop OpenBao or read its audit log. Killed when dropped; a watchdog
+/// kills it too if the test binary dies first.
+pub struct DevServer {
+    /// Address and root token of this server.
+    pub bao: Bao,
+    /// The audit log file, when started with one.
+    pub audit_log: Option<std::path::PathBuf>,
+    dir: std::path::PathBuf,
+    port: u16,
+    child: Option<std::process::Child>,
+    watchdog: Option<std::process::Child>,
+}
+
+impl DevServer {
+    /// Starts `bao server -dev` on a free loopback port (its cluster listener
+    /// takes port+1) with a fresh root token, its files in `dir`; with
+    /// `audit`, a file audit device writes every request to `dir/audit.log`
+    /// (OpenBao only allows audit devices in its configuration file).
+    pub async fn start(dir: &std::path::Path, audit: bool) -> Result<DevServer, Failed> {
+        let port = free_port_pair()?;
+        let token = format!("dev-root-{}-{}", std::process::id(), super::unique());
+        let audit_log = audit.then(|| dir.join("audit.log"));
+        let mut s = DevServer {
+            bao: Bao::new(format!("http://127.0.0.1:{port}"), token),
+            audit_log,
+            dir: dir.to_path_buf(),
+            port,
+            child: None,
+            watchdog: None,
+        };
+        s.spawn().await?;
+        Ok(s)
+    }
+
+    async fn spawn(&mut self) -> Result<(), Failed> {
+        let bin = super::bin_dir().join("bao");
+        let home = self.dir.join("bao-home");
+        std::fs::create_dir_all(&home)?;
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.args(["server", "-dev", "-log-level=warn"])
+            .arg(format!("-dev-listen-address=127.0.0.1:{}", self.port))
+            .arg(format!("-dev-root-token-id={}", self.bao.root_token));
+        if let Some(log) = &self.audit_log {
+            let config = self.dir.join("audit.hcl");
+            std::fs::write(
+                &config,
+                format!("audit \"file\" \"to-file\" {{\n  options {{\n    file_path = {:?}\n  }}\n}}\n", log.display()),
+            )?;
+            cmd.arg(format!("-config={}", config.display()));
+        }
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("bao.log"))?;
+        cmd.env("HOME", &home).stdin(std::process::Stdio::null()).stdout(out.try_clone()?).stderr(out);
+        let child = cmd.spawn().map_err(|e| format!("starting {}: {e}", bin.display()))?;
+        self.watchdog = super::watchdog(child.id());
+        self.child = Some(child);
+        let root = self.bao.root()?;
+        let log = self.dir.join("bao.log");
+        let child = self.child.as_mut().ok_or("no child")?;
+        super::wait_for("the private OpenBao dev server to answer", std::time::Duration::from_secs(60), || {
+            let exited = child.try_wait().ok().flatten();
+            let root = &root;
+            let log = &log;
+            async move {
+                if let Some(status) = exited {
+                    let text = std::fs::read_to_string(log).unwrap_or_default();
+                    return Err(format!("bao exited ({status}): {text}"));
+                }
+                // (vaultrs's `sys::health` cannot parse OpenBao's answer.)
+                match vaultrs::sys::mount::list(root).await {
+                    Ok(_) => Ok(Some(())),
+                    Err(e) => {
+                        let text = std::fs::read_to_string(log).unwrap_or_default();
+                        Err(format!("{e} ({e:?}); its log:\n{text}"))
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// Kills the server (SIGKILL: as abrupt as a crash). A dev server keeps
+    /// its data in memory: it is all gone.
+    pub fn stop(&mut self) {
+        for mut c in [self.child.take(), self.watchdog.take()].into_iter().flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same address with the same root token
+    /// (and an empty store: mounts, policies and values must be made again).
+    pub async fn restart(&mut self) -> Result<(), Failed> {
+        self.stop();
+        self.spawn().await
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A free loopback port whose successor is free too.
+fn free_port_pair() -> Result<u16, Failed> {
+    for _ in 0..50 {
+        let a = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = a.local_addr()?.port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err("no free pair of loopback ports".into())
 }

@@ -239,3 +239,25 @@ pub async fn within<T>(what: &str, timeout: Duration, fut: impl Future<Output = 
 pub fn ensure(cond: bool, msg: impl std::fmt::Display) -> Result<(), Failed> {
     if cond { Ok(()) } else { Err(msg.to_string().into()) }
 }
+
+/// Starts a small shell watchdog that kills process `pid` (a child of this
+/// test binary: a controller, a private OpenBao) if this test binary dies
+/// without killing it. It ends by itself when `pid` ends. Kill the returned
+/// child after killing `pid`. `None` when `sh` cannot be started.
+pub fn watchdog(pid: u32) -> Option<std::process::Child> {
+    // After a normal end, `pid` is gone (and reaped) before this process
+    // is: the last check then sees this process alive and kills nothing.
+    Command::new("sh")
+        .args([
+            "-c",
+            "while kill -0 \"$0\" 2>/dev/null && kill -0 \"$1\" 2>/dev/null; do sleep 1; done; \
+             kill -0 \"$0\" 2>/dev/null || kill -9 \"$1\" 2>/dev/null",
+        ])
+        .arg(std::process::id().to_string())
+        .arg(pid.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()
+}

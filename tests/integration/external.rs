@@ -1,0 +1,1479 @@
+//! ExternalSecrets end to end: `seal-controller` against the real control
+//! plane and real OpenBao dev servers. KV v1 and v2 values (property,
+//! version, dataFrom) become Secrets; changed values arrive after the refresh
+//! interval and restart workloads once per change; token, AppRole,
+//! Kubernetes and JWT auth work; short-lived tokens are replaced without a
+//! failed reconcile; an OpenBao that goes away keeps the Secrets and the
+//! controller recovers by itself; 200 ExternalSecrets over 20 paths cost one
+//! read per path per refresh and one login; stores only use credentials they
+//! may; no token or value leaks.
+//!
+//! Each test starts its own controller (this test binary re-executed with
+//! `--seal-controller`) with its own controller namespace and
+//! `--watch-namespace` set to its own namespaces, so that parallel
+//! controllers do not fight. Tests that must stop OpenBao or read its audit
+//! log run a private dev server ([`DevServer`]); the others use the shared one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, CustomResourceExt, ResourceExt};
+use libtest_mimic::{Failed, Trial};
+use seal::api::{ClusterSecretStore, ExternalSecret, SecretStore};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use vaultrs::api::token::requests::CreateTokenRequestBuilder;
+
+use crate::env::bao::DevServer;
+use crate::env::kube::TestNamespace;
+use crate::env::{self, Bao, Cluster, ensure, wait_for, within};
+use crate::support::{Run, repo_root};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+/// The field manager of the CRDs (the one controller.rs uses too).
+const MANAGER: &str = "seal-tests";
+const RESTARTED_AT: &str = "seal.dev/restartedAt";
+
+/// Every ExternalSecret test.
+pub fn trials() -> Vec<Trial> {
+    vec![
+        env::trial(
+            "external::kv2_and_kv1_values_materialize_with_property_version_and_datafrom",
+            kv2_and_kv1_values_materialize_with_property_version_and_datafrom,
+        ),
+        env::trial(
+            "external::changed_value_in_openbao_reaches_the_secret_after_refresh",
+            changed_value_in_openbao_reaches_the_secret_after_refresh,
+        ),
+        env::trial(
+            "external::token_approle_and_kubernetes_and_jwt_auth_work",
+            token_approle_and_kubernetes_and_jwt_auth_work,
+        ),
+        env::trial(
+            "external::expiring_token_is_replaced_without_failing_reconciles",
+            expiring_token_is_replaced_without_failing_reconciles,
+        ),
+        env::trial("external::openbao_down_keeps_secrets_and_recovers", openbao_down_keeps_secrets_and_recovers),
+        env::trial(
+            "external::two_hundred_external_secrets_over_twenty_paths_read_each_path_once_per_refresh",
+            two_hundred_external_secrets_over_twenty_paths_read_each_path_once_per_refresh,
+        ),
+        env::trial(
+            "external::secret_store_cannot_use_credentials_from_another_namespace",
+            secret_store_cannot_use_credentials_from_another_namespace,
+        ),
+        env::trial(
+            "external::cluster_secret_store_refuses_namespaces_it_does_not_allow",
+            cluster_secret_store_refuses_namespaces_it_does_not_allow,
+        ),
+        env::trial(
+            "external::no_token_or_value_in_logs_events_status_or_metrics",
+            no_token_or_value_in_logs_events_status_or_metrics,
+        ),
+    ]
+}
+
+/// Every controller process logs in once for each ClusterSecretStore in the
+/// cluster (they are cluster-scoped: `--watch-namespace` does not filter
+/// them). The test that counts logins holds this lock, and so does every
+/// test here that creates a ClusterSecretStore, until it is deleted again.
+static CLUSTER_STORES: Mutex<()> = Mutex::new(());
+
+fn cluster_stores_lock() -> std::sync::MutexGuard<'static, ()> {
+    CLUSTER_STORES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// ---------------------------------------------------------------------------
+// The CRDs, once per run
+
+fn fmsg(f: Failed) -> String {
+    f.message().unwrap_or("failed").to_owned()
+}
+
+fn kubectl(kubeconfig: &Path, args: &[String]) -> Run {
+    let cache = std::env::temp_dir().join(format!("seal-tests-kubectl-cache-external-{}", std::process::id()));
+    let mut all: Vec<String> = vec![
+        "--kubeconfig".into(),
+        kubeconfig.display().to_string(),
+        "--cache-dir".into(),
+        cache.display().to_string(),
+    ];
+    all.extend(args.iter().cloned());
+    Run::new(env::bin_dir().join("kubectl"), all)
+}
+
+/// Applies every CRD in `crds/` (server-side, forced, idempotent) once per
+/// run and waits until the API server serves the store and ExternalSecret
+/// kinds.
+fn ensure_crds() -> Result<(), Failed> {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    DONE.get_or_init(|| apply_crds().map_err(fmsg)).clone().map_err(Failed::from)
+}
+
+fn apply_crds() -> Result<(), Failed> {
+    let cluster = env::cluster()?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("crds"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml") && !p.ends_with("kustomization.yaml"))
+        .collect();
+    files.sort();
+    let mut args: Vec<String> =
+        ["apply", "--server-side", "--force-conflicts", "--field-manager", MANAGER].map(String::from).to_vec();
+    for f in &files {
+        args.push("-f".into());
+        args.push(f.display().to_string());
+    }
+    kubectl(&cluster.kubeconfig, &args).ok()?;
+    env::block_on(async {
+        let crds: Api<CustomResourceDefinition> = Api::all(cluster.admin());
+        for name in [ExternalSecret::crd_name(), SecretStore::crd_name(), ClusterSecretStore::crd_name()] {
+            within("CRD Established", TIMEOUT, await_condition(crds.clone(), name, conditions::is_crd_established()))
+                .await?
+                .map_err(|e| format!("waiting for CRD {name}: {e}"))?;
+        }
+        let client = cluster.admin();
+        wait_for("the new kinds to be served", TIMEOUT, || {
+            let client = client.clone();
+            async move {
+                Api::<ExternalSecret>::all(client.clone()).list(&ListParams::default().limit(1)).await?;
+                Api::<SecretStore>::all(client.clone()).list(&ListParams::default().limit(1)).await?;
+                Api::<ClusterSecretStore>::all(client).list(&ListParams::default().limit(1)).await?;
+                Ok::<_, kube::Error>(Some(()))
+            }
+        })
+        .await
+    })
+}
+
+// ---------------------------------------------------------------------------
+// A controller process
+
+/// A running `seal-controller` (this binary with `--seal-controller`);
+/// killed when dropped.
+struct Controller {
+    child: Option<Child>,
+    watchdog: Option<Child>,
+    port: u16,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+fn free_port() -> Result<u16, Failed> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+impl Controller {
+    /// Starts a controller for `watch` with its keys in `namespace`, and
+    /// waits until it serves /readyz (keys loaded, caches synced).
+    async fn start(
+        kubeconfig: &Path,
+        namespace: &str,
+        watch: &[&str],
+        envs: &[(&str, &str)],
+        log_dir: &Path,
+    ) -> Result<Controller, Failed> {
+        let port = free_port()?;
+        let n = env::unique();
+        let stdout = log_dir.join(format!("controller-{n}.stdout"));
+        let stderr = log_dir.join(format!("controller-{n}.stderr"));
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.arg("--seal-controller")
+            .args(["--namespace", namespace])
+            .args(["--metrics-address", &format!("127.0.0.1:{port}")])
+            .args(["--log-format", "json"])
+            .args(["--watch-namespace", &watch.join(",")])
+            .env("KUBECONFIG", kubeconfig)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout)?)
+            .stderr(std::fs::File::create(&stderr)?);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().map_err(|e| format!("starting the controller: {e}"))?;
+        let watchdog = env::watchdog(child.id());
+        let mut ctrl = Controller { child: Some(child), watchdog, port, stdout, stderr };
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            ctrl.alive()?;
+            let last = match http_get(port, "/readyz") {
+                Ok((200, _)) => return Ok(ctrl),
+                Ok((code, body)) => format!("/readyz: HTTP {code}: {}", String::from_utf8_lossy(&body)),
+                Err(e) => e,
+            };
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the controller was not ready within {TIMEOUT:?}: {last}\nits last output:\n{}",
+                    ctrl.log_tail()
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Everything the process wrote so far (stdout, then stderr).
+    fn logs(&self) -> Vec<u8> {
+        let mut out = std::fs::read(&self.stdout).unwrap_or_default();
+        out.extend(std::fs::read(&self.stderr).unwrap_or_default());
+        out
+    }
+
+    fn log_tail(&self) -> String {
+        let logs = self.logs();
+        let text = String::from_utf8_lossy(&logs);
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// Fails when the process has exited.
+    fn alive(&mut self) -> Result<(), Failed> {
+        if let Some(child) = self.child.as_mut()
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            return Err(format!("the controller exited ({status}); its last output:\n{}", self.log_tail()).into());
+        }
+        Ok(())
+    }
+
+    /// The Prometheus text of /metrics.
+    fn metrics(&self) -> Result<String, Failed> {
+        match http_get(self.port, "/metrics")? {
+            (200, body) => Ok(String::from_utf8(body).map_err(|_| "/metrics is not UTF-8")?),
+            (code, body) => Err(format!("GET /metrics: HTTP {code}: {}", String::from_utf8_lossy(&body)).into()),
+        }
+    }
+
+    /// Sum of the samples of counter `name` whose labels include `want`.
+    fn metric(&self, name: &str, want: &[(&str, &str)]) -> Result<f64, Failed> {
+        Ok(metric(&self.metrics()?, name, want))
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        for mut c in [self.child.take(), self.watchdog.take()].into_iter().flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET on 127.0.0.1 (status, body).
+fn http_get(port: u16, path: &str) -> Result<(u16, Vec<u8>), String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| format!("GET {path}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+        .map_err(|e| format!("GET {path}: {e}"))?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).map_err(|e| format!("GET {path}: {e}"))?;
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("GET {path}: no header end"))?;
+    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("GET {path}: bad status line"))?;
+    Ok((code, buf[end + 4..].to_vec()))
+}
+
+/// Sum of the samples of `name` whose labels include every pair of `want`
+/// (0 when there is none). Plain Prometheus text, as seal writes it.
+fn metric(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
+    let mut sum = 0.0;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (series, value) = match line.rsplit_once(' ') {
+            Some(p) => p,
+            None => continue,
+        };
+        let (n, labels) = match series.split_once('{') {
+            Some((n, l)) => (n, l.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if n != name {
+            continue;
+        }
+        let pairs: Vec<(&str, &str)> =
+            labels.split(',').filter_map(|p| p.split_once('=')).map(|(k, v)| (k, v.trim_matches('"'))).collect();
+        if want.iter().all(|w| pairs.contains(w)) {
+            sum += value.parse::<f64>().unwrap_or(f64::NAN);
+        }
+    }
+    sum
+}
+
+// ---------------------------------------------------------------------------
+// A test's world
+
+/// One test's namespaces (controller, app) and temporary folder.
+struct Fx {
+    cluster: &'static Cluster,
+    dir: tempfile::TempDir,
+    sys: TestNamespace,
+    app: TestNamespace,
+}
+
+/// Applies the CRDs (once) and makes a test's namespaces.
+fn setup(test: &str) -> Result<Fx, Failed> {
+    ensure_crds()?;
+    let cluster = env::cluster()?;
+    env::block_on(async {
+        Ok(Fx {
+            cluster,
+            dir: tempfile::tempdir()?,
+            sys: cluster.namespace(&format!("seal-sys-{test}")).await?,
+            app: cluster.namespace(test).await?,
+        })
+    })
+}
+
+impl Fx {
+    fn ns(&self) -> &str {
+        &self.app.name
+    }
+
+    fn es(&self) -> Api<ExternalSecret> {
+        self.app.api()
+    }
+
+    fn stores(&self) -> Api<SecretStore> {
+        self.app.api()
+    }
+
+    fn secrets(&self) -> Api<Secret> {
+        self.app.api()
+    }
+
+    /// Another namespace for this test (deleted when dropped).
+    async fn namespace(&self, name: &str) -> Result<TestNamespace, Failed> {
+        self.cluster.namespace(name).await
+    }
+
+    /// Starts a controller watching the app namespace and `more`.
+    async fn start(&self, more: &[&str], envs: &[(&str, &str)]) -> Result<Controller, Failed> {
+        let mut watch = vec![self.ns()];
+        watch.extend_from_slice(more);
+        Controller::start(&self.cluster.kubeconfig, &self.sys.name, &watch, envs, self.dir.path()).await
+    }
+}
+
+/// Creates an object from its JSON manifest (retried while discovery of a
+/// new CRD catches up).
+async fn create<K>(api: &Api<K>, manifest: Value) -> Result<K, Failed>
+where
+    K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let obj: K = serde_json::from_value(manifest.clone()).map_err(|e| format!("{e}: {manifest}"))?;
+    wait_for(&format!("creating {}", manifest["metadata"]["name"]), Duration::from_secs(30), || async {
+        match api.create(&PostParams::default(), &obj).await {
+            Ok(o) => Ok(Some(o)),
+            Err(kube::Error::Api(s)) if s.code == 404 => Err(format!("not served yet: {}", s.message)),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+}
+
+/// A Secret with one key (as `kubectl create secret generic`).
+async fn put_secret(api: &Api<Secret>, name: &str, key: &str, value: &str) -> Result<(), Failed> {
+    create(api, json!({"metadata": {"name": name}, "stringData": {key: value}})).await.map(drop)
+}
+
+/// `spec.provider` for a Vault KV mount.
+fn vault(server: &str, mount: &str, version: &str, auth: Value) -> Value {
+    json!({"vault": {"server": server, "path": mount, "version": version, "auth": auth}})
+}
+
+fn token_auth(secret: &str) -> Value {
+    json!({"tokenSecretRef": {"name": secret, "key": "token"}})
+}
+
+fn approle_auth(mount: &str, role_id: &str, secret: &str) -> Value {
+    json!({"appRole": {"path": mount, "roleId": role_id, "secretRef": {"name": secret, "key": "secret-id"}}})
+}
+
+async fn create_store(api: &Api<SecretStore>, name: &str, provider: Value) -> Result<SecretStore, Failed> {
+    create(
+        api,
+        json!({
+            "apiVersion": "seal.dev/v1alpha1", "kind": "SecretStore",
+            "metadata": {"name": name},
+            "spec": {"provider": provider}
+        }),
+    )
+    .await
+}
+
+/// An ExternalSecret named `name` reading from SecretStore `store`, with
+/// the rest of its spec in `spec`.
+async fn create_es(api: &Api<ExternalSecret>, name: &str, store: &str, spec: Value) -> Result<ExternalSecret, Failed> {
+    create_es_ref(api, name, json!({"name": store, "kind": "SecretStore"}), spec).await
+}
+
+async fn create_es_ref(
+    api: &Api<ExternalSecret>,
+    name: &str,
+    store_ref: Value,
+    mut spec: Value,
+) -> Result<ExternalSecret, Failed> {
+    spec["secretStoreRef"] = store_ref;
+    create(
+        api,
+        json!({"apiVersion": "seal.dev/v1alpha1", "kind": "ExternalSecret", "metadata": {"name": name}, "spec": spec}),
+    )
+    .await
+}
+
+/// `data[]` entry.
+fn item(secret_key: &str, key: &str, property: Option<&str>) -> Value {
+    let mut r = json!({"key": key});
+    if let Some(p) = property {
+        r["property"] = json!(p);
+    }
+    json!({"secretKey": secret_key, "remoteRef": r})
+}
+
+/// The `Ready` condition of an object's status: (status, reason, message,
+/// lastTransitionTime), with whether the status is for the current
+/// generation.
+fn ready_of(obj: &Value) -> (bool, Option<(String, String, String, String)>) {
+    let current = obj["status"]["observedGeneration"].as_i64().is_some()
+        && obj["status"]["observedGeneration"] == obj["metadata"]["generation"];
+    let c = obj["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == "Ready")).map(|c| {
+        let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+        (s("status"), s("reason"), s("message"), s("lastTransitionTime"))
+    });
+    (current, c)
+}
+
+fn describe(obj: &Value) -> String {
+    format!(
+        "generation {}, status {}",
+        obj["metadata"]["generation"],
+        serde_json::to_string(&obj["status"]).unwrap_or_default()
+    )
+}
+
+/// Waits until `name`'s status is for its current generation and its
+/// `Ready` condition has `status` and `reason`; returns the object as JSON.
+async fn wait_ready<K>(api: &Api<K>, name: &str, status: &str, reason: &str) -> Result<Value, Failed>
+where
+    K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    wait_ready_within(api, name, status, reason, TIMEOUT).await
+}
+
+async fn wait_ready_within<K>(
+    api: &Api<K>,
+    name: &str,
+    status: &str,
+    reason: &str,
+    timeout: Duration,
+) -> Result<Value, Failed>
+where
+    K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    wait_for(&format!("{name} to be Ready={status} {reason}"), timeout, || async {
+        let obj = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("the object is not there")?;
+        let v = serde_json::to_value(&obj).map_err(|e| e.to_string())?;
+        match ready_of(&v) {
+            (true, Some((s, r, _, _))) if s == status && r == reason => Ok(Some(v)),
+            _ => Err(describe(&v)),
+        }
+    })
+    .await
+}
+
+fn data_of(s: &Secret) -> BTreeMap<String, String> {
+    s.data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+        .collect()
+}
+
+/// Waits until Secret `name` holds exactly `want`.
+async fn wait_data(api: &Api<Secret>, name: &str, want: &[(&str, &str)]) -> Result<Secret, Failed> {
+    let want: BTreeMap<String, String> = want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    wait_for(&format!("Secret {name} to hold {:?}", want.keys().collect::<Vec<_>>()), TIMEOUT, || async {
+        let s = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("the Secret is not there")?;
+        let have = data_of(&s);
+        if have == want {
+            Ok(Some(s))
+        } else {
+            // Names of keys only: the values may be canaries.
+            let differ: Vec<&String> =
+                want.keys().chain(have.keys()).filter(|k| want.get(*k) != have.get(*k)).collect();
+            Err(format!("keys that differ: {differ:?}"))
+        }
+    })
+    .await
+}
+
+/// Events (events.k8s.io/v1) about object `name` in `ns`: (type, reason, note).
+async fn events(client: &kube::Client, ns: &str, name: &str) -> Result<Vec<(String, String, String)>, Failed> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    Ok(api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect())
+}
+
+async fn wait_event(client: &kube::Client, ns: &str, name: &str, type_: &str, reason: &str) -> Result<(), Failed> {
+    wait_for(&format!("a {type_} Event {reason} about {ns}/{name}"), TIMEOUT, || async {
+        let evs = events(client, ns, name).await.map_err(fmsg)?;
+        if evs.iter().any(|(t, r, _)| t == type_ && r == reason) {
+            Ok(Some(()))
+        } else {
+            Err(format!("events so far: {:?}", evs.iter().map(|e| (&e.0, &e.1)).collect::<Vec<_>>()))
+        }
+    })
+    .await
+}
+
+type Data = BTreeMap<&'static str, &'static str>;
+
+fn kv(pairs: &[(&'static str, &'static str)]) -> Data {
+    pairs.iter().copied().collect()
+}
+
+/// A token with `policies`, made with the root token.
+async fn token_with(bao: &Bao, policies: &[&str]) -> Result<String, Failed> {
+    let auth = vaultrs::token::new(
+        &bao.root()?,
+        Some(
+            CreateTokenRequestBuilder::default()
+                .policies(policies.iter().map(|p| p.to_string()).collect::<Vec<_>>())
+                .ttl("1h"),
+        ),
+    )
+    .await
+    .map_err(|e| format!("creating a token: {e}"))?;
+    Ok(auth.client_token)
+}
+
+/// A policy reading `mount/data/prefix*` (KV v2); returns its name.
+async fn read_policy(bao: &Bao, mount: &str, prefix: &str) -> Result<String, Failed> {
+    let name = format!("read-{}", env::unique());
+    bao.write_policy(&name, &format!("path \"{mount}/data/{prefix}*\" {{ capabilities = [\"read\"] }}\n")).await?;
+    Ok(name)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+
+fn kv2_and_kv1_values_materialize_with_property_version_and_datafrom() -> Result<(), Failed> {
+    let fx = setup("ext-kv")?;
+    let bao = env::bao()?;
+    env::block_on(async {
+        let root = bao.root()?;
+        let kv2 = bao.enable_kv2().await?;
+        let kv1 = bao.enable_kv1().await?;
+        vaultrs::kv2::set(&root, &kv2, "app/db", &kv(&[("username", "app"), ("password", "first")])).await?;
+        let v = vaultrs::kv2::set(&root, &kv2, "app/db", &kv(&[("username", "app"), ("password", "second")])).await?;
+        ensure(v.version == 2, format!("the second write is version {}", v.version))?;
+        vaultrs::kv2::set(&root, &kv2, "app/extra", &kv(&[("color", "teal"), ("size", "3")])).await?;
+        let legacy = std::collections::HashMap::from([("key", "k-1"), ("region", "eu")]);
+        vaultrs::kv1::set(&root, &kv1, "legacy/api", &legacy).await?;
+
+        put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
+        create_store(&fx.stores(), "kv2", vault(&bao.addr, &kv2, "v2", token_auth("vault-token"))).await?;
+        create_store(&fx.stores(), "kv1", vault(&bao.addr, &kv1, "v1", token_auth("vault-token"))).await?;
+        let es = fx.es();
+        create_es(
+            &es,
+            "db",
+            "kv2",
+            json!({
+                "refreshInterval": "1h",
+                "target": {"name": "db-creds", "template": {"type": "Opaque", "metadata": {"labels": {"team": "payments"}}}},
+                "data": [
+                    item("password", "app/db", Some("password")),
+                    {"secretKey": "old-password", "remoteRef": {"key": "app/db", "property": "password", "version": "1"}},
+                    item("user", "app/db", Some("username")),
+                    item("extra.json", "app/extra", None),
+                ],
+                "dataFrom": [{"extract": {"key": "app/extra"}}],
+            }),
+        )
+        .await?;
+        create_es(
+            &es,
+            "legacy-api",
+            "kv1",
+            json!({
+                "data": [item("api-key", "legacy/api", Some("key"))],
+                "dataFrom": [{"extract": {"key": "legacy/api"}}],
+            }),
+        )
+        .await?;
+        let _ctrl = fx.start(&[], &[]).await?;
+
+        for store in ["kv2", "kv1"] {
+            wait_ready(&fx.stores(), store, "True", "Authenticated").await?;
+        }
+        let db = wait_ready(&es, "db", "True", "Materialized").await?;
+        let legacy_es = wait_ready(&es, "legacy-api", "True", "Materialized").await?;
+        ensure(db["status"]["refreshTime"].is_string(), format!("no refreshTime: {}", describe(&db)))?;
+
+        // KV v2: property, an older version, the whole secret as JSON, dataFrom.
+        let s = fx.secrets().get("db-creds").await?;
+        let mut data = data_of(&s);
+        let whole: BTreeMap<String, String> = serde_json::from_str(&data.remove("extra.json").unwrap_or_default())
+            .map_err(|e| format!("extra.json is not a JSON object of strings: {e}"))?;
+        ensure(
+            whole == BTreeMap::from([("color".into(), "teal".into()), ("size".into(), "3".into())]),
+            format!("extra.json holds {whole:?}"),
+        )?;
+        let want: BTreeMap<String, String> =
+            [("password", "second"), ("old-password", "first"), ("user", "app"), ("color", "teal"), ("size", "3")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        ensure(data == want, format!("Secret db-creds holds {data:?}, expected {want:?}"))?;
+        // KV v1: property and dataFrom.
+        wait_data(&fx.secrets(), "legacy-api", &[("api-key", "k-1"), ("key", "k-1"), ("region", "eu")]).await?;
+
+        // The Secret as the contract says: template, label, annotations, owner.
+        ensure(s.type_.as_deref() == Some("Opaque"), format!("type {:?}", s.type_))?;
+        let labels = s.labels();
+        ensure(
+            labels.get("app.kubernetes.io/managed-by").map(String::as_str) == Some("seal-controller"),
+            format!("labels {labels:?}"),
+        )?;
+        ensure(
+            labels.get("team").map(String::as_str) == Some("payments"),
+            format!("template label missing: {labels:?}"),
+        )?;
+        let ann = s.annotations();
+        for a in ["seal.dev/data-hmac", "seal.dev/input-digest"] {
+            ensure(ann.contains_key(a), format!("annotation {a} missing: {ann:?}"))?;
+        }
+        for (secret, owner) in [(&s, &db), (&fx.secrets().get("legacy-api").await?, &legacy_es)] {
+            let uid = owner["metadata"]["uid"].as_str().unwrap_or_default();
+            ensure(
+                secret.owner_references().iter().any(|o| o.uid == uid && o.kind == "ExternalSecret"),
+                format!(
+                    "Secret {} is not owned by its ExternalSecret: {:?}",
+                    secret.name_any(),
+                    secret.owner_references()
+                ),
+            )?;
+        }
+        wait_event(&fx.cluster.admin(), fx.ns(), "db", "Normal", "Materialized").await
+    })
+}
+
+fn changed_value_in_openbao_reaches_the_secret_after_refresh() -> Result<(), Failed> {
+    let fx = setup("ext-refresh")?;
+    let bao = env::bao()?;
+    env::block_on(async {
+        let root = bao.root()?;
+        let mount = bao.enable_kv2().await?;
+        vaultrs::kv2::set(&root, &mount, "app/config", &kv(&[("token", "one")])).await?;
+        put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
+        create_store(&fx.stores(), "kv", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+        let deployments: Api<Deployment> = fx.app.api();
+        create(
+            &deployments,
+            json!({
+                "metadata": {"name": "web"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"app": "web"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "web"}},
+                        "spec": {"containers": [{"name": "web", "image": "registry.invalid/web:1"}]}
+                    }
+                }
+            }),
+        )
+        .await?;
+        let es = fx.es();
+        create_es(
+            &es,
+            "config",
+            "kv",
+            json!({
+                "refreshInterval": "5s",
+                "data": [item("token", "app/config", Some("token"))],
+                "rolloutRestartTargets": [{"kind": "Deployment", "name": "web"}],
+            }),
+        )
+        .await?;
+        let ctrl = fx.start(&[], &[]).await?;
+        wait_ready(&es, "config", "True", "Materialized").await?;
+        wait_data(&fx.secrets(), "config", &[("token", "one")]).await?;
+
+        // (generation, restartedAt) of the Deployment's pod template.
+        let restart_state = || async {
+            let d = deployments.get("web").await?;
+            let stamp = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.metadata.as_ref())
+                .and_then(|m| m.annotations.as_ref())
+                .and_then(|a| a.get(RESTARTED_AT).cloned());
+            Ok::<_, Failed>((d.metadata.generation.unwrap_or_default(), stamp))
+        };
+        // Unchanged refreshes (over more than two intervals) restart nothing
+        // and write nothing, although they read OpenBao again.
+        let hold = |expect: (i64, Option<String>), what: &'static str| {
+            let restart_state = &restart_state;
+            let secrets = fx.secrets();
+            let ctrl = &ctrl;
+            async move {
+                let rv = secrets.get("config").await?.resource_version();
+                let reads0 = ctrl.metric("seal_vault_reads_total", &[])?;
+                let end = Instant::now() + Duration::from_secs(12);
+                while Instant::now() < end {
+                    let now = restart_state().await?;
+                    ensure(now == expect, format!("{what}: the Deployment went from {expect:?} to {now:?}"))?;
+                    let rv_now = secrets.get("config").await?.resource_version();
+                    ensure(
+                        rv_now == rv,
+                        format!("{what}: the Secret was written again (resourceVersion {rv:?} -> {rv_now:?})"),
+                    )?;
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                let reads = ctrl.metric("seal_vault_reads_total", &[])? - reads0;
+                ensure(reads >= 2.0, format!("{what}: only {reads} reads of OpenBao in 12 s with refreshInterval 5s"))
+            }
+        };
+        let (gen0, stamp0) = restart_state().await?;
+        ensure(stamp0.is_none(), format!("the first materialization restarted the Deployment ({stamp0:?})"))?;
+        hold((gen0, None), "unchanged value").await?;
+
+        let mut last = None;
+        for (round, value) in [(1, "two"), (2, "three")] {
+            vaultrs::kv2::set(&root, &mount, "app/config", &kv(&[("token", value)])).await?;
+            let changed = Instant::now();
+            wait_data(&fx.secrets(), "config", &[("token", value)]).await?;
+            let latency = changed.elapsed();
+            ensure(
+                latency <= Duration::from_secs(16),
+                format!("the change took {latency:?} to reach the Secret (refreshInterval 5s)"),
+            )?;
+            eprintln!("external: change {round} reached the Secret in {:.1}s", latency.as_secs_f64());
+            let state = wait_for("the Deployment to be restarted", Duration::from_secs(30), || async {
+                match restart_state().await {
+                    Ok((g, Some(s))) if g == gen0 + round && Some(&s) != last.as_ref() => Ok(Some((g, Some(s)))),
+                    Ok(other) => Err(format!("generation and restartedAt: {other:?} (started at {gen0})")),
+                    Err(e) => Err(fmsg(e)),
+                }
+            })
+            .await?;
+            last = state.1.clone();
+            // Exactly once per change: nothing more over the next refreshes.
+            hold(state, "after a change").await?;
+        }
+        let restarts = ctrl.metric("seal_rollout_restarts_total", &[])?;
+        ensure(restarts == 2.0, format!("seal_rollout_restarts_total is {restarts}, expected 2"))
+    })
+}
+
+fn token_approle_and_kubernetes_and_jwt_auth_work() -> Result<(), Failed> {
+    let fx = setup("ext-auth")?;
+    let bao = env::bao()?;
+    let cluster = fx.cluster;
+    env::block_on(async {
+        let root = bao.root()?;
+        let mount = bao.enable_kv2().await?;
+        vaultrs::kv2::set(&root, &mount, "team/app", &kv(&[("value", "from-openbao")])).await?;
+        let policy = read_policy(bao, &mount, "team/").await?;
+        let ns = fx.ns().to_owned();
+
+        // Token: a token of that policy only, in a Secret.
+        let token = token_with(bao, &[&policy]).await?;
+        put_secret(&fx.secrets(), "vault-token", "token", &token).await?;
+        create_store(&fx.stores(), "token", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+        // AppRole: role_id in the store, secret_id in a Secret.
+        let approle = bao.enable_approle(&[&policy]).await?;
+        put_secret(&fx.secrets(), "approle", "secret-id", &approle.secret_id).await?;
+        create_store(
+            &fx.stores(),
+            "approle",
+            vault(&bao.addr, &mount, "v2", approle_auth(&approle.mount, &approle.role_id, "approle")),
+        )
+        .await?;
+        // Kubernetes: OpenBao reviews the ServiceAccount's token with the API server.
+        cluster.ensure_service_account(&ns, "vault-k8s").await?;
+        cluster.bind_auth_delegator(&ns, "vault-k8s").await?;
+        let k8s_mount = bao.enable_kubernetes_auth(cluster, "app", &ns, "vault-k8s", &[&policy]).await?;
+        create_store(
+            &fx.stores(),
+            "kubernetes",
+            vault(
+                &bao.addr,
+                &mount,
+                "v2",
+                json!({"kubernetes": {"mountPath": k8s_mount, "role": "app", "serviceAccountRef": {"name": "vault-k8s"}}}),
+            ),
+        )
+        .await?;
+        // JWT: OpenBao checks the token's signature with the cluster's key.
+        cluster.ensure_service_account(&ns, "vault-jwt").await?;
+        let audience = "seal-test";
+        let jwt_mount = bao
+            .enable_jwt(
+                &[&cluster.service_account_public_key_pem],
+                &cluster.service_account_issuer,
+                "app",
+                &format!("system:serviceaccount:{ns}:vault-jwt"),
+                audience,
+                &[&policy],
+            )
+            .await?;
+        create_store(
+            &fx.stores(),
+            "jwt",
+            vault(
+                &bao.addr,
+                &mount,
+                "v2",
+                json!({"jwt": {"path": jwt_mount, "role": "app", "kubernetesServiceAccountToken": {
+                    "serviceAccountRef": {"name": "vault-jwt", "audiences": [audience]}}}}),
+            ),
+        )
+        .await?;
+        let kinds = ["token", "approle", "kubernetes", "jwt"];
+        for k in kinds {
+            create_es(&fx.es(), &format!("via-{k}"), k, json!({"data": [item("value", "team/app", Some("value"))]}))
+                .await?;
+        }
+        let _ctrl = fx.start(&[], &[]).await?;
+        for k in kinds {
+            wait_ready(&fx.stores(), k, "True", "Authenticated").await?;
+            wait_ready(&fx.es(), &format!("via-{k}"), "True", "Materialized").await?;
+            wait_data(&fx.secrets(), &format!("via-{k}"), &[("value", "from-openbao")]).await?;
+        }
+        Ok(())
+    })
+}
+
+fn expiring_token_is_replaced_without_failing_reconciles() -> Result<(), Failed> {
+    let fx = setup("ext-ttl")?;
+    let bao = env::bao()?;
+    env::block_on(async {
+        let root = bao.root()?;
+        let mount = bao.enable_kv2().await?;
+        for p in ["rot/a", "rot/b"] {
+            vaultrs::kv2::set(&root, &mount, p, &kv(&[("value", "v")])).await?;
+        }
+        let policy = read_policy(bao, &mount, "rot/").await?;
+        // Tokens of this role expire 6 s after login.
+        let approle = bao.enable_approle_with_ttl(&[&policy], "6s").await?;
+        put_secret(&fx.secrets(), "approle", "secret-id", &approle.secret_id).await?;
+        create_store(
+            &fx.stores(),
+            "short",
+            vault(&bao.addr, &mount, "v2", approle_auth(&approle.mount, &approle.role_id, "approle")),
+        )
+        .await?;
+        let names: Vec<String> = (0..10).map(|i| format!("rot-{i}")).collect();
+        for (i, n) in names.iter().enumerate() {
+            let path = if i % 2 == 0 { "rot/a" } else { "rot/b" };
+            create_es(
+                &fx.es(),
+                n,
+                "short",
+                json!({"refreshInterval": "2s", "data": [item("value", path, Some("value"))]}),
+            )
+            .await?;
+        }
+        let ctrl = fx.start(&[], &[]).await?;
+        let mut transitions = BTreeMap::new();
+        for n in &names {
+            let v = wait_ready(&fx.es(), n, "True", "Materialized").await?;
+            transitions.insert(n.clone(), ready_of(&v).1.map(|c| c.3).unwrap_or_default());
+        }
+        let m0 = ctrl.metrics()?;
+        let window = Duration::from_secs(20);
+        let end = Instant::now() + window;
+        let mut polls = 0;
+        while Instant::now() < end {
+            for es in fx.es().list(&ListParams::default()).await?.items {
+                let v = serde_json::to_value(&es)?;
+                match ready_of(&v).1 {
+                    Some((s, r, _, _)) if s == "True" && r == "Materialized" => {}
+                    other => return Err(format!("{} was {other:?} during token rotation", es.name_any()).into()),
+                }
+            }
+            polls += 1;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let m1 = ctrl.metrics()?;
+        let delta = |name: &str, want: &[(&str, &str)]| metric(&m1, name, want) - metric(&m0, name, want);
+        let logins = delta("seal_vault_logins_total", &[]);
+        let reads = delta("seal_vault_reads_total", &[]);
+        let errors = delta("seal_vault_read_errors_total", &[]);
+        let reconciles = delta("seal_reconcile_total", &[("kind", "ExternalSecret")]);
+        let failed =
+            reconciles - delta("seal_reconcile_total", &[("kind", "ExternalSecret"), ("result", "Materialized")]);
+        eprintln!(
+            "external: over {window:?} with token_ttl 6s: {logins} logins, {reads} reads, {reconciles} reconciles \
+             ({failed} not Materialized), {errors} read errors, {polls} status polls"
+        );
+        // A transient failure would have moved lastTransitionTime.
+        for es in fx.es().list(&ListParams::default()).await?.items {
+            let v = serde_json::to_value(&es)?;
+            let t = ready_of(&v).1.map(|c| c.3).unwrap_or_default();
+            ensure(
+                transitions.get(&es.name_any()) == Some(&t),
+                format!("{}: Ready changed and changed back during the window ({t})", es.name_any()),
+            )?;
+            let warnings: Vec<_> = events(&fx.cluster.admin(), fx.ns(), &es.name_any())
+                .await?
+                .into_iter()
+                .filter(|e| e.0 == "Warning")
+                .map(|e| e.1)
+                .collect();
+            ensure(warnings.is_empty(), format!("{}: Warning Events {warnings:?}", es.name_any()))?;
+        }
+        ensure(errors == 0.0 && failed == 0.0, format!("{errors} read errors, {failed} failed reconciles"))?;
+        // The token lives 6 s and is replaced at 2/3 of that: ~5 logins in 20 s.
+        ensure(logins >= 2.0, format!("only {logins} logins in {window:?} with tokens living 6 s: not replaced?"))?;
+        ensure(logins <= 10.0, format!("{logins} logins in {window:?}: more than one per 2/3 of the token's life"))?;
+        ensure(reconciles >= 40.0, format!("only {reconciles} reconciles of 10 ExternalSecrets refreshing every 2 s"))?;
+        ensure(
+            logins * 4.0 <= reconciles,
+            format!("{logins} logins for {reconciles} reconciles: logging in per reconcile?"),
+        )
+    })
+}
+
+fn openbao_down_keeps_secrets_and_recovers() -> Result<(), Failed> {
+    let fx = setup("ext-down")?;
+    env::block_on(async {
+        let mut server = DevServer::start(&fx.dir.path().join("bao"), false).await?;
+        let bao = &server.bao;
+        let write = |bao: &Bao, value: &'static str| {
+            let root = bao.root();
+            async move {
+                let root = root?;
+                vaultrs::kv2::set(&root, "secret", "app/db", &kv(&[("password", value)])).await?;
+                vaultrs::kv2::set(&root, "secret", "app/gone", &kv(&[("password", value)])).await?;
+                Ok::<_, Failed>(())
+            }
+        };
+        write(bao, "before").await?;
+        put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
+        create_store(&fx.stores(), "private", vault(&bao.addr, "secret", "v2", token_auth("vault-token"))).await?;
+        let es = fx.es();
+        create_es(
+            &es,
+            "db",
+            "private",
+            json!({"refreshInterval": "2s", "data": [item("password", "app/db", Some("password"))]}),
+        )
+        .await?;
+        // deletionPolicy Delete: still kept, since an unreachable store did
+        // not say that the value is gone.
+        create_es(
+            &es,
+            "gone",
+            "private",
+            json!({"refreshInterval": "2s", "target": {"deletionPolicy": "Delete"},
+                   "data": [item("password", "app/gone", Some("password"))]}),
+        )
+        .await?;
+        let ctrl = fx.start(&[], &[]).await?;
+        let mut kept = BTreeMap::new();
+        for n in ["db", "gone"] {
+            wait_ready(&es, n, "True", "Materialized").await?;
+            kept.insert(n, wait_data(&fx.secrets(), n, &[("password", "before")]).await?.resource_version());
+        }
+
+        server.stop();
+        let stopped = Instant::now();
+        for n in ["db", "gone"] {
+            wait_ready_within(&es, n, "False", "StoreUnavailable", Duration::from_secs(60)).await?;
+            wait_event(&fx.cluster.admin(), fx.ns(), n, "Warning", "StoreUnavailable").await?;
+        }
+        eprintln!("external: StoreUnavailable {:.1}s after OpenBao was killed", stopped.elapsed().as_secs_f64());
+        // The Secrets stay as they were while OpenBao is away.
+        let until = Instant::now() + Duration::from_secs(8);
+        while Instant::now() < until {
+            for (n, rv) in &kept {
+                let s =
+                    fx.secrets().get_opt(n).await?.ok_or(format!("Secret {n} was deleted while OpenBao was down"))?;
+                ensure(
+                    data_of(&s).get("password").map(String::as_str) == Some("before"),
+                    format!("Secret {n} changed"),
+                )?;
+                ensure(&s.resource_version() == rv, format!("Secret {n} was written while OpenBao was down"))?;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let errors = ctrl.metric("seal_vault_read_errors_total", &[("reason", "StoreUnavailable")])?;
+        ensure(errors >= 1.0, format!("seal_vault_read_errors_total{{reason=StoreUnavailable}} is {errors}"))?;
+
+        // Back (empty, as dev servers start): the value is written again and
+        // the controller recovers by itself, within its backoff.
+        server.restart().await?;
+        write(&server.bao, "before").await?;
+        let back = Instant::now();
+        for n in ["db", "gone"] {
+            wait_ready_within(&es, n, "True", "Materialized", Duration::from_secs(150)).await?;
+        }
+        eprintln!("external: Materialized again {:.1}s after OpenBao came back", back.elapsed().as_secs_f64());
+        wait_data(&fx.secrets(), "db", &[("password", "before")]).await?;
+        // And it reads for real again.
+        vaultrs::kv2::set(&server.bao.root()?, "secret", "app/db", &kv(&[("password", "after")])).await?;
+        wait_data(&fx.secrets(), "db", &[("password", "after")]).await?;
+        Ok(())
+    })
+}
+
+/// One audit log request: (time, operation, path).
+fn audit_requests(log: &Path) -> Result<Vec<(i64, String, String)>, Failed> {
+    let text = std::fs::read_to_string(log).map_err(|e| format!("reading {}: {e}", log.display()))?;
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).map_err(|e| format!("audit line is not JSON: {e}"))?;
+        if v["type"] != "request" {
+            continue;
+        }
+        let time = v["time"].as_str().unwrap_or_default();
+        let t = chrono::DateTime::parse_from_rfc3339(time).map_err(|e| format!("audit time {time:?}: {e}"))?;
+        let op = v["request"]["operation"].as_str().unwrap_or_default().to_owned();
+        let path = v["request"]["path"].as_str().unwrap_or_default().to_owned();
+        out.push((t.timestamp(), op, path));
+    }
+    Ok(out)
+}
+
+fn two_hundred_external_secrets_over_twenty_paths_read_each_path_once_per_refresh() -> Result<(), Failed> {
+    const INTERVAL: u64 = 30;
+    const PATHS: usize = 20;
+    const OBJECTS: usize = 200;
+    let fx = setup("ext-scale")?;
+    // No ClusterSecretStore may exist while this controller runs: each
+    // would add a login to seal_vault_logins_total.
+    let _lock = cluster_stores_lock();
+    env::block_on(async {
+        // A private OpenBao whose audit log sees only this test's requests.
+        let server = DevServer::start(&fx.dir.path().join("bao"), true).await?;
+        let bao = &server.bao;
+        let root = bao.root()?;
+        for p in 0..PATHS {
+            let v = format!("value-{p}");
+            let n = p.to_string();
+            vaultrs::kv2::set(&root, "secret", &format!("bulk/p{p:02}"), &BTreeMap::from([("value", &v), ("n", &n)]))
+                .await?;
+        }
+        let policy = read_policy(bao, "secret", "bulk/").await?;
+        let approle = bao.enable_approle(&[&policy]).await?;
+        put_secret(&fx.secrets(), "approle", "secret-id", &approle.secret_id).await?;
+        create_store(
+            &fx.stores(),
+            "bulk",
+            vault(&bao.addr, "secret", "v2", approle_auth(&approle.mount, &approle.role_id, "approle")),
+        )
+        .await?;
+        // 200 objects, each naming its path twice (two properties), every
+        // other one a third time (dataFrom).
+        let es = fx.es();
+        let made = Instant::now();
+        let results: Vec<Result<ExternalSecret, Failed>> = futures::stream::iter(0..OBJECTS)
+            .map(|i| {
+                let es = es.clone();
+                async move {
+                    let path = format!("bulk/p{:02}", i % PATHS);
+                    let mut spec = json!({
+                        "refreshInterval": format!("{INTERVAL}s"),
+                        "data": [item("value", &path, Some("value")), item("n", &path, Some("n"))],
+                    });
+                    if i % 2 == 0 {
+                        spec["dataFrom"] = json!([{"extract": {"key": path}}]);
+                    }
+                    create_es(&es, &format!("es-{i:03}"), "bulk", spec).await
+                }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for r in results {
+            r?;
+        }
+        eprintln!("external: {OBJECTS} ExternalSecrets created in {:.1}s", made.elapsed().as_secs_f64());
+
+        let t_start = unix_now();
+        let ctrl = fx.start(&[], &[]).await?;
+        let started = Instant::now();
+        wait_for("every ExternalSecret to be Ready", Duration::from_secs(400), || async {
+            let list = es.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+            let ready = list
+                .items
+                .iter()
+                .filter(|o| {
+                    let v = serde_json::to_value(o).unwrap_or_default();
+                    matches!(ready_of(&v), (true, Some((s, r, _, _))) if s == "True" && r == "Materialized")
+                })
+                .count();
+            if ready == OBJECTS { Ok(Some(())) } else { Err(format!("{ready} of {} Ready", list.items.len())) }
+        })
+        .await?;
+        let t_ready = unix_now();
+        eprintln!("external: all {OBJECTS} Ready {:.1}s after the controller started", started.elapsed().as_secs_f64());
+        let secrets =
+            fx.secrets().list(&ListParams::default().labels("app.kubernetes.io/managed-by=seal-controller")).await?;
+        ensure(secrets.items.len() == OBJECTS, format!("{} managed Secrets, expected {OBJECTS}", secrets.items.len()))?;
+        for s in &secrets.items {
+            let i: usize =
+                s.name_any().trim_start_matches("es-").parse().map_err(|_| format!("Secret {}", s.name_any()))?;
+            let p = i % PATHS;
+            // dataFrom (every other object) extracts the same two keys.
+            let want = BTreeMap::from([("value".to_string(), format!("value-{p}")), ("n".to_string(), p.to_string())]);
+            let have = data_of(s);
+            ensure(have == want, format!("Secret {} holds {have:?}, expected {want:?}", s.name_any()))?;
+        }
+        let at_ready = audit_requests(server.audit_log.as_deref().ok_or("no audit log")?)?;
+        let reads_at_ready =
+            at_ready.iter().filter(|(_, op, p)| op == "read" && p.starts_with("secret/data/bulk/")).count();
+
+        // Two more refreshes of every object (each refreshes 30-33 s after
+        // its last reconcile).
+        tokio::time::sleep(Duration::from_secs(2 * INTERVAL + 10)).await;
+        ctrl.metrics()?; // still serving
+        let t_end = unix_now();
+        let m = ctrl.metrics()?;
+        let audit = audit_requests(server.audit_log.as_deref().ok_or("no audit log")?)?;
+
+        let login_path = format!("auth/{}/login", approle.mount);
+        let audit_logins = audit.iter().filter(|(_, _, p)| *p == login_path).count();
+        let reads: Vec<&(i64, String, String)> =
+            audit.iter().filter(|(_, op, p)| op == "read" && p.starts_with("secret/data/bulk/")).collect();
+        let mut per_path: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut per_epoch: BTreeMap<i64, usize> = BTreeMap::new();
+        for (t, _, p) in &reads {
+            *per_path.entry(p.as_str()).or_default() += 1;
+            *per_epoch.entry(t / INTERVAL as i64).or_default() += 1;
+        }
+        let reads_after_ready: BTreeSet<&str> = audit
+            .iter()
+            .skip(at_ready.len())
+            .filter(|(_, op, p)| op == "read" && p.starts_with("secret/data/bulk/"))
+            .map(|(_, _, p)| p.as_str())
+            .collect();
+        // The controller's epoch is floor(unix time / refreshInterval): the
+        // run touched these epochs, and a path may be read once in each.
+        let epochs = t_end / INTERVAL - t_start / INTERVAL + 1;
+        let epochs_since_ready = t_end / INTERVAL - t_ready / INTERVAL + 1;
+        let metric_reads = metric(&m, "seal_vault_reads_total", &[]);
+        let metric_logins = metric(&m, "seal_vault_logins_total", &[]);
+        let reconciles = metric(&m, "seal_reconcile_total", &[("kind", "ExternalSecret")]);
+        eprintln!(
+            "external: {OBJECTS} ExternalSecrets, {PATHS} paths, refreshInterval {INTERVAL}s, {}s observed over {epochs} \
+             epochs ({epochs_since_ready} after all were Ready): OpenBao audit log: {} reads ({reads_at_ready} until all \
+             were Ready), per epoch {per_epoch:?}, per path max {}, {audit_logins} logins; controller metrics: \
+             {metric_reads} reads, {metric_logins} logins, {reconciles} ExternalSecret reconciles",
+            t_end - t_start,
+            reads.len(),
+            per_path.values().max().copied().unwrap_or_default(),
+        );
+        ensure(per_path.len() == PATHS, format!("{} paths read, expected {PATHS}", per_path.len()))?;
+        for (p, n) in &per_path {
+            ensure(
+                *n as u64 <= epochs,
+                format!("{p} was read {n} times over {epochs} refresh epochs: not de-duplicated per refresh"),
+            )?;
+        }
+        // Bucketed by the time OpenBao saw the request, an epoch holds its
+        // own 20 reads, plus at most 20 started just before its boundary.
+        for (e, n) in &per_epoch {
+            ensure(*n <= 2 * PATHS, format!("{n} reads in epoch {e}: more than one per path per refresh"))?;
+        }
+        ensure(
+            reads_at_ready <= PATHS * (t_ready / INTERVAL - t_start / INTERVAL + 1) as usize,
+            format!("{reads_at_ready} reads until all {OBJECTS} were Ready"),
+        )?;
+        ensure(
+            reads_after_ready.len() == PATHS,
+            format!("only {} paths were read again after all were Ready: no refresh?", reads_after_ready.len()),
+        )?;
+        ensure(
+            metric_reads == reads.len() as f64,
+            format!("seal_vault_reads_total is {metric_reads}, OpenBao saw {} reads", reads.len()),
+        )?;
+        ensure(audit_logins == 1, format!("OpenBao saw {audit_logins} AppRole logins, expected 1"))?;
+        ensure(metric_logins == 1.0, format!("seal_vault_logins_total is {metric_logins}, expected 1"))?;
+        ensure(reconciles >= 2.0 * OBJECTS as f64, format!("only {reconciles} reconciles"))
+    })
+}
+
+fn secret_store_cannot_use_credentials_from_another_namespace() -> Result<(), Failed> {
+    let fx = setup("ext-xns")?;
+    let bao = env::bao()?;
+    env::block_on(async {
+        let root = bao.root()?;
+        let mount = bao.enable_kv2().await?;
+        vaultrs::kv2::set(&root, &mount, "app/x", &kv(&[("value", "x")])).await?;
+        let other = fx.namespace("ext-xns-b").await?;
+        let b = other.name.clone();
+        // Valid credentials, in namespace B.
+        let b_secrets: Api<Secret> = other.api();
+        put_secret(&b_secrets, "vault-token", "token", &bao.root_token).await?;
+        let approle = bao.enable_approle(&[]).await?;
+        put_secret(&b_secrets, "approle", "secret-id", &approle.secret_id).await?;
+        fx.cluster.ensure_service_account(&b, "vault").await?;
+        // The same token in A: the control case.
+        put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
+
+        let stores = fx.stores();
+        create_store(&stores, "own", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+        let sa = json!({"name": "vault", "namespace": b});
+        let cross = [
+            ("token", json!({"tokenSecretRef": {"name": "vault-token", "key": "token", "namespace": b}})),
+            (
+                "approle",
+                json!({"appRole": {"path": approle.mount, "roleId": approle.role_id,
+                    "secretRef": {"name": "approle", "key": "secret-id", "namespace": b}}}),
+            ),
+            ("kubernetes", json!({"kubernetes": {"role": "app", "serviceAccountRef": sa}})),
+            ("jwt", json!({"jwt": {"role": "app", "kubernetesServiceAccountToken": {"serviceAccountRef": sa}}})),
+        ];
+        for (name, auth) in &cross {
+            create_store(&stores, &format!("cross-{name}"), vault(&bao.addr, &mount, "v2", auth.clone())).await?;
+        }
+        let es = fx.es();
+        create_es(&es, "own", "own", json!({"data": [item("value", "app/x", Some("value"))]})).await?;
+        for (name, _) in &cross {
+            create_es(
+                &es,
+                &format!("cross-{name}"),
+                &format!("cross-{name}"),
+                json!({"data": [item("value", "app/x", Some("value"))]}),
+            )
+            .await?;
+        }
+        // A store of namespace B is not visible from A either.
+        let b_stores: Api<SecretStore> = other.api();
+        create_store(&b_stores, "b-store", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+        create_es(&es, "uses-b-store", "b-store", json!({"data": [item("value", "app/x", Some("value"))]})).await?;
+
+        let _ctrl = fx.start(&[&b], &[]).await?;
+        wait_ready(&stores, "own", "True", "Authenticated").await?;
+        wait_ready(&es, "own", "True", "Materialized").await?;
+        wait_ready(&b_stores, "b-store", "True", "Authenticated").await?;
+        for (name, _) in &cross {
+            let store = wait_ready(&stores, &format!("cross-{name}"), "False", "StoreMisconfigured").await?;
+            let msg = ready_of(&store).1.map(|c| c.2).unwrap_or_default();
+            ensure(msg.contains(&b), format!("cross-{name}: the message does not name namespace {b}: {msg}"))?;
+            wait_ready(&es, &format!("cross-{name}"), "False", "StoreMisconfigured").await?;
+            wait_event(&fx.cluster.admin(), fx.ns(), &format!("cross-{name}"), "Warning", "StoreMisconfigured").await?;
+        }
+        wait_ready(&es, "uses-b-store", "False", "StoreNotFound").await?;
+        for name in ["cross-token", "cross-approle", "cross-kubernetes", "cross-jwt", "uses-b-store"] {
+            ensure(fx.secrets().get_opt(name).await?.is_none(), format!("a Secret {name} was written"))?;
+        }
+        Ok(())
+    })
+}
+
+/// Deletes a ClusterSecretStore when dropped (they outlive namespaces).
+struct ClusterStoreGuard {
+    api: Api<ClusterSecretStore>,
+    name: String,
+}
+
+impl Drop for ClusterStoreGuard {
+    fn drop(&mut self) {
+        let (api, name) = (self.api.clone(), std::mem::take(&mut self.name));
+        env::runtime().spawn(async move {
+            let _ = api.delete(&name, &DeleteParams::default()).await;
+        });
+    }
+}
+
+fn cluster_secret_store_refuses_namespaces_it_does_not_allow() -> Result<(), Failed> {
+    let fx = setup("ext-css")?;
+    let bao = env::bao()?;
+    let _lock = cluster_stores_lock();
+    env::block_on(async {
+        let root = bao.root()?;
+        let mount = bao.enable_kv2().await?;
+        vaultrs::kv2::set(&root, &mount, "shared/x", &kv(&[("value", "shared")])).await?;
+        let other = fx.namespace("ext-css-b").await?;
+        let b = other.name.clone();
+        // The store's credentials live in the controller's namespace.
+        let sys_secrets: Api<Secret> = fx.sys.api();
+        put_secret(&sys_secrets, "vault-token", "token", &bao.root_token).await?;
+        let css_api: Api<ClusterSecretStore> = Api::all(fx.cluster.admin());
+        let name = format!("{}-css", fx.ns());
+        let guard = ClusterStoreGuard { api: css_api.clone(), name: name.clone() };
+        let auth = json!({"tokenSecretRef": {"name": "vault-token", "key": "token", "namespace": fx.sys.name}});
+        create(
+            &css_api,
+            json!({
+                "apiVersion": "seal.dev/v1alpha1", "kind": "ClusterSecretStore",
+                "metadata": {"name": name},
+                "spec": {"provider": vault(&bao.addr, &mount, "v2", auth), "conditions": [{"namespaces": [fx.ns()]}]}
+            }),
+        )
+        .await?;
+        let store_ref = json!({"name": name, "kind": "ClusterSecretStore"});
+        let spec = json!({"refreshInterval": "10s", "data": [item("value", "shared/x", Some("value"))]});
+        create_es_ref(&fx.es(), "allowed", store_ref.clone(), spec.clone()).await?;
+        let b_es: Api<ExternalSecret> = other.api();
+        create_es_ref(&b_es, "refused", store_ref, spec).await?;
+
+        let _ctrl = fx.start(&[&b], &[]).await?;
+        wait_ready(&css_api, &name, "True", "Authenticated").await?;
+        wait_ready(&fx.es(), "allowed", "True", "Materialized").await?;
+        wait_data(&fx.secrets(), "allowed", &[("value", "shared")]).await?;
+        let refused = wait_ready(&b_es, "refused", "False", "NamespaceNotAllowed").await?;
+        let msg = ready_of(&refused).1.map(|c| c.2).unwrap_or_default();
+        ensure(msg.contains(&b), format!("the message does not name the namespace: {msg}"))?;
+        wait_event(&fx.cluster.admin(), &b, "refused", "Warning", "NamespaceNotAllowed").await?;
+        let b_secrets: Api<Secret> = other.api();
+        ensure(b_secrets.get_opt("refused").await?.is_none(), "a Secret was written in the refused namespace")?;
+
+        // Allowing the namespace lets it through (on the object's next retry).
+        css_api
+            .patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"conditions": [{"namespaces": [fx.ns(), b]}]}})),
+            )
+            .await?;
+        wait_ready_within(&b_es, "refused", "True", "Materialized", Duration::from_secs(150)).await?;
+        wait_data(&b_secrets, "refused", &[("value", "shared")]).await?;
+
+        // Deleted (and gone) before the lock is released.
+        css_api.delete(&name, &DeleteParams::default()).await?;
+        wait_for("the ClusterSecretStore to be gone", TIMEOUT, || async {
+            css_api.get_opt(&name).await.map(|o| o.is_none().then_some(()))
+        })
+        .await?;
+        drop(guard);
+        Ok(())
+    })
+}
+
+fn no_token_or_value_in_logs_events_status_or_metrics() -> Result<(), Failed> {
+    let fx = setup("ext-leak")?;
+    let bao = env::bao()?;
+    env::block_on(async {
+        let root = bao.root()?;
+        let mount = bao.enable_kv2().await?;
+        let nonce = format!(
+            "{:x}{:x}",
+            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default(),
+            std::process::id()
+        );
+        let canary = format!("canary-value-{nonce}");
+        vaultrs::kv2::set(&root, &mount, "app/canary", &BTreeMap::from([("password", canary.as_str())])).await?;
+        vaultrs::kv2::set(&root, &mount, "other/denied", &BTreeMap::from([("password", canary.as_str())])).await?;
+        let policy = read_policy(bao, &mount, "app/").await?;
+        let token = token_with(bao, &[&policy]).await?;
+        let approle = bao.enable_approle(&[&policy]).await?;
+        put_secret(&fx.secrets(), "vault-token", "token", &token).await?;
+        put_secret(&fx.secrets(), "approle", "secret-id", &approle.secret_id).await?;
+        create_store(&fx.stores(), "tok", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+        create_store(
+            &fx.stores(),
+            "ar",
+            vault(&bao.addr, &mount, "v2", approle_auth(&approle.mount, &approle.role_id, "approle")),
+        )
+        .await?;
+        let es = fx.es();
+        let cases = [
+            ("value", "tok", json!([item("password", "app/canary", Some("password"))]), "True", "Materialized"),
+            ("whole", "ar", json!([item("all.json", "app/canary", None)]), "True", "Materialized"),
+            ("no-property", "tok", json!([item("x", "app/canary", Some("nope"))]), "False", "PropertyNotFound"),
+            ("no-path", "ar", json!([item("x", "app/missing", Some("password"))]), "False", "SecretNotFound"),
+            ("denied", "tok", json!([item("x", "other/denied", Some("password"))]), "False", "StoreAccessDenied"),
+        ];
+        for (name, store, data, _, _) in &cases {
+            create_es(&es, name, store, json!({"refreshInterval": "5s", "data": data})).await?;
+        }
+        create_es(
+            &es,
+            "extract",
+            "ar",
+            json!({"refreshInterval": "5s", "dataFrom": [{"extract": {"key": "app/canary"}}]}),
+        )
+        .await?;
+        // Debug logs too: the most a user would turn on.
+        let ctrl = fx.start(&[], &[("RUST_LOG", "debug")]).await?;
+        for (name, _, _, status, reason) in &cases {
+            wait_ready(&es, name, status, reason).await?;
+        }
+        wait_ready(&es, "extract", "True", "Materialized").await?;
+        wait_ready(&fx.stores(), "tok", "True", "Authenticated").await?;
+        wait_ready(&fx.stores(), "ar", "True", "Authenticated").await?;
+        // The canary did go through the controller.
+        wait_data(&fx.secrets(), "value", &[("password", &canary)]).await?;
+        wait_data(&fx.secrets(), "extract", &[("password", &canary)]).await?;
+        for (name, _, _, status, reason) in &cases {
+            if *status == "False" {
+                wait_event(&fx.cluster.admin(), fx.ns(), name, "Warning", reason).await?;
+            }
+        }
+        // A few refreshes (and failure retries) more.
+        tokio::time::sleep(Duration::from_secs(12)).await;
+
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let needles = [
+            ("the secret value", canary.clone()),
+            ("the secret value (base64)", b64(&canary)),
+            ("the Vault token", token.clone()),
+            ("the Vault token (base64)", b64(&token)),
+            ("the AppRole secret_id", approle.secret_id.clone()),
+            ("the AppRole secret_id (base64)", b64(&approle.secret_id)),
+        ];
+        let logs = ctrl.logs();
+        ensure(logs.len() > 1000, format!("the controller wrote only {} bytes of logs", logs.len()))?;
+        let admin = fx.cluster.admin();
+        let new_events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), fx.ns());
+        let core_events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(admin.clone(), fx.ns());
+        let ev_new = new_events.list(&ListParams::default()).await?;
+        ensure(!ev_new.items.is_empty(), "no Events at all")?;
+        let places: Vec<(&str, Vec<u8>)> = vec![
+            ("controller logs", logs),
+            ("Events (events.k8s.io/v1)", serde_json::to_vec(&ev_new)?),
+            ("Events (v1)", serde_json::to_vec(&core_events.list(&ListParams::default()).await?)?),
+            ("ExternalSecrets", serde_json::to_vec(&es.list(&ListParams::default()).await?)?),
+            ("SecretStores", serde_json::to_vec(&fx.stores().list(&ListParams::default()).await?)?),
+            ("metrics", ctrl.metrics()?.into_bytes()),
+        ];
+        let found = |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+        // The search itself works: the value is where it belongs.
+        let managed = serde_json::to_vec(&fx.secrets().get("value").await?)?;
+        ensure(found(&managed, &b64(&canary)), "the canary is not found even in its own Secret")?;
+        let mut leaks = Vec::new();
+        for (place, hay) in &places {
+            for (what, needle) in &needles {
+                if found(hay, needle) {
+                    leaks.push(format!("{what} in {place}"));
+                }
+            }
+        }
+        ensure(leaks.is_empty(), format!("leaked: {}", leaks.join(", ")))
+    })
+}
