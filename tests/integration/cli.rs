@@ -32,6 +32,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("cli::tamper_malformed_yaml", tamper_malformed_yaml),
         Trial::test("cli::sops_yaml_creation_rules_are_honoured", sops_yaml_rules),
         Trial::test("cli::keygen_writes_a_private_identity_file", keygen_private_file),
+        Trial::test("cli::flux_style_sops_secret_converts_to_a_sealed_secret", flux_secret_converts),
     ]
 }
 
@@ -702,4 +703,50 @@ fn keygen_private_file() -> Result<(), Failed> {
         Run::new(tool("age")?, ["-d", "-i", &p.display().to_string(), &dir.path().join("m.age").display().to_string()])
             .ok()?;
     check(dec == b"hello", "age must decrypt with the generated identity")
+}
+
+fn flux_secret_converts() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let (flux_key, flux_r) = age_keygen(dir.path(), "flux")?;
+    let (_, cluster_r) = age_keygen(dir.path(), "cluster")?;
+    let (team_key, team_r) = age_keygen(dir.path(), "team")?;
+    let plain = dir.path().join("secret.yaml");
+    std::fs::write(
+        &plain,
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: api\n  namespace: prod\n  labels:\n    app: api\ntype: Opaque\nstringData:\n  token: {CANARY}\ndata:\n  cert: aGVsbG8=\n"
+        ),
+    )?;
+    // The Flux way: sops with the Kubernetes rule, a full MAC.
+    let flux =
+        sops_cmd(["-e", "--age", &flux_r, "--encrypted-regex", "^(data|stringData)$", &plain.display().to_string()])?
+            .ok()?;
+    let flux_file = dir.path().join("secret.enc.yaml");
+    std::fs::write(&flux_file, &flux)?;
+    let out = dir.path().join("api.sealed.yaml");
+    Run::seal([
+        "secret",
+        &flux_file.display().to_string(),
+        "--age",
+        &format!("{cluster_r},{team_r}"),
+        "-o",
+        &out.display().to_string(),
+    ])
+    .env("SOPS_AGE_KEY_FILE", &flux_key)
+    .ok()?;
+    let text = std::fs::read_to_string(&out)?;
+    assert_absent(text.as_bytes(), CANARY, "the converted file")?;
+    check(
+        text.contains("kind: SealedSecret") && text.contains("mac_only_encrypted: true"),
+        "a SealedSecret must come out",
+    )?;
+    check(!text.contains(&flux_r), "the Flux key is not a recipient of the SealedSecret")?;
+    let dec =
+        String::from_utf8(sops_cmd(["-d", &out.display().to_string()])?.env("SOPS_AGE_KEY_FILE", &team_key).ok()?)?;
+    for want in
+        [format!("token: {CANARY}"), "cert: aGVsbG8=".to_owned(), "scope: prod/api".to_owned(), "app: api".to_owned()]
+    {
+        check(dec.contains(&want), format!("the converted SealedSecret lacks {want:?}:\n{dec}"))?;
+    }
+    Ok(())
 }
