@@ -10,10 +10,7 @@
 //! the test's own namespaces (so parallel controllers do not fight).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -30,6 +27,7 @@ use serde_json::json;
 
 use crate::env::kube::TestNamespace;
 use crate::env::{self, Cluster, ensure, wait_for, within};
+use crate::process::ControllerProcess as Controller;
 use crate::support::{Run, age_keygen, assert_absent, tool};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -187,152 +185,16 @@ impl Default for Opts {
     }
 }
 
-/// A running `seal-controller` (this binary with `--seal-controller`); killed
-/// when dropped.
-struct Controller {
-    child: Option<Child>,
-    port: u16,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-fn free_port() -> R<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding a free port: {e}"))?;
-    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
-}
-
-impl Controller {
-    fn spawn(kubeconfig: &Path, namespace: &str, watch: &str, opts: &Opts, log_dir: &Path) -> R<Controller> {
-        let port = free_port()?;
-        let n = env::unique();
-        let stdout = log_dir.join(format!("controller-{n}.stdout"));
-        let stderr = log_dir.join(format!("controller-{n}.stderr"));
-        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-        let mut cmd = Command::new(exe);
-        cmd.arg("--seal-controller")
-            .args(["--namespace", namespace])
-            .args(["--key-renew-period", opts.renew])
-            .args(["--metrics-address", &format!("127.0.0.1:{port}")])
-            .args(["--log-format", "json"])
-            .args(["--concurrency", "4"])
-            .args(["--watch-namespace", watch]);
-        if let Some(r) = opts.resync {
-            cmd.args(["--resync-period", r]);
-        }
-        if let Some(l) = opts.lease {
-            cmd.args(["--lease-duration", l]);
-        }
-        cmd.env("KUBECONFIG", kubeconfig)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout).map_err(|e| e.to_string())?)
-            .stderr(std::fs::File::create(&stderr).map_err(|e| e.to_string())?);
-        let child = cmd.spawn().map_err(|e| format!("starting the controller: {e}"))?;
-        Ok(Controller { child: Some(child), port, stdout, stderr })
+/// Starts a controller with the flags `opts` asks for.
+fn spawn_controller(kubeconfig: &Path, namespace: &str, watch: &str, opts: &Opts, log_dir: &Path) -> R<Controller> {
+    let mut extra = vec!["--key-renew-period", opts.renew, "--concurrency", "4"];
+    if let Some(r) = opts.resync {
+        extra.extend(["--resync-period", r]);
     }
-
-    /// Everything the process wrote so far (stdout, then stderr).
-    fn logs(&self) -> Vec<u8> {
-        let mut out = std::fs::read(&self.stdout).unwrap_or_default();
-        out.extend(std::fs::read(&self.stderr).unwrap_or_default());
-        out
+    if let Some(l) = opts.lease {
+        extra.extend(["--lease-duration", l]);
     }
-
-    fn log_tail(&self) -> String {
-        let logs = self.logs();
-        let text = String::from_utf8_lossy(&logs);
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    /// Fails when the process has exited.
-    fn alive(&mut self) -> R<()> {
-        if let Some(child) = self.child.as_mut()
-            && let Ok(Some(status)) = child.try_wait()
-        {
-            return Err(format!("the controller exited ({status}); its last output:\n{}", self.log_tail()));
-        }
-        Ok(())
-    }
-
-    fn get(&self, path: &str) -> R<(u16, Vec<u8>)> {
-        http_get(self.port, path)
-    }
-
-    fn get_ok(&self, path: &str) -> R<String> {
-        let (code, body) = self.get(path)?;
-        if code != 200 {
-            return Err(format!("GET {path}: HTTP {code}: {}", String::from_utf8_lossy(&body)));
-        }
-        String::from_utf8(body).map_err(|_| format!("GET {path}: not UTF-8"))
-    }
-
-    fn metrics(&self) -> R<String> {
-        self.get_ok("/metrics")
-    }
-
-    /// SIGTERM, then SIGKILL after 10 s.
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// A plain HTTP/1.1 GET on 127.0.0.1 (status, body).
-fn http_get(port: u16, path: &str) -> R<(u16, Vec<u8>)> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| format!("GET {path}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
-        .map_err(|e| format!("GET {path}: {e}"))?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).map_err(|e| format!("GET {path}: {e}"))?;
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("GET {path}: no header end"))?;
-    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-    let body = &buf[end + 4..];
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("GET {path}: bad status line"))?;
-    let chunked = head.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
-    Ok((code, if chunked { dechunk(body)? } else { body.to_vec() }))
-}
-
-fn dechunk(mut b: &[u8]) -> R<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n").ok_or("bad chunked body")?;
-        let size_text = String::from_utf8_lossy(&b[..eol]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| "bad chunk size".to_string())?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if b.len() < size {
-            return Err("truncated chunk".into());
-        }
-        out.extend_from_slice(&b[..size]);
-        b = b.get(size + 2..).unwrap_or_default();
-    }
+    Controller::spawn(kubeconfig, namespace, watch, &extra, &[], log_dir)
 }
 
 // ---------------------------------------------------------------------------
@@ -426,7 +288,7 @@ impl Fx {
     /// serves /healthz and has published a recipient.
     async fn start(&self, opts: Opts) -> R<Controller> {
         let watch = format!("{},{}", self.app(), self.other());
-        let mut ctrl = Controller::spawn(self.kubeconfig(), &self.sys.name, &watch, &opts, self.dir.path())?;
+        let ctrl = spawn_controller(self.kubeconfig(), &self.sys.name, &watch, &opts, self.dir.path())?;
         let deadline = Instant::now() + TIMEOUT;
         loop {
             ctrl.alive()?;
@@ -1098,7 +960,7 @@ fn tampered_ciphertext_edited_mac_unknown_recipient_and_missing_mac_only_are_rep
 fn key_renewal_keeps_old_keys_and_publishes_new_first() -> Result<(), Failed> {
     let fx = setup("key-renewal")?;
     env::block_on(async {
-        let mut ctrl = fx.start(Opts { renew: "3s", ..Opts::default() }).await?;
+        let ctrl = fx.start(Opts { renew: "3s", ..Opts::default() }).await?;
         let ns = fx.app();
         let first = fx.keys().await?;
         ensure(!first.is_empty(), "no key Secret after start")?;
@@ -1192,7 +1054,7 @@ fn labelled_secret_with_own_age_identity_is_loaded() -> Result<(), Failed> {
             secrets.create(&PostParams::default(), &mk("flux-sops-age", "identity.agekey", &identity)?).await?;
         let junk = secrets.create(&PostParams::default(), &mk("not-a-key", "note", b"nothing to see")?).await?;
 
-        let mut ctrl = fx.start(Opts::default()).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let published = fx.recipients().await?;
         ensure(published.contains(&byo), format!("the brought key {byo} is not published: {published:?}"))?;
         let ns = fx.app();
@@ -1356,7 +1218,7 @@ const CANARY_DRIFT: &str = "canary-drift-Lp4Hs8Yd";
 fn canary_never_appears_in_logs_events_status_or_metrics() -> Result<(), Failed> {
     let fx = setup("canary")?;
     env::block_on(async {
-        let mut ctrl = fx.start(Opts::default()).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let (ns, other) = (fx.app(), fx.other());
         let rfile = fx.recipients_file(&[]).await?;
         let lits: &[(&str, &str)] = &[("password", CANARY), ("user", CANARY)];
@@ -1432,7 +1294,7 @@ fn recipients_command_prints_newest_first() -> Result<(), Failed> {
     env::block_on(async {
         // Two keys: renew quickly once, then restart with the normal period
         // so the list is stable.
-        let mut ctrl = fx.start(Opts { renew: "2s", ..Opts::default() }).await?;
+        let ctrl = fx.start(Opts { renew: "2s", ..Opts::default() }).await?;
         wait_for("a second key", TIMEOUT, || async {
             let n = fx.keys().await?.len();
             if n >= 2 { Ok(Some(())) } else { Err(format!("{n} key(s)")) }
@@ -1672,7 +1534,7 @@ fn two_replicas_one_leads_and_the_other_takes_over_after_sigkill() -> Result<(),
     let fx = setup("leader-election")?;
     env::block_on(async {
         let opts = || Opts { lease: Some("5"), ..Opts::default() };
-        let mut first = fx.start(opts()).await?;
+        let first = fx.start(opts()).await?;
         let ns = fx.app();
         let rfile = fx.recipients_file(&[]).await?;
         let before = fx.seal_literals(ns, "before", &[("k", "v1")], &rfile, &[])?;
@@ -1680,7 +1542,7 @@ fn two_replicas_one_leads_and_the_other_takes_over_after_sigkill() -> Result<(),
         fx.wait_ready(ns, "before").await?;
         let before_rv = rv(&fx.wait_data(ns, "before", &[("k", b"v1")]).await?);
         let watch = format!("{},{}", fx.app(), fx.other());
-        let mut second = Controller::spawn(fx.kubeconfig(), &fx.sys.name, &watch, &opts(), fx.dir.path())?;
+        let second = spawn_controller(fx.kubeconfig(), &fx.sys.name, &watch, &opts(), fx.dir.path())?;
         let deadline = Instant::now() + TIMEOUT;
         while leader_flag(&first).is_none() || leader_flag(&second).is_none() {
             second.alive()?;
@@ -1691,10 +1553,7 @@ fn two_replicas_one_leads_and_the_other_takes_over_after_sigkill() -> Result<(),
         ensure(leader_flag(&second) == Some(0.0), "the second replica waits")?;
 
         // SIGKILL: no chance to release the Lease; the standby must wait for it to expire.
-        if let Some(mut child) = first.child.take() {
-            child.kill()?;
-            child.wait()?;
-        }
+        first.kill();
         let killed = Instant::now();
         let after = fx.seal_literals(ns, "after", &[("k", "v2")], &rfile, &[])?;
         fx.apply(&after).await?;

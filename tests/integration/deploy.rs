@@ -19,12 +19,9 @@
 //! the Deployment's identity.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
@@ -41,6 +38,7 @@ use seal::api::{ExternalSecret, SealedSecret, SecretStore};
 use serde_json::{Value, json};
 
 use crate::env::{self, Cluster, ensure, wait_for, within};
+use crate::process::ControllerProcess;
 use crate::support::{self, Run};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -259,147 +257,36 @@ fn install_base() -> Result<(), Failed> {
 // ---------------------------------------------------------------------------
 // A controller process
 
-/// A running `seal-controller` (this test binary re-executed with
-/// `--seal-controller`); killed and reaped when dropped.
-struct ControllerProcess {
-    child: Mutex<Option<Child>>,
-    port: u16,
-    stdout: PathBuf,
-    stderr: PathBuf,
+/// What a controller logged so far, JSON lines turned into their text: every
+/// string field of a line, space-separated (so quotes are plain).
+fn log_text(ctrl: &ControllerProcess) -> String {
+    let raw = ctrl.logs();
+    let mut out = String::new();
+    for line in String::from_utf8_lossy(&raw).lines() {
+        match serde_json::from_str::<Value>(line) {
+            Ok(v) => {
+                let mut parts = Vec::new();
+                strings(&v, &mut parts);
+                out.push_str(&parts.join(" "));
+            }
+            Err(_) => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
-fn free_port() -> Result<u16, Failed> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding a free port: {e}"))?;
-    Ok(l.local_addr()?.port())
-}
-
-impl ControllerProcess {
-    /// Starts the controller with `kubeconfig`, its own namespace
-    /// `namespace`, watching only `watch`.
-    fn start(kubeconfig: &Path, namespace: &str, watch: &str, dir: &Path) -> Result<Self, Failed> {
-        let port = free_port()?;
-        let stdout = dir.join(format!("controller-{port}.stdout"));
-        let stderr = dir.join(format!("controller-{port}.stderr"));
-        // This test binary; /proc/self/exe still runs it when a rebuild has
-        // replaced the file since the run started.
-        let exe = std::env::current_exe()?;
-        let exe = if exe.is_file() { exe } else { PathBuf::from("/proc/self/exe") };
-        let mut cmd = Command::new(exe);
-        cmd.arg("--seal-controller")
-            .args(["--namespace", namespace])
-            .args(["--watch-namespace", watch])
-            .args(["--metrics-address", &format!("127.0.0.1:{port}")])
-            .args(["--log-format", "json"]);
-        // Only the flags above and this kubeconfig decide what it does.
-        for v in [
-            "SEAL_NAMESPACE",
-            "SEAL_KEY_RENEW_PERIOD",
-            "SEAL_CONCURRENCY",
-            "SEAL_METRICS_ADDRESS",
-            "SEAL_LOG_FORMAT",
-            "SEAL_RESYNC_PERIOD",
-            "SEAL_WATCH_NAMESPACE",
-            "POD_NAMESPACE",
-            "POD_NAME",
-            "RUST_LOG",
-            "KUBERNETES_SERVICE_HOST",
-            "KUBERNETES_SERVICE_PORT",
-        ] {
-            cmd.env_remove(v);
-        }
-        cmd.env("KUBECONFIG", kubeconfig)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout)?)
-            .stderr(std::fs::File::create(&stderr)?);
-        let child = cmd.spawn().map_err(|e| format!("starting the controller: {e}"))?;
-        Ok(ControllerProcess { child: Mutex::new(Some(child)), port, stdout, stderr })
-    }
-
-    /// What it logged so far, JSON lines turned into their text: every
-    /// string field of a line, space-separated (so quotes are plain).
-    fn logs(&self) -> String {
-        let mut raw = std::fs::read(&self.stdout).unwrap_or_default();
-        raw.extend(std::fs::read(&self.stderr).unwrap_or_default());
-        let mut out = String::new();
-        for line in String::from_utf8_lossy(&raw).lines() {
-            match serde_json::from_str::<Value>(line) {
-                Ok(v) => {
-                    let mut parts = Vec::new();
-                    strings(&v, &mut parts);
-                    out.push_str(&parts.join(" "));
-                }
-                Err(_) => out.push_str(line),
-            }
-            out.push('\n');
-        }
-        out
-    }
-
-    /// `failure`, with what the controller was refused and its last log lines.
-    fn explain(&self, failure: Failed) -> Failed {
-        let logs = self.logs();
-        let denials: Vec<&str> = logs.lines().filter(|l| l.contains("\" cannot ")).take(5).collect();
-        format!(
-            "{}\n--- RBAC denials in the controller's log: {}\n--- its last lines:\n{}",
-            fmsg(failure),
-            if denials.is_empty() { "none".to_owned() } else { denials.join("\n") },
-            self.log_tail()
-        )
-        .into()
-    }
-
-    fn log_tail(&self) -> String {
-        let logs = self.logs();
-        let lines: Vec<&str> = logs.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    /// Fails when the process has exited.
-    fn alive(&self) -> Result<(), Failed> {
-        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(child) = child.as_mut()
-            && let Ok(Some(status)) = child.try_wait()
-        {
-            return Err(format!("the controller exited ({status}); its last output:\n{}", self.log_tail()).into());
-        }
-        Ok(())
-    }
-
-    /// Waits until `/readyz` answers 200 (keys loaded, caches synced).
-    async fn wait_ready(&self) -> Result<(), Failed> {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            self.alive()?;
-            if let Ok((200, _)) = http_get(self.port, "/readyz") {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "the controller was not ready after {TIMEOUT:?}; its last output:\n{}",
-                    self.log_tail()
-                )
-                .into());
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// The `/metrics` text.
-    fn metrics(&self) -> Result<String, Failed> {
-        match http_get(self.port, "/metrics")? {
-            (200, body) => Ok(String::from_utf8_lossy(&body).into_owned()),
-            (code, _) => Err(format!("GET /metrics: HTTP {code}").into()),
-        }
-    }
-}
-
-impl Drop for ControllerProcess {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// `failure`, with what the controller was refused and its last log lines.
+fn explain(ctrl: &ControllerProcess, failure: Failed) -> Failed {
+    let logs = log_text(ctrl);
+    let denials: Vec<&str> = logs.lines().filter(|l| l.contains("\" cannot ")).take(5).collect();
+    format!(
+        "{}\n--- RBAC denials in the controller's log: {}\n--- its last lines:\n{}",
+        fmsg(failure),
+        if denials.is_empty() { "none".to_owned() } else { denials.join("\n") },
+        ctrl.log_tail()
+    )
+    .into()
 }
 
 /// Every string in a JSON value, in order.
@@ -419,25 +306,6 @@ fn counter(metrics: &str, name: &str, labels: &[&str]) -> f64 {
         .filter(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|want| l.contains(want)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-/// A plain HTTP/1.1 GET on 127.0.0.1 (status, body; no chunked bodies).
-fn http_get(port: u16, path: &str) -> Result<(u16, Vec<u8>), Failed> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("GET {path}: no header end"))?;
-    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-    ensure(!head.contains("transfer-encoding: chunked"), format!("GET {path}: chunked bodies are not handled"))?;
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("GET {path}: bad status line"))?;
-    Ok((code, buf[end + 4..].to_vec()))
 }
 
 // ---------------------------------------------------------------------------
@@ -803,9 +671,9 @@ fn controller_with_deploy_rbac_materializes_a_sealed_secret() -> Result<(), Fail
         let token = cluster.service_account_token(SYSTEM_NS, NAME, &[]).await?;
         let kubeconfig = write(dir, "seal-controller.kubeconfig", &cluster.token_kubeconfig(&token))?;
         wait_until_rbac_allows(&cluster.client_with_token(&token).await?, &app.name).await?;
-        let ctrl = ControllerProcess::start(&kubeconfig, SYSTEM_NS, &app.name, dir)?;
+        let ctrl = ControllerProcess::spawn(&kubeconfig, SYSTEM_NS, &app.name, &[], &[], dir)?;
         let outcome: Result<(), Failed> = async {
-            ctrl.wait_ready().await?;
+            ctrl.wait_ready(TIMEOUT).await?;
 
             // Any authenticated user (here a ServiceAccount with no rights of its
             // own) reads the recipients, and nothing else.
@@ -972,7 +840,7 @@ fn controller_with_deploy_rbac_materializes_a_sealed_secret() -> Result<(), Fail
             // tests' ClusterSecretStores may log unrelated failures here.)
             ctrl.alive()?;
             let refused = format!("User \"system:serviceaccount:{SYSTEM_NS}:{NAME}\" cannot");
-            let logs = ctrl.logs();
+            let logs = log_text(&ctrl);
             let denials: Vec<&str> = logs.lines().filter(|l| l.contains(&refused)).collect();
             ensure(
                 denials.is_empty(),
@@ -986,7 +854,7 @@ fn controller_with_deploy_rbac_materializes_a_sealed_secret() -> Result<(), Fail
             Ok(())
         }
         .await;
-        outcome.map_err(|e| ctrl.explain(e))
+        outcome.map_err(|e| explain(&ctrl, e))
     })
 }
 
@@ -1091,10 +959,10 @@ fn missing_rbac_rule_is_reported_precisely() -> Result<(), Failed> {
         let token = cluster.service_account_token(&sys.name, NAME, &[]).await?;
         let kubeconfig = write(dir, "seal-controller.kubeconfig", &cluster.token_kubeconfig(&token))?;
         wait_until_rbac_allows(&cluster.client_with_token(&token).await?, &app.name).await?;
-        let ctrl = ControllerProcess::start(&kubeconfig, &sys.name, &app.name, dir)?;
+        let ctrl = ControllerProcess::spawn(&kubeconfig, &sys.name, &app.name, &[], &[], dir)?;
         // Everything else works: keys made and published, caches synced.
         let outcome: Result<(), Failed> = async {
-            ctrl.wait_ready().await?;
+            ctrl.wait_ready(TIMEOUT).await?;
 
             let sealed_file = dir.join("x.sealed.yaml");
             seal_to_controller(&cluster.kubeconfig, &sys.name, &app.name, "x", "v", &sealed_file)?;
@@ -1105,9 +973,9 @@ fn missing_rbac_rule_is_reported_precisely() -> Result<(), Failed> {
                 |m: &str| counter(m, "seal_reconcile_errors_total", &["kind=\"SealedSecret\"", "reason=\"kube_api\""]);
             let user = format!("system:serviceaccount:{}:{NAME}", sys.name);
             let first = wait_for("the refused write to be counted and logged", TIMEOUT, || async {
-                ctrl.alive().map_err(fmsg)?;
-                let n = errors_of(&ctrl.metrics().map_err(fmsg)?);
-                let logs = ctrl.logs();
+                ctrl.alive()?;
+                let n = errors_of(&ctrl.metrics()?);
+                let logs = log_text(&ctrl);
                 let precise = logs.lines().any(|l| {
                     l.contains("forbidden")
                         && l.contains("cannot patch resource \"secrets\"")
@@ -1120,7 +988,7 @@ fn missing_rbac_rule_is_reported_precisely() -> Result<(), Failed> {
             .map_err(|e| format!("{}\nlast log lines:\n{}", fmsg(e), ctrl.log_tail()))?;
             // It keeps retrying (and counting) while the rule is missing.
             wait_for("the error counter to increase on retry", TIMEOUT, || async {
-                Ok::<_, String>((errors_of(&ctrl.metrics().map_err(fmsg)?) > first).then_some(()))
+                Ok::<_, String>((errors_of(&ctrl.metrics()?) > first).then_some(()))
             })
             .await?;
 
@@ -1139,9 +1007,9 @@ fn missing_rbac_rule_is_reported_precisely() -> Result<(), Failed> {
                 Ok::<_, String>(ready(&ss).filter(|(s, r)| s == "False" && r == "Forbidden").map(|_| ()))
             })
             .await?;
-            ctrl.alive()
+            Ok(ctrl.alive()?)
         }
         .await;
-        outcome.map_err(|e| ctrl.explain(e))
+        outcome.map_err(|e| explain(&ctrl, e))
     })
 }

@@ -15,10 +15,7 @@
 //! log run a private dev server ([`DevServer`]); the others use the shared one.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -40,6 +37,7 @@ use vaultrs::api::token::requests::CreateTokenRequestBuilder;
 use crate::env::bao::DevServer;
 use crate::env::kube::TestNamespace;
 use crate::env::{self, Bao, Cluster, ensure, wait_for, within};
+use crate::process::ControllerProcess;
 use crate::support::{Run, repo_root};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -161,135 +159,18 @@ fn apply_crds() -> Result<(), Failed> {
 // ---------------------------------------------------------------------------
 // A controller process
 
-/// A running `seal-controller` (this binary with `--seal-controller`);
-/// killed when dropped.
-struct Controller {
-    child: Option<Child>,
-    watchdog: Option<Child>,
-    port: u16,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-fn free_port() -> Result<u16, Failed> {
-    let l = TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
-}
-
-impl Controller {
-    /// Starts a controller for `watch` with its keys in `namespace`, and
-    /// waits until it serves /readyz (keys loaded, caches synced).
-    async fn start(
-        kubeconfig: &Path,
-        namespace: &str,
-        watch: &[&str],
-        envs: &[(&str, &str)],
-        log_dir: &Path,
-    ) -> Result<Controller, Failed> {
-        let port = free_port()?;
-        let n = env::unique();
-        let stdout = log_dir.join(format!("controller-{n}.stdout"));
-        let stderr = log_dir.join(format!("controller-{n}.stderr"));
-        let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.arg("--seal-controller")
-            .args(["--namespace", namespace])
-            .args(["--metrics-address", &format!("127.0.0.1:{port}")])
-            .args(["--log-format", "json"])
-            .args(["--watch-namespace", &watch.join(",")])
-            .env("KUBECONFIG", kubeconfig)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout)?)
-            .stderr(std::fs::File::create(&stderr)?);
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().map_err(|e| format!("starting the controller: {e}"))?;
-        let watchdog = env::watchdog(child.id());
-        let mut ctrl = Controller { child: Some(child), watchdog, port, stdout, stderr };
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            ctrl.alive()?;
-            let last = match http_get(port, "/readyz") {
-                Ok((200, _)) => return Ok(ctrl),
-                Ok((code, body)) => format!("/readyz: HTTP {code}: {}", String::from_utf8_lossy(&body)),
-                Err(e) => e,
-            };
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "the controller was not ready within {TIMEOUT:?}: {last}\nits last output:\n{}",
-                    ctrl.log_tail()
-                )
-                .into());
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-
-    /// Everything the process wrote so far (stdout, then stderr).
-    fn logs(&self) -> Vec<u8> {
-        let mut out = std::fs::read(&self.stdout).unwrap_or_default();
-        out.extend(std::fs::read(&self.stderr).unwrap_or_default());
-        out
-    }
-
-    fn log_tail(&self) -> String {
-        let logs = self.logs();
-        let text = String::from_utf8_lossy(&logs);
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    /// Fails when the process has exited.
-    fn alive(&mut self) -> Result<(), Failed> {
-        if let Some(child) = self.child.as_mut()
-            && let Ok(Some(status)) = child.try_wait()
-        {
-            return Err(format!("the controller exited ({status}); its last output:\n{}", self.log_tail()).into());
-        }
-        Ok(())
-    }
-
-    /// The Prometheus text of /metrics.
-    fn metrics(&self) -> Result<String, Failed> {
-        match http_get(self.port, "/metrics")? {
-            (200, body) => Ok(String::from_utf8(body).map_err(|_| "/metrics is not UTF-8")?),
-            (code, body) => Err(format!("GET /metrics: HTTP {code}: {}", String::from_utf8_lossy(&body)).into()),
-        }
-    }
-
-    /// Sum of the samples of counter `name` whose labels include `want`.
-    fn metric(&self, name: &str, want: &[(&str, &str)]) -> Result<f64, Failed> {
-        Ok(metric(&self.metrics()?, name, want))
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        for mut c in [self.child.take(), self.watchdog.take()].into_iter().flatten() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// A plain HTTP/1.1 GET on 127.0.0.1 (status, body).
-fn http_get(port: u16, path: &str) -> Result<(u16, Vec<u8>), String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| format!("GET {path}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
-        .map_err(|e| format!("GET {path}: {e}"))?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).map_err(|e| format!("GET {path}: {e}"))?;
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("GET {path}: no header end"))?;
-    let head = String::from_utf8_lossy(&buf[..end]).to_string();
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("GET {path}: bad status line"))?;
-    Ok((code, buf[end + 4..].to_vec()))
+/// Starts a controller for `watch` with its keys in `namespace`, and waits
+/// until it serves /readyz (keys loaded, caches synced).
+async fn start_controller(
+    kubeconfig: &Path,
+    namespace: &str,
+    watch: &[&str],
+    envs: &[(&str, &str)],
+    log_dir: &Path,
+) -> Result<ControllerProcess, Failed> {
+    let ctrl = ControllerProcess::spawn(kubeconfig, namespace, &watch.join(","), &[], envs, log_dir)?;
+    ctrl.wait_ready(TIMEOUT).await?;
+    Ok(ctrl)
 }
 
 /// Sum of the samples of `name` whose labels include every pair of `want`
@@ -365,10 +246,10 @@ impl Fx {
     }
 
     /// Starts a controller watching the app namespace and `more`.
-    async fn start(&self, more: &[&str], envs: &[(&str, &str)]) -> Result<Controller, Failed> {
+    async fn start(&self, more: &[&str], envs: &[(&str, &str)]) -> Result<ControllerProcess, Failed> {
         let mut watch = vec![self.ns()];
         watch.extend_from_slice(more);
-        Controller::start(&self.cluster.kubeconfig, &self.sys.name, &watch, envs, self.dir.path()).await
+        start_controller(&self.cluster.kubeconfig, &self.sys.name, &watch, envs, self.dir.path()).await
     }
 }
 
@@ -748,7 +629,7 @@ fn changed_value_in_openbao_reaches_the_secret_after_refresh() -> Result<(), Fai
             let ctrl = &ctrl;
             async move {
                 let rv = secrets.get("config").await?.resource_version();
-                let reads0 = ctrl.metric("seal_vault_reads_total", &[])?;
+                let reads0 = metric(&ctrl.metrics()?, "seal_vault_reads_total", &[]);
                 let end = Instant::now() + Duration::from_secs(12);
                 while Instant::now() < end {
                     let now = restart_state().await?;
@@ -760,7 +641,7 @@ fn changed_value_in_openbao_reaches_the_secret_after_refresh() -> Result<(), Fai
                     )?;
                     tokio::time::sleep(Duration::from_millis(300)).await;
                 }
-                let reads = ctrl.metric("seal_vault_reads_total", &[])? - reads0;
+                let reads = metric(&ctrl.metrics()?, "seal_vault_reads_total", &[]) - reads0;
                 ensure(reads >= 2.0, format!("{what}: only {reads} reads of OpenBao in 12 s with refreshInterval 5s"))
             }
         };
@@ -791,7 +672,7 @@ fn changed_value_in_openbao_reaches_the_secret_after_refresh() -> Result<(), Fai
             // Exactly once per change: nothing more over the next refreshes.
             hold(state, "after a change").await?;
         }
-        let restarts = ctrl.metric("seal_rollout_restarts_total", &[])?;
+        let restarts = metric(&ctrl.metrics()?, "seal_rollout_restarts_total", &[]);
         ensure(restarts == 2.0, format!("seal_rollout_restarts_total is {restarts}, expected 2"))
     })
 }
@@ -1029,7 +910,7 @@ fn openbao_down_keeps_secrets_and_recovers() -> Result<(), Failed> {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        let errors = ctrl.metric("seal_vault_read_errors_total", &[("reason", "StoreUnavailable")])?;
+        let errors = metric(&ctrl.metrics()?, "seal_vault_read_errors_total", &[("reason", "StoreUnavailable")]);
         ensure(errors >= 1.0, format!("seal_vault_read_errors_total{{reason=StoreUnavailable}} is {errors}"))?;
 
         // Back (empty, as dev servers start): the value is written again and

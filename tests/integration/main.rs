@@ -12,6 +12,7 @@ mod controller;
 mod deploy;
 mod env;
 mod external;
+mod process;
 mod support;
 mod vault;
 
