@@ -243,12 +243,15 @@ async fn reconcile_external(es: &ExternalSecret, ctx: &Context) -> Result<Action
 
     let resume = es.annotations().get(materialize::RESUME_ANNOTATION).cloned();
     let policy = es.spec.drift_policy.unwrap_or_default();
-    let owner_state = OwnerState {
+    let owner_state = OwnerState::new(
         policy,
-        spec_changed: status.observed_generation.is_some() && status.observed_generation != es.metadata.generation,
-        resume_requested: resume.is_some() && resume != status.resumed,
-        was_materialized: super::status::is_ready(&status.conditions),
-    };
+        es.metadata.generation,
+        resume.as_deref(),
+        status.observed_generation,
+        status.resumed.as_deref(),
+        super::status::is_ready(&status.conditions),
+        live.as_ref(),
+    );
     let plan = match (creation, &live) {
         // Merging into a Secret someone else owns: seal's keys only, no drift tracking.
         (CreationPolicy::Merge, None) => {
@@ -281,6 +284,8 @@ async fn reconcile_external(es: &ExternalSecret, ctx: &Context) -> Result<Action
                 secret_name: &target_name,
                 namespace: &ns,
                 uid: &uid,
+                generation: es.metadata.generation,
+                resume: resume.as_deref(),
             };
             let owned = creation == CreationPolicy::Owner;
             let template = es.spec.target.template.as_ref();

@@ -5,8 +5,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use kube::Client;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::{Api, Client};
 use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
 use tracing::{error, info};
 
@@ -32,18 +34,33 @@ pub async fn acquire(
         std::process::id()
     );
     let grace = (duration_secs / 3).max(1);
-    let manager = LeaseManagerBuilder::new(client.clone(), lease_name)
-        .with_namespace(namespace)
-        .with_identity(identity.clone())
-        .with_duration(duration_secs)
-        .with_grace(grace)
-        .with_field_manager(crate::keys::FIELD_MANAGER)
-        .build()
-        .await?;
-    let manager = Arc::new(manager);
+    let build = || {
+        LeaseManagerBuilder::new(client.clone(), lease_name)
+            .with_namespace(namespace)
+            .with_identity(identity.clone())
+            .with_duration(duration_secs)
+            .with_grace(grace)
+            .with_field_manager(crate::keys::FIELD_MANAGER)
+            .build()
+    };
+    // kube-lease-manager sleeps until a held Lease expires; a leader that
+    // shuts down cleanly releases it, so the standby also polls the Lease
+    // and starts over with fresh state as soon as it has no holder.
+    let leases: Api<Lease> = Api::namespaced(client.clone(), namespace);
     info!(lease = %lease_name, identity = %identity, "waiting to become the leader");
     let mut stop = std::pin::pin!(shutdown.wait());
     loop {
+        let manager = Arc::new(build().await?);
+        let released = async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Ok(Some(l)) = leases.get_opt(lease_name).await
+                    && l.spec.and_then(|s| s.holder_identity).is_none_or(|h| h.is_empty())
+                {
+                    return;
+                }
+            }
+        };
         tokio::select! {
             r = manager.changed() => {
                 if r? {
@@ -51,6 +68,7 @@ pub async fn acquire(
                     return Ok(Some(Leadership { manager, lost: Arc::new(AtomicBool::new(false)) }));
                 }
             }
+            _ = released => info!(lease = %lease_name, "the Lease was released; taking it"),
             _ = &mut stop => return Ok(None),
         }
     }

@@ -355,7 +355,18 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         http.ready.store(true, Ordering::Relaxed);
         info!("caches synced; ready");
     });
-    futures::future::join_all(runs).await;
+    // In-flight reconciles get a bounded grace period after a shutdown
+    // request: the Lease is released (and the standby takes over) in time
+    // even if a controller loop does not wind down, e.g. a signal during
+    // start-up.
+    let grace = async {
+        shutdown.wait().await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    };
+    tokio::select! {
+        _ = futures::future::join_all(runs) => {}
+        _ = grace => warn!("in-flight work did not finish within 5 s of the shutdown request; stopping"),
+    }
     if let Some(l) = leadership {
         if l.lost() {
             return Err("lost the leader Lease; stopping so that only the leader writes".into());

@@ -109,12 +109,15 @@ async fn reconcile_sealed(ss: &SealedSecret, ctx: &Context) -> Result<Action, Er
     drop(current);
     let resume = ss.annotations().get(materialize::RESUME_ANNOTATION).cloned();
     let policy = ss.spec.drift_policy.unwrap_or_default();
-    let owner_state = OwnerState {
+    let owner_state = OwnerState::new(
         policy,
-        spec_changed: status.observed_generation.is_some() && status.observed_generation != ss.metadata.generation,
-        resume_requested: resume.is_some() && resume != status.resumed,
-        was_materialized: super::status::is_ready(&status.conditions),
-    };
+        ss.metadata.generation,
+        resume.as_deref(),
+        status.observed_generation,
+        status.resumed.as_deref(),
+        super::status::is_ready(&status.conditions),
+        live.as_ref(),
+    );
     let plan = materialize::plan(live.as_ref(), &digest, owner_state);
     match plan {
         Plan::UpToDate => {
@@ -147,6 +150,8 @@ async fn reconcile_sealed(ss: &SealedSecret, ctx: &Context) -> Result<Action, Er
                 secret_name: &name,
                 namespace: &ns,
                 uid: &uid,
+                generation: ss.metadata.generation,
+                resume: resume.as_deref(),
             };
             let template = ss.spec.template.as_ref();
             let written = write_secret(

@@ -23,6 +23,10 @@ pub const INPUT_DIGEST_ANNOTATION: &str = "seal.dev/input-digest";
 /// Annotation: UID of the object the Secret was written for (also with no
 /// owner reference, as with creationPolicy Orphan).
 pub const OWNER_UID_ANNOTATION: &str = "seal.dev/owner-uid";
+/// Annotation: the owner's generation the data was written for.
+pub const GENERATION_ANNOTATION: &str = "seal.dev/generation";
+/// Annotation: the resume annotation value the last write acted on.
+pub const RESUMED_ANNOTATION: &str = "seal.dev/resumed";
 /// Annotation on an existing Secret: the controller may take it over.
 pub const ADOPT_ANNOTATION: &str = "seal.dev/adopt";
 /// Annotation on a SealedSecret: a new value resumes a paused Secret.
@@ -69,6 +73,10 @@ pub struct Owner<'a> {
     pub namespace: &'a str,
     /// UID.
     pub uid: &'a str,
+    /// The owner's `metadata.generation`.
+    pub generation: Option<i64>,
+    /// The owner's resume annotation, if any.
+    pub resume: Option<&'a str>,
 }
 
 /// The Secret to apply: name and namespace forced to the owner's.
@@ -89,6 +97,12 @@ pub fn build_secret(
     annotations.insert(DATA_HMAC_ANNOTATION.to_owned(), hmac.to_owned());
     annotations.insert(INPUT_DIGEST_ANNOTATION.to_owned(), digest.to_owned());
     annotations.insert(OWNER_UID_ANNOTATION.to_owned(), owner.uid.to_owned());
+    if let Some(g) = owner.generation {
+        annotations.insert(GENERATION_ANNOTATION.to_owned(), g.to_string());
+    }
+    if let Some(r) = owner.resume {
+        annotations.insert(RESUMED_ANNOTATION.to_owned(), r.to_owned());
+    }
     Secret {
         metadata: ObjectMeta {
             name: Some(owner.secret_name.to_owned()),
@@ -130,6 +144,10 @@ pub struct LiveSecret {
     pub actual_hmac: String,
     /// The input digest annotation.
     pub recorded_digest: Option<String>,
+    /// The owner generation the data was written for.
+    pub recorded_generation: Option<i64>,
+    /// The resume value the last write acted on.
+    pub recorded_resume: Option<String>,
 }
 
 impl LiveSecret {
@@ -144,6 +162,8 @@ impl LiveSecret {
             recorded_hmac: ann.and_then(|a| a.get(DATA_HMAC_ANNOTATION)).cloned(),
             actual_hmac: data_hmac(key, s.data.as_ref().unwrap_or(&BTreeMap::new())),
             recorded_digest: ann.and_then(|a| a.get(INPUT_DIGEST_ANNOTATION)).cloned(),
+            recorded_generation: ann.and_then(|a| a.get(GENERATION_ANNOTATION)).and_then(|g| g.parse().ok()),
+            recorded_resume: ann.and_then(|a| a.get(RESUMED_ANNOTATION)).cloned(),
         }
     }
 
@@ -170,6 +190,30 @@ pub enum Plan {
     DeletedLeft,
     /// A Secret of that name exists and is not ours.
     NotOwned,
+}
+
+impl OwnerState {
+    /// Facts from the owner and the live Secret. The Secret is read fresh on
+    /// every reconcile, while the owner's status may lag in the watch cache:
+    /// what the last write acted on is taken from the Secret when it has it.
+    pub fn new(
+        policy: DriftPolicy,
+        generation: Option<i64>,
+        resume: Option<&str>,
+        status_generation: Option<i64>,
+        status_resumed: Option<&str>,
+        was_materialized: bool,
+        live: Option<&LiveSecret>,
+    ) -> OwnerState {
+        let written_generation = live.and_then(|l| l.recorded_generation).or(status_generation);
+        let written_resume = live.and_then(|l| l.recorded_resume.as_deref()).or(status_resumed);
+        OwnerState {
+            policy,
+            spec_changed: written_generation.is_some() && written_generation != generation,
+            resume_requested: resume.is_some() && resume != written_resume && resume != status_resumed,
+            was_materialized,
+        }
+    }
 }
 
 /// Facts about the owner object for the drift decision.
@@ -267,6 +311,8 @@ mod tests {
             recorded_hmac: recorded.map(str::to_owned),
             actual_hmac: actual.to_owned(),
             recorded_digest: digest.map(str::to_owned),
+            recorded_generation: None,
+            recorded_resume: None,
         }
     }
 

@@ -44,6 +44,10 @@ type R<T> = Result<T, String>;
 pub fn trials() -> Vec<Trial> {
     vec![
         env::trial(
+            "controller::sigterm_releases_the_lease_so_the_standby_leads_at_once",
+            sigterm_releases_the_lease_so_the_standby_leads_at_once,
+        ),
+        env::trial(
             "controller::data_change_restarts_the_target_deployment_exactly_once",
             data_change_restarts_the_target_deployment_exactly_once,
         ),
@@ -1567,6 +1571,45 @@ fn two_replicas_one_leads_and_the_other_takes_over_after_sigkill() -> Result<(),
         let now_rv = fx.secret(ns, "before").await?.map(|s| rv(&s));
         ensure(now_rv.as_deref() == Some(before_rv.as_str()), "the new leader must not rewrite an up-to-date Secret")?;
         second.stop();
+        Ok(())
+    })
+}
+
+fn sigterm_releases_the_lease_so_the_standby_leads_at_once() -> Result<(), Failed> {
+    let fx = setup("lease-release")?;
+    env::block_on(async {
+        // A long Lease: without a release the standby would wait 30 s.
+        let opts = || Opts { lease: Some("30"), ..Opts::default() };
+        let first = fx.start(opts()).await?;
+        let watch = format!("{},{}", fx.app(), fx.other());
+        let second = spawn_controller(fx.kubeconfig(), &fx.sys.name, &watch, &opts(), fx.dir.path())?;
+        let deadline = Instant::now() + TIMEOUT;
+        while leader_flag(&second).is_none() {
+            second.alive()?;
+            ensure(Instant::now() < deadline, "the standby must serve seal_leader")?;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        ensure(leader_flag(&first) == Some(1.0) && leader_flag(&second) == Some(0.0), "the first replica leads")?;
+        let stopping = Instant::now();
+        first.stop();
+        let log = String::from_utf8_lossy(&first.logs()).into_owned();
+        ensure(
+            log.contains("released the leader Lease"),
+            format!("the leader must release its Lease on SIGTERM:\n{log}"),
+        )?;
+        while leader_flag(&second) != Some(1.0) {
+            second.alive()?;
+            ensure(
+                stopping.elapsed() < Duration::from_secs(15),
+                "the standby must lead well before the 30 s Lease would expire",
+            )?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // And it works as the leader.
+        let rfile = fx.recipients_file(&[]).await?;
+        let file = fx.seal_literals(fx.app(), "after-release", &[("k", "v")], &rfile, &[])?;
+        fx.apply(&file).await?;
+        fx.wait_ready(fx.app(), "after-release").await?;
         Ok(())
     })
 }
