@@ -468,8 +468,12 @@ where
         let mut body = serde_json::json!({
             "observedGeneration": st.observed_generation,
             "conditions": st.conditions,
-            "resumed": st.resumed,
         });
+        // Only ever set `resumed`: a status read from a lagging watch cache
+        // must not erase a value a previous reconcile just recorded.
+        if let (Some(b), Some(r)) = (body.as_object_mut(), &st.resumed) {
+            b.insert("resumed".into(), r.clone().into());
+        }
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             b.extend(e.clone());
         }
