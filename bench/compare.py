@@ -34,7 +34,7 @@ def run(cmd, env, stdout_path=None):
 
 
 def gen_yaml(n):
-    """n top-level keys, as in the reference measurements of sops-format.md §11."""
+    """n top-level keys, as in the reference measurements in docs/sops-format.md."""
     return "".join(f"key{i}: value-{i}-secret\n" for i in range(n))
 
 
