@@ -4,7 +4,7 @@
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::config::KubeConfigOptions;
 use kube::{Api, Client, Config};
-use seal::keys::{RECIPIENTS_CONFIGMAP, RECIPIENTS_KEY};
+use seal_format::document::{RECIPIENTS_CONFIGMAP, RECIPIENTS_KEY};
 
 use crate::Failure;
 

@@ -4,9 +4,9 @@
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
-use seal::sealed;
-use seal::sops::{
-    self, DecryptOptions, EncryptOptions, EncryptedDocument, Format, Identities, Recipient, Rule, Value, keys,
+use seal_format::document as sealed;
+use seal_format::sops::{
+    self, DecryptOptions, EncryptOptions, EncryptedDocument, Format, Identities, Recipient, Rule, Value, recipients,
 };
 
 use crate::{
@@ -250,15 +250,7 @@ fn reseal(
 }
 
 fn check_sealed_plaintext(doc: &sops::Map) -> Result<(), Failure> {
-    let reserved = sealed::reserved_metadata_keys(doc);
-    if !reserved.is_empty() {
-        return Err(Failure::input(format!(
-            "{} would be encrypted by the SealedSecret rule {}; rename these labels or annotations",
-            reserved.join(", "),
-            sealed::ENCRYPTED_REGEX
-        )));
-    }
-    Ok(())
+    sealed::check_plaintext(doc).map_err(Failure::input)
 }
 
 /// `seal edit`.
@@ -358,14 +350,14 @@ pub fn updatekeys(a: UpdatekeysArgs) -> Result<(), Failure> {
         rule.groups.iter().map(|g| parse_recipients(g)).collect::<Result<_, _>>()?
     };
     let ids = identity::load(&a.ids.identity)?;
-    let key = keys::recover(&doc.metadata, &ids).map_err(|e| Failure::from(e).in_file(&file))?;
+    let key = recipients::recover(&doc.metadata, &ids).map_err(|e| Failure::from(e).in_file(&file))?;
     let before: Vec<String> = doc.metadata.recipients().map(str::to_owned).collect();
     if groups.len() <= 1 && doc.metadata.key_groups.len() <= 1 {
         let existing = doc.metadata.key_groups.first().cloned().unwrap_or_default();
         let rs = groups.first().cloned().unwrap_or_default();
-        doc.metadata.key_groups = vec![keys::rewrap_single(&key, &existing, &rs)?];
+        doc.metadata.key_groups = vec![recipients::rewrap_single(&key, &existing, &rs)?];
     } else {
-        doc.metadata.key_groups = keys::wrap_groups(&key, &groups, doc.metadata.shamir_threshold)?;
+        doc.metadata.key_groups = recipients::wrap_groups(&key, &groups, doc.metadata.shamir_threshold)?;
     }
     let after: Vec<String> = doc.metadata.recipients().map(str::to_owned).collect();
     if before == after {
@@ -415,7 +407,7 @@ pub fn rotate(a: RotateArgs) -> Result<(), Failure> {
         }
     }
     let new_key = sops::DataKey::generate().map_err(sops::Error::from)?;
-    metadata.key_groups = keys::wrap_groups(&new_key, &groups, metadata.shamir_threshold)?;
+    metadata.key_groups = recipients::wrap_groups(&new_key, &groups, metadata.shamir_threshold)?;
     let cipher = sops::Cipher::new(new_key);
     let doc = reseal(branches, metadata, &cipher)?;
     let out = sops::emit_encrypted(&doc, format)?;
@@ -475,46 +467,7 @@ fn verify_one(file: &str, ids: &Identities, no_decrypt: bool) -> Result<String, 
     }
     let sealed_doc = doc.branches.first().filter(|b| sealed::is_sealed_secret(b)).cloned();
     if let Some(ss) = &sealed_doc {
-        if !md.rule.same_as(&sealed::rule()) {
-            return Err(Failure::input(format!(
-                "a SealedSecret must use encrypted_regex {} (found {}: {})",
-                sealed::ENCRYPTED_REGEX,
-                md.rule.field().0,
-                md.rule.field().1
-            )));
-        }
-        if !md.mac_only_encrypted {
-            return Err(Failure::input(
-                "a SealedSecret must have mac_only_encrypted: true (the cluster adds fields that a full MAC would reject); re-seal it with seal secret",
-            ));
-        }
-        if let Some(path) = sealed::unsorted_map(ss) {
-            return Err(Failure::input(format!(
-                "the keys of {path} are not in sorted order, so the MAC will not verify after the API server sorts them; re-seal with seal secret"
-            )));
-        }
-        let reserved = sealed::reserved_metadata_keys(ss);
-        if !reserved.is_empty() {
-            return Err(Failure::input(format!("reserved key names in metadata: {}", reserved.join(", "))));
-        }
-        let spec = ss.get("spec").and_then(Value::as_map);
-        match spec.and_then(|s| s.get("scope")) {
-            Some(Value::Str(s)) if sops::cipher::is_envelope(s) => {}
-            _ => return Err(Failure::input("spec.scope is missing or not encrypted")),
-        }
-        for field in ["data", "stringData"] {
-            if let Some(m) = spec.and_then(|s| s.get(field)).and_then(Value::as_map) {
-                for (k, v) in m.pairs() {
-                    let ok = matches!(v, Value::Str(s) if s.is_empty() || sops::cipher::is_envelope(s));
-                    if !ok {
-                        return Err(Failure {
-                            code: exit::INTEGRITY,
-                            message: format!("spec.{field}.{k} is not encrypted"),
-                        });
-                    }
-                }
-            }
-        }
+        sealed::check_encrypted(ss, md).map_err(sealed_failure)?;
     }
     if no_decrypt || ids.is_empty() {
         return Ok(format!(
@@ -522,39 +475,42 @@ fn verify_one(file: &str, ids: &Identities, no_decrypt: bool) -> Result<String, 
             if sealed_doc.is_some() { " and scope" } else { "" }
         ));
     }
-    let key = match keys::recover(md, ids) {
+    let no_key = || {
+        format!(
+            " (structure only: none of the loaded identities is a recipient; recipients: {})",
+            recipients.join(", ")
+        )
+    };
+    if let Some(ss) = &sealed_doc {
+        // The controller's own checks, from the same library code.
+        let (ns, name) = sealed::object_ref(ss);
+        let spec = ss.get("spec").and_then(Value::as_map).cloned().unwrap_or_default();
+        return match sealed::open(ns.unwrap_or(""), name.unwrap_or(""), &spec, md.clone(), ids) {
+            Ok(opened) => Ok(format!(" (MAC verified, scope {})", opened.scope)),
+            Err(sealed::SealedError::NoMatchingKey(_)) => Ok(no_key()),
+            Err(e) => Err(sealed_failure(e)),
+        };
+    }
+    let key = match recipients::recover(md, ids) {
         Ok(k) => k,
-        Err(sops::Error::NoMatchingKey(_)) => {
-            return Ok(format!(
-                " (structure only: none of the loaded identities is a recipient; recipients: {})",
-                recipients.join(", ")
-            ));
-        }
+        Err(sops::Error::NoMatchingKey(_)) => return Ok(no_key()),
         Err(e) => return Err(e.into()),
     };
-    let (branches, _, _) = sops::decrypt_with_key(doc, key, DecryptOptions::default())?;
-    if let Some(ss) = &sealed_doc {
-        let scope_text = branches
-            .first()
-            .and_then(|b| b.get("spec"))
-            .and_then(Value::as_map)
-            .and_then(|s| s.get("scope"))
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let scope = sealed::ScopeBinding::parse(scope_text).map_err(Failure::input)?;
-        let (ns, name) = sealed::object_ref(ss);
-        let (ns, name) = (ns.unwrap_or(""), name.unwrap_or(""));
-        if !scope.allows(ns, name) {
-            return Err(Failure {
-                code: exit::INTEGRITY,
-                message: format!(
-                    "scope mismatch: the values are bound to {scope} but the object is {ns}/{name}; re-seal for this namespace and name"
-                ),
-            });
-        }
-        return Ok(format!(" (MAC verified, scope {scope})"));
-    }
+    sops::decrypt_with_key(doc, key, DecryptOptions::default())?;
     Ok(" (MAC verified)".to_owned())
+}
+
+/// The exit code of a SealedSecret check: a broken document is bad input;
+/// anything that suggests tampering (MAC, a value, the scope) is an
+/// integrity failure.
+pub fn sealed_failure(e: sealed::SealedError) -> Failure {
+    use sealed::SealedError as E;
+    let code = match &e {
+        E::InvalidDocument(_) => exit::INPUT,
+        E::NoMatchingKey(_) => exit::NO_KEY,
+        E::DecryptFailed(_) | E::MacMismatch(_) | E::ScopeMismatch(_) => exit::INTEGRITY,
+    };
+    Failure { code, message: e.to_string() }
 }
 
 /// `seal man`.

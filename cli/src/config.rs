@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
-use seal::sops::{Map, Rule, Value, yaml};
+use seal_format::sops::{Map, Rule, Value, yaml};
 
 /// The settings one creation rule gives a file.
 #[derive(Default)]

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use seal::sops::Identities;
+use seal_format::sops::Identities;
 
 use crate::Failure;
 

@@ -60,9 +60,9 @@ impl Failure {
     }
 }
 
-impl From<seal::sops::Error> for Failure {
-    fn from(e: seal::sops::Error) -> Failure {
-        use seal::sops::Error as E;
+impl From<seal_format::sops::Error> for Failure {
+    fn from(e: seal_format::sops::Error) -> Failure {
+        use seal_format::sops::Error as E;
         let code = match &e {
             E::NoMatchingKey(_) => exit::NO_KEY,
             E::MacMismatch { .. }
@@ -295,7 +295,7 @@ fn main() -> ExitCode {
         Command::Secret(a) => secret::run(a),
         Command::Verify(a) => commands::verify(a),
         Command::Recipients(a) => cluster::recipients(a.context.as_deref(), &a.controller_namespace)
-            .and_then(|r| commands::write_stdout(seal::keys::recipients_text(&r).as_bytes())),
+            .and_then(|r| commands::write_stdout(seal_format::document::recipients_text(&r).as_bytes())),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "seal", &mut std::io::stdout());
             Ok(())

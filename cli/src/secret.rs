@@ -1,13 +1,13 @@
 //! `seal secret`: a Kubernetes Secret (a manifest, a Flux-style SOPS Secret,
 //! or values given like `kubectl create secret generic`) becomes a
-//! SealedSecret as design §4 specifies.
+//! SealedSecret (the document model is `seal_format::document`).
 
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use clap::{Args, ValueEnum};
-use seal::sealed::{self, ScopeBinding, SecretParts};
-use seal::sops::{self, DecryptOptions, EncryptOptions, Format, Map, Recipient, Value, keys};
+use seal_format::document::{self as sealed, ScopeBinding, SecretParts};
+use seal_format::sops::{self, DecryptOptions, EncryptOptions, Format, Recipient, Value, recipients as keys};
 
 use crate::commands::{open, read_input, write_in_place, write_stdout};
 use crate::{Failure, IdentityArgs, identity};
@@ -73,9 +73,7 @@ pub struct SecretArgs {
 
 /// Reads a recipients file: one recipient per line, `#` comments.
 pub fn read_recipients_file(path: &Path) -> Result<Vec<String>, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::input(format!("cannot read recipients file {}: {e}", path.display())))?;
-    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect())
+    sealed::read_recipients_file(path).map_err(Failure::input)
 }
 
 fn recipients(a: &SecretArgs) -> Result<Vec<Recipient>, Failure> {
@@ -203,14 +201,7 @@ pub fn run(a: SecretArgs) -> Result<(), Failure> {
     })?;
     let scope = scope_for(a.scope.unwrap_or_default(), &namespace, &parts.name);
     let doc = parts.to_document(&namespace, &scope);
-    let reserved = sealed::reserved_metadata_keys(&doc);
-    if !reserved.is_empty() {
-        return Err(Failure::input(format!(
-            "{} would be encrypted by the SealedSecret rule {}; rename these labels or annotations",
-            reserved.join(", "),
-            sealed::ENCRYPTED_REGEX
-        )));
-    }
+    sealed::check_plaintext(&doc).map_err(Failure::input)?;
     let rs = recipients(&a)?;
     if rs.is_empty() {
         return Err(Failure::input(
@@ -259,7 +250,7 @@ fn merge(mut a: SecretArgs, target: &Path) -> Result<(), Failure> {
     let (ns, name) = (ns.unwrap_or_default().to_owned(), name.unwrap_or_default().to_owned());
     a.name.get_or_insert_with(|| name.clone());
     a.namespace.get_or_insert_with(|| ns.clone());
-    let mut new = gather(&a)?;
+    let new = gather(&a)?;
     if new.name != name || new.namespace.as_deref() != Some(ns.as_str()) {
         return Err(Failure::input(format!(
             "{file} is {ns}/{name}; the new values are for {}/{}: merge only into the same Secret",
@@ -267,35 +258,8 @@ fn merge(mut a: SecretArgs, target: &Path) -> Result<(), Failure> {
             new.name
         )));
     }
-    let spec = match doc.get_mut("spec") {
-        Some(Value::Map(s)) => s,
-        _ => return Err(Failure::input(format!("{file}: the SealedSecret has no spec"))),
-    };
-    for (field, other, values) in [
-        ("data", "stringData", std::mem::take(&mut new.data)),
-        ("stringData", "data", std::mem::take(&mut new.string_data)),
-    ] {
-        for (k, v) in values.pairs() {
-            if let Some(Value::Map(o)) = spec.get_mut(other) {
-                o.remove(k);
-            }
-            if spec.get(field).is_none() {
-                spec.push(field, Value::Map(Map::new()));
-            }
-            if let Some(Value::Map(m)) = spec.get_mut(field) {
-                m.insert(k, v.clone());
-            }
-        }
-    }
-    if let Some(scope) = a.scope {
-        spec.insert("scope", Value::str(scope_for(scope, &ns, &name).to_string()));
-    }
-    if let Some(t) = &new.type_
-        && let Some(Value::Map(tpl)) = spec.get_mut("template")
-    {
-        tpl.insert("type", Value::str(t.clone()));
-    }
-    sealed::sort_for_api_server(doc);
+    let scope = a.scope.map(|s| scope_for(s, &ns, &name));
+    new.merge_into(doc, scope.as_ref()).map_err(|e| Failure::input(format!("{file}: {e}")))?;
     let rs = recipients(&a)?;
     if !rs.is_empty() {
         let existing = metadata.key_groups.first().cloned().unwrap_or_default();

@@ -2,12 +2,15 @@
 //! Types only: no client calls, no decisions.
 
 pub mod common;
+pub mod duration;
 pub mod external_secret;
+pub mod reason;
 pub mod sealed_secret;
 pub mod secret_store;
 
 pub use common::{Condition, DriftPolicy, RolloutTarget, SecretTemplate, TemplateMetadata};
 pub use external_secret::{ExternalSecret, ExternalSecretSpec, ExternalSecretStatus};
+pub use reason::Reason;
 pub use sealed_secret::{SealedSecret, SealedSecretSpec, SealedSecretStatus};
 pub use secret_store::{ClusterSecretStore, SecretStore, SecretStoreSpec, SecretStoreStatus};
 

@@ -104,63 +104,27 @@ impl Resource for SealedSecret {
     }
 }
 
-/// A JSON schema generated from a Rust type, as the CRD's schema type.
+/// A JSON schema generated from a Rust type, as the CRD's schema type,
+/// made structural by the same transforms `#[derive(CustomResource)]` uses.
 pub(crate) fn schema_of<T: JsonSchema>() -> JSONSchemaProps {
-    let settings = schemars::generate::SchemaSettings::openapi3().with(|s| {
-        s.inline_subschemas = true;
-        s.meta_schema = None;
-    });
+    use kube::core::schema::{OptionalEnum, OptionalIntOrString, StructuralSchemaRewriter};
+    let settings = schemars::generate::SchemaSettings::openapi3()
+        .with(|s| {
+            s.inline_subschemas = true;
+            s.meta_schema = None;
+        })
+        .with_transform(schemars::transform::AddNullable::default())
+        .with_transform(StructuralSchemaRewriter)
+        .with_transform(OptionalEnum)
+        .with_transform(OptionalIntOrString);
     let schema = settings.into_generator().into_root_schema_for::<T>();
     let mut value = serde_json::to_value(schema).unwrap_or_default();
-    strip_unsupported(&mut value);
-    serde_json::from_value(value).unwrap_or_default()
-}
-
-/// Removes keywords the API server's structural schemas refuse.
-fn strip_unsupported(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for k in ["$schema", "title", "definitions", "$defs", "examples"] {
-                m.remove(k);
-            }
-            // Defaults live in the Rust types (serde), not in the API server.
-            m.remove("default");
-            // `Option<Enum>` comes as anyOf [enum, null]: a structural schema
-            // wants the enum itself, marked nullable.
-            if let Some(serde_json::Value::Array(alts)) = m.get("anyOf").cloned()
-                && alts.len() == 2
-                && let Some(null_at) = alts.iter().position(|a| a.get("enum") == Some(&serde_json::json!([null])))
-                && let Some(serde_json::Value::Object(inner)) = alts.get(1 - null_at).cloned()
-            {
-                m.remove("anyOf");
-                for (k, v) in inner {
-                    m.entry(k).or_insert(v);
-                }
-                m.insert("nullable".into(), true.into());
-            }
-            // Enums of unit variants come as `oneOf` of consts in some versions.
-            if let Some(serde_json::Value::Array(alts)) = m.get("oneOf").cloned()
-                && alts.iter().all(|a| a.get("const").is_some() || a.get("enum").is_some())
-            {
-                let mut values = Vec::new();
-                for a in &alts {
-                    if let Some(c) = a.get("const") {
-                        values.push(c.clone());
-                    } else if let Some(serde_json::Value::Array(e)) = a.get("enum") {
-                        values.extend(e.iter().cloned());
-                    }
-                }
-                m.remove("oneOf");
-                m.insert("type".into(), "string".into());
-                m.insert("enum".into(), serde_json::Value::Array(values));
-            }
-            for (_, child) in m.iter_mut() {
-                strip_unsupported(child);
-            }
-        }
-        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_unsupported),
-        _ => {}
+    if let Some(m) = value.as_object_mut() {
+        // The root's name and the (inlined) definitions are not schema.
+        m.remove("title");
+        m.remove("$defs");
     }
+    serde_json::from_value(value).unwrap_or_default()
 }
 
 /// The CustomResourceDefinition of SealedSecret.

@@ -12,7 +12,7 @@ use kube::{Api, Client};
 use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
 use tracing::{error, info};
 
-use super::Shutdown;
+use super::runtime::Shutdown;
 
 /// The Lease held by this process.
 pub struct Leadership {
@@ -40,7 +40,7 @@ pub async fn acquire(
             .with_identity(identity.clone())
             .with_duration(duration_secs)
             .with_grace(grace)
-            .with_field_manager(crate::keys::FIELD_MANAGER)
+            .with_field_manager(crate::key_registry::FIELD_MANAGER)
             .build()
     };
     // kube-lease-manager sleeps until a held Lease expires; a leader that

@@ -1,20 +1,20 @@
-//! Desired data → a Kubernetes Secret, whatever the source: the Secret's
-//! shape (pure), the drift decision (pure), and the writes (server-side
-//! apply with one field manager, rollout restarts).
+//! Desired data → a Kubernetes Secret, whatever the source. This module is
+//! pure: the Secret's shape ([`build_secret`]), what the live Secret says
+//! ([`LiveSecret`]), and the drift and ownership decision ([`plan`]). The
+//! writes themselves are in [`apply`].
+
+pub mod apply;
 
 use std::collections::BTreeMap;
 
-use hmac::{Hmac, Mac};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Patch, PatchParams};
-use kube::{Api, Client};
-use sha2::{Digest, Sha256};
+use seal_format::document::SecretData;
 
-use crate::api::{DriftPolicy, RolloutTarget, SecretTemplate};
-use crate::keys::FIELD_MANAGER;
-use crate::sources::SecretData;
+use crate::api::{DriftPolicy, SecretTemplate};
+use crate::key_registry::FIELD_MANAGER;
+use crate::sources::Ownership;
 
 /// Annotation: keyed HMAC of the data the controller last wrote.
 pub const DATA_HMAC_ANNOTATION: &str = "seal.dev/data-hmac";
@@ -36,27 +36,21 @@ pub const RESTARTED_AT_ANNOTATION: &str = "seal.dev/restartedAt";
 /// Label on every materialized Secret.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
-/// Keyed HMAC-SHA256 of a Secret's data (keys and values, length-prefixed),
-/// hex. Fingerprints data without keeping it.
-pub fn data_hmac(key: &[u8], data: &BTreeMap<String, ByteString>) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
-    for (k, v) in data {
-        mac.update(&(k.len() as u64).to_be_bytes());
-        mac.update(k.as_bytes());
-        mac.update(&(v.0.len() as u64).to_be_bytes());
-        mac.update(&v.0);
-    }
-    hex::encode(mac.finalize().into_bytes())
+/// Keyed HMAC of a live Secret's data, comparable with [`SecretData::hmac`].
+pub fn live_data_hmac(key: &[u8], data: &BTreeMap<String, ByteString>) -> String {
+    seal_format::document::data_hmac(key, data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice())))
 }
 
-/// SHA-256 over the parts that determine the desired Secret.
-pub fn input_digest(parts: &[&[u8]]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_be_bytes());
-        h.update(p);
-    }
-    hex::encode(&h.finalize()[..16])
+/// Secret key names the API server would refuse (`[-._a-zA-Z0-9]+`, at
+/// most 253 characters), named so the status can list them.
+pub fn invalid_keys(data: &SecretData) -> Vec<&str> {
+    data.keys()
+        .filter(|k| {
+            k.is_empty()
+                || k.len() > 253
+                || !k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        })
+        .collect()
 }
 
 /// What owns the Secret.
@@ -79,9 +73,11 @@ pub struct Owner<'a> {
     pub resume: Option<&'a str>,
 }
 
-/// The Secret to apply: name and namespace forced to the owner's.
+/// The Secret to apply: name and namespace forced to the owner's; an owner
+/// reference only with [`Ownership::Owner`].
 pub fn build_secret(
     owner: &Owner<'_>,
+    ownership: Ownership,
     template: Option<&SecretTemplate>,
     data: &SecretData,
     hmac: &str,
@@ -109,14 +105,16 @@ pub fn build_secret(
             namespace: Some(owner.namespace.to_owned()),
             labels: Some(labels),
             annotations: Some(annotations),
-            owner_references: Some(vec![OwnerReference {
-                api_version: owner.api_version.to_owned(),
-                kind: owner.kind.to_owned(),
-                name: owner.name.to_owned(),
-                uid: owner.uid.to_owned(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
+            owner_references: (ownership == Ownership::Owner).then(|| {
+                vec![OwnerReference {
+                    api_version: owner.api_version.to_owned(),
+                    kind: owner.kind.to_owned(),
+                    name: owner.name.to_owned(),
+                    uid: owner.uid.to_owned(),
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                }]
+            }),
             ..Default::default()
         },
         data: Some(to_bytestrings(data)),
@@ -160,7 +158,7 @@ impl LiveSecret {
                 || ann.and_then(|a| a.get(OWNER_UID_ANNOTATION)).is_some_and(|u| u == owner_uid),
             adoptable: ann.and_then(|a| a.get(ADOPT_ANNOTATION)).is_some_and(|v| v == "true"),
             recorded_hmac: ann.and_then(|a| a.get(DATA_HMAC_ANNOTATION)).cloned(),
-            actual_hmac: data_hmac(key, s.data.as_ref().unwrap_or(&BTreeMap::new())),
+            actual_hmac: live_data_hmac(key, s.data.as_ref().unwrap_or(&BTreeMap::new())),
             recorded_digest: ann.and_then(|a| a.get(INPUT_DIGEST_ANNOTATION)).cloned(),
             recorded_generation: ann.and_then(|a| a.get(GENERATION_ANNOTATION)).and_then(|g| g.parse().ok()),
             recorded_resume: ann.and_then(|a| a.get(RESUMED_ANNOTATION)).cloned(),
@@ -190,6 +188,8 @@ pub enum Plan {
     DeletedLeft,
     /// A Secret of that name exists and is not ours.
     NotOwned,
+    /// `creationPolicy: Merge` and there is no Secret to merge into.
+    MergeTargetMissing,
 }
 
 impl OwnerState {
@@ -230,7 +230,15 @@ pub struct OwnerState {
 }
 
 /// The drift and ownership decision: pure, so it is unit-tested.
-pub fn plan(live: Option<&LiveSecret>, digest: &str, owner: OwnerState) -> Plan {
+pub fn plan(live: Option<&LiveSecret>, digest: &str, ownership: Ownership, owner: OwnerState) -> Plan {
+    if ownership == Ownership::Merge {
+        // Someone else's Secret: seal's keys only, no drift tracking.
+        return match live {
+            None => Plan::MergeTargetMissing,
+            Some(l) if l.recorded_digest.as_deref() == Some(digest) => Plan::UpToDate,
+            Some(_) => Plan::Write,
+        };
+    }
     let explicit = owner.spec_changed || owner.resume_requested;
     match live {
         None => {
@@ -256,50 +264,6 @@ pub fn plan(live: Option<&LiveSecret>, digest: &str, owner: OwnerState) -> Plan 
     }
 }
 
-/// Server-side applies the Secret (taking over fields from other managers).
-pub async fn apply_secret(client: &Client, secret: &Secret) -> Result<Secret, kube::Error> {
-    let ns = secret.metadata.namespace.as_deref().unwrap_or_default();
-    let name = secret.metadata.name.as_deref().unwrap_or_default();
-    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let mut body = serde_json::to_value(secret).map_err(kube::Error::SerdeError)?;
-    if let Some(m) = body.as_object_mut() {
-        m.insert("apiVersion".into(), "v1".into());
-        m.insert("kind".into(), "Secret".into());
-    }
-    api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await
-}
-
-/// Restarts each target by setting a fresh pod-template annotation.
-pub async fn restart_targets(client: &Client, namespace: &str, targets: &[RolloutTarget], stamp: &str) -> Vec<String> {
-    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-    let mut failures = Vec::new();
-    let body =
-        serde_json::json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: stamp}}}}});
-    for t in targets {
-        let patch = Patch::Merge(&body);
-        let pp = PatchParams::default();
-        let r = match t.kind.as_str() {
-            "Deployment" => {
-                Api::<Deployment>::namespaced(client.clone(), namespace).patch(&t.name, &pp, &patch).await.map(drop)
-            }
-            "StatefulSet" => {
-                Api::<StatefulSet>::namespaced(client.clone(), namespace).patch(&t.name, &pp, &patch).await.map(drop)
-            }
-            "DaemonSet" => {
-                Api::<DaemonSet>::namespaced(client.clone(), namespace).patch(&t.name, &pp, &patch).await.map(drop)
-            }
-            other => {
-                failures.push(format!("{other}/{}: unsupported kind (Deployment, StatefulSet, DaemonSet)", t.name));
-                continue;
-            }
-        };
-        if let Err(e) = r {
-            failures.push(format!("{}/{}: {e}", t.kind, t.name));
-        }
-    }
-    failures
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,21 +287,21 @@ mod tests {
     #[test]
     fn unchanged_inputs_and_data_need_nothing() {
         let l = live(true, Some("h"), "h", Some("d"));
-        assert_eq!(plan(Some(&l), "d", state(DriftPolicy::Revert)), Plan::UpToDate);
+        assert_eq!(plan(Some(&l), "d", Ownership::Owner, state(DriftPolicy::Revert)), Plan::UpToDate);
     }
 
     #[test]
     fn changed_inputs_are_written() {
         let l = live(true, Some("h"), "h", Some("old"));
-        assert_eq!(plan(Some(&l), "new", state(DriftPolicy::Revert)), Plan::Write);
+        assert_eq!(plan(Some(&l), "new", Ownership::Owner, state(DriftPolicy::Revert)), Plan::Write);
     }
 
     #[test]
     fn drift_follows_the_policy() {
         let l = live(true, Some("h"), "other", Some("d"));
-        assert_eq!(plan(Some(&l), "d", state(DriftPolicy::Revert)), Plan::Revert);
-        assert_eq!(plan(Some(&l), "d", state(DriftPolicy::Alert)), Plan::Alert);
-        assert_eq!(plan(Some(&l), "d", state(DriftPolicy::Pause)), Plan::Paused);
+        assert_eq!(plan(Some(&l), "d", Ownership::Owner, state(DriftPolicy::Revert)), Plan::Revert);
+        assert_eq!(plan(Some(&l), "d", Ownership::Owner, state(DriftPolicy::Alert)), Plan::Alert);
+        assert_eq!(plan(Some(&l), "d", Ownership::Owner, state(DriftPolicy::Pause)), Plan::Paused);
     }
 
     #[test]
@@ -345,36 +309,135 @@ mod tests {
         let l = live(true, Some("h"), "other", Some("d"));
         let mut s = state(DriftPolicy::Pause);
         s.spec_changed = true;
-        assert_eq!(plan(Some(&l), "d2", s), Plan::Write);
+        assert_eq!(plan(Some(&l), "d2", Ownership::Owner, s), Plan::Write);
         let mut s = state(DriftPolicy::Pause);
         s.resume_requested = true;
-        assert_eq!(plan(Some(&l), "d", s), Plan::Write);
+        assert_eq!(plan(Some(&l), "d", Ownership::Owner, s), Plan::Write);
     }
 
     #[test]
     fn foreign_secrets_are_left_alone_unless_adoptable() {
         let mut l = live(false, None, "x", None);
-        assert_eq!(plan(Some(&l), "d", state(DriftPolicy::Revert)), Plan::NotOwned);
+        assert_eq!(plan(Some(&l), "d", Ownership::Owner, state(DriftPolicy::Revert)), Plan::NotOwned);
         l.adoptable = true;
-        assert_eq!(plan(Some(&l), "d", state(DriftPolicy::Revert)), Plan::Write);
+        assert_eq!(plan(Some(&l), "d", Ownership::Owner, state(DriftPolicy::Revert)), Plan::Write);
     }
 
     #[test]
     fn a_deleted_secret_follows_the_policy() {
-        assert_eq!(plan(None, "d", state(DriftPolicy::Revert)), Plan::Revert);
-        assert_eq!(plan(None, "d", state(DriftPolicy::Pause)), Plan::DeletedLeft);
+        assert_eq!(plan(None, "d", Ownership::Owner, state(DriftPolicy::Revert)), Plan::Revert);
+        assert_eq!(plan(None, "d", Ownership::Owner, state(DriftPolicy::Pause)), Plan::DeletedLeft);
         let mut first = state(DriftPolicy::Pause);
         first.was_materialized = false;
-        assert_eq!(plan(None, "d", first), Plan::Write);
+        assert_eq!(plan(None, "d", Ownership::Owner, first), Plan::Write);
     }
 
     #[test]
-    fn hmac_depends_on_key_and_data() {
+    fn merge_writes_only_into_an_existing_secret_and_ignores_drift() {
+        let s = state(DriftPolicy::Revert);
+        assert_eq!(plan(None, "d", Ownership::Merge, s), Plan::MergeTargetMissing);
+        let foreign = live(false, None, "x", Some("d"));
+        assert_eq!(plan(Some(&foreign), "d", Ownership::Merge, s), Plan::UpToDate);
+        assert_eq!(plan(Some(&foreign), "new", Ownership::Merge, s), Plan::Write);
+        let drifted = live(true, Some("h"), "other", Some("d"));
+        assert_eq!(plan(Some(&drifted), "d", Ownership::Merge, s), Plan::UpToDate);
+    }
+
+    #[test]
+    fn orphaned_secrets_follow_the_same_decisions_as_owned_ones() {
+        let l = live(true, Some("h"), "other", Some("d"));
+        assert_eq!(plan(Some(&l), "d", Ownership::Orphan, state(DriftPolicy::Revert)), Plan::Revert);
+        assert_eq!(plan(None, "d", Ownership::Orphan, state(DriftPolicy::Alert)), Plan::DeletedLeft);
+    }
+
+    #[test]
+    fn a_secret_without_a_recorded_hmac_is_rewritten() {
+        let l = live(true, None, "h", Some("d"));
+        assert_eq!(plan(Some(&l), "d", Ownership::Owner, state(DriftPolicy::Revert)), Plan::Write);
+    }
+
+    #[test]
+    fn live_and_desired_hmacs_agree_and_depend_on_key_and_data() {
         let mut d = BTreeMap::new();
         d.insert("a".to_owned(), ByteString(b"1".to_vec()));
-        let h1 = data_hmac(b"k1", &d);
-        assert_ne!(h1, data_hmac(b"k2", &d));
+        let mut desired = SecretData::default();
+        desired.0.insert("a".to_owned(), zeroize::Zeroizing::new(b"1".to_vec()));
+        let h1 = live_data_hmac(b"k1", &d);
+        assert_eq!(h1, desired.hmac(b"k1"));
+        assert_ne!(h1, live_data_hmac(b"k2", &d));
         d.insert("a".to_owned(), ByteString(b"2".to_vec()));
-        assert_ne!(h1, data_hmac(b"k1", &d));
+        assert_ne!(h1, live_data_hmac(b"k1", &d));
+    }
+
+    #[test]
+    fn owner_state_prefers_what_the_secret_recorded_over_a_lagging_status() {
+        let mut l = live(true, Some("h"), "h", Some("d"));
+        l.recorded_generation = Some(3);
+        l.recorded_resume = Some("r1".into());
+        // The status still says generation 2 and no resume: the Secret knows better.
+        let st = OwnerState::new(DriftPolicy::Pause, Some(3), Some("r1"), Some(2), None, true, Some(&l));
+        assert!(!st.spec_changed);
+        assert!(!st.resume_requested);
+        let st = OwnerState::new(DriftPolicy::Pause, Some(4), Some("r2"), Some(3), Some("r1"), true, Some(&l));
+        assert!(st.spec_changed);
+        assert!(st.resume_requested);
+        // Never written: no spec change to speak of.
+        let st = OwnerState::new(DriftPolicy::Pause, Some(1), None, None, None, false, None);
+        assert!(!st.spec_changed && !st.resume_requested);
+    }
+
+    #[test]
+    fn live_secret_observation_reads_ownership_and_annotations() {
+        let mut s = Secret::default();
+        s.metadata.owner_references = Some(vec![OwnerReference { uid: "u1".into(), ..Default::default() }]);
+        s.metadata.annotations = Some(BTreeMap::from([
+            (DATA_HMAC_ANNOTATION.to_owned(), "h".to_owned()),
+            (INPUT_DIGEST_ANNOTATION.to_owned(), "d".to_owned()),
+            (GENERATION_ANNOTATION.to_owned(), "7".to_owned()),
+            (ADOPT_ANNOTATION.to_owned(), "true".to_owned()),
+        ]));
+        let l = LiveSecret::observe(&s, "u1", b"k");
+        assert!(l.owned && l.adoptable);
+        assert_eq!(l.recorded_digest.as_deref(), Some("d"));
+        assert_eq!(l.recorded_generation, Some(7));
+        assert!(l.drifted(), "the recorded HMAC differs from the (empty) data's");
+        assert!(!LiveSecret::observe(&s, "other", b"k").owned);
+    }
+
+    #[test]
+    fn built_secrets_force_name_namespace_and_carry_an_owner_only_when_owned() {
+        let owner = Owner {
+            api_version: "seal.dev/v1alpha1",
+            kind: "SealedSecret",
+            name: "o",
+            secret_name: "s",
+            namespace: "ns",
+            uid: "u",
+            generation: Some(2),
+            resume: None,
+        };
+        let data = SecretData::default();
+        let s = build_secret(&owner, Ownership::Owner, None, &data, "h", "d");
+        assert_eq!(s.metadata.name.as_deref(), Some("s"));
+        assert_eq!(s.metadata.namespace.as_deref(), Some("ns"));
+        assert_eq!(s.type_.as_deref(), Some("Opaque"));
+        assert_eq!(s.metadata.owner_references.as_ref().map(Vec::len), Some(1));
+        let s = build_secret(&owner, Ownership::Orphan, None, &data, "h", "d");
+        assert!(s.metadata.owner_references.is_none());
+        let ann = s.metadata.annotations.unwrap_or_default();
+        assert_eq!(ann.get(OWNER_UID_ANNOTATION).map(String::as_str), Some("u"));
+        assert_eq!(ann.get(GENERATION_ANNOTATION).map(String::as_str), Some("2"));
+    }
+
+    #[test]
+    fn invalid_secret_keys_are_named() {
+        let mut d = SecretData::default();
+        for k in ["ok.key_1-x", "bad key", "", "slash/no"] {
+            d.0.insert(k.to_owned(), zeroize::Zeroizing::new(Vec::new()));
+        }
+        let long = "a".repeat(254);
+        d.0.insert(long.clone(), zeroize::Zeroizing::new(Vec::new()));
+        let bad = invalid_keys(&d);
+        assert_eq!(bad, vec!["", long.as_str(), "bad key", "slash/no"]);
     }
 }

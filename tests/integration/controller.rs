@@ -297,7 +297,7 @@ impl Fx {
         loop {
             ctrl.alive()?;
             // /readyz is checked by its own test; here: up, keys loaded.
-            let last = match ctrl.get("/healthz") {
+            let last = match ctrl.get("/healthz").await {
                 Ok((200, _)) => match self.recipients().await {
                     Ok(r) if !r.is_empty() => return Ok(ctrl),
                     Ok(_) => format!("ConfigMap {RECIPIENTS_CM} lists no recipient"),
@@ -995,7 +995,7 @@ fn key_renewal_keeps_old_keys_and_publishes_new_first() -> Result<(), Failed> {
             }
             let all: Vec<String> = keys.iter().flat_map(key_recipients).collect();
             let listed = fx.recipients().await?;
-            let served = lines(&ctrl.get_ok("/v1/recipients")?);
+            let served = lines(&ctrl.get_ok("/v1/recipients").await?);
             if listed.first() != all.last() {
                 return Err(format!("first recipient {:?}, newest key {:?}", listed.first(), all.last()));
             }
@@ -1031,7 +1031,7 @@ fn key_renewal_keeps_old_keys_and_publishes_new_first() -> Result<(), Failed> {
         fx.apply(&f).await?;
         fx.wait_ready(ns, "after-restart").await?;
         fx.wait_data(ns, "after-restart", &[("v", b"sealed-old-again")]).await?;
-        let m = ctrl.metrics()?;
+        let m = ctrl.metrics().await?;
         let loaded = metric(&m, "seal_keys_loaded", &[]);
         ensure(
             loaded == Some(after.len() as f64),
@@ -1163,7 +1163,7 @@ fn drift_is_reverted_reported_or_paused_by_policy() -> Result<(), Failed> {
             "the recreated Secret has other data",
         )?;
 
-        let m = ctrl.metrics()?;
+        let m = ctrl.metrics().await?;
         for p in ["Revert", "Alert", "Pause"] {
             let n = metric(&m, "seal_drift_total", &[("policy", p)]).unwrap_or(0.0);
             ensure(n >= 1.0, format!("seal_drift_total{{policy=\"{p}\"}} is {n}"))?;
@@ -1186,9 +1186,9 @@ fn unchanged_inputs_cause_no_writes() -> Result<(), Failed> {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let secret_rv = rv(&fx.secret(ns, "still").await?.ok_or("no Secret")?);
         let ss_rv = fx.sealed_secrets(ns).get("still").await?.resource_version();
-        let m0 = ctrl.metrics()?;
+        let m0 = ctrl.metrics().await?;
         tokio::time::sleep(Duration::from_secs(8)).await;
-        let m1 = ctrl.metrics()?;
+        let m1 = ctrl.metrics().await?;
         let reconciles = |m: &str| metric(m, "seal_reconcile_total", &[("kind", "SealedSecret")]).unwrap_or(0.0);
         ensure(
             reconciles(&m1) - reconciles(&m0) >= 2.0,
@@ -1253,8 +1253,8 @@ fn canary_never_appears_in_logs_events_status_or_metrics() -> Result<(), Failed>
         tokio::time::sleep(Duration::from_secs(1)).await;
 
         let mut places: Vec<(String, Vec<u8>)> = Vec::new();
-        places.push(("/metrics".into(), ctrl.metrics()?.into_bytes()));
-        places.push(("/v1/recipients".into(), ctrl.get_ok("/v1/recipients")?.into_bytes()));
+        places.push(("/metrics".into(), ctrl.metrics().await?.into_bytes()));
+        places.push(("/v1/recipients".into(), ctrl.get_ok("/v1/recipients").await?.into_bytes()));
         let ar = ApiResource::erase::<SealedSecret>(&());
         for n in [ns, other] {
             let dynamic: Api<DynamicObject> = Api::namespaced_with(fx.cluster.admin(), n, &ar);
@@ -1311,7 +1311,7 @@ fn recipients_command_prints_newest_first() -> Result<(), Failed> {
         let sys = fx.sys.name.as_str();
         let (published, served) = wait_for("the ConfigMap and /v1/recipients to list every key", TIMEOUT, || async {
             let published = fx.recipients().await?;
-            let served = lines(&ctrl.get_ok("/v1/recipients")?);
+            let served = lines(&ctrl.get_ok("/v1/recipients").await?);
             if published.len() == keys.len() && served == published {
                 Ok(Some((published, served)))
             } else {
@@ -1415,17 +1415,18 @@ fn health_and_metrics_endpoints_serve_prometheus_text_without_object_names() -> 
         fx.wait_ready(ns, "probe-good-zq").await?;
         fx.wait_cond(ns, "probe-bad-zq", "Ready", "False", "DecryptFailed").await?;
 
-        ctrl.get_ok("/healthz")?;
+        ctrl.get_ok("/healthz").await?;
         let mut problems = Vec::new();
         // Ready once the caches are synced: long before two objects are reconciled.
-        if let Err(e) =
-            wait_for("/readyz to answer 200", Duration::from_secs(20), || async { ctrl.get_ok("/readyz").map(Some) })
-                .await
+        if let Err(e) = wait_for("/readyz to answer 200", Duration::from_secs(20), || async {
+            ctrl.get_ok("/readyz").await.map(Some)
+        })
+        .await
         {
             problems.push(fmsg(e));
         }
         let m = wait_for("metrics of both reconciles", TIMEOUT, || async {
-            let m = ctrl.metrics()?;
+            let m = ctrl.metrics().await?;
             let n = metric(&m, "seal_reconcile_total", &[("kind", "SealedSecret")]).unwrap_or(0.0);
             if n >= 2.0 { Ok(Some(m)) } else { Err(format!("seal_reconcile_total {n}")) }
         })
@@ -1529,8 +1530,8 @@ fn data_change_restarts_the_target_deployment_exactly_once() -> Result<(), Faile
     })
 }
 
-fn leader_flag(c: &Controller) -> Option<f64> {
-    let text = c.metrics().ok()?;
+async fn leader_flag(c: &Controller) -> Option<f64> {
+    let text = c.metrics().await.ok()?;
     text.lines().find_map(|l| l.strip_prefix("seal_leader ")).and_then(|v| v.trim().parse().ok())
 }
 
@@ -1548,13 +1549,13 @@ fn two_replicas_one_leads_and_the_other_takes_over_after_sigkill() -> Result<(),
         let watch = format!("{},{}", fx.app(), fx.other());
         let second = spawn_controller(fx.kubeconfig(), &fx.sys.name, &watch, &opts(), fx.dir.path())?;
         let deadline = Instant::now() + TIMEOUT;
-        while leader_flag(&first).is_none() || leader_flag(&second).is_none() {
+        while leader_flag(&first).await.is_none() || leader_flag(&second).await.is_none() {
             second.alive()?;
             ensure(Instant::now() < deadline, "both replicas must serve seal_leader")?;
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        ensure(leader_flag(&first) == Some(1.0), "the first replica leads")?;
-        ensure(leader_flag(&second) == Some(0.0), "the second replica waits")?;
+        ensure(leader_flag(&first).await == Some(1.0), "the first replica leads")?;
+        ensure(leader_flag(&second).await == Some(0.0), "the second replica waits")?;
 
         // SIGKILL: no chance to release the Lease; the standby must wait for it to expire.
         first.kill();
@@ -1563,7 +1564,7 @@ fn two_replicas_one_leads_and_the_other_takes_over_after_sigkill() -> Result<(),
         fx.apply(&after).await?;
         fx.wait_ready(ns, "after").await?;
         let took = killed.elapsed();
-        ensure(leader_flag(&second) == Some(1.0), "the second replica now leads")?;
+        ensure(leader_flag(&second).await == Some(1.0), "the second replica now leads")?;
         // Lease of 5 s, renewal grace, then one reconcile.
         ensure(took < Duration::from_secs(25), format!("takeover and reconcile took {took:?}"))?;
         fx.wait_data(ns, "after", &[("k", b"v2")]).await?;
@@ -1584,12 +1585,15 @@ fn sigterm_releases_the_lease_so_the_standby_leads_at_once() -> Result<(), Faile
         let watch = format!("{},{}", fx.app(), fx.other());
         let second = spawn_controller(fx.kubeconfig(), &fx.sys.name, &watch, &opts(), fx.dir.path())?;
         let deadline = Instant::now() + TIMEOUT;
-        while leader_flag(&second).is_none() {
+        while leader_flag(&second).await.is_none() {
             second.alive()?;
             ensure(Instant::now() < deadline, "the standby must serve seal_leader")?;
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        ensure(leader_flag(&first) == Some(1.0) && leader_flag(&second) == Some(0.0), "the first replica leads")?;
+        ensure(
+            leader_flag(&first).await == Some(1.0) && leader_flag(&second).await == Some(0.0),
+            "the first replica leads",
+        )?;
         let stopping = Instant::now();
         first.stop();
         let log = String::from_utf8_lossy(&first.logs()).into_owned();
@@ -1597,7 +1601,7 @@ fn sigterm_releases_the_lease_so_the_standby_leads_at_once() -> Result<(), Faile
             log.contains("released the leader Lease"),
             format!("the leader must release its Lease on SIGTERM:\n{log}"),
         )?;
-        while leader_flag(&second) != Some(1.0) {
+        while leader_flag(&second).await != Some(1.0) {
             second.alive()?;
             ensure(
                 stopping.elapsed() < Duration::from_secs(15),

@@ -846,7 +846,7 @@ fn controller_with_deploy_rbac_materializes_a_sealed_secret() -> Result<(), Fail
                 denials.is_empty(),
                 format!("the controller was refused with deploy/'s RBAC:\n{}", denials.join("\n")),
             )?;
-            let metrics = ctrl.metrics()?;
+            let metrics = ctrl.metrics().await?;
             for kind in ["SealedSecret", "ExternalSecret", "SecretStore"] {
                 let errors = counter(&metrics, "seal_reconcile_errors_total", &[&format!("kind=\"{kind}\"")]);
                 ensure(errors == 0.0, format!("{errors} {kind} reconcile errors with deploy/'s RBAC:\n{metrics}"))?;
@@ -974,7 +974,7 @@ fn missing_rbac_rule_is_reported_precisely() -> Result<(), Failed> {
             let user = format!("system:serviceaccount:{}:{NAME}", sys.name);
             let first = wait_for("the refused write to be counted and logged", TIMEOUT, || async {
                 ctrl.alive()?;
-                let n = errors_of(&ctrl.metrics()?);
+                let n = errors_of(&ctrl.metrics().await?);
                 let logs = log_text(&ctrl);
                 let precise = logs.lines().any(|l| {
                     l.contains("forbidden")
@@ -988,7 +988,7 @@ fn missing_rbac_rule_is_reported_precisely() -> Result<(), Failed> {
             .map_err(|e| format!("{}\nlast log lines:\n{}", fmsg(e), ctrl.log_tail()))?;
             // It keeps retrying (and counting) while the rule is missing.
             wait_for("the error counter to increase on retry", TIMEOUT, || async {
-                Ok::<_, String>((errors_of(&ctrl.metrics()?) > first).then_some(()))
+                Ok::<_, String>((errors_of(&ctrl.metrics().await?) > first).then_some(()))
             })
             .await?;
 

@@ -629,7 +629,7 @@ fn changed_value_in_openbao_reaches_the_secret_after_refresh() -> Result<(), Fai
             let ctrl = &ctrl;
             async move {
                 let rv = secrets.get("config").await?.resource_version();
-                let reads0 = metric(&ctrl.metrics()?, "seal_vault_reads_total", &[]);
+                let reads0 = metric(&ctrl.metrics().await?, "seal_vault_reads_total", &[]);
                 let end = Instant::now() + Duration::from_secs(12);
                 while Instant::now() < end {
                     let now = restart_state().await?;
@@ -641,7 +641,7 @@ fn changed_value_in_openbao_reaches_the_secret_after_refresh() -> Result<(), Fai
                     )?;
                     tokio::time::sleep(Duration::from_millis(300)).await;
                 }
-                let reads = metric(&ctrl.metrics()?, "seal_vault_reads_total", &[]) - reads0;
+                let reads = metric(&ctrl.metrics().await?, "seal_vault_reads_total", &[]) - reads0;
                 ensure(reads >= 2.0, format!("{what}: only {reads} reads of OpenBao in 12 s with refreshInterval 5s"))
             }
         };
@@ -672,7 +672,7 @@ fn changed_value_in_openbao_reaches_the_secret_after_refresh() -> Result<(), Fai
             // Exactly once per change: nothing more over the next refreshes.
             hold(state, "after a change").await?;
         }
-        let restarts = metric(&ctrl.metrics()?, "seal_rollout_restarts_total", &[]);
+        let restarts = metric(&ctrl.metrics().await?, "seal_rollout_restarts_total", &[]);
         ensure(restarts == 2.0, format!("seal_rollout_restarts_total is {restarts}, expected 2"))
     })
 }
@@ -792,7 +792,7 @@ fn expiring_token_is_replaced_without_failing_reconciles() -> Result<(), Failed>
             let v = wait_ready(&fx.es(), n, "True", "Materialized").await?;
             transitions.insert(n.clone(), ready_of(&v).1.map(|c| c.3).unwrap_or_default());
         }
-        let m0 = ctrl.metrics()?;
+        let m0 = ctrl.metrics().await?;
         let window = Duration::from_secs(20);
         let end = Instant::now() + window;
         let mut polls = 0;
@@ -807,7 +807,7 @@ fn expiring_token_is_replaced_without_failing_reconciles() -> Result<(), Failed>
             polls += 1;
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        let m1 = ctrl.metrics()?;
+        let m1 = ctrl.metrics().await?;
         let delta = |name: &str, want: &[(&str, &str)]| metric(&m1, name, want) - metric(&m0, name, want);
         let logins = delta("seal_vault_logins_total", &[]);
         let reads = delta("seal_vault_reads_total", &[]);
@@ -910,7 +910,7 @@ fn openbao_down_keeps_secrets_and_recovers() -> Result<(), Failed> {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        let errors = metric(&ctrl.metrics()?, "seal_vault_read_errors_total", &[("reason", "StoreUnavailable")]);
+        let errors = metric(&ctrl.metrics().await?, "seal_vault_read_errors_total", &[("reason", "StoreUnavailable")]);
         ensure(errors >= 1.0, format!("seal_vault_read_errors_total{{reason=StoreUnavailable}} is {errors}"))?;
 
         // Back (empty, as dev servers start): the value is written again and
@@ -1040,9 +1040,9 @@ fn two_hundred_external_secrets_over_twenty_paths_read_each_path_once_per_refres
         // Two more refreshes of every object (each refreshes 30-33 s after
         // its last reconcile).
         tokio::time::sleep(Duration::from_secs(2 * INTERVAL + 10)).await;
-        ctrl.metrics()?; // still serving
+        ctrl.metrics().await?; // still serving
         let t_end = unix_now();
-        let m = ctrl.metrics()?;
+        let m = ctrl.metrics().await?;
         let audit = audit_requests(server.audit_log.as_deref().ok_or("no audit log")?)?;
 
         let login_path = format!("auth/{}/login", approle.mount);
@@ -1341,7 +1341,7 @@ fn no_token_or_value_in_logs_events_status_or_metrics() -> Result<(), Failed> {
             ("Events (v1)", serde_json::to_vec(&core_events.list(&ListParams::default()).await?)?),
             ("ExternalSecrets", serde_json::to_vec(&es.list(&ListParams::default()).await?)?),
             ("SecretStores", serde_json::to_vec(&fx.stores().list(&ListParams::default()).await?)?),
-            ("metrics", ctrl.metrics()?.into_bytes()),
+            ("metrics", ctrl.metrics().await?.into_bytes()),
         ];
         let found = |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
         // The search itself works: the value is where it belongs.

@@ -3,8 +3,7 @@
 //! real entry point), its output in files, its HTTP port on loopback. It is
 //! killed when dropped, and a watchdog kills it if the test binary dies.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -116,13 +115,13 @@ impl ControllerProcess {
     }
 
     /// GET on its HTTP port.
-    pub fn get(&self, path: &str) -> Result<(u16, Vec<u8>), String> {
-        http_get(self.port, path)
+    pub async fn get(&self, path: &str) -> Result<(u16, Vec<u8>), String> {
+        http_get(self.port, path).await
     }
 
     /// GET that must answer 200 with text.
-    pub fn get_ok(&self, path: &str) -> Result<String, String> {
-        let (code, body) = self.get(path)?;
+    pub async fn get_ok(&self, path: &str) -> Result<String, String> {
+        let (code, body) = self.get(path).await?;
         if code != 200 {
             return Err(format!("GET {path}: HTTP {code}: {}", String::from_utf8_lossy(&body)));
         }
@@ -130,8 +129,8 @@ impl ControllerProcess {
     }
 
     /// The `/metrics` text.
-    pub fn metrics(&self) -> Result<String, String> {
-        self.get_ok("/metrics")
+    pub async fn metrics(&self) -> Result<String, String> {
+        self.get_ok("/metrics").await
     }
 
     /// Waits until `/readyz` answers 200 (keys loaded, caches synced).
@@ -139,7 +138,7 @@ impl ControllerProcess {
         let deadline = Instant::now() + timeout;
         loop {
             self.alive()?;
-            let last = match self.get("/readyz") {
+            let last = match self.get("/readyz").await {
                 Ok((200, _)) => return Ok(()),
                 Ok((code, body)) => format!("/readyz: HTTP {code}: {}", String::from_utf8_lossy(&body)),
                 Err(e) => e,
@@ -188,42 +187,16 @@ impl Drop for ControllerProcess {
     }
 }
 
-/// A plain HTTP/1.1 GET on 127.0.0.1 (status, body).
-pub fn http_get(port: u16, path: &str) -> Result<(u16, Vec<u8>), String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| format!("GET {path}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+/// A GET on 127.0.0.1 (status, body).
+pub async fn http_get(port: u16, path: &str) -> Result<(u16, Vec<u8>), String> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(10))
+        .build()
         .map_err(|e| format!("GET {path}: {e}"))?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).map_err(|e| format!("GET {path}: {e}"))?;
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("GET {path}: no header end"))?;
-    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-    let body = &buf[end + 4..];
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("GET {path}: bad status line"))?;
-    let chunked = head.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
-    Ok((code, if chunked { dechunk(body)? } else { body.to_vec() }))
-}
-
-fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n").ok_or("bad chunked body")?;
-        let size_text = String::from_utf8_lossy(&b[..eol]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| "bad chunk size".to_string())?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if b.len() < size {
-            return Err("truncated chunk".into());
-        }
-        out.extend_from_slice(&b[..size]);
-        b = b.get(size + 2..).unwrap_or_default();
-    }
+    let resp =
+        client.get(format!("http://127.0.0.1:{port}{path}")).send().await.map_err(|e| format!("GET {path}: {e}"))?;
+    let code = resp.status().as_u16();
+    let body = resp.bytes().await.map_err(|e| format!("GET {path}: {e}"))?;
+    Ok((code, body.to_vec()))
 }

@@ -1,4 +1,4 @@
-//! The controller's age keys (design §5): generated at first start into a
+//! The controller's age keys (see docs/architecture.md): generated at first start into a
 //! labelled Secret in the controller's namespace, renewed on a period, never
 //! deleted; every labelled Secret with a valid identity is loaded (bring your
 //! own key, a Flux age key). The public recipients are published, newest
@@ -18,7 +18,7 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use zeroize::Zeroizing;
 
-use crate::sops::Identities;
+use seal_format::sops::Identities;
 
 /// Label that marks a Secret holding age identities for the controller.
 pub const KEY_LABEL: &str = "seal.dev/key";
@@ -26,10 +26,7 @@ pub const KEY_LABEL: &str = "seal.dev/key";
 pub const KEY_LABEL_VALUE: &str = "age";
 /// Data key of a generated identity (Flux's `.agekey` convention).
 pub const KEY_DATA: &str = "age.agekey";
-/// ConfigMap with the public recipients.
-pub const RECIPIENTS_CONFIGMAP: &str = "seal-recipients";
-/// Data key of the recipients list in the ConfigMap.
-pub const RECIPIENTS_KEY: &str = "recipients.txt";
+pub use seal_format::document::{RECIPIENTS_CONFIGMAP, RECIPIENTS_KEY, recipients_text};
 /// Secret with the HMAC key for data fingerprints.
 pub const HMAC_SECRET: &str = "seal-hmac-key";
 /// Field manager of everything the controller writes.
@@ -72,6 +69,23 @@ impl KeyRegistry {
     /// A registry for keys in `namespace`, renewed every `renew_period`.
     pub fn new(client: Client, namespace: &str, renew_period: Duration) -> KeyRegistry {
         KeyRegistry { client, namespace: namespace.to_owned(), renew_period, state: RwLock::new(State::default()) }
+    }
+
+    /// A registry that already holds `identities` (newest first) and the
+    /// HMAC key, with nothing to load: for tests of the reconcile flow.
+    pub fn preloaded(
+        client: Client,
+        namespace: &str,
+        identities: Vec<age::x25519::Identity>,
+        hmac: [u8; 32],
+    ) -> KeyRegistry {
+        let keys = identities
+            .into_iter()
+            .enumerate()
+            .map(|(i, identity)| LoadedKey { secret: format!("preloaded-{i}"), created: String::new(), identity })
+            .collect();
+        let state = State { keys, hmac: Some(Zeroizing::new(hmac)) };
+        KeyRegistry { client, namespace: namespace.to_owned(), renew_period: Duration::MAX, state: RwLock::new(state) }
     }
 
     /// The controller's namespace.
@@ -267,16 +281,6 @@ impl KeyRegistry {
     pub fn hmac_key_bytes(&self) -> Option<Zeroizing<[u8; 32]>> {
         self.state.read().unwrap_or_else(|p| p.into_inner()).hmac.clone()
     }
-}
-
-/// The recipients file format: one per line.
-pub fn recipients_text(recipients: &[String]) -> String {
-    let mut s = String::new();
-    for r in recipients {
-        s.push_str(r);
-        s.push('\n');
-    }
-    s
 }
 
 fn age_of(created: &str) -> Option<Duration> {

@@ -1,4 +1,5 @@
-//! Values from Vault or OpenBao (KV v1 and v2) through `vaultrs`.
+//! Sessions and reads: values from Vault or OpenBao (KV v1 and v2) through
+//! `vaultrs`.
 //!
 //! One authenticated client per store (and its generation), logged in once
 //! and again before its token expires — never per reconcile. Reads are
@@ -19,6 +20,8 @@ use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 use zeroize::Zeroizing;
 
+use super::ResolvedStore;
+use crate::api::Reason;
 use crate::api::secret_store::{KvVersion, SecretKeyRef, ServiceAccountRef, VaultProvider};
 use crate::telemetry::Metrics;
 
@@ -44,14 +47,14 @@ pub enum VaultError {
 }
 
 impl VaultError {
-    /// The CamelCase status reason (also the bounded metric label).
-    pub fn reason(&self) -> &'static str {
+    /// The status reason (also the bounded metric label).
+    pub fn reason(&self) -> Reason {
         match self {
-            VaultError::Unavailable(_) => "StoreUnavailable",
-            VaultError::Denied(_) => "StoreAccessDenied",
-            VaultError::NotFound(_) => "SecretNotFound",
-            VaultError::PropertyNotFound(_) => "PropertyNotFound",
-            VaultError::Misconfigured(_) => "StoreMisconfigured",
+            VaultError::Unavailable(_) => Reason::StoreUnavailable,
+            VaultError::Denied(_) => Reason::StoreAccessDenied,
+            VaultError::NotFound(_) => Reason::SecretNotFound,
+            VaultError::PropertyNotFound(_) => Reason::PropertyNotFound,
+            VaultError::Misconfigured(_) => Reason::StoreMisconfigured,
         }
     }
 }
@@ -73,38 +76,6 @@ fn from_client(e: ClientError, what: &str) -> VaultError {
             VaultError::NotFound(format!("{what}: empty response"))
         }
         _ => VaultError::Unavailable(format!("{what}: unexpected response from Vault")),
-    }
-}
-
-/// A store resolved for use: identity, settings, and where its credentials live.
-#[derive(Clone, Debug)]
-pub struct ResolvedStore {
-    /// `SecretStore ns/name` or `ClusterSecretStore name` (for messages).
-    pub display: String,
-    /// Identity of this store version (kind, namespace, name, uid, generation).
-    pub key: String,
-    /// The Vault settings.
-    pub provider: VaultProvider,
-    /// Namespace a SecretStore's credentials must be in (`None` for a
-    /// ClusterSecretStore, whose references name their namespace).
-    pub own_namespace: Option<String>,
-}
-
-impl ResolvedStore {
-    fn ref_namespace(&self, field: &str, ns: Option<&String>) -> Result<String, VaultError> {
-        match (&self.own_namespace, ns) {
-            (Some(own), None) => Ok(own.clone()),
-            (Some(own), Some(n)) if n == own => Ok(own.clone()),
-            (Some(own), Some(n)) => Err(VaultError::Misconfigured(format!(
-                "{}: {field} names namespace {n}, but a SecretStore may only use credentials from its own namespace {own}",
-                self.display
-            ))),
-            (None, Some(n)) => Ok(n.clone()),
-            (None, None) => Err(VaultError::Misconfigured(format!(
-                "{}: {field} must name a namespace (ClusterSecretStore)",
-                self.display
-            ))),
-        }
     }
 }
 
@@ -180,7 +151,8 @@ impl VaultPool {
             let pem = base64::engine::general_purpose::STANDARD
                 .decode(ca.trim())
                 .map_err(|_| VaultError::Misconfigured(format!("{}: caBundle is not base64", store.display)))?;
-            let path = std::env::temp_dir().join(format!("seal-ca-{}.pem", crate::materialize::input_digest(&[&pem])));
+            let path =
+                std::env::temp_dir().join(format!("seal-ca-{}.pem", seal_format::document::input_digest(&[&pem])));
             std::fs::write(&path, &pem).map_err(|e| {
                 VaultError::Misconfigured(format!(
                     "{}: cannot write the CA bundle to a temporary file: {e}",
@@ -199,7 +171,7 @@ impl VaultPool {
     async fn login(&self, kube: &Client, store: &ResolvedStore) -> Result<Session, VaultError> {
         let auth = &store.provider.auth;
         let _permit = self.inflight.acquire().await.map_err(|_| VaultError::Unavailable("shutting down".into()))?;
-        self.metrics.inc("seal_vault_logins_total", &[]);
+        self.metrics.vault_login();
         let what = format!("{}: login", store.display);
         let (token, ttl) = if let Some(r) = &auth.token_secret_ref {
             let token = read_secret_key(kube, store, "auth.tokenSecretRef", r).await?;
@@ -263,7 +235,7 @@ impl VaultPool {
         cell.get_or_init(|| async {
             let r = self.read_uncached(kube, store, path, version).await;
             if let Err(e) = &r {
-                self.metrics.inc("seal_vault_read_errors_total", &[("reason", e.reason())]);
+                self.metrics.vault_read_failed(e.reason());
                 // Failures are not kept for the epoch: the next reconcile retries.
             }
             r
@@ -289,7 +261,7 @@ impl VaultPool {
             let r = {
                 let _permit =
                     self.inflight.acquire().await.map_err(|_| VaultError::Unavailable("shutting down".into()))?;
-                self.metrics.inc("seal_vault_reads_total", &[]);
+                self.metrics.vault_read();
                 read_kv(&client, &store.provider, path, version).await
             };
             match r {

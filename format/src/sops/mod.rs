@@ -1,12 +1,12 @@
 //! The SOPS file format (age back end), shared by the `seal` CLI and the
-//! controller. Specified in `shared/reference/sops-format.md`; compatible
+//! controller. Specified in `docs/sops-format.md`; compatible
 //! with sops 3.11 in both directions.
 //!
 //! This module knows nothing of Kubernetes or async runtimes: it turns bytes
 //! into trees, trees into encrypted trees and back.
 //!
 //! Reading order: [`value`] (the tree), [`cipher`] (one value's envelope),
-//! [`metadata`] (the `sops` block), [`keys`] (the data key and age), then the
+//! [`metadata`] (the `sops` block), [`recipients`] (the data key wrapped for age recipients), then the
 //! walk below (which values are encrypted, the MAC), then the stores
 //! ([`yaml`], [`json`], [`dotenv`]).
 
@@ -14,8 +14,8 @@ pub mod cipher;
 pub mod dotenv;
 pub mod error;
 pub mod json;
-pub mod keys;
 pub mod metadata;
+pub mod recipients;
 pub mod value;
 pub mod yaml;
 
@@ -23,8 +23,8 @@ use sha2::{Digest, Sha512};
 
 pub use cipher::{Cipher, CipherError, DataKey};
 pub use error::Error;
-pub use keys::{Identities, Recipient};
 pub use metadata::{Metadata, Rule};
+pub use recipients::{Identities, Recipient};
 pub use value::{Item, Map, Text, Value};
 
 use error::display_path;
@@ -245,7 +245,7 @@ pub struct EncryptOptions {
 /// Encrypts plaintext branches with a new data key.
 pub fn encrypt_document(mut branches: Vec<Map>, opts: &EncryptOptions) -> Result<EncryptedDocument, Error> {
     let key = DataKey::generate()?;
-    let key_groups = keys::wrap_groups(&key, &opts.groups, opts.shamir_threshold)?;
+    let key_groups = recipients::wrap_groups(&key, &opts.groups, opts.shamir_threshold)?;
     let mut metadata = Metadata {
         key_groups,
         shamir_threshold: if opts.groups.len() > 1 { opts.shamir_threshold } else { 0 },
@@ -281,7 +281,7 @@ pub fn decrypt_document(
     ids: &Identities,
     opts: DecryptOptions,
 ) -> Result<(Vec<Map>, Metadata, Cipher), Error> {
-    let key = keys::recover(&doc.metadata, ids)?;
+    let key = recipients::recover(&doc.metadata, ids)?;
     decrypt_with_key(doc, key, opts)
 }
 

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha512};
 use super::*;
 
 fn vectors() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/sops-vectors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/sops-vectors")
 }
 
 fn kat() -> serde_json::Value {
@@ -147,11 +147,11 @@ fn mac_aad_follows_go_rfc3339() {
 #[test]
 fn shamir_split_and_combine_round_trip() {
     let secret = [7u8; 32];
-    let shares = keys::shamir::split(&secret, 3, 2).expect("split");
+    let shares = recipients::shamir::split(&secret, 3, 2).expect("split");
     assert_eq!(shares[2][32], 3, "x-coordinate is group index + 1");
     for pair in [[0, 1], [1, 2], [0, 2]] {
         let subset: Vec<_> = pair.iter().map(|&i| shares[i].clone()).collect();
-        assert_eq!(keys::shamir::combine(&subset).expect("combine").as_slice(), &secret);
+        assert_eq!(recipients::shamir::combine(&subset).expect("combine").as_slice(), &secret);
     }
 }
 
@@ -184,12 +184,56 @@ fn debug_of_errors_and_keys_never_shows_values() {
     let e = Error::Value { path: error::display_path("stringData:password:"), source: CipherError::Authentication };
     let shown = format!("{e} {e:?}");
     assert!(shown.contains("[\"stringData\"][\"password\"]"));
-    // Text has no Debug and no Display: this line would not compile otherwise,
-    // so check the error type's rendering of a value-carrying failure instead.
+    // A real ciphertext of the canary, so that decryption gets as far as the
+    // plaintext before each failure: a tampered tag, another path (AAD), and
+    // a type that the plaintext does not parse as (the type is not
+    // authenticated, so the plaintext is in hand when parsing fails).
     let canary = "canary-value-123";
-    let mut c = Cipher::new(DataKey::generate().expect("key"));
-    let err = c.decrypt_value(&format!("ENC[AES256_GCM,data:{canary},iv:x,tag:y,type:str]"), "a:").err();
-    assert!(!format!("{err:?}").contains(canary));
+    let key = DataKey::generate().expect("key");
+    let mut c = Cipher::new(DataKey::from_slice(key.as_bytes()).expect("copy"));
+    let env = c.encrypt_value(&Value::str(canary), "stringData:password:").expect("encrypt");
+    assert!(c.decrypt_value(&env, "stringData:password:").is_ok(), "the untampered value must decrypt");
+    let tag_start = env.find(",tag:").expect("tag") + 5;
+    let mut tampered_tag = env.clone();
+    let flip = if &env[tag_start..tag_start + 1] == "A" { "B" } else { "A" };
+    tampered_tag.replace_range(tag_start..tag_start + 1, flip);
+    let wrong_type = env.replace("type:str", "type:int");
+    let cases = [
+        ("tampered tag", tampered_tag.as_str(), "stringData:password:"),
+        ("another path", env.as_str(), "stringData:other:"),
+        ("wrong type", wrong_type.as_str(), "stringData:password:"),
+    ];
+    for (what, envelope, aad) in cases {
+        let err = c.decrypt_value(envelope, aad).err().unwrap_or_else(|| panic!("{what}: decrypted"));
+        let mut shown = format!("{err} {err:?}");
+        let wrapped = Error::Value { path: error::display_path(aad), source: err };
+        shown.push_str(&format!(" {wrapped} {wrapped:?}"));
+        assert!(!shown.contains(canary), "{what}: the error shows the value: {shown}");
+    }
+    // The whole-document path: a file holding the canary, its MAC edited
+    // and one value's type changed; each error is checked the same way.
+    let id = age::x25519::Identity::generate();
+    let mut ids = Identities::new();
+    ids.push(id.clone());
+    let mut doc = Map::new();
+    doc.push("password", Value::str(canary));
+    let r = Recipient::parse(&id.to_public().to_string()).expect("recipient");
+    let opts =
+        EncryptOptions { groups: vec![vec![r]], shamir_threshold: 0, rule: Rule::default(), mac_only_encrypted: false };
+    let enc = encrypt_document(vec![doc], &opts).expect("encrypt");
+    let text = String::from_utf8(emit_encrypted(&enc, Format::Yaml).expect("emit")).expect("utf-8");
+    assert!(!text.contains(canary));
+    let good = parse_encrypted(text.as_bytes(), Format::Yaml).expect("parse");
+    let (plain, _, _) = decrypt_document(good, &ids, DecryptOptions::default()).expect("decrypts");
+    assert_eq!(plain[0].get("password").and_then(Value::as_str), Some(canary), "the canary must really be inside");
+    let mut bad_mac = parse_encrypted(text.as_bytes(), Format::Yaml).expect("parse");
+    bad_mac.metadata.mac = bad_mac.metadata.mac.replacen("data:", "data:AAAA", 1);
+    let bad_type = parse_encrypted(text.replace("type:str", "type:float").as_bytes(), Format::Yaml).expect("parse");
+    for (what, doc) in [("edited MAC", bad_mac), ("wrong type", bad_type)] {
+        let err = decrypt_document(doc, &ids, DecryptOptions::default()).err().unwrap_or_else(|| panic!("{what}: ok"));
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(canary), "{what}: the error shows the value: {shown}");
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,554 @@
+//! The `SealedSecret` document (see `docs/architecture.md`): a SOPS file
+//! of the whole resource, with `data`, `stringData` and `scope` encrypted,
+//! the MAC over encrypted values only, and every map that holds encrypted
+//! values in the sorted key order the Kubernetes API server returns.
+//!
+//! Shared by the CLI (which builds and checks these documents) and the
+//! controller: [`check_encrypted`] and [`open`] are the one place where a
+//! SealedSecret is judged, whoever asks. No Kubernetes client here.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use base64::Engine;
+use zeroize::Zeroizing;
+
+use crate::sops::{self, DecryptOptions, Identities, Item, Map, Metadata, Rule, Value};
+
+/// API group and version of seal's resources.
+pub const API_VERSION: &str = "seal.dev/v1alpha1";
+/// The kind of a sealed secret.
+pub const KIND: &str = "SealedSecret";
+/// The selection rule every SealedSecret uses.
+pub const ENCRYPTED_REGEX: &str = "^(data|stringData|scope)$";
+/// Key names that the rule would encrypt wherever they appear.
+pub const RESERVED_KEYS: [&str; 3] = ["data", "stringData", "scope"];
+
+/// The selection rule of a SealedSecret.
+pub fn rule() -> Rule {
+    Rule::EncryptedRegex(regex::Regex::new(ENCRYPTED_REGEX).unwrap_or_else(|_| unreachable!("constant regex")))
+}
+
+/// Where a sealed document may be materialized.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScopeBinding {
+    /// Only as `namespace/name`.
+    Strict {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Any name in this namespace.
+    Namespace {
+        /// Namespace.
+        namespace: String,
+    },
+    /// Anywhere.
+    Cluster,
+}
+
+impl ScopeBinding {
+    /// Parses `ns/name`, `ns/*` or `*/*`.
+    pub fn parse(s: &str) -> Result<ScopeBinding, String> {
+        let (ns, name) =
+            s.split_once('/').ok_or_else(|| "the scope must be namespace/name, namespace/* or */*".to_owned())?;
+        match (ns, name) {
+            ("*", "*") => Ok(ScopeBinding::Cluster),
+            ("*", _) | ("", _) | (_, "") => Err("the scope must be namespace/name, namespace/* or */*".to_owned()),
+            (ns, "*") => Ok(ScopeBinding::Namespace { namespace: ns.to_owned() }),
+            (ns, name) => Ok(ScopeBinding::Strict { namespace: ns.to_owned(), name: name.to_owned() }),
+        }
+    }
+
+    /// Whether an object with this namespace and name may use the document.
+    pub fn allows(&self, namespace: &str, name: &str) -> bool {
+        match self {
+            ScopeBinding::Strict { namespace: n, name: m } => n == namespace && m == name,
+            ScopeBinding::Namespace { namespace: n } => n == namespace,
+            ScopeBinding::Cluster => true,
+        }
+    }
+}
+
+impl fmt::Display for ScopeBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScopeBinding::Strict { namespace, name } => write!(f, "{namespace}/{name}"),
+            ScopeBinding::Namespace { namespace } => write!(f, "{namespace}/*"),
+            ScopeBinding::Cluster => f.write_str("*/*"),
+        }
+    }
+}
+
+/// True when the document is a SealedSecret.
+pub fn is_sealed_secret(doc: &Map) -> bool {
+    doc.get("kind").and_then(Value::as_str) == Some(KIND)
+}
+
+/// `metadata.namespace` and `metadata.name` of a document.
+pub fn object_ref(doc: &Map) -> (Option<&str>, Option<&str>) {
+    let md = doc.get("metadata").and_then(Value::as_map);
+    (
+        md.and_then(|m| m.get("namespace")).and_then(Value::as_str),
+        md.and_then(|m| m.get("name")).and_then(Value::as_str),
+    )
+}
+
+/// Sorts `spec` and the `data`/`stringData` maps by key, as the API server
+/// returns them, so the MAC computed at encryption matches the live object.
+pub fn sort_for_api_server(doc: &mut Map) {
+    if let Some(Value::Map(spec)) = doc.get_mut("spec") {
+        spec.sort_keys();
+        for key in ["data", "stringData"] {
+            if let Some(Value::Map(m)) = spec.get_mut(key) {
+                m.sort_keys();
+            }
+        }
+    }
+}
+
+/// The path (`spec.data` …) of a map holding encrypted values whose keys are
+/// not sorted, if any.
+pub fn unsorted_map(doc: &Map) -> Option<String> {
+    fn sorted(m: &Map) -> bool {
+        let keys: Vec<&str> = m.pairs().map(|(k, _)| k).collect();
+        keys.windows(2).all(|w| w[0] <= w[1])
+    }
+    let spec = doc.get("spec").and_then(Value::as_map)?;
+    if !sorted(spec) {
+        return Some("spec".into());
+    }
+    for key in ["data", "stringData"] {
+        if let Some(m) = spec.get(key).and_then(Value::as_map)
+            && !sorted(m)
+        {
+            return Some(format!("spec.{key}"));
+        }
+    }
+    None
+}
+
+/// Labels or annotation keys named like an encrypted field, which the
+/// selection rule would encrypt by accident.
+pub fn reserved_metadata_keys(doc: &Map) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut check = |where_: &str, m: Option<&Map>| {
+        if let Some(m) = m {
+            for (k, _) in m.pairs() {
+                if RESERVED_KEYS.contains(&k) {
+                    found.push(format!("{where_}.{k}"));
+                }
+            }
+        }
+    };
+    let md = doc.get("metadata").and_then(Value::as_map);
+    for field in ["labels", "annotations"] {
+        check(&format!("metadata.{field}"), md.and_then(|m| m.get(field)).and_then(Value::as_map));
+    }
+    let tmd = doc
+        .get("spec")
+        .and_then(Value::as_map)
+        .and_then(|s| s.get("template"))
+        .and_then(Value::as_map)
+        .and_then(|t| t.get("metadata"))
+        .and_then(Value::as_map);
+    for field in ["labels", "annotations"] {
+        check(&format!("spec.template.metadata.{field}"), tmd.and_then(|m| m.get(field)).and_then(Value::as_map));
+    }
+    found
+}
+
+/// Checks a plaintext SealedSecret before it is encrypted: no label or
+/// annotation may be named like an encrypted field.
+pub fn check_plaintext(doc: &Map) -> Result<(), String> {
+    let reserved = reserved_metadata_keys(doc);
+    if reserved.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} would be encrypted by the SealedSecret rule {ENCRYPTED_REGEX}; rename these labels or annotations",
+        reserved.join(", ")
+    ))
+}
+
+/// The parts of a Kubernetes Secret that a SealedSecret carries.
+#[derive(Default)]
+pub struct SecretParts {
+    /// Name of the Secret (and the SealedSecret).
+    pub name: String,
+    /// Namespace, if known.
+    pub namespace: Option<String>,
+    /// `type`, e.g. `Opaque`.
+    pub type_: Option<String>,
+    /// `immutable`.
+    pub immutable: Option<bool>,
+    /// Labels for the Secret.
+    pub labels: Map,
+    /// Annotations for the Secret.
+    pub annotations: Map,
+    /// `data`: base64 values.
+    pub data: Map,
+    /// `stringData`: UTF-8 values.
+    pub string_data: Map,
+}
+
+impl SecretParts {
+    /// Reads a `kind: Secret` manifest.
+    pub fn from_secret(doc: &Map) -> Result<SecretParts, String> {
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+        if kind != "Secret" {
+            return Err(format!("expected a manifest of kind Secret, found kind {kind:?}"));
+        }
+        let md = doc.get("metadata").and_then(Value::as_map);
+        let get_map =
+            |m: Option<&Map>, k: &str| m.and_then(|m| m.get(k)).and_then(Value::as_map).cloned().unwrap_or_default();
+        let name =
+            md.and_then(|m| m.get("name")).and_then(Value::as_str).ok_or("the Secret has no metadata.name")?.to_owned();
+        let mut parts = SecretParts {
+            name,
+            namespace: md.and_then(|m| m.get("namespace")).and_then(Value::as_str).map(str::to_owned),
+            type_: doc.get("type").and_then(Value::as_str).map(str::to_owned),
+            immutable: match doc.get("immutable") {
+                Some(Value::Bool(b)) => Some(*b),
+                _ => None,
+            },
+            labels: get_map(md, "labels"),
+            annotations: get_map(md, "annotations"),
+            data: get_map(Some(doc), "data"),
+            string_data: get_map(Some(doc), "stringData"),
+        };
+        for m in [&mut parts.data, &mut parts.string_data] {
+            for item in m.items.iter_mut() {
+                if let Item::Pair(k, v) = item {
+                    *v = match std::mem::replace(v, Value::Null) {
+                        Value::Str(s) => Value::Str(s),
+                        Value::Null => Value::str(""),
+                        other => {
+                            return Err(format!(
+                                "the value of {k:?} is a {}; Secret values must be strings",
+                                other.kind()
+                            ));
+                        }
+                    };
+                }
+            }
+        }
+        Ok(parts)
+    }
+
+    /// Checks Secret key names (`[-._a-zA-Z0-9]+`, at most 253 characters).
+    pub fn validate_keys(&self) -> Result<(), String> {
+        for (k, _) in self.data.pairs().chain(self.string_data.pairs()) {
+            let valid = !k.is_empty()
+                && k.len() <= 253
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !valid {
+                return Err(format!(
+                    "{k:?} is not a valid Secret key (letters, digits, '-', '_' and '.'; at most 253 characters)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Merges these values into a decrypted SealedSecret document: each key
+    /// replaces the same key in either map, `type` and `scope` are replaced
+    /// when given; the result is in API-server order. Other values are
+    /// left as they are (and keep their ciphertext when re-encrypted with
+    /// the file's data key).
+    pub fn merge_into(self, doc: &mut Map, scope: Option<&ScopeBinding>) -> Result<(), String> {
+        let Some(Value::Map(spec)) = doc.get_mut("spec") else {
+            return Err("the SealedSecret has no spec".into());
+        };
+        for (field, other, values) in [("data", "stringData", self.data), ("stringData", "data", self.string_data)] {
+            for (k, v) in values.pairs() {
+                if let Some(Value::Map(o)) = spec.get_mut(other) {
+                    o.remove(k);
+                }
+                if spec.get(field).is_none() {
+                    spec.push(field, Value::Map(Map::new()));
+                }
+                if let Some(Value::Map(m)) = spec.get_mut(field) {
+                    m.insert(k, v.clone());
+                }
+            }
+        }
+        if let Some(scope) = scope {
+            spec.insert("scope", Value::str(scope.to_string()));
+        }
+        if let Some(t) = self.type_
+            && let Some(Value::Map(tpl)) = spec.get_mut("template")
+        {
+            tpl.insert("type", Value::str(t));
+        }
+        sort_for_api_server(doc);
+        Ok(())
+    }
+
+    /// Builds the plaintext SealedSecret document (to be encrypted with
+    /// [`rule`] and `mac_only_encrypted`), in API-server order.
+    pub fn to_document(&self, namespace: &str, scope: &ScopeBinding) -> Map {
+        let mut meta = Map::new();
+        meta.push("name", Value::str(self.name.clone()));
+        meta.push("namespace", Value::str(namespace));
+        let mut spec = Map::new();
+        if !self.data.is_empty() {
+            spec.push("data", Value::Map(self.data.clone()));
+        }
+        spec.push("scope", Value::str(scope.to_string()));
+        if !self.string_data.is_empty() {
+            spec.push("stringData", Value::Map(self.string_data.clone()));
+        }
+        let mut template = Map::new();
+        if let Some(b) = self.immutable {
+            template.push("immutable", Value::Bool(b));
+        }
+        if !self.labels.is_empty() || !self.annotations.is_empty() {
+            let mut tm = Map::new();
+            if !self.annotations.is_empty() {
+                tm.push("annotations", Value::Map(self.annotations.clone()));
+            }
+            if !self.labels.is_empty() {
+                tm.push("labels", Value::Map(self.labels.clone()));
+            }
+            template.push("metadata", Value::Map(tm));
+        }
+        template.push("type", Value::str(self.type_.clone().unwrap_or_else(|| "Opaque".into())));
+        spec.push("template", Value::Map(template));
+        let mut doc = Map::new();
+        doc.push("apiVersion", Value::str(API_VERSION));
+        doc.push("kind", Value::str(KIND));
+        doc.push("metadata", Value::Map(meta));
+        doc.push("spec", Value::Map(spec));
+        sort_for_api_server(&mut doc);
+        doc
+    }
+}
+
+/// The data a Secret should hold: key → bytes. Zeroized on drop; no `Debug`.
+#[derive(Default, Clone, PartialEq)]
+pub struct SecretData(pub BTreeMap<String, Zeroizing<Vec<u8>>>);
+
+impl SecretData {
+    /// The keys (safe to log).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    /// Keyed fingerprint of the data (see [`data_hmac`]).
+    pub fn hmac(&self, key: &[u8]) -> String {
+        data_hmac(key, self.0.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+    }
+}
+
+/// Keyed HMAC-SHA256 of a Secret's data (keys and values, length-prefixed,
+/// in the order given — sorted, for maps), hex. Tells whether data changed
+/// without keeping it.
+pub fn data_hmac<'a>(key: &[u8], pairs: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key) else {
+        unreachable!("HMAC takes keys of any length")
+    };
+    for (k, v) in pairs {
+        mac.update(&(k.len() as u64).to_be_bytes());
+        mac.update(k.as_bytes());
+        mac.update(&(v.len() as u64).to_be_bytes());
+        mac.update(v);
+    }
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// SHA-256 over the parts that determine a desired Secret (length-prefixed,
+/// so parts cannot run into each other), hex of the first 16 bytes.
+pub fn input_digest(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Why a SealedSecret cannot be used. The controller shows the variant as
+/// the status reason, the CLI maps it to an exit code; messages name paths
+/// and causes, never values.
+#[derive(Debug, thiserror::Error)]
+pub enum SealedError {
+    /// The document is not a usable SealedSecret.
+    #[error("{0}")]
+    InvalidDocument(String),
+    /// No available identity is a recipient.
+    #[error("{0}")]
+    NoMatchingKey(String),
+    /// A value does not decrypt (tampered, moved, or another data key).
+    #[error("{0}")]
+    DecryptFailed(String),
+    /// The MAC does not match the encrypted values.
+    #[error("{0}")]
+    MacMismatch(String),
+    /// The scope binding does not allow this namespace and name.
+    #[error("{0}")]
+    ScopeMismatch(String),
+}
+
+/// A SealedSecret that decrypted and passed every check.
+pub struct Opened {
+    /// Where the values may be used (it allows the object's namespace and name).
+    pub scope: ScopeBinding,
+    /// `spec.data` (base64-decoded) and `spec.stringData`, merged.
+    pub data: SecretData,
+}
+
+/// The ConfigMap (in the controller's namespace) that publishes the
+/// cluster's recipients, readable by every authenticated user.
+pub const RECIPIENTS_CONFIGMAP: &str = "seal-recipients";
+/// Its data key, holding a recipients file.
+pub const RECIPIENTS_KEY: &str = "recipients.txt";
+
+/// Writes a recipients file: one recipient per line.
+pub fn recipients_text(recipients: &[String]) -> String {
+    let mut s = String::new();
+    for r in recipients {
+        s.push_str(r);
+        s.push('\n');
+    }
+    s
+}
+
+/// Reads a recipients file's text: one `age1…` per line; blank lines and
+/// `#` comments are ignored.
+pub fn parse_recipients_file(text: &str) -> Vec<String> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
+}
+
+/// Reads a recipients file from disk (see [`parse_recipients_file`]).
+pub fn read_recipients_file(path: &Path) -> Result<Vec<String>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read recipients file {}: {e}", path.display()))?;
+    Ok(parse_recipients_file(&text))
+}
+
+/// Checks an encrypted SealedSecret without a key: the selection rule,
+/// `mac_only_encrypted`, sorted maps, reserved metadata key names, and that
+/// the scope and every value are encrypted. `object` is the resource
+/// (`metadata`, `spec`), `metadata` its `sops` block.
+pub fn check_encrypted(object: &Map, metadata: &Metadata) -> Result<(), SealedError> {
+    let invalid = SealedError::InvalidDocument;
+    if !metadata.rule.same_as(&rule()) {
+        let (field, value) = metadata.rule.field();
+        return Err(invalid(format!(
+            "the selection rule must be encrypted_regex {ENCRYPTED_REGEX} (found {field}: {value}); re-seal with `seal secret`"
+        )));
+    }
+    if !metadata.mac_only_encrypted {
+        return Err(invalid(
+            "the document lacks `mac_only_encrypted: true`; the cluster adds fields a full MAC cannot allow. Re-seal it with `seal secret` (or sops --mac-only-encrypted)".into(),
+        ));
+    }
+    if let Some(path) = unsorted_map(object) {
+        return Err(invalid(format!(
+            "the keys of {path} are not in sorted order, so the MAC will not verify after the API server sorts them; re-seal with `seal secret`"
+        )));
+    }
+    check_plaintext(object).map_err(invalid)?;
+    let spec = object.get("spec").and_then(Value::as_map);
+    match spec.and_then(|s| s.get("scope")) {
+        Some(Value::Str(s)) if sops::cipher::is_envelope(s) => {}
+        _ => return Err(invalid("spec.scope is missing or not encrypted; re-seal with `seal secret`".into())),
+    }
+    for field in ["data", "stringData"] {
+        if let Some(m) = spec.and_then(|s| s.get(field)).and_then(Value::as_map) {
+            for (k, v) in m.pairs() {
+                if !matches!(v, Value::Str(s) if s.is_empty() || sops::cipher::is_envelope(s)) {
+                    return Err(SealedError::DecryptFailed(format!("spec.{field}.{k} is not encrypted")));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decrypts a SealedSecret's `spec` for the object `namespace/name` and runs
+/// every check: the structure ([`check_encrypted`]), the MAC over the
+/// encrypted values, every value's path, and the scope binding.
+pub fn open(
+    namespace: &str,
+    name: &str,
+    spec: &Map,
+    metadata: Metadata,
+    ids: &Identities,
+) -> Result<Opened, SealedError> {
+    // Only `spec` can hold encrypted values (labels and annotations named
+    // like them are refused); fields the cluster adds stay out of the walk.
+    let mut object = Map::new();
+    object.push("spec", Value::Map(spec.clone()));
+    check_encrypted(&object, &metadata)?;
+    let doc = sops::EncryptedDocument { branches: vec![object], metadata };
+    let (plain, _, _) = sops::decrypt_document(doc, ids, DecryptOptions::default()).map_err(|e| match e {
+        sops::Error::NoMatchingKey(m) => SealedError::NoMatchingKey(format!(
+            "{m}. Re-seal to the cluster's recipients (`seal recipients`, `seal secret --controller`)"
+        )),
+        sops::Error::MacMismatch { .. } | sops::Error::MacUndecryptable(_) | sops::Error::MacMissing => {
+            SealedError::MacMismatch(format!(
+                "{e}. If the file was sealed with keys out of sorted order, re-seal it with `seal secret`"
+            ))
+        }
+        sops::Error::Value { .. } | sops::Error::NotEncrypted { .. } => SealedError::DecryptFailed(e.to_string()),
+        other => SealedError::InvalidDocument(other.to_string()),
+    })?;
+    let spec = plain.first().and_then(|d| d.get("spec")).and_then(Value::as_map).cloned().unwrap_or_default();
+    let scope_text = spec.get("scope").and_then(Value::as_str).unwrap_or_default();
+    let scope = ScopeBinding::parse(scope_text)
+        .map_err(|e| SealedError::ScopeMismatch(format!("spec.scope is missing or invalid ({e})")))?;
+    if !scope.allows(namespace, name) {
+        return Err(SealedError::ScopeMismatch(format!(
+            "the values are bound to {scope} but this object is {namespace}/{name}; re-seal them for this namespace and name"
+        )));
+    }
+    let mut data = SecretData::default();
+    if let Some(m) = spec.get("data").and_then(Value::as_map) {
+        for (k, v) in m.pairs() {
+            let text = v.as_str().unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim()).map_err(|_| {
+                SealedError::InvalidDocument(format!("spec.data.{k} is not base64 (use stringData for text)"))
+            })?;
+            data.0.insert(k.to_owned(), Zeroizing::new(bytes));
+        }
+    }
+    if let Some(m) = spec.get("stringData").and_then(Value::as_map) {
+        for (k, v) in m.pairs() {
+            let Value::Str(s) = v else {
+                return Err(SealedError::InvalidDocument(format!(
+                    "spec.stringData.{k} is a {}, expected a string",
+                    v.kind()
+                )));
+            };
+            data.0.insert(k.to_owned(), Zeroizing::new(s.as_bytes().to_vec()));
+        }
+    }
+    Ok(Opened { scope, data })
+}
+
+/// Converts JSON (as the API server returns it) into a sops tree.
+pub fn json_to_value(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => Value::str(s.clone()),
+        serde_json::Value::Array(a) => Value::List(a.iter().map(json_to_value).collect()),
+        serde_json::Value::Object(o) => {
+            let mut m = Map::new();
+            for (k, v) in o {
+                m.items.push(Item::Pair(k.clone(), json_to_value(v)));
+            }
+            Value::Map(m)
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Status reasons: one typed list that status conditions, Events and metric
+//! labels all take their names from, so a label set stays bounded and a
+//! reason cannot be misspelled in one place.
+
+use std::fmt;
+
+/// Why an object is (or is not) Ready, or why it drifted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// The Secret holds the desired data.
+    Materialized,
+    /// The controller is logged in to the store.
+    Authenticated,
+    /// `spec.suspend` is true.
+    Suspended,
+    /// The object is not a usable document (schema, rule, fields).
+    InvalidDocument,
+    /// A sealed value does not decrypt.
+    DecryptFailed,
+    /// The MAC does not match the encrypted values.
+    MacMismatch,
+    /// The scope binding does not allow this namespace and name.
+    ScopeMismatch,
+    /// No controller key is a recipient.
+    NoMatchingKey,
+    /// A Secret of that name belongs to someone else.
+    SecretNotOwned,
+    /// The API server refused a write (RBAC).
+    Forbidden,
+    /// The API server refused the Secret as written (invalid, immutable, too large).
+    WriteFailed,
+    /// The store is unreachable, sealed, or failing.
+    StoreUnavailable,
+    /// The store refused the login or the read.
+    StoreAccessDenied,
+    /// The store has no such path.
+    SecretNotFound,
+    /// The path has no such property.
+    PropertyNotFound,
+    /// The store or its credentials are not usable as configured.
+    StoreMisconfigured,
+    /// The named store does not exist.
+    StoreNotFound,
+    /// A ClusterSecretStore does not serve this namespace.
+    NamespaceNotAllowed,
+    /// Drift restored (Revert).
+    DriftReverted,
+    /// Drift left in place (Alert).
+    DriftDetected,
+    /// Drift left in place and writing stopped (Pause).
+    DriftPaused,
+    /// No drift (a `Drifted` condition cleared).
+    NoDrift,
+}
+
+impl Reason {
+    /// Every reason, for tests and documentation.
+    pub const ALL: [Reason; 22] = [
+        Reason::Materialized,
+        Reason::Authenticated,
+        Reason::Suspended,
+        Reason::InvalidDocument,
+        Reason::DecryptFailed,
+        Reason::MacMismatch,
+        Reason::ScopeMismatch,
+        Reason::NoMatchingKey,
+        Reason::SecretNotOwned,
+        Reason::Forbidden,
+        Reason::WriteFailed,
+        Reason::StoreUnavailable,
+        Reason::StoreAccessDenied,
+        Reason::SecretNotFound,
+        Reason::PropertyNotFound,
+        Reason::StoreMisconfigured,
+        Reason::StoreNotFound,
+        Reason::NamespaceNotAllowed,
+        Reason::DriftReverted,
+        Reason::DriftDetected,
+        Reason::DriftPaused,
+        Reason::NoDrift,
+    ];
+
+    /// The CamelCase name (condition reason, Event reason, metric label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Materialized => "Materialized",
+            Reason::Authenticated => "Authenticated",
+            Reason::Suspended => "Suspended",
+            Reason::InvalidDocument => "InvalidDocument",
+            Reason::DecryptFailed => "DecryptFailed",
+            Reason::MacMismatch => "MacMismatch",
+            Reason::ScopeMismatch => "ScopeMismatch",
+            Reason::NoMatchingKey => "NoMatchingKey",
+            Reason::SecretNotOwned => "SecretNotOwned",
+            Reason::Forbidden => "Forbidden",
+            Reason::WriteFailed => "WriteFailed",
+            Reason::StoreUnavailable => "StoreUnavailable",
+            Reason::StoreAccessDenied => "StoreAccessDenied",
+            Reason::SecretNotFound => "SecretNotFound",
+            Reason::PropertyNotFound => "PropertyNotFound",
+            Reason::StoreMisconfigured => "StoreMisconfigured",
+            Reason::StoreNotFound => "StoreNotFound",
+            Reason::NamespaceNotAllowed => "NamespaceNotAllowed",
+            Reason::DriftReverted => "DriftReverted",
+            Reason::DriftDetected => "DriftDetected",
+            Reason::DriftPaused => "DriftPaused",
+            Reason::NoDrift => "NoDrift",
+        }
+    }
+
+    /// The reason named `s`, if it is one of ours (e.g. read back from a status).
+    pub fn parse(s: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reason;
+
+    #[test]
+    fn every_reason_is_listed_once_and_round_trips() {
+        let mut names: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        for r in Reason::ALL {
+            assert_eq!(Reason::parse(r.as_str()), Some(r));
+            assert!(r.as_str().chars().next().is_some_and(|c| c.is_ascii_uppercase()), "{r} is not CamelCase");
+        }
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Reason::ALL.len());
+        assert_eq!(Reason::parse("NotAReason"), None);
+    }
+}

@@ -1,0 +1,332 @@
+//! The one reconcile flow, for every source: observe (the object, the live
+//! Secret's metadata and an HMAC of its data — never kept), decide
+//! ([`materialize::plan`], pure), write (only when the plan says so, and
+//! only then make the data: a SealedSecret is decrypted only here), report
+//! (status and Events when something changed, metrics always).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+use tracing::{Instrument, info, info_span, warn};
+
+use super::report::{self, StatusUpdate};
+use super::{Context, Error};
+use crate::api::Reason;
+use crate::materialize::{self, LiveSecret, OwnerState, Plan, apply};
+use crate::sources::{Retry, Source, SourceError};
+use crate::telemetry::metrics::ResultLabel;
+
+/// The kube-runtime reconcile function of every source kind.
+pub async fn reconcile<S: Source>(obj: Arc<DeserializeGuard<S>>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let kind = super::kind_label::<S>();
+    let s = match &obj.0 {
+        Ok(s) => s,
+        Err(invalid) => {
+            // The object does not match the schema: report it by name only
+            // (serde's message could quote a value).
+            let ns = invalid.metadata.namespace.clone().unwrap_or_default();
+            let name = invalid.metadata.name.clone().unwrap_or_default();
+            warn!(kind, namespace = %ns, name = %name, "an object does not match its schema");
+            ctx.metrics.reconciled(kind, ResultLabel::Reason(Reason::InvalidDocument));
+            return Ok(Action::await_change());
+        }
+    };
+    let span = info_span!("reconcile", kind, namespace = %s.namespace().unwrap_or_default(), name = %s.name_any());
+    let start = Instant::now();
+    let result = run(s, &ctx).instrument(span).await;
+    ctx.metrics.observe(kind, start.elapsed());
+    result
+}
+
+/// A stable key for per-object state (backoff).
+fn object_key<S: Source>(obj: &S) -> String {
+    format!("{}/{}/{}", super::kind_label::<S>(), obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
+    let common = obj.common();
+    let ns = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let uid = obj.uid().unwrap_or_default();
+    let key = object_key(obj);
+    let mut update = StatusUpdate::new(common.status.clone(), obj.meta().generation);
+
+    if common.suspend {
+        update.failed(Reason::Suspended, "spec.suspend is true: the Secret is left as it is");
+        return finish(ctx, obj, &update, false, Action::await_change()).await;
+    }
+
+    let hmac_key = ctx.sources.registry.hmac_key_bytes().ok_or(Error::KeysNotLoaded)?;
+    let desired = match obj.desired(&ctx.sources).await {
+        Ok(d) => d,
+        Err(e) => return failed(ctx, obj, &key, &common.secret_name, common.delete_when_gone, &uid, update, e).await,
+    };
+
+    let secrets: Api<Secret> = Api::namespaced(ctx.sources.client.clone(), &ns);
+    let current = secrets.get_opt(&common.secret_name).await?;
+    let live = current.as_ref().map(|s| LiveSecret::observe(s, &uid, &hmac_key[..]));
+    drop(current);
+    let resume = obj.annotations().get(materialize::RESUME_ANNOTATION).cloned();
+    let owner_state = OwnerState::new(
+        common.drift_policy,
+        obj.meta().generation,
+        resume.as_deref(),
+        common.status.observed_generation,
+        common.status.resumed.as_deref(),
+        report::is_ready(&common.status.conditions),
+        live.as_ref(),
+    );
+    let plan = materialize::plan(live.as_ref(), &desired.digest, desired.ownership, owner_state);
+    let mut refreshed = false;
+    match plan {
+        Plan::UpToDate => {
+            update.ready(Reason::Materialized, S::OK_MESSAGE);
+            update.not_drifted();
+        }
+        Plan::NotOwned => update.not_owned(&common.secret_name),
+        Plan::MergeTargetMissing => update.failed(
+            Reason::SecretNotFound,
+            &format!("creationPolicy Merge needs an existing Secret {}", common.secret_name),
+        ),
+        Plan::Alert | Plan::Paused | Plan::DeletedLeft => {
+            ctx.metrics.drifted(common.drift_policy);
+            update.drift_left(plan == Plan::Paused, live.is_some());
+        }
+        Plan::Write | Plan::Revert => {
+            let data = match desired.data {
+                Some(d) => d,
+                None => match obj.data(&ctx.sources).await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        return failed(ctx, obj, &key, &common.secret_name, false, &uid, update, e).await;
+                    }
+                },
+            };
+            let invalid = materialize::invalid_keys(&data);
+            if !invalid.is_empty() {
+                let message = format!(
+                    "{} are not valid Secret keys (letters, digits, '-', '_' and '.'; at most 253 characters)",
+                    invalid.join(", ")
+                );
+                let e = SourceError::new(Reason::InvalidDocument, message, Retry::Resync);
+                return failed(ctx, obj, &key, &common.secret_name, false, &uid, update, e).await;
+            }
+            let api_version = S::api_version(&());
+            let kind = S::kind(&());
+            let owner = materialize::Owner {
+                api_version: &api_version,
+                kind: &kind,
+                name: &name,
+                secret_name: &common.secret_name,
+                namespace: &ns,
+                uid: &uid,
+                generation: obj.meta().generation,
+                resume: resume.as_deref(),
+            };
+            let written = apply::write(
+                &ctx.sources.client,
+                &hmac_key[..],
+                &owner,
+                desired.ownership,
+                common.template,
+                &data,
+                &desired.digest,
+                live.as_ref(),
+                common.rollout_restart_targets,
+            )
+            .await;
+            drop(data);
+            match written {
+                Ok(w) => {
+                    if w.data_changed && !common.rollout_restart_targets.is_empty() {
+                        ctx.metrics.rollout_restarted();
+                    }
+                    for f in &w.restart_failures {
+                        warn!(target = %f, "rollout restart failed");
+                    }
+                    if owner_state.resume_requested {
+                        update.resumed(resume.clone());
+                    }
+                    update.ready(Reason::Materialized, S::OK_MESSAGE);
+                    let obj_ref = obj.object_ref(&());
+                    if plan == Plan::Revert {
+                        ctx.metrics.drifted(common.drift_policy);
+                        update.drifted_reverted();
+                        let note = "the Secret was changed or deleted outside seal; the desired data was restored";
+                        report::publish(ctx, obj_ref, EventType::Warning, Reason::DriftReverted, note).await;
+                    } else {
+                        update.not_drifted();
+                        report::publish(
+                            ctx,
+                            obj_ref,
+                            EventType::Normal,
+                            Reason::Materialized,
+                            "the Secret was written",
+                        )
+                        .await;
+                    }
+                    info!(written = true, "materialized");
+                    refreshed = true;
+                }
+                Err(e) => match write_refusal(&e) {
+                    Some((reason, message)) => {
+                        // The API server refused the Secret as written: shown
+                        // on the object and retried with backoff, not in a
+                        // tight loop that decrypts each time.
+                        warn!(error = %message, reason = %reason, "the API server refused to write the Secret");
+                        ctx.metrics.reconcile_failed(super::kind_label::<S>(), "kube_api");
+                        update.failed(reason, &message);
+                        let retry = ctx.backoff.next(&key);
+                        return finish(ctx, obj, &update, false, Action::requeue(retry)).await;
+                    }
+                    None => return Err(e.into()),
+                },
+            }
+        }
+    }
+    ctx.backoff.reset(&key);
+    let requeue = desired.requeue.unwrap_or(ctx.resync);
+    finish(ctx, obj, &update, refreshed && S::RECORDS_REFRESH_TIME, Action::requeue(requeue)).await
+}
+
+/// The reason and message for an API refusal of a Secret write that the
+/// object's status should show; `None` for failures worth a plain retry
+/// (server errors, timeouts, conflicts).
+pub fn write_refusal(e: &kube::Error) -> Option<(Reason, String)> {
+    let kube::Error::Api(s) = e else { return None };
+    match s.code {
+        403 => Some((Reason::Forbidden, format!("the controller may not write the Secret: {}", s.message))),
+        400 | 413 | 422 => Some((Reason::WriteFailed, format!("the API server refused the Secret: {}", s.message))),
+        _ => None,
+    }
+}
+
+/// Reports a source failure: the status, an Event if new, the retry; a
+/// Secret whose values are gone is deleted only when the object asks for it.
+#[allow(clippy::too_many_arguments)]
+async fn failed<S: Source>(
+    ctx: &Context,
+    obj: &S,
+    key: &str,
+    secret_name: &str,
+    delete_when_gone: bool,
+    uid: &str,
+    mut update: StatusUpdate,
+    e: SourceError,
+) -> Result<Action, Error> {
+    let mut message = e.message.clone();
+    if e.gone && delete_when_gone {
+        let ns = obj.namespace().unwrap_or_default();
+        let secrets: Api<Secret> = Api::namespaced(ctx.sources.client.clone(), &ns);
+        let owned = secrets.get_metadata_opt(secret_name).await?.is_some_and(|s| {
+            s.metadata.owner_references.iter().flatten().any(|r| r.uid == uid)
+                || s.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(materialize::OWNER_UID_ANNOTATION))
+                    .is_some_and(|u| u == uid)
+        });
+        if owned {
+            apply::delete_secret(&ctx.sources.client, &ns, secret_name).await?;
+            message.push_str("; the Secret was deleted (deletionPolicy Delete)");
+            info!(deleted = true, "the store no longer has the values");
+        } else {
+            message.push_str("; the existing Secret is kept");
+        }
+    } else if e.reason != Reason::InvalidDocument {
+        message.push_str("; the existing Secret is kept");
+    }
+    update.failed(e.reason, &message);
+    let action = match e.retry {
+        Retry::Backoff => Action::requeue(ctx.backoff.next(key)),
+        Retry::After(d) => Action::requeue(d),
+        Retry::Resync => Action::requeue(ctx.resync),
+        Retry::AwaitChange => Action::await_change(),
+    };
+    finish(ctx, obj, &update, false, action).await
+}
+
+/// Writes status and Events, counts the reconcile, returns `action`.
+async fn finish<S: Source>(
+    ctx: &Context,
+    obj: &S,
+    update: &StatusUpdate,
+    refreshed: bool,
+    action: Action,
+) -> Result<Action, Error> {
+    let result = update.ready_reason().map_or(ResultLabel::Error, ResultLabel::Reason);
+    ctx.metrics.reconciled(super::kind_label::<S>(), result);
+    let extra = refreshed.then(|| ("refreshTime", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()));
+    report::write(ctx, obj, update, extra).await?;
+    Ok(action)
+}
+
+/// Per-object exponential backoff with jitter (2 s doubling to 5 min),
+/// independent of the refresh interval.
+#[derive(Default)]
+pub struct Backoff(std::sync::Mutex<std::collections::HashMap<String, backon::ExponentialBackoff>>);
+
+impl Backoff {
+    fn builder() -> backon::ExponentialBuilder {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_secs(2))
+            .with_max_delay(Duration::from_secs(300))
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+    }
+
+    /// The next delay for `key`.
+    pub fn next(&self, key: &str) -> Duration {
+        use backon::BackoffBuilder;
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(key.to_owned()).or_insert_with(|| Self::builder().build()).next().unwrap_or(Duration::from_secs(300))
+    }
+
+    /// Forgets `key`'s failures.
+    pub fn reset(&self, key: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(kube::core::Status::failure("refused", "Invalid").with_code(code).boxed())
+    }
+
+    #[test]
+    fn write_refusals_map_to_reasons_and_server_errors_retry() {
+        assert_eq!(write_refusal(&api_error(403)).map(|r| r.0), Some(Reason::Forbidden));
+        for code in [400, 413, 422] {
+            assert_eq!(write_refusal(&api_error(code)).map(|r| r.0), Some(Reason::WriteFailed), "{code}");
+        }
+        for code in [409, 429, 500, 503] {
+            assert!(write_refusal(&api_error(code)).is_none(), "{code}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_per_object_stays_bounded_and_resets() {
+        let b = Backoff::default();
+        let first = b.next("a");
+        assert!(first >= Duration::from_secs(2) && first <= Duration::from_secs(4), "{first:?}");
+        let mut last = first;
+        for _ in 0..20 {
+            last = b.next("a");
+            assert!(last <= Duration::from_secs(600), "{last:?}");
+        }
+        assert!(last >= Duration::from_secs(300), "{last:?}");
+        // Another object starts from the bottom.
+        assert!(b.next("b") <= Duration::from_secs(4));
+        b.reset("a");
+        assert!(b.next("a") <= Duration::from_secs(4));
+    }
+}

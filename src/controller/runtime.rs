@@ -1,0 +1,314 @@
+//! The controller process: the HTTP port, leadership (a standby serves
+//! recipients and waits), the keys, one kube-runtime `Controller` per kind
+//! and scope, and a shutdown that lets in-flight work finish, then releases
+//! the Lease.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::{DeserializeGuard, NamespaceResourceScope, PartialObjectMeta};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use tracing::{info, warn};
+
+use super::{Args, Context, Error, leader, reconcile, stores};
+use crate::api::{ClusterSecretStore, ExternalSecret, SealedSecret, SecretStore};
+use crate::key_registry::KeyRegistry;
+use crate::sources::SourceContext;
+use crate::sources::vault::VaultPool;
+use crate::telemetry::metrics::ResultLabel;
+use crate::telemetry::{self, HttpState, Metrics};
+
+/// Requests in flight to Vault at once, over all stores.
+const VAULT_INFLIGHT: usize = 8;
+
+/// Runs the controller until a shutdown signal.
+pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let Args {
+        namespace,
+        key_renew_period,
+        concurrency,
+        metrics_address,
+        log_format: _,
+        resync_period,
+        watch_namespace,
+        shard_selector,
+        leader_election,
+        lease_name,
+        lease_duration,
+    } = args;
+    // kube and other TLS users may enable both rustls back ends: pick one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let namespace = namespace
+        .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "seal-system".to_owned());
+    let client = Client::try_default().await?;
+    let registry = Arc::new(KeyRegistry::new(client.clone(), &namespace, key_renew_period));
+    let metrics = Arc::new(Metrics::default());
+
+    let http = Arc::new(HttpState {
+        metrics: metrics.clone(),
+        ready: Default::default(),
+        recipients: {
+            let r = registry.clone();
+            Box::new(move || crate::key_registry::recipients_text(&r.recipients()))
+        },
+    });
+    let listener = tokio::net::TcpListener::bind(&metrics_address).await?;
+    info!(address = %metrics_address, namespace = %namespace, "seal-controller starting");
+    tokio::spawn(telemetry::serve(listener, http.clone()));
+
+    let shutdown = Shutdown::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            info!("shutdown requested; finishing in-flight work");
+            shutdown.trigger();
+        }
+    });
+    // Only the leader writes: wait for the Lease before touching anything.
+    let leadership = if leader_election {
+        metrics.set_leader(false);
+        // A standby serves the recipients (read-only key load) and reports
+        // ready, so that rolling updates and disruption budgets work with
+        // several replicas; it writes nothing until it leads.
+        let standby = tokio::spawn({
+            let (registry, http) = (registry.clone(), http.clone());
+            async move {
+                loop {
+                    match registry.load_readonly().await {
+                        Ok(()) => http.ready.store(true, Ordering::Relaxed),
+                        Err(e) => warn!(error = %e, "standby: reading keys failed"),
+                    }
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+            }
+        });
+        let acquired = leader::acquire(&client, &namespace, &lease_name, lease_duration, &shutdown).await;
+        standby.abort();
+        match acquired? {
+            Some(l) => Some(l),
+            None => return Ok(()),
+        }
+    } else {
+        None
+    };
+    metrics.set_leader(true);
+    if let Some(l) = &leadership {
+        l.on_loss(shutdown.clone());
+    }
+
+    // Keys first: nothing can be decrypted without them.
+    let mut backoff = Duration::from_secs(1);
+    while let Err(e) = registry.sync().await {
+        warn!(error = %e, "loading keys failed; retrying");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+    metrics.set_keys_loaded(registry.len());
+    {
+        let (registry, metrics) = (registry.clone(), metrics.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(registry.check_interval()).await;
+                match registry.sync().await {
+                    Ok(()) => metrics.set_keys_loaded(registry.len()),
+                    Err(e) => warn!(error = %e, "key renewal check failed"),
+                }
+            }
+        });
+    }
+
+    let reporter = Reporter {
+        controller: "seal-controller".into(),
+        instance: std::env::var("POD_NAME").ok().or_else(|| std::env::var("HOSTNAME").ok()),
+    };
+    let ctx = Arc::new(Context {
+        sources: SourceContext {
+            client: client.clone(),
+            registry,
+            vault: VaultPool::new(VAULT_INFLIGHT, metrics.clone()),
+            metrics: metrics.clone(),
+        },
+        recorder: Recorder::new(client.clone(), reporter),
+        metrics,
+        resync: resync_period,
+        backoff: Default::default(),
+        watch_namespaces: watch_namespace.clone(),
+    });
+
+    let scopes: Vec<Option<String>> =
+        if watch_namespace.is_empty() { vec![None] } else { watch_namespace.iter().cloned().map(Some).collect() };
+    let objects = match &shard_selector {
+        Some(sel) => watcher::Config::default().labels(sel),
+        None => watcher::Config::default(),
+    };
+    let wiring = Wiring { client: &client, ctx: &ctx, shutdown: &shutdown, concurrency };
+    let mut runs = Vec::new();
+    let mut stores = Vec::new();
+    for ns in scopes {
+        let sealed = wiring.controller::<SealedSecret>(&ns, objects.clone(), true);
+        stores.push(sealed.store());
+        runs.push(wiring.run(sealed, reconcile::reconcile::<SealedSecret>));
+        let external = wiring.controller::<ExternalSecret>(&ns, objects.clone(), true);
+        runs.push(wiring.run(external, reconcile::reconcile::<ExternalSecret>));
+        let secret_stores = wiring.controller::<SecretStore>(&ns, watcher::Config::default(), false);
+        runs.push(wiring.run(secret_stores, stores::reconcile_store));
+    }
+    // ClusterSecretStores are cluster-wide; the shard selector applies to them too.
+    let cluster_stores = Controller::new(Api::<DeserializeGuard<ClusterSecretStore>>::all(client.clone()), objects)
+        .graceful_shutdown_on(shutdown.wait());
+    runs.push(wiring.run(cluster_stores, stores::reconcile_cluster_store));
+
+    tokio::spawn(async move {
+        // The controller itself also waits on these stores, and kube-runtime
+        // 5.0 wakes only one waiter: poll with a timeout instead of waiting once.
+        for s in stores {
+            loop {
+                match tokio::time::timeout(Duration::from_millis(500), s.wait_until_ready()).await {
+                    Ok(Ok(())) => break,
+                    Ok(Err(_)) => return,
+                    Err(_) => {}
+                }
+            }
+        }
+        http.ready.store(true, Ordering::Relaxed);
+        info!("caches synced; ready");
+    });
+    // In-flight reconciles get a bounded grace period after a shutdown
+    // request: the Lease is released (and the standby takes over) in time
+    // even if a controller loop does not wind down, e.g. a signal during
+    // start-up.
+    let grace = async {
+        shutdown.wait().await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    };
+    tokio::select! {
+        _ = futures::future::join_all(runs) => {}
+        _ = grace => warn!("in-flight work did not finish within 5 s of the shutdown request; stopping"),
+    }
+    if let Some(l) = leadership {
+        if l.lost() {
+            return Err("lost the leader Lease; stopping so that only the leader writes".into());
+        }
+        l.release().await;
+    }
+    info!("seal-controller stopped");
+    Ok(())
+}
+
+/// What every controller is built from.
+struct Wiring<'a> {
+    client: &'a Client,
+    ctx: &'a Arc<Context>,
+    shutdown: &'a Shutdown,
+    concurrency: u16,
+}
+
+impl Wiring<'_> {
+    /// A controller for a namespaced kind in one namespace (or all), with
+    /// bounded concurrency; `owns` also watches the Secrets seal manages.
+    fn controller<K>(&self, ns: &Option<String>, config: watcher::Config, owns: bool) -> Controller<DeserializeGuard<K>>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        let api: Api<DeserializeGuard<K>> = match ns {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        };
+        let mut c = Controller::new(api, config)
+            .with_config(kube::runtime::controller::Config::default().concurrency(self.concurrency))
+            .graceful_shutdown_on(self.shutdown.wait());
+        if owns {
+            c = c.owns_stream(owned_secrets(self.client, ns));
+        }
+        c
+    }
+
+    /// Runs a controller with `reconcile` and the shared error policy.
+    fn run<K, F, Fut>(&self, controller: Controller<DeserializeGuard<K>>, reconcile: F) -> BoxFuture<'static, ()>
+    where
+        K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+        F: FnMut(Arc<DeserializeGuard<K>>, Arc<Context>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
+    {
+        controller.run(reconcile, error_policy, self.ctx.clone()).for_each(|_| futures::future::ready(())).boxed()
+    }
+}
+
+fn error_policy<K: Resource<DynamicType = ()>>(
+    _obj: Arc<DeserializeGuard<K>>,
+    err: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let kind = super::kind_label::<K>();
+    ctx.metrics.reconciled(kind, ResultLabel::Error);
+    ctx.metrics.reconcile_failed(kind, err.metric_label());
+    warn!(error = %err, "reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// The Secrets seal manages, watched by metadata only: no plaintext in any cache.
+fn owned_secrets(
+    client: &Client,
+    ns: &Option<String>,
+) -> impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + 'static {
+    let secrets: Api<PartialObjectMeta<Secret>> = match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let selector = format!("{}={}", crate::materialize::MANAGED_BY_LABEL, crate::key_registry::FIELD_MANAGER);
+    watcher(secrets, watcher::Config::default().labels(&selector)).touched_objects()
+}
+
+/// A shutdown trigger shared by the signal handler, leadership loss and
+/// every controller loop.
+#[derive(Clone)]
+pub struct Shutdown(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Shutdown {
+    fn new() -> Shutdown {
+        Shutdown(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+
+    /// Starts the shutdown.
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Resolves once the shutdown started.
+    pub fn wait(&self) -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
+        let mut rx = self.0.subscribe();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}

@@ -1,0 +1,12 @@
+//! The Vault path, in one place: [`store`] resolves the SecretStore or
+//! ClusterSecretStore an ExternalSecret names and checks it may use it;
+//! [`pool`] logs in (once per store, again before the token expires) and
+//! reads with de-duplication; [`external`] turns an ExternalSecret into its
+//! data (which paths, which properties, which keys).
+
+pub mod external;
+pub mod pool;
+pub mod store;
+
+pub use pool::{VaultError, VaultPool, VaultSecret};
+pub use store::ResolvedStore;

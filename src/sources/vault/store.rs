@@ -1,0 +1,115 @@
+//! Which store an ExternalSecret uses, and whether it may use it.
+
+use kube::{Api, Client, ResourceExt};
+
+use super::VaultError;
+use crate::api::Reason;
+use crate::api::external_secret::ExternalSecret;
+use crate::api::secret_store::{ClusterSecretStore, SecretStore, VaultProvider};
+
+/// A store resolved for use: identity, settings, and where its credentials live.
+#[derive(Clone, Debug)]
+pub struct ResolvedStore {
+    /// `SecretStore ns/name` or `ClusterSecretStore name` (for messages).
+    pub display: String,
+    /// Identity of this store version (kind, namespace, name, uid, generation).
+    pub key: String,
+    /// The Vault settings.
+    pub provider: VaultProvider,
+    /// Namespace a SecretStore's credentials must be in (`None` for a
+    /// ClusterSecretStore, whose references name their namespace).
+    pub own_namespace: Option<String>,
+}
+
+impl ResolvedStore {
+    /// A namespaced SecretStore: credentials only from its own namespace.
+    pub fn of_secret_store(s: &SecretStore) -> ResolvedStore {
+        let ns = s.namespace().unwrap_or_default();
+        ResolvedStore {
+            display: format!("SecretStore {ns}/{}", s.name_any()),
+            key: format!(
+                "SecretStore/{ns}/{}/{}@{}",
+                s.name_any(),
+                s.uid().unwrap_or_default(),
+                s.metadata.generation.unwrap_or_default()
+            ),
+            provider: s.spec.provider.vault.clone(),
+            own_namespace: Some(ns),
+        }
+    }
+
+    /// A ClusterSecretStore: its references name their namespaces.
+    pub fn of_cluster_store(s: &ClusterSecretStore) -> ResolvedStore {
+        ResolvedStore {
+            display: format!("ClusterSecretStore {}", s.name_any()),
+            key: format!(
+                "ClusterSecretStore/{}/{}@{}",
+                s.name_any(),
+                s.uid().unwrap_or_default(),
+                s.metadata.generation.unwrap_or_default()
+            ),
+            provider: s.spec.provider.vault.clone(),
+            own_namespace: None,
+        }
+    }
+
+    /// The namespace a credential reference (`field`) resolves to.
+    pub fn ref_namespace(&self, field: &str, ns: Option<&String>) -> Result<String, VaultError> {
+        match (&self.own_namespace, ns) {
+            (Some(own), None) => Ok(own.clone()),
+            (Some(own), Some(n)) if n == own => Ok(own.clone()),
+            (Some(own), Some(n)) => Err(VaultError::Misconfigured(format!(
+                "{}: {field} names namespace {n}, but a SecretStore may only use credentials from its own namespace {own}",
+                self.display
+            ))),
+            (None, Some(n)) => Ok(n.clone()),
+            (None, None) => Err(VaultError::Misconfigured(format!(
+                "{}: {field} must name a namespace (ClusterSecretStore)",
+                self.display
+            ))),
+        }
+    }
+}
+
+/// Whether a ClusterSecretStore's `spec.conditions` let `namespace` use it
+/// (no conditions: every namespace).
+pub fn cluster_store_allows(s: &ClusterSecretStore, namespace: &str) -> bool {
+    s.spec.conditions.is_empty() || s.spec.conditions.iter().any(|c| c.namespaces.iter().any(|n| n == namespace))
+}
+
+/// Finds the store an ExternalSecret names and checks it may use it.
+pub async fn resolve(client: &Client, es: &ExternalSecret) -> Result<ResolvedStore, (Reason, String)> {
+    let ns = es.namespace().unwrap_or_default();
+    let r = &es.spec.secret_store_ref;
+    let not_found = |e: kube::Error| (Reason::StoreNotFound, format!("cannot read the store {}: {e}", r.name));
+    match r.kind.as_deref().unwrap_or("SecretStore") {
+        "ClusterSecretStore" => {
+            let api: Api<ClusterSecretStore> = Api::all(client.clone());
+            let s = api
+                .get_opt(&r.name)
+                .await
+                .map_err(not_found)?
+                .ok_or_else(|| (Reason::StoreNotFound, format!("ClusterSecretStore {} does not exist", r.name)))?;
+            if !cluster_store_allows(&s, &ns) {
+                return Err((
+                    Reason::NamespaceNotAllowed,
+                    format!("ClusterSecretStore {} does not allow namespace {ns} (spec.conditions)", r.name),
+                ));
+            }
+            Ok(ResolvedStore::of_cluster_store(&s))
+        }
+        "SecretStore" => {
+            let api: Api<SecretStore> = Api::namespaced(client.clone(), &ns);
+            let s = api
+                .get_opt(&r.name)
+                .await
+                .map_err(not_found)?
+                .ok_or_else(|| (Reason::StoreNotFound, format!("SecretStore {ns}/{} does not exist", r.name)))?;
+            Ok(ResolvedStore::of_secret_store(&s))
+        }
+        other => Err((
+            Reason::StoreNotFound,
+            format!("secretStoreRef.kind {other:?} is not SecretStore or ClusterSecretStore"),
+        )),
+    }
+}
