@@ -243,7 +243,7 @@ fn reseal(
         && sealed::is_sealed_secret(first)
     {
         check_sealed_plaintext(first)?;
-        sealed::sort_for_api_server(first);
+        sealed::normalize(first);
     }
     sops::encrypt_tree(&mut branches, &mut metadata, cipher)?;
     Ok(EncryptedDocument { branches, metadata })
@@ -508,7 +508,7 @@ pub fn sealed_failure(e: sealed::SealedError) -> Failure {
     let code = match &e {
         E::InvalidDocument(_) => exit::INPUT,
         E::NoMatchingKey(_) => exit::NO_KEY,
-        E::DecryptFailed(_) | E::MacMismatch(_) | E::ScopeMismatch(_) => exit::INTEGRITY,
+        E::DecryptFailed(_) | E::MacMismatch(_) | E::ScopeMismatch(_) | E::KeysChanged(_) => exit::INTEGRITY,
     };
     Failure { code, message: e.to_string() }
 }

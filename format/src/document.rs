@@ -96,9 +96,12 @@ pub fn object_ref(doc: &Map) -> (Option<&str>, Option<&str>) {
     )
 }
 
-/// Sorts `spec` and the `data`/`stringData` maps by key, as the API server
-/// returns them, so the MAC computed at encryption matches the live object.
-pub fn sort_for_api_server(doc: &mut Map) {
+/// Prepares a plaintext SealedSecret for encryption: sorts `spec` and the
+/// `data`/`stringData` maps by key, as the API server returns them (so the
+/// MAC computed at encryption matches the live object), and binds the set of
+/// key names into the scope value (so no key can be added without a key to
+/// the file, not even one with an empty value, which the MAC cannot see).
+pub fn normalize(doc: &mut Map) {
     if let Some(Value::Map(spec)) = doc.get_mut("spec") {
         spec.sort_keys();
         for key in ["data", "stringData"] {
@@ -106,7 +109,41 @@ pub fn sort_for_api_server(doc: &mut Map) {
                 m.sort_keys();
             }
         }
+        let digest = key_names_digest(spec);
+        if let Some(Value::Str(scope)) = spec.get("scope") {
+            let (binding, _) = split_scope(scope.as_str());
+            let bound = format!("{binding}{KEYS_MARK}{digest}");
+            spec.insert("scope", Value::str(bound));
+        }
     }
+}
+
+/// Separates the binding from the key-names digest in a scope value.
+const KEYS_MARK: &str = ";keys=";
+
+/// Splits a scope value into its binding and key-names digest (files
+/// sealed before the digest existed have none).
+pub fn split_scope(value: &str) -> (&str, Option<&str>) {
+    match value.split_once(KEYS_MARK) {
+        Some((binding, digest)) => (binding, Some(digest)),
+        None => (value, None),
+    }
+}
+
+/// Digest of the key names of `spec.data` and `spec.stringData`, in order
+/// (hex, 16 bytes): what the scope value binds.
+pub fn key_names_digest(spec: &Map) -> String {
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    for field in ["data", "stringData"] {
+        parts.push(field.as_bytes().to_vec());
+        if let Some(m) = spec.get(field).and_then(Value::as_map) {
+            let mut keys: Vec<&str> = m.pairs().map(|(k, _)| k).collect();
+            keys.sort_unstable();
+            parts.extend(keys.into_iter().map(|k| k.as_bytes().to_vec()));
+        }
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    input_digest(&refs)
 }
 
 /// The path (`spec.data` …) of a map holding encrypted values whose keys are
@@ -283,7 +320,7 @@ impl SecretParts {
         {
             tpl.insert("type", Value::str(t));
         }
-        sort_for_api_server(doc);
+        normalize(doc);
         Ok(())
     }
 
@@ -322,7 +359,7 @@ impl SecretParts {
         doc.push("kind", Value::str(KIND));
         doc.push("metadata", Value::Map(meta));
         doc.push("spec", Value::Map(spec));
-        sort_for_api_server(&mut doc);
+        normalize(&mut doc);
         doc
     }
 }
@@ -392,6 +429,9 @@ pub enum SealedError {
     /// The scope binding does not allow this namespace and name.
     #[error("{0}")]
     ScopeMismatch(String),
+    /// Keys were added or removed without a key to the file.
+    #[error("{0}")]
+    KeysChanged(String),
 }
 
 /// A SealedSecret that decrypted and passed every check.
@@ -400,6 +440,8 @@ pub struct Opened {
     pub scope: ScopeBinding,
     /// `spec.data` (base64-decoded) and `spec.stringData`, merged.
     pub data: SecretData,
+    /// The document's `sops.lastmodified` (authenticated by the MAC).
+    pub lastmodified: String,
 }
 
 /// The ConfigMap (in the controller's namespace) that publishes the
@@ -431,6 +473,11 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<String>, String> {
     Ok(parse_recipients_file(&text))
 }
 
+/// Most key groups a SealedSecret may have.
+pub const MAX_KEY_GROUPS: usize = 8;
+/// Most age recipients a SealedSecret may have, over all key groups.
+pub const MAX_RECIPIENTS: usize = 64;
+
 /// Checks an encrypted SealedSecret without a key: the selection rule,
 /// `mac_only_encrypted`, sorted maps, reserved metadata key names, and that
 /// the scope and every value are encrypted. `object` is the resource
@@ -454,7 +501,25 @@ pub fn check_encrypted(object: &Map, metadata: &Metadata) -> Result<(), SealedEr
         )));
     }
     check_plaintext(object).map_err(invalid)?;
+    let recipients = metadata.key_groups.iter().map(|g| g.age.len()).sum::<usize>();
+    if metadata.key_groups.len() > MAX_KEY_GROUPS || recipients > MAX_RECIPIENTS {
+        return Err(invalid(format!(
+            "the document has {} key groups and {recipients} age recipients; at most {MAX_KEY_GROUPS} and {MAX_RECIPIENTS} are accepted",
+            metadata.key_groups.len()
+        )));
+    }
     let spec = object.get("spec").and_then(Value::as_map);
+    let data = spec.and_then(|s| s.get("data")).and_then(Value::as_map);
+    let string_data = spec.and_then(|s| s.get("stringData")).and_then(Value::as_map);
+    if let (Some(d), Some(sd)) = (data, string_data) {
+        // stringData would override data: an empty value there (which the
+        // MAC cannot see) would blank a sealed one.
+        if let Some((k, _)) = d.pairs().find(|(k, _)| sd.get(k).is_some()) {
+            return Err(invalid(format!(
+                "spec.data and spec.stringData both hold {k:?}; a key may appear in only one of them"
+            )));
+        }
+    }
     match spec.and_then(|s| s.get("scope")) {
         Some(Value::Str(s)) if sops::cipher::is_envelope(s) => {}
         _ => return Err(invalid("spec.scope is missing or not encrypted; re-seal with `seal secret`".into())),
@@ -486,6 +551,7 @@ pub fn open(
     let mut object = Map::new();
     object.push("spec", Value::Map(spec.clone()));
     check_encrypted(&object, &metadata)?;
+    let lastmodified = metadata.lastmodified.clone();
     let doc = sops::EncryptedDocument { branches: vec![object], metadata };
     let (plain, _, _) = sops::decrypt_document(doc, ids, DecryptOptions::default()).map_err(|e| match e {
         sops::Error::NoMatchingKey(m) => SealedError::NoMatchingKey(format!(
@@ -501,11 +567,19 @@ pub fn open(
     })?;
     let spec = plain.first().and_then(|d| d.get("spec")).and_then(Value::as_map).cloned().unwrap_or_default();
     let scope_text = spec.get("scope").and_then(Value::as_str).unwrap_or_default();
-    let scope = ScopeBinding::parse(scope_text)
+    let (binding, bound_keys) = split_scope(scope_text);
+    let scope = ScopeBinding::parse(binding)
         .map_err(|e| SealedError::ScopeMismatch(format!("spec.scope is missing or invalid ({e})")))?;
+    if let Some(bound) = bound_keys
+        && bound != key_names_digest(&spec)
+    {
+        return Err(SealedError::KeysChanged(
+            "the key names in spec.data and spec.stringData differ from the ones sealed (a key was added or removed without a key to the file); re-seal with `seal secret` or `seal edit`".into(),
+        ));
+    }
     if !scope.allows(namespace, name) {
         return Err(SealedError::ScopeMismatch(format!(
-            "the values are bound to {scope} but this object is {namespace}/{name}; re-seal them for this namespace and name"
+            "scope mismatch: the values are bound to {scope} but this object is {namespace}/{name}; re-seal them for this namespace and name"
         )));
     }
     let mut data = SecretData::default();
@@ -529,7 +603,7 @@ pub fn open(
             data.0.insert(k.to_owned(), Zeroizing::new(s.as_bytes().to_vec()));
         }
     }
-    Ok(Opened { scope, data })
+    Ok(Opened { scope, data, lastmodified })
 }
 
 /// Converts JSON (as the API server returns it) into a sops tree.
@@ -550,5 +624,148 @@ pub fn json_to_value(v: &serde_json::Value) -> Value {
             }
             Value::Map(m)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sops::{EncryptOptions, Format, Recipient};
+
+    /// A sealed team/db with `password` in stringData and `tls` in data,
+    /// as (the parsed encrypted object, its identity).
+    fn sealed(scope: ScopeBinding) -> (sops::EncryptedDocument, Identities) {
+        let id = age::x25519::Identity::generate();
+        let mut ids = Identities::new();
+        ids.push(id.clone());
+        let mut parts = SecretParts { name: "db".into(), namespace: Some("team".into()), ..Default::default() };
+        parts.string_data.push("password", Value::str("s3cr3t"));
+        parts.data.push("tls", Value::str("AAEC"));
+        let doc = parts.to_document("team", &scope);
+        let r = Recipient::parse(&id.to_public().to_string()).expect("recipient");
+        let opts =
+            EncryptOptions { groups: vec![vec![r]], shamir_threshold: 0, rule: rule(), mac_only_encrypted: true };
+        let enc = sops::encrypt_document(vec![doc], &opts).expect("encrypt");
+        let text = sops::emit_encrypted(&enc, Format::Yaml).expect("emit");
+        (sops::parse_encrypted(&text, Format::Yaml).expect("parse"), ids)
+    }
+
+    fn spec_of(doc: &sops::EncryptedDocument) -> Map {
+        doc.branches[0].get("spec").and_then(Value::as_map).cloned().expect("spec")
+    }
+
+    fn strict() -> ScopeBinding {
+        ScopeBinding::Strict { namespace: "team".into(), name: "db".into() }
+    }
+
+    #[test]
+    fn a_sealed_document_opens_with_its_data_scope_and_lastmodified() {
+        let (doc, ids) = sealed(strict());
+        let opened = open("team", "db", &spec_of(&doc), doc.metadata.clone(), &ids).expect("opens");
+        assert_eq!(opened.scope, strict());
+        assert_eq!(opened.data.0.get("password").map(|v| v.as_slice()), Some(&b"s3cr3t"[..]));
+        assert_eq!(opened.data.0.get("tls").map(|v| v.as_slice()), Some(&[0u8, 1, 2][..]));
+        assert_eq!(opened.lastmodified, doc.metadata.lastmodified);
+    }
+
+    #[test]
+    fn an_empty_value_shadowing_a_sealed_one_is_refused() {
+        let (doc, ids) = sealed(strict());
+        let mut spec = spec_of(&doc);
+        // stringData.tls: "" would override the sealed data.tls.
+        if let Some(Value::Map(sd)) = spec.get_mut("stringData") {
+            sd.insert("tls", Value::str(""));
+            sd.sort_keys();
+        }
+        let Err(e) = open("team", "db", &spec, doc.metadata.clone(), &ids) else { panic!("refused") };
+        assert!(matches!(e, SealedError::InvalidDocument(ref m) if m.contains("both hold \"tls\"")), "{e}");
+    }
+
+    #[test]
+    fn a_key_added_without_a_key_to_the_file_is_refused() {
+        let (doc, ids) = sealed(strict());
+        let mut spec = spec_of(&doc);
+        // An empty value is left in clear by sops and the MAC cannot see it.
+        if let Some(Value::Map(sd)) = spec.get_mut("stringData") {
+            sd.insert("extra", Value::str(""));
+            sd.sort_keys();
+        }
+        let Err(e) = open("team", "db", &spec, doc.metadata.clone(), &ids) else { panic!("refused") };
+        assert!(matches!(e, SealedError::KeysChanged(_)), "{e}");
+    }
+
+    #[test]
+    fn a_document_without_the_key_names_digest_still_opens() {
+        // Files sealed by plain sops (or an older seal) have a bare scope.
+        let mut parts = SecretParts { name: "db".into(), namespace: Some("team".into()), ..Default::default() };
+        parts.string_data.push("password", Value::str("x"));
+        let mut doc = parts.to_document("team", &strict());
+        if let Some(Value::Map(spec)) = doc.get_mut("spec") {
+            spec.insert("scope", Value::str("team/db"));
+        }
+        let id = age::x25519::Identity::generate();
+        let mut ids = Identities::new();
+        ids.push(id.clone());
+        let r = Recipient::parse(&id.to_public().to_string()).expect("recipient");
+        let opts =
+            EncryptOptions { groups: vec![vec![r]], shamir_threshold: 0, rule: rule(), mac_only_encrypted: true };
+        let enc = sops::encrypt_document(vec![doc], &opts).expect("encrypt");
+        let spec = enc.branches[0].get("spec").and_then(Value::as_map).cloned().expect("spec");
+        assert!(open("team", "db", &spec, enc.metadata.clone(), &ids).is_ok());
+    }
+
+    #[test]
+    fn scope_values_split_into_binding_and_digest() {
+        assert_eq!(split_scope("a/b"), ("a/b", None));
+        assert_eq!(split_scope("a/*;keys=00ff"), ("a/*", Some("00ff")));
+        let mut spec = Map::new();
+        spec.push("scope", Value::str("a/b"));
+        let before = key_names_digest(&spec);
+        let mut sd = Map::new();
+        sd.push("k", Value::str(""));
+        spec.push("stringData", Value::Map(sd));
+        assert_ne!(before, key_names_digest(&spec));
+        // Moving a key between data and stringData changes the digest too.
+        let mut moved = Map::new();
+        moved.push("scope", Value::str("a/b"));
+        let mut d = Map::new();
+        d.push("k", Value::str(""));
+        moved.push("data", Value::Map(d));
+        assert_ne!(key_names_digest(&spec), key_names_digest(&moved));
+    }
+
+    #[test]
+    fn too_many_recipients_are_refused_before_any_decryption() {
+        let (mut doc, ids) = sealed(strict());
+        let entry = doc.metadata.key_groups[0].age[0].clone();
+        doc.metadata.key_groups[0].age = vec![entry; MAX_RECIPIENTS + 1];
+        let Err(e) = open("team", "db", &spec_of(&doc), doc.metadata.clone(), &ids) else { panic!("refused") };
+        assert!(matches!(e, SealedError::InvalidDocument(ref m) if m.contains("age recipients")), "{e}");
+    }
+
+    #[test]
+    fn the_scope_binding_is_checked_against_the_object() {
+        let (doc, ids) = sealed(strict());
+        let Err(e) = open("other", "db", &spec_of(&doc), doc.metadata.clone(), &ids) else { panic!("refused") };
+        assert!(matches!(e, SealedError::ScopeMismatch(ref m) if m.starts_with("scope mismatch")), "{e}");
+        let (doc, ids) = sealed(ScopeBinding::Namespace { namespace: "team".into() });
+        assert!(open("team", "renamed", &spec_of(&doc), doc.metadata.clone(), &ids).is_ok());
+        let (doc, ids) = sealed(ScopeBinding::Cluster);
+        assert!(open("anywhere", "x", &spec_of(&doc), doc.metadata.clone(), &ids).is_ok());
+    }
+
+    #[test]
+    fn recipients_files_ignore_comments_and_blank_lines() {
+        let text = "# cluster\nage1abc\n\n  age1def  \n#age1no\n";
+        assert_eq!(parse_recipients_file(text), ["age1abc", "age1def"]);
+        assert_eq!(recipients_text(&["a".into(), "b".into()]), "a\nb\n");
+    }
+
+    #[test]
+    fn plaintext_with_reserved_metadata_keys_is_refused() {
+        let mut parts = SecretParts { name: "db".into(), ..Default::default() };
+        parts.labels.push("data", Value::str("x"));
+        let doc = parts.to_document("team", &strict());
+        assert!(check_plaintext(&doc).is_err());
     }
 }

@@ -21,6 +21,16 @@ pub enum Reason {
     MacMismatch,
     /// The scope binding does not allow this namespace and name.
     ScopeMismatch,
+    /// Keys were added or removed without a key to the file.
+    KeySetMismatch,
+    /// An older version of the document than the one last accepted.
+    ReplayRefused,
+    /// The Secret template asks for something seal refuses to write.
+    TemplateRefused,
+    /// A rollout restart target has not opted in (or could not be restarted).
+    RestartRefused,
+    /// The controller failed on this object (a bug); retried with backoff.
+    InternalError,
     /// No controller key is a recipient.
     NoMatchingKey,
     /// A Secret of that name belongs to someone else.
@@ -55,7 +65,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, for tests and documentation.
-    pub const ALL: [Reason; 22] = [
+    pub const ALL: [Reason; 27] = [
         Reason::Materialized,
         Reason::Authenticated,
         Reason::Suspended,
@@ -63,6 +73,11 @@ impl Reason {
         Reason::DecryptFailed,
         Reason::MacMismatch,
         Reason::ScopeMismatch,
+        Reason::KeySetMismatch,
+        Reason::ReplayRefused,
+        Reason::TemplateRefused,
+        Reason::RestartRefused,
+        Reason::InternalError,
         Reason::NoMatchingKey,
         Reason::SecretNotOwned,
         Reason::Forbidden,
@@ -90,6 +105,11 @@ impl Reason {
             Reason::DecryptFailed => "DecryptFailed",
             Reason::MacMismatch => "MacMismatch",
             Reason::ScopeMismatch => "ScopeMismatch",
+            Reason::KeySetMismatch => "KeySetMismatch",
+            Reason::ReplayRefused => "ReplayRefused",
+            Reason::TemplateRefused => "TemplateRefused",
+            Reason::RestartRefused => "RestartRefused",
+            Reason::InternalError => "InternalError",
             Reason::NoMatchingKey => "NoMatchingKey",
             Reason::SecretNotOwned => "SecretNotOwned",
             Reason::Forbidden => "Forbidden",

@@ -56,6 +56,11 @@ pub struct SealedSecretStatus {
     /// The resume annotation value last acted on (Pause drift policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed: Option<String>,
+    /// `sops.lastmodified` of the last document accepted: an older one
+    /// (a replay) is refused unless the object is annotated
+    /// `seal.dev/allow-replay: "true"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
 }
 
 /// A SealedSecret as stored in the cluster.

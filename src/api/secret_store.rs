@@ -69,6 +69,7 @@ pub struct Provider {
 #[serde(rename_all = "camelCase")]
 pub struct VaultProvider {
     /// Server URL, e.g. `https://vault.example:8200`.
+    #[schemars(regex(pattern = r"^https?://[^\s/?#@]+(/[^\s?#]*)?$"), length(max = 2048))]
     pub server: String,
     /// Mount path of the KV engine, e.g. `secret`.
     pub path: String,
@@ -83,6 +84,10 @@ pub struct VaultProvider {
     pub ca_bundle: Option<String>,
     /// How to log in.
     pub auth: VaultAuth,
+    /// Allow a plain `http://` server. Tokens and values then cross the
+    /// network unencrypted: only for a server on the same host or a test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_insecure_http: Option<bool>,
 }
 
 /// KV engine version.

@@ -49,6 +49,20 @@ pub struct Args {
     /// How long a leader's Lease lasts without renewal, in seconds.
     #[arg(long, env = "SEAL_LEASE_DURATION", default_value_t = 15)]
     pub lease_duration: u64,
+    /// Annotation prefixes refused in Secret templates (comma-separated):
+    /// Secret replicators that would copy a Secret into other namespaces.
+    #[arg(
+        long,
+        env = "SEAL_REFUSED_ANNOTATION_PREFIXES",
+        value_delimiter = ',',
+        default_value = "replicator.v1.mittwald.de/,reflector.v1.k8s.emberstack.com/,kubed.appscode.com/,kubernetes-replicator/"
+    )]
+    pub refused_annotation_prefixes: Vec<String>,
+    /// Vault servers stores may name (comma-separated URLs such as
+    /// https://vault.example.com:8200; a store's server must equal one, or
+    /// start with one followed by '/'). Empty: any server.
+    #[arg(long, env = "SEAL_ALLOWED_VAULT_SERVERS", value_delimiter = ',')]
+    pub allowed_vault_servers: Vec<String>,
 }
 
 /// Longest period a flag accepts (timers further out are refused).
@@ -89,6 +103,16 @@ mod tests {
         for bad in ["0", "0d", "d", "-1s", "1.5d", "366d", "18446744073709551615d", "x"] {
             assert!(parse_period(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn the_default_refused_prefixes_are_the_library_defaults() {
+        use clap::Parser;
+        let a = Args::try_parse_from(["seal-controller"]).expect("defaults parse");
+        let want: Vec<String> =
+            crate::materialize::DEFAULT_REFUSED_ANNOTATION_PREFIXES.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(a.refused_annotation_prefixes, want);
+        assert!(a.allowed_vault_servers.is_empty());
     }
 
     #[test]

@@ -115,7 +115,7 @@ fn run_with_metrics(obj: SealedSecret, mut fake: Fake, ids: Vec<age::x25519::Ide
             sources: SourceContext {
                 client: client.clone(),
                 registry: Arc::new(KeyRegistry::preloaded(client.clone(), "seal-system", ids, HMAC_KEY)),
-                vault: VaultPool::new(1, metrics.clone()),
+                vault: VaultPool::new(1, metrics.clone(), Vec::new()),
                 metrics: metrics.clone(),
             },
             recorder: Recorder::new(client.clone(), Reporter { controller: "seal-controller".into(), instance: None }),
@@ -123,6 +123,7 @@ fn run_with_metrics(obj: SealedSecret, mut fake: Fake, ids: Vec<age::x25519::Ide
             resync: Duration::from_secs(600),
             backoff: Default::default(),
             watch_namespaces: Vec::new(),
+            refused_annotation_prefixes: Vec::new(),
         });
         drop(client);
         let action = reconcile::reconcile(Arc::new(DeserializeGuard(Ok(obj))), ctx.clone()).await;
@@ -164,6 +165,7 @@ fn ready(reason: Reason) -> SealedSecretStatus {
             observed_generation: Some(1),
         }],
         resumed: None,
+        last_modified: None,
     }
 }
 
@@ -262,7 +264,9 @@ fn plan_write_decrypts_applies_an_owned_secret_and_reports_materialized() {
 fn plan_up_to_date_neither_decrypts_nor_writes() {
     let id = age::x25519::Identity::generate();
     let mut ss = sealed_for(&id, ScopeBinding::Strict { namespace: NS.into(), name: NAME.into() });
-    ss.status = Some(ready(Reason::Materialized));
+    let mut status = ready(Reason::Materialized);
+    status.last_modified = ss.sops.as_ref().and_then(|s| s["lastmodified"].as_str()).map(str::to_owned);
+    ss.status = Some(status);
     let live = with_digest(live_secret(CANARY, true), &ss, &id);
     let (sent, metrics) = run_with_metrics(ss, Fake { secret: Some(live), ..Default::default() }, vec![id]);
     let methods: Vec<String> = sent.iter().map(|s| format!("{} {}", s.method, s.path)).collect();
@@ -392,4 +396,38 @@ fn a_forbidden_write_becomes_forbidden_on_the_object() {
     let ss = sealed_for(&id, ScopeBinding::Strict { namespace: NS.into(), name: NAME.into() });
     let sent = run(ss, Fake { apply_code: Some(403), ..Default::default() }, vec![id]);
     assert_eq!(ready_reason(&sent), ("False".into(), "Forbidden".into()));
+}
+
+#[test]
+fn the_accepted_lastmodified_is_recorded_once_and_an_older_document_is_refused() {
+    let id = age::x25519::Identity::generate();
+    let mut ss = sealed_for(&id, ScopeBinding::Strict { namespace: NS.into(), name: NAME.into() });
+    let sent = run(ss.clone(), Fake::default(), vec![id.clone()]);
+    let lm = ss.sops.as_ref().and_then(|s| s["lastmodified"].as_str()).map(str::to_owned).expect("lastmodified");
+    assert_eq!(status_body(&sent)["status"]["lastModified"], lm.as_str());
+    // The status says a newer document was accepted: this one is a replay.
+    let mut status = ready(Reason::Materialized);
+    status.last_modified = Some("2999-01-01T00:00:00Z".into());
+    ss.status = Some(status);
+    let sent = run(ss.clone(), Fake::default(), vec![id.clone()]);
+    assert!(applied(&sent).is_none(), "a replayed document must not be written");
+    assert_eq!(ready_reason(&sent), ("False".into(), "ReplayRefused".into()));
+    // A deliberate rollback is allowed by annotation.
+    ss.metadata.annotations = Some(BTreeMap::from([("seal.dev/allow-replay".to_owned(), "true".to_owned())]));
+    let sent = run(ss, Fake::default(), vec![id]);
+    assert!(applied(&sent).is_some());
+}
+
+#[test]
+fn a_template_asking_for_a_service_account_token_is_refused_before_decryption() {
+    let id = age::x25519::Identity::generate();
+    let mut ss = sealed_for(&id, ScopeBinding::Strict { namespace: NS.into(), name: NAME.into() });
+    ss.spec.template = Some(crate::api::SecretTemplate {
+        type_: Some("kubernetes.io/service-account-token".into()),
+        ..Default::default()
+    });
+    let (sent, metrics) = run_with_metrics(ss, Fake::default(), vec![id]);
+    assert!(applied(&sent).is_none());
+    assert_eq!(ready_reason(&sent), ("False".into(), "TemplateRefused".into()));
+    assert!(metrics.lines().any(|l| l == "seal_decrypt_total 0"), "decrypted:\n{metrics}");
 }

@@ -67,6 +67,8 @@ pub struct Context {
     pub backoff: reconcile::Backoff,
     /// The namespaces this instance serves (empty: all).
     pub watch_namespaces: Vec<String>,
+    /// Annotation prefixes refused in Secret templates.
+    pub refused_annotation_prefixes: Vec<String>,
 }
 
 /// Entry point of the `seal-controller` binary (and of tests that run the
@@ -86,6 +88,11 @@ where
         }
     };
     telemetry::init_logging(&args.log_format);
+    // A panic is logged with its place only: its message could quote input.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        tracing::error!(at = %at, "panic");
+    }));
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

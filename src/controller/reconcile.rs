@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
@@ -38,9 +39,31 @@ pub async fn reconcile<S: Source>(obj: Arc<DeserializeGuard<S>>, ctx: Arc<Contex
     };
     let span = info_span!("reconcile", kind, namespace = %s.namespace().unwrap_or_default(), name = %s.name_any());
     let start = Instant::now();
-    let result = run(s, &ctx).instrument(span).await;
+    // A panic in one object's reconcile (a bug, or a dependency that panics
+    // on input) becomes an error status on that object, never a process
+    // exit that would stop every other object in the cluster.
+    let result = match std::panic::AssertUnwindSafe(run(s, &ctx).instrument(span.clone())).catch_unwind().await {
+        Ok(r) => r,
+        Err(_) => panicked(s, &ctx).instrument(span).await,
+    };
     ctx.metrics.observe(kind, start.elapsed());
     result
+}
+
+/// Reports a reconcile that panicked: logged (without the panic's
+/// message, which could quote input), counted, shown on the object, retried
+/// with backoff.
+async fn panicked<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
+    let kind = super::kind_label::<S>();
+    tracing::error!("the reconcile panicked; the object is retried with backoff");
+    ctx.metrics.reconcile_failed(kind, "panic");
+    let mut update = StatusUpdate::new(obj.common().status, obj.meta().generation);
+    update.failed(
+        Reason::InternalError,
+        "seal-controller failed on this object (an internal error, see its log); it is retried with backoff. The existing Secret is kept",
+    );
+    let retry = ctx.backoff.next(&object_key(obj));
+    finish(ctx, obj, &update, Vec::new(), Action::requeue(retry)).await
 }
 
 /// A stable key for per-object state (backoff).
@@ -58,9 +81,13 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
 
     if common.suspend {
         update.failed(Reason::Suspended, "spec.suspend is true: the Secret is left as it is");
-        return finish(ctx, obj, &update, false, Action::await_change()).await;
+        return finish(ctx, obj, &update, Vec::new(), Action::await_change()).await;
     }
 
+    if let Err(message) = materialize::check_template(common.template, &ctx.refused_annotation_prefixes) {
+        let e = SourceError::new(Reason::TemplateRefused, message, Retry::AwaitChange);
+        return failed(ctx, obj, &key, &common.secret_name, false, &uid, update, e).await;
+    }
     let hmac_key = ctx.sources.registry.hmac_key_bytes().ok_or(Error::KeysNotLoaded)?;
     let desired = match obj.desired(&ctx.sources).await {
         Ok(d) => d,
@@ -69,7 +96,7 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
 
     let secrets: Api<Secret> = Api::namespaced(ctx.sources.client.clone(), &ns);
     let current = secrets.get_opt(&common.secret_name).await?;
-    let live = current.as_ref().map(|s| LiveSecret::observe(s, &uid, &hmac_key[..]));
+    let live = current.as_ref().map(|s| LiveSecret::observe(s, &uid, &name, &hmac_key[..]));
     drop(current);
     let resume = obj.annotations().get(materialize::RESUME_ANNOTATION).cloned();
     let owner_state = OwnerState::new(
@@ -82,16 +109,25 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
         live.as_ref(),
     );
     let plan = materialize::plan(live.as_ref(), &desired.digest, desired.ownership, owner_state);
-    let mut refreshed = false;
+    let mut record = Vec::new();
     match plan {
         Plan::UpToDate => {
             update.ready(Reason::Materialized, S::OK_MESSAGE);
             update.not_drifted();
+            record = desired.record;
         }
         Plan::NotOwned => update.not_owned(&common.secret_name),
         Plan::MergeTargetMissing => update.failed(
             Reason::SecretNotFound,
             &format!("creationPolicy Merge needs an existing Secret {}", common.secret_name),
+        ),
+        Plan::MergeNotAllowed => update.failed(
+            Reason::SecretNotOwned,
+            &format!(
+                "creationPolicy Merge: Secret {} has not consented; its owner must annotate it {}: \"{name}\"",
+                common.secret_name,
+                materialize::ALLOW_MERGE_ANNOTATION
+            ),
         ),
         Plan::Alert | Plan::Paused | Plan::DeletedLeft => {
             ctx.metrics.drifted(common.drift_policy);
@@ -146,8 +182,11 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
                     if w.data_changed && !common.rollout_restart_targets.is_empty() {
                         ctx.metrics.rollout_restarted();
                     }
-                    for f in &w.restart_failures {
-                        warn!(target = %f, "rollout restart failed");
+                    if !w.restart_failures.is_empty() {
+                        let note = format!("not restarted: {}", w.restart_failures.join("; "));
+                        warn!(targets = %note, "rollout restart refused or failed");
+                        let obj_ref = obj.object_ref(&());
+                        report::publish(ctx, obj_ref, EventType::Warning, Reason::RestartRefused, &note).await;
                     }
                     if owner_state.resume_requested {
                         update.resumed(resume.clone());
@@ -171,7 +210,10 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
                         .await;
                     }
                     info!(written = true, "materialized");
-                    refreshed = true;
+                    record = desired.record;
+                    if S::RECORDS_REFRESH_TIME {
+                        record.push(("refreshTime", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()));
+                    }
                 }
                 Err(e) => match write_refusal(&e) {
                     Some((reason, message)) => {
@@ -182,7 +224,7 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
                         ctx.metrics.reconcile_failed(super::kind_label::<S>(), "kube_api");
                         update.failed(reason, &message);
                         let retry = ctx.backoff.next(&key);
-                        return finish(ctx, obj, &update, false, Action::requeue(retry)).await;
+                        return finish(ctx, obj, &update, Vec::new(), Action::requeue(retry)).await;
                     }
                     None => return Err(e.into()),
                 },
@@ -191,7 +233,7 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
     }
     ctx.backoff.reset(&key);
     let requeue = desired.requeue.unwrap_or(ctx.resync);
-    finish(ctx, obj, &update, refreshed && S::RECORDS_REFRESH_TIME, Action::requeue(requeue)).await
+    finish(ctx, obj, &update, record, Action::requeue(requeue)).await
 }
 
 /// The reason and message for an API refusal of a Secret write that the
@@ -248,21 +290,21 @@ async fn failed<S: Source>(
         Retry::Resync => Action::requeue(ctx.resync),
         Retry::AwaitChange => Action::await_change(),
     };
-    finish(ctx, obj, &update, false, action).await
+    finish(ctx, obj, &update, Vec::new(), action).await
 }
 
-/// Writes status and Events, counts the reconcile, returns `action`.
+/// Writes status (with the `record`ed fields) and Events, counts the
+/// reconcile, returns `action`.
 async fn finish<S: Source>(
     ctx: &Context,
     obj: &S,
     update: &StatusUpdate,
-    refreshed: bool,
+    record: Vec<(&'static str, String)>,
     action: Action,
 ) -> Result<Action, Error> {
     let result = update.ready_reason().map_or(ResultLabel::Error, ResultLabel::Reason);
     ctx.metrics.reconciled(super::kind_label::<S>(), result);
-    let extra = refreshed.then(|| ("refreshTime", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()));
-    report::write(ctx, obj, update, extra).await?;
+    report::write(ctx, obj, update, record).await?;
     Ok(action)
 }
 

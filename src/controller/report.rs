@@ -180,14 +180,14 @@ impl StatusUpdate {
 /// The JSON merge patch body for a status (only ever sets `resumed`: a
 /// status read from a lagging watch cache must not erase a value a previous
 /// reconcile just recorded).
-pub fn status_patch(st: &CommonStatus, extra: Option<(&str, String)>) -> serde_json::Value {
+pub fn status_patch(st: &CommonStatus, extra: Vec<(&str, String)>) -> serde_json::Value {
     let mut body = serde_json::Map::new();
     body.insert("observedGeneration".into(), serde_json::json!(st.observed_generation));
     body.insert("conditions".into(), serde_json::json!(st.conditions));
     if let Some(r) = &st.resumed {
         body.insert("resumed".into(), r.clone().into());
     }
-    if let Some((k, v)) = extra {
+    for (k, v) in extra {
         body.insert(k.into(), v.into());
     }
     serde_json::json!({ "status": body })
@@ -199,7 +199,7 @@ pub async fn write<K>(
     ctx: &Context,
     obj: &K,
     update: &StatusUpdate,
-    extra: Option<(&str, String)>,
+    extra: Vec<(&str, String)>,
 ) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -208,7 +208,7 @@ where
     if let Some(w) = update.warning() {
         publish(ctx, obj.object_ref(&()), EventType::Warning, w.reason, &w.message).await;
     }
-    if update.changed().is_some() || extra.is_some() {
+    if update.changed().is_some() || !extra.is_empty() {
         let api: Api<K> = K::Scope::api(ctx.sources.client.clone(), obj.meta().namespace.as_deref());
         let body = status_patch(update.status(), extra);
         api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&body)).await?;
@@ -390,10 +390,10 @@ mod tests {
     #[test]
     fn the_status_patch_never_erases_resumed() {
         let mut st = CommonStatus { observed_generation: Some(3), ..Default::default() };
-        let body = status_patch(&st, None);
+        let body = status_patch(&st, Vec::new());
         assert!(body["status"].get("resumed").is_none());
         st.resumed = Some("r".into());
-        let body = status_patch(&st, Some(("refreshTime", "t".into())));
+        let body = status_patch(&st, vec![("refreshTime", "t".into())]);
         assert_eq!(body["status"]["resumed"], "r");
         assert_eq!(body["status"]["refreshTime"], "t");
         assert_eq!(body["status"]["observedGeneration"], 3);

@@ -42,6 +42,8 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         leader_election,
         lease_name,
         lease_duration,
+        refused_annotation_prefixes,
+        allowed_vault_servers,
     } = args;
     // kube and other TLS users may enable both rustls back ends: pick one.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -134,7 +136,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         sources: SourceContext {
             client: client.clone(),
             registry,
-            vault: VaultPool::new(VAULT_INFLIGHT, metrics.clone()),
+            vault: VaultPool::new(VAULT_INFLIGHT, metrics.clone(), allowed_vault_servers),
             metrics: metrics.clone(),
         },
         recorder: Recorder::new(client.clone(), reporter),
@@ -142,6 +144,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         resync: resync_period,
         backoff: Default::default(),
         watch_namespaces: watch_namespace.clone(),
+        refused_annotation_prefixes,
     });
 
     let scopes: Vec<Option<String>> =

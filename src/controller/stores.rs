@@ -72,7 +72,7 @@ where
         }
     };
     ctx.metrics.reconciled(super::kind_label::<K>(), ResultLabel::Reason(reason));
-    report::write(ctx, obj, &update, None).await?;
+    report::write(ctx, obj, &update, Vec::new()).await?;
     Ok(action)
 }
 

@@ -41,6 +41,11 @@ pub enum KeyError {
     /// No randomness.
     #[error("the operating system's random source failed")]
     Random,
+    /// The HMAC key Secret exists but does not hold a 32-byte `key`.
+    #[error(
+        "Secret {0} exists but its `key` is not 32 bytes; restore it from a backup (or delete it to start over: every managed Secret is then rewritten once)"
+    )]
+    MalformedHmacKey(String),
 }
 
 /// One loaded identity and where it came from.
@@ -106,8 +111,10 @@ impl KeyRegistry {
             tracing::info!(keys = keys.len(), "generated a new age key");
         }
         let hmac = self.hmac_key(&secrets).await?;
-        let recipients: Vec<String> = keys.iter().map(|k| k.identity.to_public().to_string()).collect();
-        self.publish(&recipients).await?;
+        // Only the newest key is published for sealing; older ones stay
+        // loaded to decrypt what was sealed to them (retired).
+        let active: Vec<String> = keys.iter().take(1).map(|k| k.identity.to_public().to_string()).collect();
+        self.publish(&active).await?;
         let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
         st.keys = keys;
         st.hmac = Some(hmac);
@@ -119,13 +126,10 @@ impl KeyRegistry {
     pub async fn load_readonly(&self) -> Result<(), KeyError> {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
         let keys = self.load(&secrets).await?;
-        let hmac = secrets
-            .get_opt(HMAC_SECRET)
-            .await?
-            .and_then(|s| s.data)
-            .and_then(|mut d| d.remove("key"))
-            .and_then(|v| <[u8; 32]>::try_from(v.0.as_slice()).ok())
-            .map(Zeroizing::new);
+        let hmac = match secrets.get_opt(HMAC_SECRET).await? {
+            Some(s) => Some(hmac_of(&s)?),
+            None => None,
+        };
         let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
         st.keys = keys;
         st.hmac = hmac;
@@ -146,9 +150,15 @@ impl KeyRegistry {
                 .metadata
                 .annotations
                 .as_ref()
-                .and_then(|a| a.get("seal.dev/created-at").cloned())
+                .and_then(|a| a.get(CREATED_AT_ANNOTATION).cloned())
                 .or_else(|| s.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()))
                 .unwrap_or_default();
+            if let Err(why) = check_created(&created, chrono::Utc::now()) {
+                // A key dated in the future would stay "newest" (published
+                // for sealing, never renewed) for as long as its date says.
+                tracing::warn!(secret = %name, reason = %why, "refusing a key Secret; it is neither loaded nor published");
+                continue;
+            }
             let mut found = 0;
             for (field, value) in s.data.iter().flatten() {
                 let text = Zeroizing::new(String::from_utf8_lossy(&value.0).into_owned());
@@ -192,7 +202,7 @@ impl KeyRegistry {
                 namespace: Some(self.namespace.clone()),
                 labels: Some(BTreeMap::from([(KEY_LABEL.to_owned(), KEY_LABEL_VALUE.to_owned())])),
                 annotations: Some(BTreeMap::from([(
-                    "seal.dev/created-at".to_owned(),
+                    CREATED_AT_ANNOTATION.to_owned(),
                     now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
                 )])),
                 ..Default::default()
@@ -210,11 +220,8 @@ impl KeyRegistry {
     }
 
     async fn hmac_key(&self, secrets: &Api<Secret>) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-        if let Some(s) = secrets.get_opt(HMAC_SECRET).await?
-            && let Some(v) = s.data.as_ref().and_then(|d| d.get("key"))
-            && let Ok(k) = <[u8; 32]>::try_from(v.0.as_slice())
-        {
-            return Ok(Zeroizing::new(k));
+        if let Some(s) = secrets.get_opt(HMAC_SECRET).await? {
+            return hmac_of(&s);
         }
         let mut k = Zeroizing::new([0u8; 32]);
         getrandom::fill(&mut k[..]).map_err(|_| KeyError::Random)?;
@@ -229,11 +236,8 @@ impl KeyRegistry {
         };
         match secrets.create(&PostParams::default(), &secret).await {
             Ok(_) => Ok(k),
-            Err(kube::Error::Api(e)) if e.code == 409 => {
-                let s = secrets.get(HMAC_SECRET).await?;
-                let v = s.data.and_then(|mut d| d.remove("key")).map(|b| b.0).unwrap_or_default();
-                Ok(Zeroizing::new(<[u8; 32]>::try_from(v.as_slice()).unwrap_or_default()))
-            }
+            // Another replica made it first: use theirs.
+            Err(kube::Error::Api(e)) if e.code == 409 => hmac_of(&secrets.get(HMAC_SECRET).await?),
             Err(e) => Err(e.into()),
         }
     }
@@ -261,8 +265,15 @@ impl KeyRegistry {
         ids
     }
 
-    /// Public recipients, newest first.
+    /// The recipient to seal to: the newest key's (published). Older keys
+    /// are retired: still loaded to decrypt, never published.
     pub fn recipients(&self) -> Vec<String> {
+        let st = self.state.read().unwrap_or_else(|p| p.into_inner());
+        st.keys.iter().take(1).map(|k| k.identity.to_public().to_string()).collect()
+    }
+
+    /// Every loaded key's recipient, newest first (what can decrypt).
+    pub fn all_recipients(&self) -> Vec<String> {
         let st = self.state.read().unwrap_or_else(|p| p.into_inner());
         st.keys.iter().map(|k| k.identity.to_public().to_string()).collect()
     }
@@ -283,7 +294,58 @@ impl KeyRegistry {
     }
 }
 
+/// Annotation on a key Secret: when the key was made (RFC 3339).
+pub const CREATED_AT_ANNOTATION: &str = "seal.dev/created-at";
+/// Clock skew tolerated on a key's date.
+const MAX_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// Checks a key's creation date: an RFC 3339 time not in the future.
+pub fn check_created(created: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+    let t = chrono::DateTime::parse_from_rfc3339(created.trim())
+        .map_err(|_| format!("its date {created:?} is not an RFC 3339 time"))?;
+    if t.with_timezone(&chrono::Utc) > now + MAX_SKEW {
+        return Err(format!("it is dated in the future ({created})"));
+    }
+    Ok(())
+}
+
+/// The HMAC key held by `seal-hmac-key`: exactly 32 bytes, or an error
+/// (never a fallback key, which would let drift go unseen).
+fn hmac_of(s: &Secret) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    s.data
+        .as_ref()
+        .and_then(|d| d.get("key"))
+        .and_then(|v| <[u8; 32]>::try_from(v.0.as_slice()).ok())
+        .map(Zeroizing::new)
+        .ok_or_else(|| KeyError::MalformedHmacKey(HMAC_SECRET.to_owned()))
+}
+
 fn age_of(created: &str) -> Option<Duration> {
     let t = chrono::DateTime::parse_from_rfc3339(created).ok()?;
     (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_dates_in_the_future_or_malformed_are_refused() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").expect("t").with_timezone(&chrono::Utc);
+        assert!(check_created("2026-05-01T00:00:00Z", now).is_ok());
+        assert!(check_created("2026-06-01T00:04:00Z", now).is_ok(), "within the clock skew");
+        assert!(check_created("2030-01-01T00:00:00Z", now).is_err());
+        assert!(check_created("yesterday", now).is_err());
+        assert!(check_created("", now).is_err());
+    }
+
+    #[test]
+    fn a_malformed_hmac_key_is_an_error_not_a_zero_key() {
+        let mut s = Secret::default();
+        assert!(matches!(hmac_of(&s), Err(KeyError::MalformedHmacKey(_))));
+        s.data = Some(BTreeMap::from([("key".to_owned(), ByteString(vec![1; 31]))]));
+        assert!(hmac_of(&s).is_err());
+        s.data = Some(BTreeMap::from([("key".to_owned(), ByteString(vec![1; 32]))]));
+        assert_eq!(hmac_of(&s).map(|k| *k).ok(), Some([1; 32]));
+    }
 }

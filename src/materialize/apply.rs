@@ -36,20 +36,37 @@ pub async fn write(
     targets: &[RolloutTarget],
 ) -> Result<Written, kube::Error> {
     let hmac = data.hmac(hmac_key);
+    if ownership == Ownership::Merge {
+        let secret = super::build_merge(owner, data, digest);
+        apply_secret(client, &secret, &super::merge_field_manager(owner.uid)).await?;
+        return Ok(Written { hmac, data_changed: false, restart_failures: Vec::new() });
+    }
     let secret = build_secret(owner, ownership, template, data, &hmac, digest);
-    apply_secret(client, &secret).await?;
+    apply_secret(client, &secret, FIELD_MANAGER).await?;
     drop(secret);
+    // Keys someone else added are not seal's to apply away (another field
+    // manager owns them): remove them, or the Secret drifts forever.
+    let foreign: Vec<&String> =
+        live.map(|l| l.keys.iter().filter(|k| !data.0.contains_key(*k)).collect()).unwrap_or_default();
+    if !foreign.is_empty() {
+        let nulls: serde_json::Map<String, serde_json::Value> =
+            foreign.iter().map(|k| ((*k).clone(), serde_json::Value::Null)).collect();
+        let api: Api<Secret> = Api::namespaced(client.clone(), owner.namespace);
+        let body = serde_json::json!({ "data": nulls });
+        api.patch(owner.secret_name, &PatchParams::default(), &Patch::Merge(&body)).await?;
+    }
     let data_changed = live.is_some_and(|l| l.actual_hmac != hmac);
     let mut restart_failures = Vec::new();
     if data_changed && !targets.is_empty() {
         let stamp = chrono::Utc::now().to_rfc3339();
-        restart_failures = restart_targets(client, owner.namespace, targets, &stamp).await;
+        restart_failures = restart_targets(client, owner.namespace, owner.name, targets, &stamp).await;
     }
     Ok(Written { hmac, data_changed, restart_failures })
 }
 
-/// Server-side applies the Secret (taking over fields from other managers).
-pub async fn apply_secret(client: &Client, secret: &Secret) -> Result<Secret, kube::Error> {
+/// Server-side applies the Secret as `manager` (taking over fields from
+/// other managers).
+pub async fn apply_secret(client: &Client, secret: &Secret, manager: &str) -> Result<Secret, kube::Error> {
     let ns = secret.metadata.namespace.as_deref().unwrap_or_default();
     let name = secret.metadata.name.as_deref().unwrap_or_default();
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
@@ -58,7 +75,7 @@ pub async fn apply_secret(client: &Client, secret: &Secret) -> Result<Secret, ku
         m.insert("apiVersion".into(), "v1".into());
         m.insert("kind".into(), "Secret".into());
     }
-    api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await
+    api.patch(name, &PatchParams::apply(manager).force(), &Patch::Apply(&body)).await
 }
 
 /// Deletes a Secret (already gone counts as done).
@@ -71,32 +88,47 @@ pub async fn delete_secret(client: &Client, namespace: &str, name: &str) -> Resu
     }
 }
 
-/// Restarts each target by setting a fresh pod-template annotation.
-pub async fn restart_targets(client: &Client, namespace: &str, targets: &[RolloutTarget], stamp: &str) -> Vec<String> {
+/// Restarts each target that opted in (annotation `seal.dev/restart-on`
+/// naming `source`) by setting a fresh pod-template annotation. Returns
+/// what was not restarted, and why.
+pub async fn restart_targets(
+    client: &Client,
+    namespace: &str,
+    source: &str,
+    targets: &[RolloutTarget],
+    stamp: &str,
+) -> Vec<String> {
     use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
     let mut failures = Vec::new();
-    let body = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {super::RESTARTED_AT_ANNOTATION: stamp}}}}});
     for t in targets {
-        let patch = Patch::Merge(&body);
-        let pp = PatchParams::default();
         let r = match t.kind.as_str() {
-            "Deployment" => {
-                Api::<Deployment>::namespaced(client.clone(), namespace).patch(&t.name, &pp, &patch).await.map(drop)
-            }
-            "StatefulSet" => {
-                Api::<StatefulSet>::namespaced(client.clone(), namespace).patch(&t.name, &pp, &patch).await.map(drop)
-            }
-            "DaemonSet" => {
-                Api::<DaemonSet>::namespaced(client.clone(), namespace).patch(&t.name, &pp, &patch).await.map(drop)
-            }
-            other => {
-                failures.push(format!("{other}/{}: unsupported kind (Deployment, StatefulSet, DaemonSet)", t.name));
-                continue;
-            }
+            "Deployment" => restart::<Deployment>(client, namespace, source, &t.name, stamp).await,
+            "StatefulSet" => restart::<StatefulSet>(client, namespace, source, &t.name, stamp).await,
+            "DaemonSet" => restart::<DaemonSet>(client, namespace, source, &t.name, stamp).await,
+            other => Err(format!("unsupported kind {other} (Deployment, StatefulSet, DaemonSet)")),
         };
         if let Err(e) = r {
             failures.push(format!("{}/{}: {e}", t.kind, t.name));
         }
     }
     failures
+}
+
+async fn restart<K>(client: &Client, namespace: &str, source: &str, name: &str, stamp: &str) -> Result<(), String>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api = Api::<K>::namespaced(client.clone(), namespace);
+    let meta = api.get_metadata_opt(name).await.map_err(|e| e.to_string())?.ok_or("it does not exist")?;
+    if !super::restart_allowed(meta.metadata.annotations.as_ref(), source) {
+        return Err(format!(
+            "it has not opted in: annotate it {}={source} (or \"*\") to let seal restart it",
+            super::RESTART_ON_ANNOTATION
+        ));
+    }
+    let body = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {super::RESTARTED_AT_ANNOTATION: stamp}}}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&body)).await.map(drop).map_err(|e| e.to_string())
 }

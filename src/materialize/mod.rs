@@ -29,6 +29,13 @@ pub const GENERATION_ANNOTATION: &str = "seal.dev/generation";
 pub const RESUMED_ANNOTATION: &str = "seal.dev/resumed";
 /// Annotation on an existing Secret: the controller may take it over.
 pub const ADOPT_ANNOTATION: &str = "seal.dev/adopt";
+/// Annotation on an existing Secret naming the ExternalSecrets (comma-
+/// separated names, or `*`) that may merge keys into it
+/// (`creationPolicy: Merge`).
+pub const ALLOW_MERGE_ANNOTATION: &str = "seal.dev/allow-merge-from";
+/// Prefix of the annotation a merging object records its input digest
+/// under (`merge.seal.dev/<owner uid>`): each merging object has its own.
+pub const MERGE_DIGEST_PREFIX: &str = "merge.seal.dev/";
 /// Annotation on a SealedSecret: a new value resumes a paused Secret.
 pub const RESUME_ANNOTATION: &str = "seal.dev/resume";
 /// Pod-template annotation set on rollout restart targets.
@@ -39,6 +46,64 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Keyed HMAC of a live Secret's data, comparable with [`SecretData::hmac`].
 pub fn live_data_hmac(key: &[u8], data: &BTreeMap<String, ByteString>) -> String {
     seal_format::document::data_hmac(key, data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice())))
+}
+
+/// Annotation on a workload naming the SealedSecrets and ExternalSecrets
+/// (comma-separated names, or `*`) allowed to restart it.
+pub const RESTART_ON_ANNOTATION: &str = "seal.dev/restart-on";
+
+/// Annotation prefixes of well-known Secret replicators, refused in
+/// templates by default: they would copy the Secret into other namespaces.
+pub const DEFAULT_REFUSED_ANNOTATION_PREFIXES: [&str; 4] =
+    ["replicator.v1.mittwald.de/", "reflector.v1.k8s.emberstack.com/", "kubed.appscode.com/", "kubernetes-replicator/"];
+
+/// Whether a label or annotation key is in a namespace seal reserves for
+/// itself or Kubernetes (`seal.dev/`, `kubernetes.io/`, `k8s.io/` and
+/// their subdomains; `app.kubernetes.io/` recommended labels excepted).
+pub fn reserved_metadata_key(key: &str) -> bool {
+    let Some((prefix, _)) = key.split_once('/') else { return false };
+    let prefix = prefix.to_ascii_lowercase();
+    if prefix == "app.kubernetes.io" {
+        return false;
+    }
+    ["seal.dev", "kubernetes.io", "k8s.io"].iter().any(|r| prefix == *r || prefix.ends_with(&format!(".{r}")))
+}
+
+/// Checks a Secret template against what seal refuses to write: the
+/// service-account-token type (it would make the API server mint a token),
+/// reserved label and annotation keys, and annotations of Secret
+/// replicators (`refused_prefixes`).
+pub fn check_template(template: Option<&SecretTemplate>, refused_prefixes: &[String]) -> Result<(), String> {
+    let Some(t) = template else { return Ok(()) };
+    if t.type_.as_deref().is_some_and(|ty| ty.trim() == "kubernetes.io/service-account-token") {
+        return Err("template.type kubernetes.io/service-account-token is refused: the API server would fill such a Secret with a ServiceAccount token".into());
+    }
+    let Some(m) = &t.metadata else { return Ok(()) };
+    for (what, keys) in [("label", m.labels.keys()), ("annotation", m.annotations.keys())] {
+        for k in keys {
+            if reserved_metadata_key(k) {
+                return Err(format!(
+                    "template {what} {k:?} is refused: seal.dev/, kubernetes.io/ and k8s.io/ keys are reserved"
+                ));
+            }
+        }
+    }
+    for k in m.annotations.keys() {
+        if let Some(p) = refused_prefixes.iter().find(|p| k.starts_with(p.as_str())) {
+            return Err(format!(
+                "template annotation {k:?} is refused: {p} belongs to a Secret replicator, which would copy the Secret elsewhere"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a workload's annotations let `source` (a SealedSecret's or
+/// ExternalSecret's name) restart it.
+pub fn restart_allowed(annotations: Option<&BTreeMap<String, String>>, source: &str) -> bool {
+    annotations
+        .and_then(|a| a.get(RESTART_ON_ANNOTATION))
+        .is_some_and(|v| v.split(',').map(str::trim).any(|n| n == "*" || n == source))
 }
 
 /// Secret key names the API server would refuse (`[-._a-zA-Z0-9]+`, at
@@ -124,6 +189,28 @@ pub fn build_secret(
     }
 }
 
+/// What a merging object applies to someone else's Secret: its keys and
+/// its own digest annotation, nothing else (no labels, no owner, no
+/// ownership annotations), under its own field manager.
+pub fn build_merge(owner: &Owner<'_>, data: &SecretData, digest: &str) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(owner.secret_name.to_owned()),
+            namespace: Some(owner.namespace.to_owned()),
+            annotations: Some(BTreeMap::from([(format!("{MERGE_DIGEST_PREFIX}{}", owner.uid), digest.to_owned())])),
+            ..Default::default()
+        },
+        data: Some(to_bytestrings(data)),
+        ..Default::default()
+    }
+}
+
+/// The field manager of a merging object (one per object, so two objects
+/// merging into one Secret keep each other's keys).
+pub fn merge_field_manager(owner_uid: &str) -> String {
+    format!("{FIELD_MANAGER}/merge/{owner_uid}")
+}
+
 /// The data as the API's byte strings.
 pub fn to_bytestrings(data: &SecretData) -> BTreeMap<String, ByteString> {
     data.0.iter().map(|(k, v)| (k.clone(), ByteString(v.to_vec()))).collect()
@@ -146,14 +233,26 @@ pub struct LiveSecret {
     pub recorded_generation: Option<i64>,
     /// The resume value the last write acted on.
     pub recorded_resume: Option<String>,
+    /// The data's key names (not the values).
+    pub keys: Vec<String>,
+    /// The Secret's owner consents to this object merging keys into it.
+    pub merge_allowed: bool,
+    /// The input digest this object's last merge recorded.
+    pub merged_digest: Option<String>,
 }
 
 impl LiveSecret {
-    /// Reads the decision-relevant facts from a Secret, hashing its data
-    /// with `key` (the data itself is not kept).
-    pub fn observe(s: &Secret, owner_uid: &str, key: &[u8]) -> LiveSecret {
+    /// Reads the decision-relevant facts from a Secret about the object
+    /// `owner_name` (UID `owner_uid`), hashing its data with `key` (the
+    /// data itself is not kept).
+    pub fn observe(s: &Secret, owner_uid: &str, owner_name: &str, key: &[u8]) -> LiveSecret {
         let ann = s.metadata.annotations.as_ref();
         LiveSecret {
+            keys: s.data.iter().flatten().map(|(k, _)| k.clone()).collect(),
+            merge_allowed: ann
+                .and_then(|a| a.get(ALLOW_MERGE_ANNOTATION))
+                .is_some_and(|v| v.split(',').map(str::trim).any(|n| n == "*" || n == owner_name)),
+            merged_digest: ann.and_then(|a| a.get(&format!("{MERGE_DIGEST_PREFIX}{owner_uid}"))).cloned(),
             owned: s.metadata.owner_references.iter().flatten().any(|r| r.uid == owner_uid)
                 || ann.and_then(|a| a.get(OWNER_UID_ANNOTATION)).is_some_and(|u| u == owner_uid),
             adoptable: ann.and_then(|a| a.get(ADOPT_ANNOTATION)).is_some_and(|v| v == "true"),
@@ -190,6 +289,8 @@ pub enum Plan {
     NotOwned,
     /// `creationPolicy: Merge` and there is no Secret to merge into.
     MergeTargetMissing,
+    /// `creationPolicy: Merge` into a Secret whose owner has not consented.
+    MergeNotAllowed,
 }
 
 impl OwnerState {
@@ -235,7 +336,8 @@ pub fn plan(live: Option<&LiveSecret>, digest: &str, ownership: Ownership, owner
         // Someone else's Secret: seal's keys only, no drift tracking.
         return match live {
             None => Plan::MergeTargetMissing,
-            Some(l) if l.recorded_digest.as_deref() == Some(digest) => Plan::UpToDate,
+            Some(l) if !l.merge_allowed => Plan::MergeNotAllowed,
+            Some(l) if l.merged_digest.as_deref() == Some(digest) => Plan::UpToDate,
             Some(_) => Plan::Write,
         };
     }
@@ -277,6 +379,9 @@ mod tests {
             recorded_digest: digest.map(str::to_owned),
             recorded_generation: None,
             recorded_resume: None,
+            keys: Vec::new(),
+            merge_allowed: false,
+            merged_digest: None,
         }
     }
 
@@ -333,14 +438,56 @@ mod tests {
     }
 
     #[test]
-    fn merge_writes_only_into_an_existing_secret_and_ignores_drift() {
+    fn merge_needs_consent_writes_only_into_an_existing_secret_and_ignores_drift() {
         let s = state(DriftPolicy::Revert);
         assert_eq!(plan(None, "d", Ownership::Merge, s), Plan::MergeTargetMissing);
-        let foreign = live(false, None, "x", Some("d"));
+        let mut foreign = live(false, None, "x", Some("d"));
+        assert_eq!(plan(Some(&foreign), "d", Ownership::Merge, s), Plan::MergeNotAllowed);
+        foreign.merge_allowed = true;
+        assert_eq!(plan(Some(&foreign), "d", Ownership::Merge, s), Plan::Write, "its own digest is not recorded yet");
+        foreign.merged_digest = Some("d".into());
         assert_eq!(plan(Some(&foreign), "d", Ownership::Merge, s), Plan::UpToDate);
         assert_eq!(plan(Some(&foreign), "new", Ownership::Merge, s), Plan::Write);
-        let drifted = live(true, Some("h"), "other", Some("d"));
+        let mut drifted = live(true, Some("h"), "other", Some("d"));
+        drifted.merge_allowed = true;
+        drifted.merged_digest = Some("d".into());
         assert_eq!(plan(Some(&drifted), "d", Ownership::Merge, s), Plan::UpToDate);
+    }
+
+    #[test]
+    fn merge_consent_names_the_object_or_everyone() {
+        let mut s = Secret::default();
+        let consent = |v: &str| Some(BTreeMap::from([(ALLOW_MERGE_ANNOTATION.to_owned(), v.to_owned())]));
+        s.metadata.annotations = consent("other, es-a");
+        assert!(LiveSecret::observe(&s, "u", "es-a", b"k").merge_allowed);
+        assert!(!LiveSecret::observe(&s, "u", "es-b", b"k").merge_allowed);
+        s.metadata.annotations = consent("*");
+        assert!(LiveSecret::observe(&s, "u", "es-b", b"k").merge_allowed);
+        s.metadata.annotations = None;
+        assert!(!LiveSecret::observe(&s, "u", "es-a", b"k").merge_allowed);
+    }
+
+    #[test]
+    fn a_merge_carries_only_data_and_its_own_digest() {
+        let owner = Owner {
+            api_version: "seal.dev/v1alpha1",
+            kind: "ExternalSecret",
+            name: "es",
+            secret_name: "target",
+            namespace: "ns",
+            uid: "u1",
+            generation: Some(1),
+            resume: None,
+        };
+        let mut data = SecretData::default();
+        data.0.insert("k".into(), zeroize::Zeroizing::new(b"v".to_vec()));
+        let s = build_merge(&owner, &data, "d");
+        assert!(s.metadata.labels.is_none() && s.metadata.owner_references.is_none());
+        let ann = s.metadata.annotations.unwrap_or_default();
+        assert_eq!(ann.len(), 1);
+        assert_eq!(ann.get("merge.seal.dev/u1").map(String::as_str), Some("d"));
+        assert!(s.type_.is_none(), "the type stays the owner's");
+        assert_ne!(merge_field_manager("u1"), merge_field_manager("u2"));
     }
 
     #[test]
@@ -396,12 +543,12 @@ mod tests {
             (GENERATION_ANNOTATION.to_owned(), "7".to_owned()),
             (ADOPT_ANNOTATION.to_owned(), "true".to_owned()),
         ]));
-        let l = LiveSecret::observe(&s, "u1", b"k");
+        let l = LiveSecret::observe(&s, "u1", "o", b"k");
         assert!(l.owned && l.adoptable);
         assert_eq!(l.recorded_digest.as_deref(), Some("d"));
         assert_eq!(l.recorded_generation, Some(7));
         assert!(l.drifted(), "the recorded HMAC differs from the (empty) data's");
-        assert!(!LiveSecret::observe(&s, "other", b"k").owned);
+        assert!(!LiveSecret::observe(&s, "other", "o", b"k").owned);
     }
 
     #[test]
@@ -427,6 +574,46 @@ mod tests {
         let ann = s.metadata.annotations.unwrap_or_default();
         assert_eq!(ann.get(OWNER_UID_ANNOTATION).map(String::as_str), Some("u"));
         assert_eq!(ann.get(GENERATION_ANNOTATION).map(String::as_str), Some("2"));
+    }
+
+    fn template(ty: Option<&str>, labels: &[&str], annotations: &[&str]) -> SecretTemplate {
+        let map = |ks: &[&str]| ks.iter().map(|k| ((*k).to_owned(), "v".to_owned())).collect();
+        SecretTemplate {
+            type_: ty.map(str::to_owned),
+            immutable: None,
+            metadata: Some(crate::api::TemplateMetadata { labels: map(labels), annotations: map(annotations) }),
+        }
+    }
+
+    #[test]
+    fn templates_cannot_ask_for_tokens_reserved_keys_or_replication() {
+        let refused: Vec<String> = DEFAULT_REFUSED_ANNOTATION_PREFIXES.iter().map(|s| (*s).to_owned()).collect();
+        let ok = template(Some("Opaque"), &["app", "app.kubernetes.io/name"], &["team.example.com/owner"]);
+        assert_eq!(check_template(Some(&ok), &refused), Ok(()));
+        assert_eq!(check_template(None, &refused), Ok(()));
+        let bad = [
+            template(Some("kubernetes.io/service-account-token"), &[], &[]),
+            template(None, &["seal.dev/key"], &[]),
+            template(None, &[], &["kubernetes.io/service-account.name"]),
+            template(None, &["node-role.kubernetes.io/x"], &[]),
+            template(None, &[], &["k8s.io/x"]),
+            template(None, &[], &["x.seal.dev/y"]),
+            template(None, &[], &["replicator.v1.mittwald.de/replicate-to"]),
+            template(None, &[], &["reflector.v1.k8s.emberstack.com/reflection-allowed"]),
+        ];
+        for t in bad {
+            assert!(check_template(Some(&t), &refused).is_err(), "{:?} was accepted", t);
+        }
+    }
+
+    #[test]
+    fn workloads_opt_in_to_restarts_by_name_or_wildcard() {
+        let ann = |v: &str| Some(BTreeMap::from([(RESTART_ON_ANNOTATION.to_owned(), v.to_owned())]));
+        assert!(restart_allowed(ann("db, api").as_ref(), "api"));
+        assert!(restart_allowed(ann("*").as_ref(), "anything"));
+        assert!(!restart_allowed(ann("db").as_ref(), "api"));
+        assert!(!restart_allowed(None, "api"));
+        assert!(!restart_allowed(ann("").as_ref(), "api"));
     }
 
     #[test]

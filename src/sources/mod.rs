@@ -90,6 +90,9 @@ pub struct Desired {
     /// The data, when the source had to read it to compute the digest
     /// (Vault); `None` when it is made only if a write is due ([`Source::data`]).
     pub data: Option<SecretData>,
+    /// Status fields to record once the Secret holds this data (only those
+    /// that differ from the status, so an unchanged resync writes nothing).
+    pub record: Vec<(&'static str, String)>,
 }
 
 /// The parts of an object's status that every seal resource has.

@@ -14,6 +14,19 @@ use seal_format::sops::{Metadata, Value};
 use super::{Common, CommonStatus, Desired, Ownership, Retry, SecretData, Source, SourceContext, SourceError};
 use crate::api::{Reason, SealedSecret};
 
+/// Annotation on a SealedSecret: accept a document older than the last one
+/// accepted (a deliberate rollback).
+pub const ALLOW_REPLAY_ANNOTATION: &str = "seal.dev/allow-replay";
+
+/// Whether the RFC 3339 time `doc` is before `accepted` (unparseable times
+/// are not compared: such a document fails its MAC check anyway).
+pub fn is_older(doc: &str, accepted: &str) -> bool {
+    match (chrono::DateTime::parse_from_rfc3339(doc.trim()), chrono::DateTime::parse_from_rfc3339(accepted.trim())) {
+        (Ok(d), Ok(a)) => d < a,
+        _ => false,
+    }
+}
+
 /// The status reason of a document error.
 pub fn reason(e: &SealedError) -> Reason {
     match e {
@@ -22,6 +35,7 @@ pub fn reason(e: &SealedError) -> Reason {
         SealedError::DecryptFailed(_) => Reason::DecryptFailed,
         SealedError::MacMismatch(_) => Reason::MacMismatch,
         SealedError::ScopeMismatch(_) => Reason::ScopeMismatch,
+        SealedError::KeysChanged(_) => Reason::KeySetMismatch,
     }
 }
 
@@ -80,14 +94,35 @@ impl Source for SealedSecret {
     /// decrypt it and the object's name: no decryption is needed to tell
     /// that nothing changed.
     async fn desired(&self, ctx: &SourceContext) -> Result<Desired, SourceError> {
-        let recipients = ctx.registry.recipients().join(",");
+        let recipients = ctx.registry.all_recipients().join(",");
         let spec_json = serde_json::to_vec(&self.spec).unwrap_or_default();
         let sops_json = serde_json::to_vec(&self.sops).unwrap_or_default();
         let ns = self.namespace().unwrap_or_default();
         let name = self.name_any();
         let digest =
             document::input_digest(&[&spec_json, &sops_json, recipients.as_bytes(), ns.as_bytes(), name.as_bytes()]);
-        Ok(Desired { digest, ownership: Ownership::Owner, requeue: None, data: None })
+        let lastmodified = self.sops.as_ref().and_then(|s| s.get("lastmodified")).and_then(|v| v.as_str());
+        let accepted = self.status.as_ref().and_then(|s| s.last_modified.as_deref());
+        let allowed = self.annotations().get(ALLOW_REPLAY_ANNOTATION).is_some_and(|v| v == "true");
+        if let (Some(doc), Some(accepted)) = (lastmodified, accepted)
+            && is_older(doc, accepted)
+            && !allowed
+        {
+            return Err(SourceError::new(
+                Reason::ReplayRefused,
+                format!(
+                    "this document was sealed at {doc}, before the one already accepted ({accepted}): an old version was re-applied. Re-seal the values, or annotate the object {ALLOW_REPLAY_ANNOTATION}=\"true\" to roll back on purpose"
+                ),
+                Retry::AwaitChange,
+            ));
+        }
+        // Recorded only after the Secret holds this document's data; the
+        // value is authenticated by the MAC, checked before any write.
+        let record = match lastmodified {
+            Some(lm) if Some(lm) != accepted => vec![("lastModified", lm.to_owned())],
+            _ => Vec::new(),
+        };
+        Ok(Desired { digest, ownership: Ownership::Owner, requeue: None, data: None, record })
     }
 
     async fn data(&self, ctx: &SourceContext) -> Result<SecretData, SourceError> {
@@ -96,5 +131,37 @@ impl Source for SealedSecret {
             ctx.metrics.decrypt_failed(reason(&e));
             source_error(e)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replays_are_detected_by_time_not_by_text() {
+        assert!(is_older("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"));
+        assert!(!is_older("2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z"));
+        assert!(!is_older("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"));
+        // Same instant in another offset is not older.
+        assert!(!is_older("2026-01-01T01:00:00+01:00", "2026-01-01T00:00:00Z"));
+        assert!(!is_older("garbage", "2026-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn every_document_error_has_its_reason_and_retry() {
+        let cases = [
+            (SealedError::InvalidDocument("x".into()), Reason::InvalidDocument, Retry::Resync),
+            (SealedError::NoMatchingKey("x".into()), Reason::NoMatchingKey, Retry::After(Duration::from_secs(60))),
+            (SealedError::DecryptFailed("x".into()), Reason::DecryptFailed, Retry::Resync),
+            (SealedError::MacMismatch("x".into()), Reason::MacMismatch, Retry::Resync),
+            (SealedError::ScopeMismatch("x".into()), Reason::ScopeMismatch, Retry::Resync),
+            (SealedError::KeysChanged("x".into()), Reason::KeySetMismatch, Retry::Resync),
+        ];
+        for (e, reason, retry) in cases {
+            let se = source_error(e);
+            assert_eq!((se.reason, se.retry), (reason, retry));
+            assert!(!se.gone);
+        }
     }
 }

@@ -1431,7 +1431,7 @@ fn health_and_metrics_endpoints_serve_prometheus_text_without_object_names() -> 
             if n >= 2.0 { Ok(Some(m)) } else { Err(format!("seal_reconcile_total {n}")) }
         })
         .await?;
-        for t in ["# TYPE seal_reconcile_total counter", "# TYPE seal_reconcile_duration_seconds histogram"] {
+        for t in ["# TYPE seal_reconcile counter", "# TYPE seal_reconcile_duration_seconds histogram"] {
             if !m.contains(t) {
                 problems.push(format!("missing {t:?}"));
             }
@@ -1488,7 +1488,7 @@ fn data_change_restarts_the_target_deployment_exactly_once() -> Result<(), Faile
         let ns = fx.app();
         let deployments: Api<Deployment> = Api::namespaced(fx.cluster.admin(), ns);
         let web: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": "web"},
+            "metadata": {"name": "web", "annotations": {"seal.dev/restart-on": "*"}},
             "spec": {
                 "selector": {"matchLabels": {"app": "web"}},
                 "template": {"metadata": {"labels": {"app": "web"}},

@@ -550,7 +550,8 @@ fn kustomize_base_renders_and_is_accepted_by_the_api_server() -> Result<(), Fail
         ensure(selects_pods(&pdb_sel), "the PodDisruptionBudget does not select the controller's pods")?;
         ensure(pdb["spec"]["maxUnavailable"] == 1, format!("PDB spec {}", pdb["spec"]))?;
 
-        // RBAC: no wildcards, nothing that deletes, escalates or impersonates.
+        // RBAC: no wildcards, nothing that escalates or impersonates; delete
+        // only on Secrets (an ExternalSecret with deletionPolicy Delete).
         let cr: ClusterRole = Api::all(client.clone()).get(NAME).await?;
         let role: Role = Api::namespaced(client.clone(), SYSTEM_NS).get(NAME).await?;
         let reader: Role = Api::namespaced(client.clone(), SYSTEM_NS).get("seal-recipients-reader").await?;
@@ -562,9 +563,14 @@ fn kustomize_base_renders_and_is_accepted_by_the_api_server() -> Result<(), Fail
                 .chain(rule.api_groups.iter().flatten())
                 .collect();
             ensure(!all.iter().any(|s| s.contains('*')), format!("a wildcard in {rule:?}"))?;
-            for bad in ["delete", "deletecollection", "escalate", "bind", "impersonate"] {
+            for bad in ["deletecollection", "escalate", "bind", "impersonate"] {
                 ensure(!rule.verbs.iter().any(|v| v == bad), format!("verb {bad} in {rule:?}"))?;
             }
+            let only_secrets = rule.resources.as_deref() == Some(&["secrets".to_owned()][..]);
+            ensure(
+                !rule.verbs.iter().any(|v| v == "delete") || only_secrets,
+                format!("verb delete on something other than Secrets in {rule:?}"),
+            )?;
         }
         // Every authenticated user may get the recipients ConfigMap, and nothing else.
         let reader_rules = reader.rules.unwrap_or_default();
@@ -746,7 +752,7 @@ fn controller_with_deploy_rbac_materializes_a_sealed_secret() -> Result<(), Fail
             // A rollout restart (patch of a Deployment): only when the data changes.
             let deployments: Api<Deployment> = app.api();
             let web: Deployment = serde_json::from_value(json!({
-                "metadata": {"name": "web"},
+                "metadata": {"name": "web", "annotations": {"seal.dev/restart-on": "*"}},
                 "spec": {
                     "replicas": 1,
                     "selector": {"matchLabels": {"app": "web"}},
@@ -795,14 +801,14 @@ fn controller_with_deploy_rbac_materializes_a_sealed_secret() -> Result<(), Fail
             let policy = format!("deploy-read-{}", env::unique());
             bao.write_policy(&policy, &format!("path \"{mount}/data/app/*\" {{ capabilities = [\"read\"] }}\n"))
                 .await?;
-            cluster.ensure_service_account(&app.name, "vault-reader").await?;
+            cluster.service_account_for_stores(&app.name, "vault-reader", "*").await?;
             cluster.bind_auth_delegator(&app.name, "vault-reader").await?;
             let k8s_mount = bao.enable_kubernetes_auth(cluster, "app", &app.name, "vault-reader", &[&policy]).await?;
             let store: SecretStore = serde_json::from_value(json!({
                 "apiVersion": "seal.dev/v1alpha1", "kind": "SecretStore",
                 "metadata": {"name": "vault"},
                 "spec": {"provider": {"vault": {
-                    "server": bao.addr, "path": mount, "version": "v2",
+                    "server": bao.addr, "path": mount, "version": "v2", "allowInsecureHttp": true,
                     "auth": {"kubernetes": {
                         "mountPath": k8s_mount, "role": "app", "serviceAccountRef": {"name": "vault-reader"}
                     }}

@@ -270,14 +270,16 @@ where
     .await
 }
 
-/// A Secret with one key (as `kubectl create secret generic`).
+/// A Secret with one key (as `kubectl create secret generic`) that every
+/// store may use (`seal.dev/allowed-stores: "*"`).
 async fn put_secret(api: &Api<Secret>, name: &str, key: &str, value: &str) -> Result<(), Failed> {
-    create(api, json!({"metadata": {"name": name}, "stringData": {key: value}})).await.map(drop)
+    let metadata = json!({"name": name, "annotations": {"seal.dev/allowed-stores": "*"}});
+    create(api, json!({"metadata": metadata, "stringData": {key: value}})).await.map(drop)
 }
 
 /// `spec.provider` for a Vault KV mount.
 fn vault(server: &str, mount: &str, version: &str, auth: Value) -> Value {
-    json!({"vault": {"server": server, "path": mount, "version": version, "auth": auth}})
+    json!({"vault": {"server": server, "path": mount, "version": version, "auth": auth, "allowInsecureHttp": true}})
 }
 
 fn token_auth(secret: &str) -> Value {
@@ -582,7 +584,7 @@ fn changed_value_in_openbao_reaches_the_secret_after_refresh() -> Result<(), Fai
         create(
             &deployments,
             json!({
-                "metadata": {"name": "web"},
+                "metadata": {"name": "web", "annotations": {"seal.dev/restart-on": "*"}},
                 "spec": {
                     "replicas": 1,
                     "selector": {"matchLabels": {"app": "web"}},
@@ -702,7 +704,7 @@ fn token_approle_and_kubernetes_and_jwt_auth_work() -> Result<(), Failed> {
         )
         .await?;
         // Kubernetes: OpenBao reviews the ServiceAccount's token with the API server.
-        cluster.ensure_service_account(&ns, "vault-k8s").await?;
+        cluster.service_account_for_stores(&ns, "vault-k8s", "*").await?;
         cluster.bind_auth_delegator(&ns, "vault-k8s").await?;
         let k8s_mount = bao.enable_kubernetes_auth(cluster, "app", &ns, "vault-k8s", &[&policy]).await?;
         create_store(
@@ -717,7 +719,7 @@ fn token_approle_and_kubernetes_and_jwt_auth_work() -> Result<(), Failed> {
         )
         .await?;
         // JWT: OpenBao checks the token's signature with the cluster's key.
-        cluster.ensure_service_account(&ns, "vault-jwt").await?;
+        cluster.service_account_for_stores(&ns, "vault-jwt", "*").await?;
         let audience = "seal-test";
         let jwt_mount = bao
             .enable_jwt(
@@ -1121,7 +1123,7 @@ fn secret_store_cannot_use_credentials_from_another_namespace() -> Result<(), Fa
         put_secret(&b_secrets, "vault-token", "token", &bao.root_token).await?;
         let approle = bao.enable_approle(&[]).await?;
         put_secret(&b_secrets, "approle", "secret-id", &approle.secret_id).await?;
-        fx.cluster.ensure_service_account(&b, "vault").await?;
+        fx.cluster.service_account_for_stores(&b, "vault", "*").await?;
         // The same token in A: the control case.
         put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
 

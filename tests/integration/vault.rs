@@ -150,7 +150,7 @@ fn kubernetes_auth_login_with_service_account_token_reads_value() -> Result<(), 
         let policy = format!("k8s-read-{}", env::unique());
         let (mount, path) = kv2_secret_with_read_policy(bao, &root, &policy, &secret).await?;
         let auth_mount = bao.enable_kubernetes_auth(cluster, "app", &ns.name, "app", &[&policy]).await?;
-        let jwt = cluster.service_account_token(&ns.name, "app", &[]).await?;
+        let jwt = cluster.service_account_token(&ns.name, "app", &["vault"]).await?;
         let auth = vaultrs::auth::kubernetes::login(&bao.client_with_token("")?, &auth_mount, "app", &jwt)
             .await
             .map_err(|e| format!("kubernetes login: {e} ({e:?})"))?;
@@ -158,7 +158,7 @@ fn kubernetes_auth_login_with_service_account_token_reads_value() -> Result<(), 
         // Another ServiceAccount of the namespace is not bound to the role.
         cluster.ensure_service_account(&ns.name, "intruder").await?;
         cluster.bind_auth_delegator(&ns.name, "intruder").await?;
-        let other = cluster.service_account_token(&ns.name, "intruder", &[]).await?;
+        let other = cluster.service_account_token(&ns.name, "intruder", &["vault"]).await?;
         let denied = vaultrs::auth::kubernetes::login(&bao.client_with_token("")?, &auth_mount, "app", &other).await;
         ensure(denied.is_err(), "kubernetes login as an unbound ServiceAccount succeeded")
     })

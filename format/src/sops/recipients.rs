@@ -115,17 +115,52 @@ pub fn wrap(secret: &[u8], recipient: &Recipient) -> Result<String, Error> {
     Ok(s)
 }
 
+/// Largest wrapped data key accepted (an age file of one or two stanzas and
+/// a 32-byte key is a few hundred bytes).
+pub const MAX_AGE_FILE: usize = 16 * 1024;
+/// Most stanzas an age file may have: each costs an X25519 operation per
+/// identity, so thousands of them would make one document slow for all.
+pub const MAX_STANZAS: usize = 16;
+/// Largest payload (a data key or a Shamir share) accepted.
+const MAX_PAYLOAD: u64 = 1024;
+
 /// Decrypts one armored age file with any of the identities.
 pub fn unwrap(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, String> {
-    let dec = age::Decryptor::new_buffered(ArmoredReader::new(enc.as_bytes()))
+    if enc.len() > MAX_AGE_FILE {
+        return Err(format!("the age file is larger than {MAX_AGE_FILE} bytes"));
+    }
+    let mut binary = Vec::new();
+    ArmoredReader::new(enc.as_bytes())
+        .take(MAX_AGE_FILE as u64)
+        .read_to_end(&mut binary)
         .map_err(|e| format!("the age file is damaged ({e})"))?;
-    let mut r = dec.decrypt(ids.as_dyn()).map_err(|e| match e {
+    let stanzas = count_stanzas(&binary);
+    if stanzas > MAX_STANZAS {
+        return Err(format!("the age file has {stanzas} stanzas; at most {MAX_STANZAS} are accepted"));
+    }
+    let dec = age::Decryptor::new_buffered(&binary[..]).map_err(|e| format!("the age file is damaged ({e})"))?;
+    let r = dec.decrypt(ids.as_dyn()).map_err(|e| match e {
         age::DecryptError::NoMatchingKeys => "no matching identity".to_owned(),
         other => format!("age decryption failed ({other})"),
     })?;
     let mut out = Zeroizing::new(Vec::with_capacity(33));
-    r.read_to_end(&mut out).map_err(|e| format!("the age payload is damaged ({e})"))?;
+    r.take(MAX_PAYLOAD).read_to_end(&mut out).map_err(|e| format!("the age payload is damaged ({e})"))?;
     Ok(out)
+}
+
+/// The number of recipient stanzas (`-> ` lines) in an age header, up to
+/// the header's end (`--- `).
+fn count_stanzas(binary: &[u8]) -> usize {
+    let mut n = 0;
+    for line in binary.split(|b| *b == b'\n') {
+        if line.starts_with(b"--- ") {
+            break;
+        }
+        if line.starts_with(b"-> ") {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Builds key groups for a new data key: one group (every recipient wraps

@@ -362,3 +362,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_age_file_with_too_many_stanzas_is_refused_before_trying_them() {
+    use std::io::Write;
+    let id = age::x25519::Identity::generate();
+    let mut ids = Identities::new();
+    ids.push(id.clone());
+    let mut recipients: Vec<Box<dyn age::Recipient + Send>> = vec![Box::new(id.to_public())];
+    for _ in 0..recipients::MAX_STANZAS {
+        recipients.push(Box::new(age::x25519::Identity::generate().to_public()));
+    }
+    let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient))
+        .expect("recipients");
+    let mut out = Vec::new();
+    let armor = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor).expect("armor");
+    let mut w = enc.wrap_output(armor).expect("wrap");
+    w.write_all(&[7u8; 32]).expect("write");
+    w.finish().and_then(|a| a.finish()).expect("finish");
+    let text = String::from_utf8(out).expect("text");
+    let Err(e) = recipients::unwrap(&text, &ids) else { panic!("refused") };
+    assert!(e.contains("stanzas"), "{e}");
+    // One stanza fewer than the limit still works.
+    let few: Vec<Box<dyn age::Recipient + Send>> = vec![Box::new(id.to_public())];
+    let enc = age::Encryptor::with_recipients(few.iter().map(|r| r.as_ref() as &dyn age::Recipient)).expect("one");
+    let mut out = Vec::new();
+    let armor = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor).expect("armor");
+    let mut w = enc.wrap_output(armor).expect("wrap");
+    w.write_all(&[7u8; 32]).expect("write");
+    w.finish().and_then(|a| a.finish()).expect("finish");
+    let text = String::from_utf8(out).expect("text");
+    assert_eq!(recipients::unwrap(&text, &ids).expect("unwraps").as_slice(), &[7u8; 32]);
+}

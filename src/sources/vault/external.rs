@@ -128,7 +128,7 @@ impl Source for ExternalSecret {
             CreationPolicy::Merge => Ownership::Merge,
         };
         let jitter = crate::sources::jitter(interval / 10);
-        Ok(Desired { digest, ownership, requeue: Some(interval + jitter), data: Some(data) })
+        Ok(Desired { digest, ownership, requeue: Some(interval + jitter), data: Some(data), record: Vec::new() })
     }
 
     async fn data(&self, ctx: &SourceContext) -> Result<SecretData, SourceError> {

@@ -4,9 +4,10 @@
 //! reads with de-duplication; [`external`] turns an ExternalSecret into its
 //! data (which paths, which properties, which keys).
 
+pub mod connect;
 pub mod external;
 pub mod pool;
 pub mod store;
 
-pub use pool::{VaultError, VaultPool, VaultSecret};
+pub use pool::{ALLOWED_STORES_ANNOTATION, VaultError, VaultPool, VaultSecret};
 pub use store::ResolvedStore;

@@ -16,11 +16,12 @@ use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::PostParams;
 use kube::{Api, Client};
 use tokio::sync::{OnceCell, Semaphore};
-use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
+use vaultrs::client::VaultClient;
 use vaultrs::error::ClientError;
 use zeroize::Zeroizing;
 
 use super::ResolvedStore;
+use super::connect::{self, ConnectPolicy};
 use crate::api::Reason;
 use crate::api::secret_store::{KvVersion, SecretKeyRef, ServiceAccountRef, VaultProvider};
 use crate::telemetry::Metrics;
@@ -95,18 +96,84 @@ pub struct VaultPool {
     sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Session>>>>>,
     reads: Mutex<HashMap<ReadKey, ReadCell>>,
     inflight: Semaphore,
+    /// Per store: requests in flight (so one store cannot take every slot)
+    /// and when an unreachable store may be tried again.
+    stores: Mutex<HashMap<String, StoreState>>,
+    policy: ConnectPolicy,
+    /// Audiences a ServiceAccount token is never minted for.
+    refused_audiences: Vec<String>,
     metrics: Arc<Metrics>,
 }
 
+/// Requests one store may have in flight at once.
+const PER_STORE_INFLIGHT: usize = 2;
+/// Longest pause before an unreachable store is tried again.
+const MAX_PAUSE: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+struct StoreState {
+    slots: Arc<Semaphore>,
+    failures: u32,
+    paused_until: Option<Instant>,
+}
+
+impl Default for StoreState {
+    fn default() -> StoreState {
+        StoreState { slots: Arc::new(Semaphore::new(PER_STORE_INFLIGHT)), failures: 0, paused_until: None }
+    }
+}
+
 impl VaultPool {
-    /// A pool allowing `max_inflight` requests to Vault at once.
-    pub fn new(max_inflight: usize, metrics: Arc<Metrics>) -> VaultPool {
+    /// A pool allowing `max_inflight` requests to Vault at once, to the
+    /// `allowed_servers` only (empty: any).
+    pub fn new(max_inflight: usize, metrics: Arc<Metrics>, allowed_servers: Vec<String>) -> VaultPool {
         VaultPool {
             sessions: Mutex::new(HashMap::new()),
             reads: Mutex::new(HashMap::new()),
             inflight: Semaphore::new(max_inflight.max(1)),
+            stores: Mutex::new(HashMap::new()),
+            policy: ConnectPolicy { allowed_servers },
+            refused_audiences: connect::api_server_audiences(),
             metrics,
         }
+    }
+
+    /// Runs one request to `store`: fails fast while the store is paused
+    /// after being unreachable, holds one of the store's slots and one of
+    /// the pool's, and pauses the store (growing, up to 30 s) when it is
+    /// unreachable again, so stores pointing at a black hole cost the others
+    /// little.
+    async fn request<T, F>(&self, store: &ResolvedStore, f: F) -> Result<T, VaultError>
+    where
+        F: std::future::Future<Output = Result<T, VaultError>>,
+    {
+        let slots = {
+            let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+            let st = stores.entry(store.key.clone()).or_default();
+            if let Some(until) = st.paused_until
+                && Instant::now() < until
+            {
+                return Err(VaultError::Unavailable(format!("{}: Vault is unreachable", store.display)));
+            }
+            st.slots.clone()
+        };
+        let _store_slot = slots.acquire_owned().await.map_err(|_| VaultError::Unavailable("shutting down".into()))?;
+        let _slot = self.inflight.acquire().await.map_err(|_| VaultError::Unavailable("shutting down".into()))?;
+        let r = f.await;
+        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        let st = stores.entry(store.key.clone()).or_default();
+        match &r {
+            Err(VaultError::Unavailable(_)) => {
+                st.failures = st.failures.saturating_add(1);
+                let pause = Duration::from_secs(1u64 << st.failures.min(5)).min(MAX_PAUSE);
+                st.paused_until = Some(Instant::now() + pause);
+            }
+            _ => {
+                st.failures = 0;
+                st.paused_until = None;
+            }
+        }
+        r
     }
 
     /// The logged-in client of a store, logging in when there is none or its
@@ -139,38 +206,14 @@ impl VaultPool {
         }
     }
 
-    fn settings(&self, store: &ResolvedStore, token: &str) -> Result<VaultClient, VaultError> {
-        let p = &store.provider;
-        let mut b = VaultClientSettingsBuilder::default();
-        b.address(&p.server).token(token).timeout(Some(Duration::from_secs(10)));
-        if let Some(ns) = &p.namespace {
-            b.namespace(Some(ns.clone()));
-        }
-        if let Some(ca) = &p.ca_bundle {
-            use base64::Engine;
-            let pem = base64::engine::general_purpose::STANDARD
-                .decode(ca.trim())
-                .map_err(|_| VaultError::Misconfigured(format!("{}: caBundle is not base64", store.display)))?;
-            let path =
-                std::env::temp_dir().join(format!("seal-ca-{}.pem", seal_format::document::input_digest(&[&pem])));
-            std::fs::write(&path, &pem).map_err(|e| {
-                VaultError::Misconfigured(format!(
-                    "{}: cannot write the CA bundle to a temporary file: {e}",
-                    store.display
-                ))
-            })?;
-            b.ca_certs(vec![path.display().to_string()]);
-        }
-        let settings = b.build().map_err(|_| {
-            VaultError::Misconfigured(format!("{}: invalid Vault settings (server URL?)", store.display))
-        })?;
-        VaultClient::new(settings)
-            .map_err(|_| VaultError::Misconfigured(format!("{}: cannot build a Vault client", store.display)))
+    async fn login(&self, kube: &Client, store: &ResolvedStore) -> Result<Session, VaultError> {
+        // Checked before anything is read or minted for the store.
+        let url = self.policy.server(store)?;
+        self.request(store, self.login_at(kube, store, &url)).await
     }
 
-    async fn login(&self, kube: &Client, store: &ResolvedStore) -> Result<Session, VaultError> {
+    async fn login_at(&self, kube: &Client, store: &ResolvedStore, url: &url::Url) -> Result<Session, VaultError> {
         let auth = &store.provider.auth;
-        let _permit = self.inflight.acquire().await.map_err(|_| VaultError::Unavailable("shutting down".into()))?;
         self.metrics.vault_login();
         let what = format!("{}: login", store.display);
         let (token, ttl) = if let Some(r) = &auth.token_secret_ref {
@@ -178,23 +221,36 @@ impl VaultPool {
             (token, None)
         } else if let Some(a) = &auth.app_role {
             let secret_id = read_secret_key(kube, store, "auth.appRole.secretRef", &a.secret_ref).await?;
-            let c = self.settings(store, "")?;
+            let c = connect::client(store, url, "")?;
             let info = vaultrs::auth::approle::login(&c, &a.path, &a.role_id, &secret_id)
                 .await
                 .map_err(|e| from_client(e, &what))?;
             (Zeroizing::new(info.client_token), Some(info.lease_duration))
         } else if let Some(k) = &auth.kubernetes {
-            let jwt =
-                service_account_token(kube, store, "auth.kubernetes.serviceAccountRef", &k.service_account_ref).await?;
-            let c = self.settings(store, "")?;
+            let jwt = service_account_token(
+                kube,
+                store,
+                "auth.kubernetes.serviceAccountRef",
+                &k.service_account_ref,
+                &self.refused_audiences,
+            )
+            .await?;
+            let c = connect::client(store, url, "")?;
             let info = vaultrs::auth::kubernetes::login(&c, &k.mount_path, &k.role, &jwt)
                 .await
                 .map_err(|e| from_client(e, &what))?;
             (Zeroizing::new(info.client_token), Some(info.lease_duration))
         } else if let Some(j) = &auth.jwt {
             let sa = &j.kubernetes_service_account_token.service_account_ref;
-            let jwt = service_account_token(kube, store, "auth.jwt.kubernetesServiceAccountToken", sa).await?;
-            let c = self.settings(store, "")?;
+            let jwt = service_account_token(
+                kube,
+                store,
+                "auth.jwt.kubernetesServiceAccountToken",
+                sa,
+                &self.refused_audiences,
+            )
+            .await?;
+            let c = connect::client(store, url, "")?;
             let info = vaultrs::auth::oidc::login(&c, &j.path, &jwt, Some(j.role.clone()))
                 .await
                 .map_err(|e| from_client(e, &what))?;
@@ -205,7 +261,7 @@ impl VaultPool {
                 store.display
             )));
         };
-        let client = self.settings(store, &token)?;
+        let client = connect::client(store, url, &token)?;
         // A token from a Secret is checked now, so a bad one shows on the store.
         let ttl = match ttl {
             Some(t) => t,
@@ -258,19 +314,20 @@ impl VaultPool {
         let mut retried = false;
         loop {
             let client = self.client(kube, store).await?;
-            let r = {
-                let _permit =
-                    self.inflight.acquire().await.map_err(|_| VaultError::Unavailable("shutting down".into()))?;
-                self.metrics.vault_read();
-                read_kv(&client, &store.provider, path, version).await
-            };
+            let what = format!("{}: read {path}", store.display);
+            let r = self
+                .request(store, async {
+                    self.metrics.vault_read();
+                    read_kv(&client, &store.provider, path, version).await.map_err(|e| from_client(e, &what))
+                })
+                .await;
             match r {
                 // A rejected token may have been revoked: log in again once.
-                Err(ClientError::APIError { code: 403, .. }) if !retried => {
+                Err(VaultError::Denied(_)) if !retried => {
                     retried = true;
                     self.invalidate(store).await;
                 }
-                Err(e) => return Err(from_client(e, &format!("{}: read {path}", store.display))),
+                Err(e) => return Err(e),
                 Ok(map) => {
                     let mut out = BTreeMap::new();
                     for (k, v) in map {
@@ -311,11 +368,17 @@ async fn read_secret_key(
     let ns = store.ref_namespace(field, r.namespace.as_ref())?;
     let api: Api<Secret> = Api::namespaced(kube.clone(), &ns);
     let s = api.get_opt(&r.name).await.map_err(|e| {
-        VaultError::Misconfigured(format!("{}: {field}: cannot read Secret {ns}/{}: {e}", store.display, r.name))
+        VaultError::Misconfigured(format!(
+            "{}: {field}: cannot read Secret {ns}/{}: {}",
+            store.display,
+            r.name,
+            api_reason(&e)
+        ))
     })?;
     let s = s.ok_or_else(|| {
         VaultError::Misconfigured(format!("{}: {field}: Secret {ns}/{} does not exist", store.display, r.name))
     })?;
+    check_grant(store, field, "Secret", &ns, &r.name, s.metadata.annotations.as_ref())?;
     let v = s.data.and_then(|mut d| d.remove(&r.key)).ok_or_else(|| {
         VaultError::Misconfigured(format!("{}: {field}: Secret {ns}/{} has no key {}", store.display, r.name, r.key))
     })?;
@@ -333,19 +396,75 @@ async fn service_account_token(
     store: &ResolvedStore,
     field: &str,
     r: &ServiceAccountRef,
+    refused_audiences: &[String],
 ) -> Result<Zeroizing<String>, VaultError> {
     let ns = store.ref_namespace(field, r.namespace.as_ref())?;
+    let audiences = connect::token_audiences(store, &r.audiences, refused_audiences)?;
     let api: Api<ServiceAccount> = Api::namespaced(kube.clone(), &ns);
+    let sa = api.get_metadata_opt(&r.name).await.map_err(|e| {
+        VaultError::Misconfigured(format!(
+            "{}: {field}: cannot read ServiceAccount {ns}/{}: {}",
+            store.display,
+            r.name,
+            api_reason(&e)
+        ))
+    })?;
+    let sa = sa.ok_or_else(|| {
+        VaultError::Misconfigured(format!("{}: {field}: ServiceAccount {ns}/{} does not exist", store.display, r.name))
+    })?;
+    check_grant(store, field, "ServiceAccount", &ns, &r.name, sa.metadata.annotations.as_ref())?;
     let req = TokenRequest {
-        spec: TokenRequestSpec { audiences: r.audiences.clone(), expiration_seconds: Some(600), ..Default::default() },
+        spec: TokenRequestSpec { audiences, expiration_seconds: Some(600), ..Default::default() },
         ..Default::default()
     };
     let tr = api.create_token_request(&r.name, &PostParams::default(), &req).await.map_err(|e| {
         VaultError::Misconfigured(format!(
-            "{}: {field}: cannot get a token for ServiceAccount {ns}/{}: {e}",
-            store.display, r.name
+            "{}: {field}: cannot get a token for ServiceAccount {ns}/{}: {}",
+            store.display,
+            r.name,
+            api_reason(&e)
         ))
     })?;
     let token = tr.status.map(|s| s.token).unwrap_or_default();
     Ok(Zeroizing::new(token))
+}
+
+/// Annotation on a Secret or ServiceAccount naming the stores that may use
+/// it (comma-separated `SecretStore/<name>` of its namespace,
+/// `ClusterSecretStore/<name>`, or `*`). Without it no store may: creating
+/// a store must not let its author read a Secret or mint a token they could
+/// not get themselves.
+pub const ALLOWED_STORES_ANNOTATION: &str = "seal.dev/allowed-stores";
+
+/// Whether the annotations on a credential grant it to `store`.
+pub fn granted(annotations: Option<&BTreeMap<String, String>>, store: &ResolvedStore) -> bool {
+    annotations
+        .and_then(|a| a.get(ALLOWED_STORES_ANNOTATION))
+        .is_some_and(|v| v.split(',').map(str::trim).any(|g| g == "*" || g == store.grant))
+}
+
+fn check_grant(
+    store: &ResolvedStore,
+    field: &str,
+    kind: &str,
+    ns: &str,
+    name: &str,
+    annotations: Option<&BTreeMap<String, String>>,
+) -> Result<(), VaultError> {
+    if granted(annotations, store) {
+        return Ok(());
+    }
+    Err(VaultError::Misconfigured(format!(
+        "{}: {field}: {kind} {ns}/{name} does not allow this store to use it; its owner must annotate it {ALLOWED_STORES_ANNOTATION}: \"{}\"",
+        store.display, store.grant
+    )))
+}
+
+/// The API server's short reason for a failed request (no response body,
+/// which could echo input).
+fn api_reason(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} ({})", s.reason, s.code),
+        _ => "the API server is unreachable".to_owned(),
+    }
 }

@@ -14,6 +14,9 @@ pub struct ResolvedStore {
     pub display: String,
     /// Identity of this store version (kind, namespace, name, uid, generation).
     pub key: String,
+    /// How credentials name the store in their `seal.dev/allowed-stores`
+    /// annotation: `SecretStore/<name>` or `ClusterSecretStore/<name>`.
+    pub grant: String,
     /// The Vault settings.
     pub provider: VaultProvider,
     /// Namespace a SecretStore's credentials must be in (`None` for a
@@ -33,6 +36,7 @@ impl ResolvedStore {
                 s.uid().unwrap_or_default(),
                 s.metadata.generation.unwrap_or_default()
             ),
+            grant: format!("SecretStore/{}", s.name_any()),
             provider: s.spec.provider.vault.clone(),
             own_namespace: Some(ns),
         }
@@ -48,6 +52,7 @@ impl ResolvedStore {
                 s.uid().unwrap_or_default(),
                 s.metadata.generation.unwrap_or_default()
             ),
+            grant: format!("ClusterSecretStore/{}", s.name_any()),
             provider: s.spec.provider.vault.clone(),
             own_namespace: None,
         }

@@ -5,9 +5,7 @@ use std::collections::HashMap;
 
 use libtest_mimic::Failed;
 use vaultrs::api::auth::approle::requests::SetAppRoleRequestBuilder;
-use vaultrs::api::auth::kubernetes::requests::{
-    ConfigureKubernetesAuthRequestBuilder, CreateKubernetesRoleRequestBuilder,
-};
+use vaultrs::api::auth::kubernetes::requests::CreateKubernetesRoleRequestBuilder;
 use vaultrs::api::auth::oidc::requests::{SetConfigurationRequestBuilder, SetRoleRequestBuilder};
 use vaultrs::api::sys::requests::EnableEngineRequestBuilder;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
@@ -172,12 +170,12 @@ impl Bao {
         Ok(mount)
     }
 
-    /// A fresh `kubernetes` auth mount pointed at `cluster` (its URL and CA,
-    /// `disable_local_ca_jwt`), with role `role` bound to ServiceAccount
-    /// `namespace/service_account` and granting `policies`. The
-    /// ServiceAccount must be allowed to review tokens: see
-    /// [`Cluster::bind_auth_delegator`]; OpenBao reviews each login's token
-    /// with that same token.
+    /// A fresh `kubernetes` auth mount pointed at `cluster` (its URL and CA),
+    /// with role `role` bound to ServiceAccount `namespace/service_account`,
+    /// accepting only tokens for the audience `vault` (seal never mints a
+    /// token for the API server's own audience), granting `policies`.
+    /// OpenBao reviews logins with its own reviewer token (ServiceAccount
+    /// `namespace/bao-token-reviewer`, bound to `system:auth-delegator`).
     pub async fn enable_kubernetes_auth(
         &self,
         cluster: &Cluster,
@@ -188,18 +186,26 @@ impl Bao {
     ) -> Result<String, Failed> {
         let root = self.root()?;
         let mount = self.enable_auth("kubernetes").await?;
-        vaultrs::auth::kubernetes::configure(
-            &root,
-            &mount,
-            &cluster.api_url,
-            Some(
-                ConfigureKubernetesAuthRequestBuilder::default()
-                    .kubernetes_ca_cert(cluster.ca_pem.clone())
-                    .disable_local_ca_jwt(true),
-            ),
-        )
-        .await
-        .map_err(|e| format!("configuring kubernetes auth at {mount}: {e}"))?;
+        cluster.ensure_service_account(namespace, "bao-token-reviewer").await?;
+        cluster.bind_auth_delegator(namespace, "bao-token-reviewer").await?;
+        let reviewer = cluster.service_account_token(namespace, "bao-token-reviewer", &[]).await?;
+        // vaultrs cannot set token_reviewer_jwt: the config is written as is.
+        let config = serde_json::json!({
+            "kubernetes_host": cluster.api_url,
+            "kubernetes_ca_cert": cluster.ca_pem,
+            "token_reviewer_jwt": reviewer,
+            "disable_local_ca_jwt": true,
+        });
+        let resp = reqwest::Client::new()
+            .post(format!("{}/v1/auth/{mount}/config", self.addr))
+            .header("X-Vault-Token", &self.root_token)
+            .json(&config)
+            .send()
+            .await
+            .map_err(|e| format!("configuring kubernetes auth at {mount}: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("configuring kubernetes auth at {mount}: HTTP {}", resp.status()).into());
+        }
         vaultrs::auth::kubernetes::role::create(
             &root,
             &mount,
@@ -208,6 +214,7 @@ impl Bao {
                 CreateKubernetesRoleRequestBuilder::default()
                     .bound_service_account_names(vec![service_account.to_string()])
                     .bound_service_account_namespaces(vec![namespace.to_string()])
+                    .audience("vault")
                     .token_policies(policies.iter().map(|p| p.to_string()).collect::<Vec<_>>())
                     .token_ttl("10m"),
             ),

@@ -118,6 +118,18 @@ impl Cluster {
         }
     }
 
+    /// Creates ServiceAccount `namespace/name` if needed and lets the stores
+    /// `grant` names (`seal.dev/allowed-stores`, e.g. `*`) mint its tokens.
+    pub async fn service_account_for_stores(&self, namespace: &str, name: &str, grant: &str) -> Result<(), Failed> {
+        self.ensure_service_account(namespace, name).await?;
+        let sas: Api<ServiceAccount> = Api::namespaced(self.admin(), namespace);
+        let patch = serde_json::json!({"metadata": {"annotations": {"seal.dev/allowed-stores": grant}}});
+        sas.patch(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+            .await
+            .map_err(|e| format!("annotating ServiceAccount {namespace}/{name}: {e}"))?;
+        Ok(())
+    }
+
     /// A client acting as ServiceAccount `namespace/name` (created if needed),
     /// authenticated by a TokenRequest token: it has exactly the rights RBAC
     /// grants that ServiceAccount.
