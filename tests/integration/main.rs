@@ -6,6 +6,8 @@
 //! expensive components (the control plane, OpenBao) are started once, on
 //! first use, and are always torn down when the run ends.
 
+mod adversarial_sealed;
+mod adversarial_vault;
 mod cli;
 mod cluster;
 mod controller;
@@ -35,6 +37,8 @@ fn main() {
     trials.extend(external::trials());
     trials.extend(deploy::trials());
     trials.extend(vault::trials());
+    trials.extend(adversarial_sealed::trials());
+    trials.extend(adversarial_vault::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     env::shutdown();
     conclusion.exit();
