@@ -25,8 +25,9 @@ use crate::sources::vault::VaultPool;
 use crate::telemetry::metrics::ResultLabel;
 use crate::telemetry::{self, HttpState, Metrics};
 
-/// Requests in flight to Vault at once, over all stores.
-const VAULT_INFLIGHT: usize = 8;
+/// Requests in flight to Vault at once, over all stores (each store has at
+/// most two of them, so a few stores that do not answer cannot take all).
+const VAULT_INFLIGHT: usize = 32;
 
 /// Runs the controller until a shutdown signal.
 pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {

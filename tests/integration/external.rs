@@ -175,7 +175,7 @@ async fn start_controller(
 
 /// Sum of the samples of `name` whose labels include every pair of `want`
 /// (0 when there is none). Plain Prometheus text, as seal writes it.
-fn metric(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
+pub(crate) fn metric(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
     let mut sum = 0.0;
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         let (series, value) = match line.rsplit_once(' ') {
@@ -202,15 +202,15 @@ fn metric(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
 // A test's world
 
 /// One test's namespaces (controller, app) and temporary folder.
-struct Fx {
-    cluster: &'static Cluster,
-    dir: tempfile::TempDir,
-    sys: TestNamespace,
-    app: TestNamespace,
+pub(crate) struct Fx {
+    pub(crate) cluster: &'static Cluster,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) sys: TestNamespace,
+    pub(crate) app: TestNamespace,
 }
 
 /// Applies the CRDs (once) and makes a test's namespaces.
-fn setup(test: &str) -> Result<Fx, Failed> {
+pub(crate) fn setup(test: &str) -> Result<Fx, Failed> {
     ensure_crds()?;
     let cluster = env::cluster()?;
     env::block_on(async {
@@ -224,29 +224,29 @@ fn setup(test: &str) -> Result<Fx, Failed> {
 }
 
 impl Fx {
-    fn ns(&self) -> &str {
+    pub(crate) fn ns(&self) -> &str {
         &self.app.name
     }
 
-    fn es(&self) -> Api<ExternalSecret> {
+    pub(crate) fn es(&self) -> Api<ExternalSecret> {
         self.app.api()
     }
 
-    fn stores(&self) -> Api<SecretStore> {
+    pub(crate) fn stores(&self) -> Api<SecretStore> {
         self.app.api()
     }
 
-    fn secrets(&self) -> Api<Secret> {
+    pub(crate) fn secrets(&self) -> Api<Secret> {
         self.app.api()
     }
 
     /// Another namespace for this test (deleted when dropped).
-    async fn namespace(&self, name: &str) -> Result<TestNamespace, Failed> {
+    pub(crate) async fn namespace(&self, name: &str) -> Result<TestNamespace, Failed> {
         self.cluster.namespace(name).await
     }
 
     /// Starts a controller watching the app namespace and `more`.
-    async fn start(&self, more: &[&str], envs: &[(&str, &str)]) -> Result<ControllerProcess, Failed> {
+    pub(crate) async fn start(&self, more: &[&str], envs: &[(&str, &str)]) -> Result<ControllerProcess, Failed> {
         let mut watch = vec![self.ns()];
         watch.extend_from_slice(more);
         start_controller(&self.cluster.kubeconfig, &self.sys.name, &watch, envs, self.dir.path()).await
@@ -255,7 +255,7 @@ impl Fx {
 
 /// Creates an object from its JSON manifest (retried while discovery of a
 /// new CRD catches up).
-async fn create<K>(api: &Api<K>, manifest: Value) -> Result<K, Failed>
+pub(crate) async fn create<K>(api: &Api<K>, manifest: Value) -> Result<K, Failed>
 where
     K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
 {
@@ -272,25 +272,25 @@ where
 
 /// A Secret with one key (as `kubectl create secret generic`) that every
 /// store may use (`seal.dev/allowed-stores: "*"`).
-async fn put_secret(api: &Api<Secret>, name: &str, key: &str, value: &str) -> Result<(), Failed> {
+pub(crate) async fn put_secret(api: &Api<Secret>, name: &str, key: &str, value: &str) -> Result<(), Failed> {
     let metadata = json!({"name": name, "annotations": {"seal.dev/allowed-stores": "*"}});
     create(api, json!({"metadata": metadata, "stringData": {key: value}})).await.map(drop)
 }
 
 /// `spec.provider` for a Vault KV mount.
-fn vault(server: &str, mount: &str, version: &str, auth: Value) -> Value {
+pub(crate) fn vault(server: &str, mount: &str, version: &str, auth: Value) -> Value {
     json!({"vault": {"server": server, "path": mount, "version": version, "auth": auth, "allowInsecureHttp": true}})
 }
 
-fn token_auth(secret: &str) -> Value {
+pub(crate) fn token_auth(secret: &str) -> Value {
     json!({"tokenSecretRef": {"name": secret, "key": "token"}})
 }
 
-fn approle_auth(mount: &str, role_id: &str, secret: &str) -> Value {
+pub(crate) fn approle_auth(mount: &str, role_id: &str, secret: &str) -> Value {
     json!({"appRole": {"path": mount, "roleId": role_id, "secretRef": {"name": secret, "key": "secret-id"}}})
 }
 
-async fn create_store(api: &Api<SecretStore>, name: &str, provider: Value) -> Result<SecretStore, Failed> {
+pub(crate) async fn create_store(api: &Api<SecretStore>, name: &str, provider: Value) -> Result<SecretStore, Failed> {
     create(
         api,
         json!({
@@ -304,11 +304,16 @@ async fn create_store(api: &Api<SecretStore>, name: &str, provider: Value) -> Re
 
 /// An ExternalSecret named `name` reading from SecretStore `store`, with
 /// the rest of its spec in `spec`.
-async fn create_es(api: &Api<ExternalSecret>, name: &str, store: &str, spec: Value) -> Result<ExternalSecret, Failed> {
+pub(crate) async fn create_es(
+    api: &Api<ExternalSecret>,
+    name: &str,
+    store: &str,
+    spec: Value,
+) -> Result<ExternalSecret, Failed> {
     create_es_ref(api, name, json!({"name": store, "kind": "SecretStore"}), spec).await
 }
 
-async fn create_es_ref(
+pub(crate) async fn create_es_ref(
     api: &Api<ExternalSecret>,
     name: &str,
     store_ref: Value,
@@ -323,7 +328,7 @@ async fn create_es_ref(
 }
 
 /// `data[]` entry.
-fn item(secret_key: &str, key: &str, property: Option<&str>) -> Value {
+pub(crate) fn item(secret_key: &str, key: &str, property: Option<&str>) -> Value {
     let mut r = json!({"key": key});
     if let Some(p) = property {
         r["property"] = json!(p);
@@ -334,7 +339,7 @@ fn item(secret_key: &str, key: &str, property: Option<&str>) -> Value {
 /// The `Ready` condition of an object's status: (status, reason, message,
 /// lastTransitionTime), with whether the status is for the current
 /// generation.
-fn ready_of(obj: &Value) -> (bool, Option<(String, String, String, String)>) {
+pub(crate) fn ready_of(obj: &Value) -> (bool, Option<(String, String, String, String)>) {
     let current = obj["status"]["observedGeneration"].as_i64().is_some()
         && obj["status"]["observedGeneration"] == obj["metadata"]["generation"];
     let c = obj["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == "Ready")).map(|c| {
@@ -344,7 +349,7 @@ fn ready_of(obj: &Value) -> (bool, Option<(String, String, String, String)>) {
     (current, c)
 }
 
-fn describe(obj: &Value) -> String {
+pub(crate) fn describe(obj: &Value) -> String {
     format!(
         "generation {}, status {}",
         obj["metadata"]["generation"],
@@ -354,14 +359,14 @@ fn describe(obj: &Value) -> String {
 
 /// Waits until `name`'s status is for its current generation and its
 /// `Ready` condition has `status` and `reason`; returns the object as JSON.
-async fn wait_ready<K>(api: &Api<K>, name: &str, status: &str, reason: &str) -> Result<Value, Failed>
+pub(crate) async fn wait_ready<K>(api: &Api<K>, name: &str, status: &str, reason: &str) -> Result<Value, Failed>
 where
     K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
 {
     wait_ready_within(api, name, status, reason, TIMEOUT).await
 }
 
-async fn wait_ready_within<K>(
+pub(crate) async fn wait_ready_within<K>(
     api: &Api<K>,
     name: &str,
     status: &str,
@@ -382,7 +387,7 @@ where
     .await
 }
 
-fn data_of(s: &Secret) -> BTreeMap<String, String> {
+pub(crate) fn data_of(s: &Secret) -> BTreeMap<String, String> {
     s.data
         .clone()
         .unwrap_or_default()
@@ -392,7 +397,7 @@ fn data_of(s: &Secret) -> BTreeMap<String, String> {
 }
 
 /// Waits until Secret `name` holds exactly `want`.
-async fn wait_data(api: &Api<Secret>, name: &str, want: &[(&str, &str)]) -> Result<Secret, Failed> {
+pub(crate) async fn wait_data(api: &Api<Secret>, name: &str, want: &[(&str, &str)]) -> Result<Secret, Failed> {
     let want: BTreeMap<String, String> = want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     wait_for(&format!("Secret {name} to hold {:?}", want.keys().collect::<Vec<_>>()), TIMEOUT, || async {
         let s = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("the Secret is not there")?;
@@ -410,7 +415,11 @@ async fn wait_data(api: &Api<Secret>, name: &str, want: &[(&str, &str)]) -> Resu
 }
 
 /// Events (events.k8s.io/v1) about object `name` in `ns`: (type, reason, note).
-async fn events(client: &kube::Client, ns: &str, name: &str) -> Result<Vec<(String, String, String)>, Failed> {
+pub(crate) async fn events(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Result<Vec<(String, String, String)>, Failed> {
     let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
     Ok(api
         .list(&ListParams::default())
@@ -422,7 +431,13 @@ async fn events(client: &kube::Client, ns: &str, name: &str) -> Result<Vec<(Stri
         .collect())
 }
 
-async fn wait_event(client: &kube::Client, ns: &str, name: &str, type_: &str, reason: &str) -> Result<(), Failed> {
+pub(crate) async fn wait_event(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    type_: &str,
+    reason: &str,
+) -> Result<(), Failed> {
     wait_for(&format!("a {type_} Event {reason} about {ns}/{name}"), TIMEOUT, || async {
         let evs = events(client, ns, name).await.map_err(fmsg)?;
         if evs.iter().any(|(t, r, _)| t == type_ && r == reason) {
@@ -434,14 +449,14 @@ async fn wait_event(client: &kube::Client, ns: &str, name: &str, type_: &str, re
     .await
 }
 
-type Data = BTreeMap<&'static str, &'static str>;
+pub(crate) type Data = BTreeMap<&'static str, &'static str>;
 
-fn kv(pairs: &[(&'static str, &'static str)]) -> Data {
+pub(crate) fn kv(pairs: &[(&'static str, &'static str)]) -> Data {
     pairs.iter().copied().collect()
 }
 
 /// A token with `policies`, made with the root token.
-async fn token_with(bao: &Bao, policies: &[&str]) -> Result<String, Failed> {
+pub(crate) async fn token_with(bao: &Bao, policies: &[&str]) -> Result<String, Failed> {
     let auth = vaultrs::token::new(
         &bao.root()?,
         Some(
@@ -456,7 +471,7 @@ async fn token_with(bao: &Bao, policies: &[&str]) -> Result<String, Failed> {
 }
 
 /// A policy reading `mount/data/prefix*` (KV v2); returns its name.
-async fn read_policy(bao: &Bao, mount: &str, prefix: &str) -> Result<String, Failed> {
+pub(crate) async fn read_policy(bao: &Bao, mount: &str, prefix: &str) -> Result<String, Failed> {
     let name = format!("read-{}", env::unique());
     bao.write_policy(&name, &format!("path \"{mount}/data/{prefix}*\" {{ capabilities = [\"read\"] }}\n")).await?;
     Ok(name)
