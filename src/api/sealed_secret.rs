@@ -132,6 +132,92 @@ pub(crate) fn schema_of<T: JsonSchema>() -> JSONSchemaProps {
     serde_json::from_value(value).unwrap_or_default()
 }
 
+/// Longest wrapped data key (armored age file) accepted in a `sops` block.
+pub const MAX_ENC_LENGTH: i64 = 16 * 1024;
+/// Most age recipients in one key group (and in the flat `age` list).
+pub const MAX_AGE_ENTRIES: i64 = 64;
+/// Most key groups.
+pub const MAX_KEY_GROUPS: i64 = 8;
+
+/// The schema of the `sops` block: typed and bounded, so the API server
+/// refuses an oversized block before any controller reads it (an untyped
+/// block let a tenant store megabytes of nested JSON in every object).
+/// Fields not listed are pruned by the API server.
+fn sops_schema() -> JSONSchemaProps {
+    let string = |max: i64, description: &str| JSONSchemaProps {
+        type_: Some("string".into()),
+        max_length: Some(max),
+        description: Some(description.into()),
+        ..Default::default()
+    };
+    let object = |props: Vec<(&str, JSONSchemaProps)>, description: &str| JSONSchemaProps {
+        type_: Some("object".into()),
+        description: Some(description.into()),
+        properties: Some(props.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
+        ..Default::default()
+    };
+    let array = |items: JSONSchemaProps, max: i64, description: &str| JSONSchemaProps {
+        type_: Some("array".into()),
+        max_items: Some(max),
+        description: Some(description.into()),
+        items: Some(
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrArray::Schema(
+                Box::new(items),
+            ),
+        ),
+        ..Default::default()
+    };
+    let age_entry = object(
+        vec![
+            ("recipient", string(256, "An age recipient (age1…).")),
+            ("enc", string(MAX_ENC_LENGTH, "The data key, encrypted to the recipient (armored age file).")),
+        ],
+        "The data key wrapped for one recipient.",
+    );
+    let ages = || array(age_entry.clone(), MAX_AGE_ENTRIES, "Age recipients and their wrapped data keys.");
+    // Other back ends are kept (bounded) so a file sealed to several can be
+    // read back; seal itself uses only age.
+    let other = || {
+        array(
+            JSONSchemaProps {
+                type_: Some("object".into()),
+                x_kubernetes_preserve_unknown_fields: Some(true),
+                ..Default::default()
+            },
+            16,
+            "Keys of another SOPS back end (kept as written).",
+        )
+    };
+    let mut group_props = vec![("age", ages())];
+    let mut props = vec![
+        ("age", ages()),
+        ("lastmodified", string(64, "When the file was last encrypted (RFC 3339).")),
+        ("mac", string(1024, "The encrypted MAC over the encrypted values.")),
+        ("version", string(64, "The writer's SOPS version.")),
+        ("mac_only_encrypted", JSONSchemaProps { type_: Some("boolean".into()), ..Default::default() }),
+        ("shamir_threshold", JSONSchemaProps { type_: Some("integer".into()), ..Default::default() }),
+    ];
+    for rule in [
+        "encrypted_regex",
+        "unencrypted_regex",
+        "encrypted_suffix",
+        "unencrypted_suffix",
+        "encrypted_comment_regex",
+        "unencrypted_comment_regex",
+    ] {
+        props.push((rule, string(1024, "The selection rule.")));
+    }
+    for backend in ["kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "pgp"] {
+        props.push((backend, other()));
+        group_props.push((backend, other()));
+    }
+    props.push((
+        "key_groups",
+        array(object(group_props, "One key group."), MAX_KEY_GROUPS, "Key groups (Shamir secret sharing)."),
+    ));
+    object(props, "The SOPS metadata: recipients, wrapped data keys, MAC. Written by seal or sops.")
+}
+
 /// The CustomResourceDefinition of SealedSecret.
 pub fn crd() -> CustomResourceDefinition {
     let object = |props: Vec<(&str, JSONSchemaProps)>| JSONSchemaProps {
@@ -139,12 +225,7 @@ pub fn crd() -> CustomResourceDefinition {
         properties: Some(props.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
         ..Default::default()
     };
-    let sops = JSONSchemaProps {
-        type_: Some("object".into()),
-        description: Some("The SOPS metadata: recipients, wrapped data keys, MAC. Written by seal or sops.".into()),
-        x_kubernetes_preserve_unknown_fields: Some(true),
-        ..Default::default()
-    };
+    let sops = sops_schema();
     let schema = object(vec![
         ("apiVersion", JSONSchemaProps { type_: Some("string".into()), ..Default::default() }),
         ("kind", JSONSchemaProps { type_: Some("string".into()), ..Default::default() }),
