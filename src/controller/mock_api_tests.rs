@@ -86,11 +86,15 @@ fn run(obj: SealedSecret, fake: Fake, ids: Vec<age::x25519::Identity>) -> Vec<Se
 }
 
 /// As [`run`], also returning the metrics text afterwards.
-fn run_with_metrics(obj: SealedSecret, mut fake: Fake, ids: Vec<age::x25519::Identity>) -> (Vec<Sent>, String) {
+fn run_with_metrics<S: Source + serde::Serialize>(
+    obj: S,
+    mut fake: Fake,
+    ids: Vec<age::x25519::Identity>,
+) -> (Vec<Sent>, String) {
     fake.object = serde_json::to_value(&obj).expect("json");
     if let Some(m) = fake.object.as_object_mut() {
-        m.insert("apiVersion".into(), "seal.dev/v1alpha1".into());
-        m.insert("kind".into(), "SealedSecret".into());
+        m.insert("apiVersion".into(), S::api_version(&()).into());
+        m.insert("kind".into(), S::kind(&()).into());
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async move {
@@ -430,4 +434,48 @@ fn a_template_asking_for_a_service_account_token_is_refused_before_decryption() 
     assert!(applied(&sent).is_none());
     assert_eq!(ready_reason(&sent), ("False".into(), "TemplateRefused".into()));
     assert!(metrics.lines().any(|l| l == "seal_decrypt_total 0"), "decrypted:\n{metrics}");
+}
+
+/// A resource whose source panics, standing for a bug (or a dependency
+/// that panics on input) in one object's reconcile.
+#[derive(kube::CustomResource, Clone, Debug, Default, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[kube(group = "test.seal.dev", version = "v1", kind = "Panicky", namespaced)]
+struct PanickySpec {}
+
+impl Source for Panicky {
+    const OK_MESSAGE: &'static str = "ok";
+    const RECORDS_REFRESH_TIME: bool = false;
+
+    fn common(&self) -> crate::sources::Common<'_> {
+        crate::sources::Common {
+            suspend: false,
+            drift_policy: DriftPolicy::Revert,
+            template: None,
+            rollout_restart_targets: &[],
+            secret_name: NAME.into(),
+            delete_when_gone: false,
+            status: Default::default(),
+        }
+    }
+
+    async fn desired(&self, _: &SourceContext) -> Result<crate::sources::Desired, crate::sources::SourceError> {
+        panic!("input-dependent panic quoting {CANARY}")
+    }
+
+    async fn data(&self, _: &SourceContext) -> Result<crate::sources::SecretData, crate::sources::SourceError> {
+        panic!("unreachable in this test")
+    }
+}
+
+#[test]
+fn a_panic_in_one_reconcile_becomes_internal_error_on_that_object() {
+    let mut obj = Panicky::new(NAME, PanickySpec {});
+    obj.metadata.namespace = Some(NS.into());
+    obj.metadata.uid = Some(UID.into());
+    obj.metadata.generation = Some(1);
+    // `run` asserts that the reconcile returned Ok: the panic did not escape.
+    let (sent, metrics) = run_with_metrics(obj, Fake::default(), vec![]);
+    assert_eq!(ready_reason(&sent), ("False".into(), "InternalError".into()));
+    assert!(metrics.lines().any(|l| l.starts_with("seal_reconcile_errors_total") && l.contains("reason=\"panic\"")));
+    no_canary(&sent);
 }
