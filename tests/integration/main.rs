@@ -32,14 +32,22 @@ fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let mut trials = Vec::new();
     trials.extend(cli::trials());
-    trials.extend(cluster::trials());
+    trials.push(env::trial("env::smoke_control_plane_and_openbao_work", smoke));
     trials.extend(controller::trials());
     trials.extend(external::trials());
     trials.extend(deploy::trials());
-    trials.extend(vault::trials());
     trials.extend(adversarial_sealed::trials());
     trials.extend(adversarial_vault::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     env::shutdown();
     conclusion.exit();
+}
+
+/// The test environment's own checks in one labelled test: if it fails,
+/// the environment is broken, not seal.
+fn smoke() -> Result<(), libtest_mimic::Failed> {
+    for (what, check) in cluster::checks().into_iter().chain(vault::checks()) {
+        check().map_err(|e| format!("{what}: {}", e.message().unwrap_or("failed")))?;
+    }
+    Ok(())
 }

@@ -4,31 +4,31 @@
 
 use std::collections::HashMap;
 
-use libtest_mimic::{Failed, Trial};
+use libtest_mimic::Failed;
 use vaultrs::client::VaultClient;
 use vaultrs::error::ClientError;
 
 use crate::env::{self, ensure};
 
-pub fn trials() -> Vec<Trial> {
+/// OpenBao's own checks, run as one step of the environment's smoke test
+/// (`env::smoke`): KV v1 and v2, and logins whose tokens read exactly what
+/// their policy allows.
+pub fn checks() -> Vec<(&'static str, fn() -> Result<(), Failed>)> {
     vec![
-        env::trial("vault::kv1_write_then_read_returns_value", kv1_write_then_read_returns_value),
-        env::trial(
-            "vault::kv2_write_twice_then_read_latest_and_first_version",
+        ("KV v1: a write then a read returns the value", kv1_write_then_read_returns_value),
+        (
+            "KV v2: two writes, then the latest and the first version",
             kv2_write_twice_then_read_latest_and_first_version,
         ),
-        env::trial(
-            "vault::approle_login_token_reads_allowed_path_and_is_denied_elsewhere",
+        (
+            "AppRole: the token reads its path and is denied elsewhere",
             approle_login_token_reads_allowed_path_and_is_denied_elsewhere,
         ),
-        env::trial(
-            "vault::kubernetes_auth_login_with_service_account_token_reads_value",
+        (
+            "Kubernetes auth with a ServiceAccount token (audience vault)",
             kubernetes_auth_login_with_service_account_token_reads_value,
         ),
-        env::trial(
-            "vault::jwt_auth_login_with_service_account_token_reads_value",
-            jwt_auth_login_with_service_account_token_reads_value,
-        ),
+        ("JWT auth with a ServiceAccount token", jwt_auth_login_with_service_account_token_reads_value),
     ]
 }
 
