@@ -132,12 +132,15 @@ pub(crate) fn schema_of<T: JsonSchema>() -> JSONSchemaProps {
     serde_json::from_value(value).unwrap_or_default()
 }
 
-/// Longest wrapped data key (armored age file) accepted in a `sops` block.
-pub const MAX_ENC_LENGTH: i64 = 16 * 1024;
-/// Most age recipients in one key group (and in the flat `age` list).
+/// Longest wrapped data key (armored age file) accepted in a `sops` block:
+/// one for a 32-byte key is about 350 bytes.
+pub const MAX_ENC_LENGTH: i64 = 2048;
+/// Most age recipients in the flat `age` list.
 pub const MAX_AGE_ENTRIES: i64 = 64;
-/// Most key groups.
+/// Most key groups, and most age recipients in each.
 pub const MAX_KEY_GROUPS: i64 = 8;
+/// Most age recipients in one key group.
+pub const MAX_GROUP_AGE_ENTRIES: i64 = 16;
 
 /// The schema of the `sops` block: typed and bounded, so the API server
 /// refuses an oversized block before any controller reads it (an untyped
@@ -174,23 +177,29 @@ fn sops_schema() -> JSONSchemaProps {
         ],
         "The data key wrapped for one recipient.",
     );
-    let ages = || array(age_entry.clone(), MAX_AGE_ENTRIES, "Age recipients and their wrapped data keys.");
-    // Other back ends are kept (bounded) so a file sealed to several can be
-    // read back; seal itself uses only age.
+    let ages = |max: i64| array(age_entry.clone(), max, "Age recipients and their wrapped data keys.");
+    // Other back ends are kept so a file also sealed to them can be read
+    // back, as flat objects of short strings (seal itself uses only age):
+    // nothing in the block may nest freely or grow without bound.
     let other = || {
         array(
             JSONSchemaProps {
                 type_: Some("object".into()),
-                x_kubernetes_preserve_unknown_fields: Some(true),
+                max_properties: Some(8),
+                additional_properties: Some(
+                    k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrBool::Schema(
+                        Box::new(string(MAX_ENC_LENGTH, "A field of the back end's entry.")),
+                    ),
+                ),
                 ..Default::default()
             },
-            16,
-            "Keys of another SOPS back end (kept as written).",
+            4,
+            "Keys of another SOPS back end (kept as written; not used by seal).",
         )
     };
-    let mut group_props = vec![("age", ages())];
+    let group_props = vec![("age", ages(MAX_GROUP_AGE_ENTRIES))];
     let mut props = vec![
-        ("age", ages()),
+        ("age", ages(MAX_AGE_ENTRIES)),
         ("lastmodified", string(64, "When the file was last encrypted (RFC 3339).")),
         ("mac", string(1024, "The encrypted MAC over the encrypted values.")),
         ("version", string(64, "The writer's SOPS version.")),
@@ -209,7 +218,6 @@ fn sops_schema() -> JSONSchemaProps {
     }
     for backend in ["kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "pgp"] {
         props.push((backend, other()));
-        group_props.push((backend, other()));
     }
     props.push((
         "key_groups",
