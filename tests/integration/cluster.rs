@@ -24,7 +24,7 @@ const MANAGER: &str = "seal-tests";
 /// The control plane's own checks, run as one step of the environment's
 /// smoke test (`env::smoke`): they exercise the harness and the kube usage
 /// patterns seal relies on, not seal's code.
-pub fn checks() -> Vec<(&'static str, fn() -> Result<(), Failed>)> {
+pub fn checks() -> Vec<env::Check> {
     vec![
         (
             "a CRD from Rust types is established and serves objects",

@@ -13,7 +13,7 @@ use crate::env::{self, ensure};
 /// OpenBao's own checks, run as one step of the environment's smoke test
 /// (`env::smoke`): KV v1 and v2, and logins whose tokens read exactly what
 /// their policy allows.
-pub fn checks() -> Vec<(&'static str, fn() -> Result<(), Failed>)> {
+pub fn checks() -> Vec<env::Check> {
     vec![
         ("KV v1: a write then a read returns the value", kv1_write_then_read_returns_value),
         (

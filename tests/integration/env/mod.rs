@@ -34,6 +34,9 @@ use libtest_mimic::{Failed, Trial};
 pub use self::bao::Bao;
 pub use self::kube::Cluster;
 
+/// A named check of the environment itself (see `env::smoke`).
+pub type Check = (&'static str, fn() -> Result<(), Failed>);
+
 /// Binaries `tests/env/up` needs in the cache's bin directory.
 const BINARIES: [&str; 5] = ["etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "bao"];
 
