@@ -66,6 +66,10 @@ pub fn trials() -> Vec<Trial> {
             controller_with_deploy_rbac_materializes_a_sealed_secret,
         ),
         env::trial("deploy::missing_rbac_rule_is_reported_precisely", missing_rbac_rule_is_reported_precisely),
+        env::trial(
+            "deploy::namespaced_install_serves_its_namespaces_and_reads_nothing_else",
+            namespaced_install_serves_its_namespaces_and_reads_nothing_else,
+        ),
     ]
 }
 
@@ -1017,5 +1021,110 @@ fn missing_rbac_rule_is_reported_precisely() -> Result<(), Failed> {
         }
         .await;
         outcome.map_err(|e| explain(&ctrl, e))
+    })
+}
+
+/// `deploy/overlays/namespaced`: the ClusterRole's rules granted per
+/// namespace by RoleBindings, and only ClusterSecretStores cluster-wide. Its
+/// RBAC, moved to this test's own namespaces and ServiceAccount, lets a
+/// controller serve the watched namespace and nothing else.
+fn namespaced_install_serves_its_namespaces_and_reads_nothing_else() -> Result<(), Failed> {
+    install_base()?;
+    let cluster = env::cluster()?;
+    let stream = render(&kubectl_1_20(), "overlays/namespaced")?;
+    let docs: Vec<Value> = documents(&stream)
+        .iter()
+        .map(|d| serde_yaml::from_str::<Value>(d).map_err(|e| format!("a rendered document: {e}")))
+        .collect::<Result<_, _>>()?;
+    let find = |kind: &str, name: &str, ns: Option<&str>| {
+        docs.iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name && d["metadata"]["namespace"].as_str() == ns)
+    };
+    // What the overlay says: no cluster-wide grant but ClusterSecretStores,
+    // RoleBindings where the controller works, the Deployment told so.
+    let crb = find("ClusterRoleBinding", NAME, None).ok_or("no ClusterRoleBinding")?;
+    ensure(crb["roleRef"]["name"] == "seal-controller-cluster-stores", format!("it binds {}", crb["roleRef"]))?;
+    let cluster_role = find("ClusterRole", "seal-controller-cluster-stores", None).ok_or("no cluster-stores role")?;
+    for rule in cluster_role["rules"].as_array().into_iter().flatten() {
+        let resources: Vec<&str> =
+            rule["resources"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        ensure(
+            resources.iter().all(|r| r.starts_with("clustersecretstores")),
+            format!("the cluster-wide role grants {resources:?}"),
+        )?;
+    }
+    for ns in [SYSTEM_NS, "team-a"] {
+        let rb = docs
+            .iter()
+            .find(|d| d["kind"] == "RoleBinding" && d["metadata"]["namespace"] == ns && d["roleRef"]["name"] == NAME);
+        ensure(rb.is_some(), format!("no RoleBinding of the ClusterRole in {ns}"))?;
+    }
+    let deployment = find("Deployment", NAME, Some(SYSTEM_NS)).ok_or("no Deployment")?;
+    let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+    ensure(args.contains("--watch-namespace=team-a"), format!("the Deployment's args are {args}"))?;
+
+    let dir = tempfile::tempdir()?;
+    let dir = dir.path();
+    env::block_on(async {
+        let sys = cluster.namespace("nsi-sys").await?;
+        let app = cluster.namespace("nsi-app").await?;
+        let other = cluster.namespace("nsi-other").await?;
+        cluster.ensure_service_account(&sys.name, NAME).await?;
+        // The overlay's RBAC, for this test's namespaces; its cluster-wide
+        // binding renamed so that it does not replace the base's.
+        let unique = format!("seal-controller-nsi-{}", env::unique());
+        let mut rbac = Vec::new();
+        for d in &docs {
+            let kind = d["kind"].as_str().unwrap_or_default();
+            if !["Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"].contains(&kind) {
+                continue;
+            }
+            let text = serde_json::to_string(d)?
+                .replace(&format!("\"namespace\":\"{SYSTEM_NS}\""), &format!("\"namespace\":\"{}\"", sys.name))
+                .replace("\"namespace\":\"team-a\"", &format!("\"namespace\":\"{}\"", app.name));
+            let mut doc: Value = serde_json::from_str(&text)?;
+            if kind == "ClusterRoleBinding" {
+                doc["metadata"]["name"] = json!(unique);
+            }
+            rbac.push(serde_yaml::to_string(&doc)?);
+        }
+        apply_stream(cluster, &rbac.join("---\n"), &[])?;
+
+        let token = cluster.service_account_token(&sys.name, NAME, &[]).await?;
+        let client = cluster.client_with_token(&token).await?;
+        wait_until_rbac_allows(&client, &app.name).await?;
+        // The boundary: nothing in another namespace, nothing cluster-wide.
+        ensure(
+            is_forbidden(&Api::<Secret>::namespaced(client.clone(), &other.name).list(&ListParams::default()).await),
+            "the namespaced controller can list Secrets in another namespace",
+        )?;
+        ensure(
+            is_forbidden(&Api::<Secret>::all(client.clone()).list(&ListParams::default()).await),
+            "the namespaced controller can list Secrets cluster-wide",
+        )?;
+        ensure(
+            is_forbidden(
+                &Api::<SealedSecret>::namespaced(client.clone(), &other.name).list(&ListParams::default()).await,
+            ),
+            "the namespaced controller can list SealedSecrets in another namespace",
+        )?;
+
+        let kubeconfig = write(dir, "nsi.kubeconfig", &cluster.token_kubeconfig(&token))?;
+        let ctrl = ControllerProcess::spawn(&kubeconfig, &sys.name, &app.name, &[], &[], dir)?;
+        let outcome: Result<(), Failed> = async {
+            ctrl.wait_ready(TIMEOUT).await?;
+            let sealed_file = dir.join("ns.sealed.yaml");
+            seal_to_controller(&cluster.kubeconfig, &sys.name, &app.name, "ns", "served", &sealed_file)?;
+            apply_file(cluster, &sealed_file).await?;
+            wait_for_secret_value(&app.api(), "ns", "k", "served").await?;
+            wait_for_materialized(&app.api(), "ns").await?;
+            Ok(())
+        }
+        .await;
+        outcome.map_err(|e| explain(&ctrl, e))?;
+        // The renamed binding is cluster-scoped: remove it.
+        let crbs: Api<ClusterRoleBinding> = Api::all(cluster.admin());
+        let _ = crbs.delete(&unique, &Default::default()).await;
+        Ok(())
     })
 }
