@@ -33,6 +33,18 @@ pub struct TemplateMetadata {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// Who owns the Secret an object writes (from `creationPolicy`; a
+/// SealedSecret always owns its Secret).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ownership {
+    /// The object owns the Secret (owner reference; garbage-collected with it).
+    Owner,
+    /// The object writes the Secret but does not own it.
+    Orphan,
+    /// The object merges its keys into an existing Secret it does not own.
+    Merge,
+}
+
 /// What to do when someone changes a managed Secret's data.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 pub enum DriftPolicy {

@@ -8,7 +8,7 @@ pub mod reason;
 pub mod sealed_secret;
 pub mod secret_store;
 
-pub use common::{Condition, DriftPolicy, RolloutTarget, SecretTemplate, TemplateMetadata};
+pub use common::{Condition, DriftPolicy, Ownership, RolloutTarget, SecretTemplate, TemplateMetadata};
 pub use external_secret::{ExternalSecret, ExternalSecretSpec, ExternalSecretStatus};
 pub use reason::Reason;
 pub use sealed_secret::{SealedSecret, SealedSecretSpec, SealedSecretStatus};

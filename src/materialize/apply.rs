@@ -7,9 +7,9 @@ use kube::{Api, Client};
 use seal_format::document::SecretData;
 
 use super::{LiveSecret, Owner, build_secret};
+use crate::api::Ownership;
 use crate::api::{RolloutTarget, SecretTemplate};
 use crate::key_registry::FIELD_MANAGER;
-use crate::sources::Ownership;
 
 /// What a write did.
 pub struct Written {

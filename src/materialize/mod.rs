@@ -12,9 +12,9 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use seal_format::document::SecretData;
 
+use crate::api::Ownership;
 use crate::api::{DriftPolicy, SecretTemplate};
 use crate::key_registry::FIELD_MANAGER;
-use crate::sources::Ownership;
 
 /// Annotation: keyed HMAC of the data the controller last wrote.
 pub const DATA_HMAC_ANNOTATION: &str = "seal.dev/data-hmac";

@@ -17,6 +17,7 @@ use kube::core::NamespaceResourceScope;
 
 pub use seal_format::document::{SecretData, input_digest};
 
+pub use crate::api::Ownership;
 use crate::api::{Condition, DriftPolicy, Reason, RolloutTarget, SecretTemplate};
 use crate::key_registry::KeyRegistry;
 use crate::telemetry::Metrics;
@@ -32,17 +33,6 @@ pub struct SourceContext {
     pub vault: vault::VaultPool,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-}
-
-/// Who owns the Secret an object writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ownership {
-    /// The object owns the Secret (owner reference; garbage-collected with it).
-    Owner,
-    /// The object writes the Secret but does not own it.
-    Orphan,
-    /// The object merges its keys into an existing Secret it does not own.
-    Merge,
 }
 
 /// When to try again after a failure.

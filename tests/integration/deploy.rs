@@ -846,6 +846,16 @@ fn controller_with_deploy_rbac_materializes_a_sealed_secret() -> Result<(), Fail
             })
             .await?;
 
+            // deletionPolicy Delete works with deploy/'s RBAC: the values
+            // gone from Vault, the Secret the ExternalSecret owns is deleted.
+            let delete = json!({"spec": {"refreshInterval": "2s", "target": {"deletionPolicy": "Delete"}}});
+            externals.patch("db", &PatchParams::default(), &Patch::Merge(&delete)).await?;
+            vaultrs::kv2::delete_metadata(&root, &mount, "app/db").await?;
+            wait_for("Secret db to be deleted (deletionPolicy Delete)", TIMEOUT, || async {
+                Ok::<_, kube::Error>(secrets.get_opt("db").await?.is_none().then_some(()))
+            })
+            .await?;
+
             // Nothing it tried was refused. (RBAC denials name the user; other
             // tests' ClusterSecretStores may log unrelated failures here.)
             ctrl.alive()?;
