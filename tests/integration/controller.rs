@@ -12,27 +12,24 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, ResourceExt};
 use libtest_mimic::{Failed, Trial};
 use seal::api::SealedSecret;
 use serde_json::json;
 
 use crate::env::kube::TestNamespace;
-use crate::env::{self, Cluster, ensure, wait_for, within};
+use crate::env::{self, Cluster, ensure, wait_for};
+pub(crate) use crate::fixtures::{fmsg, kubectl};
 use crate::process::ControllerProcess as Controller;
 use crate::support::{Run, age_keygen, assert_absent, tool};
 
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) const MANAGER: &str = "seal-tests";
-const CRD_NAME: &str = "sealedsecrets.seal.dev";
 const RECIPIENTS_CM: &str = "seal-recipients";
 const RECIPIENTS_KEY: &str = "recipients.txt";
 const KEY_LABEL: &str = "seal.dev/key=age";
@@ -110,69 +107,6 @@ pub fn trials() -> Vec<Trial> {
 }
 
 // ---------------------------------------------------------------------------
-// The CRD, once per run
-
-pub(crate) fn fmsg(f: Failed) -> String {
-    f.message().unwrap_or("failed").to_owned()
-}
-
-fn kubectl_bin() -> PathBuf {
-    env::bin_dir().join("kubectl")
-}
-
-/// kubectl's discovery cache, in the environment's state dir (removed with it).
-fn kubectl_cache() -> PathBuf {
-    match env::get() {
-        Ok(e) => e.state_dir.join("kubectl-cache"),
-        Err(_) => std::env::temp_dir().join(format!("seal-tests-kubectl-cache-{}", std::process::id())),
-    }
-}
-
-pub(crate) fn kubectl(kubeconfig: &Path, args: &[&str]) -> Run {
-    let cache = kubectl_cache();
-    let mut all: Vec<String> = vec![
-        "--kubeconfig".into(),
-        kubeconfig.display().to_string(),
-        "--cache-dir".into(),
-        cache.display().to_string(),
-    ];
-    all.extend(args.iter().map(|a| a.to_string()));
-    Run::new(kubectl_bin(), all)
-}
-
-/// Applies `crds/sealedsecrets.yaml` (server-side, force) once per run and
-/// waits until the API server serves SealedSecrets.
-fn ensure_crd() -> Result<(), Failed> {
-    static DONE: OnceLock<R<()>> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let cluster = env::cluster().map_err(fmsg)?;
-        let file = crate::support::repo_root().join("crds/sealedsecrets.yaml");
-        let file = file.display().to_string();
-        kubectl(
-            &cluster.kubeconfig,
-            &["apply", "--server-side", "--force-conflicts", "--field-manager", MANAGER, "-f", &file],
-        )
-        .ok()
-        .map_err(fmsg)?;
-        env::block_on(async {
-            let crds: Api<CustomResourceDefinition> = Api::all(cluster.admin());
-            within("CRD Established", TIMEOUT, await_condition(crds, CRD_NAME, conditions::is_crd_established()))
-                .await
-                .map_err(fmsg)?
-                .map_err(|e| format!("waiting for CRD {CRD_NAME}: {e}"))?;
-            let all: Api<SealedSecret> = Api::all(cluster.admin());
-            wait_for("SealedSecrets to be served", TIMEOUT, || async {
-                all.list(&ListParams::default().limit(1)).await.map(|_| Some(())).map_err(|e| e.to_string())
-            })
-            .await
-            .map_err(fmsg)
-        })
-    })
-    .clone()
-    .map_err(Failed::from)
-}
-
-// ---------------------------------------------------------------------------
 // A controller process
 
 /// How a controller is started.
@@ -215,7 +149,7 @@ pub(crate) struct Fx {
 
 /// Applies the CRD (once) and makes a test's namespaces.
 pub(crate) fn setup(test: &str) -> Result<Fx, Failed> {
-    ensure_crd()?;
+    crate::fixtures::ensure_crds()?;
     let cluster = env::cluster()?;
     env::block_on(async {
         Ok(Fx {

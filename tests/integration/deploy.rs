@@ -38,6 +38,7 @@ use seal::api::{ExternalSecret, SealedSecret, SecretStore};
 use serde_json::{Value, json};
 
 use crate::env::{self, Cluster, ensure, wait_for, within};
+use crate::fixtures::{fmsg, kubectl};
 use crate::process::ControllerProcess;
 use crate::support::{self, Run};
 
@@ -178,24 +179,6 @@ fn find_doc<'a>(docs: &'a [String], id: &str) -> Result<&'a String, Failed> {
 // ---------------------------------------------------------------------------
 // kubectl against the test control plane
 
-/// kubectl's discovery cache, private to this run (HOME is not writable for
-/// the programs tests start).
-fn kubectl_cache() -> PathBuf {
-    std::env::temp_dir().join(format!("seal-deploy-tests-kubectl-cache-{}", std::process::id()))
-}
-
-/// `kubectl --kubeconfig K ARGS` (v1.20.2).
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> Run {
-    let mut all = vec![
-        "--kubeconfig".to_string(),
-        kubeconfig.display().to_string(),
-        "--cache-dir".to_string(),
-        kubectl_cache().display().to_string(),
-    ];
-    all.extend(args.iter().map(|a| a.to_string()));
-    Run::new(kubectl_1_20(), all)
-}
-
 /// Server-side apply of a stream, forced, with this file's field manager.
 fn apply_stream(cluster: &Cluster, stream: &str, extra: &[&str]) -> Result<Vec<u8>, Failed> {
     let mut args = vec!["apply", "--server-side", "--force-conflicts", "--field-manager", MANAGER];
@@ -218,10 +201,6 @@ async fn apply_file(cluster: &Cluster, file: &Path) -> Result<(), Failed> {
         }
     })
     .await
-}
-
-fn fmsg(f: Failed) -> String {
-    f.message().unwrap_or("failed").to_owned()
 }
 
 /// Waits until every CRD of the base is Established and SealedSecrets are served.

@@ -15,18 +15,16 @@
 //! log run a private dev server ([`DevServer`]); the others use the shared one.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
-use kube::{Api, CustomResourceExt, ResourceExt};
+use kube::{Api, ResourceExt};
 use libtest_mimic::{Failed, Trial};
 use seal::api::{ClusterSecretStore, ExternalSecret, SecretStore};
 use serde::Serialize;
@@ -36,13 +34,11 @@ use vaultrs::api::token::requests::CreateTokenRequestBuilder;
 
 use crate::env::bao::DevServer;
 use crate::env::kube::TestNamespace;
-use crate::env::{self, Bao, Cluster, ensure, wait_for, within};
+use crate::env::{self, Bao, Cluster, ensure, wait_for};
+use crate::fixtures::fmsg;
 use crate::process::ControllerProcess;
-use crate::support::{Run, repo_root};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-/// The field manager of the CRDs (the one controller.rs uses too).
-const MANAGER: &str = "seal-tests";
 const RESTARTED_AT: &str = "seal.dev/restartedAt";
 
 /// Every ExternalSecret test.
@@ -96,65 +92,6 @@ fn cluster_stores_lock() -> std::sync::MutexGuard<'static, ()> {
 
 // ---------------------------------------------------------------------------
 // The CRDs, once per run
-
-fn fmsg(f: Failed) -> String {
-    f.message().unwrap_or("failed").to_owned()
-}
-
-fn kubectl(kubeconfig: &Path, args: &[String]) -> Run {
-    let cache = std::env::temp_dir().join(format!("seal-tests-kubectl-cache-external-{}", std::process::id()));
-    let mut all: Vec<String> = vec![
-        "--kubeconfig".into(),
-        kubeconfig.display().to_string(),
-        "--cache-dir".into(),
-        cache.display().to_string(),
-    ];
-    all.extend(args.iter().cloned());
-    Run::new(env::bin_dir().join("kubectl"), all)
-}
-
-/// Applies every CRD in `crds/` (server-side, forced, idempotent) once per
-/// run and waits until the API server serves the store and ExternalSecret
-/// kinds.
-fn ensure_crds() -> Result<(), Failed> {
-    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    DONE.get_or_init(|| apply_crds().map_err(fmsg)).clone().map_err(Failed::from)
-}
-
-fn apply_crds() -> Result<(), Failed> {
-    let cluster = env::cluster()?;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("crds"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml") && !p.ends_with("kustomization.yaml"))
-        .collect();
-    files.sort();
-    let mut args: Vec<String> =
-        ["apply", "--server-side", "--force-conflicts", "--field-manager", MANAGER].map(String::from).to_vec();
-    for f in &files {
-        args.push("-f".into());
-        args.push(f.display().to_string());
-    }
-    kubectl(&cluster.kubeconfig, &args).ok()?;
-    env::block_on(async {
-        let crds: Api<CustomResourceDefinition> = Api::all(cluster.admin());
-        for name in [ExternalSecret::crd_name(), SecretStore::crd_name(), ClusterSecretStore::crd_name()] {
-            within("CRD Established", TIMEOUT, await_condition(crds.clone(), name, conditions::is_crd_established()))
-                .await?
-                .map_err(|e| format!("waiting for CRD {name}: {e}"))?;
-        }
-        let client = cluster.admin();
-        wait_for("the new kinds to be served", TIMEOUT, || {
-            let client = client.clone();
-            async move {
-                Api::<ExternalSecret>::all(client.clone()).list(&ListParams::default().limit(1)).await?;
-                Api::<SecretStore>::all(client.clone()).list(&ListParams::default().limit(1)).await?;
-                Api::<ClusterSecretStore>::all(client).list(&ListParams::default().limit(1)).await?;
-                Ok::<_, kube::Error>(Some(()))
-            }
-        })
-        .await
-    })
-}
 
 // ---------------------------------------------------------------------------
 // A controller process
@@ -211,7 +148,7 @@ pub(crate) struct Fx {
 
 /// Applies the CRDs (once) and makes a test's namespaces.
 pub(crate) fn setup(test: &str) -> Result<Fx, Failed> {
-    ensure_crds()?;
+    crate::fixtures::ensure_crds()?;
     let cluster = env::cluster()?;
     env::block_on(async {
         Ok(Fx {

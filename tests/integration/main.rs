@@ -14,6 +14,7 @@ mod controller;
 mod deploy;
 mod env;
 mod external;
+mod fixtures;
 mod process;
 mod support;
 mod vault;

@@ -38,7 +38,13 @@ pub fn epoch(now_secs: u64, interval: Duration) -> u64 {
 
 fn vault_error(e: VaultError) -> SourceError {
     let gone = matches!(e, VaultError::NotFound(_));
-    SourceError { reason: e.reason(), message: e.to_string(), retry: Retry::Backoff, gone }
+    // A paused store is tried again when the pause ends: failing fast while
+    // it lasts must not grow the object's own backoff.
+    let retry = match e {
+        VaultError::Paused(_, left) => Retry::After(left + crate::sources::jitter(Duration::from_secs(1))),
+        _ => Retry::Backoff,
+    };
+    SourceError { reason: e.reason(), message: e.to_string(), retry, gone }
 }
 
 /// Reads every value the ExternalSecret names (each path once per epoch).
@@ -169,6 +175,17 @@ mod tests {
         let i = Duration::from_secs(30);
         assert_eq!(epoch(60, i), epoch(89, i));
         assert_ne!(epoch(89, i), epoch(90, i));
+    }
+
+    #[test]
+    fn a_paused_store_is_retried_when_the_pause_ends() {
+        let se = vault_error(VaultError::Paused("s: Vault is unreachable".into(), Duration::from_secs(4)));
+        assert_eq!(se.reason, Reason::StoreUnavailable);
+        assert_eq!(se.message, "s: Vault is unreachable");
+        match se.retry {
+            Retry::After(d) => assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(5), "{d:?}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -45,13 +45,17 @@ pub enum VaultError {
     /// The store or its credentials are not usable as configured.
     #[error("{0}")]
     Misconfigured(String),
+    /// The store was unreachable and is paused; it is tried again after
+    /// the given time (the message is the same as for `Unavailable`).
+    #[error("{0}")]
+    Paused(String, Duration),
 }
 
 impl VaultError {
     /// The status reason (also the bounded metric label).
     pub fn reason(&self) -> Reason {
         match self {
-            VaultError::Unavailable(_) => Reason::StoreUnavailable,
+            VaultError::Unavailable(_) | VaultError::Paused(..) => Reason::StoreUnavailable,
             VaultError::Denied(_) => Reason::StoreAccessDenied,
             VaultError::NotFound(_) => Reason::SecretNotFound,
             VaultError::PropertyNotFound(_) => Reason::PropertyNotFound,
@@ -150,10 +154,11 @@ impl VaultPool {
         let slots = {
             let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
             let st = stores.entry(store.key.clone()).or_default();
+            let now = Instant::now();
             if let Some(until) = st.paused_until
-                && Instant::now() < until
+                && now < until
             {
-                return Err(VaultError::Unavailable(format!("{}: Vault is unreachable", store.display)));
+                return Err(VaultError::Paused(format!("{}: Vault is unreachable", store.display), until - now));
             }
             st.slots.clone()
         };
