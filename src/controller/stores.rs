@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use kube::Resource;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
@@ -61,7 +62,20 @@ where
         CommonStatus { observed_generation: observed, conditions, resumed: None },
         obj.meta().generation,
     );
-    let (reason, action) = match ctx.sources.vault.client(&ctx.sources.client, store).await {
+    // As for every reconcile, a panic (a bug, or a dependency that panics
+    // on a server's answer) is this store's error, not the process's.
+    let login = std::panic::AssertUnwindSafe(ctx.sources.vault.client(&ctx.sources.client, store)).catch_unwind();
+    let login = match login.await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::error!("checking a store panicked; it is retried");
+            Err(crate::sources::vault::VaultError::Unavailable(format!(
+                "{}: seal-controller failed checking this store (an internal error, see its log)",
+                store.display
+            )))
+        }
+    };
+    let (reason, action) = match login {
         Ok(_) => {
             update.ready(Reason::Authenticated, "the controller is logged in to the store");
             (Reason::Authenticated, Action::requeue(Duration::from_secs(300)))

@@ -855,7 +855,7 @@ fn tampered_ciphertext_edited_mac_unknown_recipient_and_missing_mac_only_are_rep
         cases.push(("plainsops", "InvalidDocument"));
         sops_doc("wrongrule", &["--encrypted-regex", "^(stringData|scope)$", "--mac-only-encrypted"])?;
         cases.push(("wrongrule", "InvalidDocument"));
-        // The way design §4 accepts plain sops files: this one must work.
+        // The way docs/architecture.md accepts plain sops files: this one must work.
         sops_doc("sopsok", &["--encrypted-regex", RULE, "--mac-only-encrypted"])?;
 
         for (name, _) in &cases {
@@ -887,7 +887,9 @@ fn tampered_ciphertext_edited_mac_unknown_recipient_and_missing_mac_only_are_rep
                     problems.push(format!("sopsok: {e}"));
                 }
             }
-            Err(e) => problems.push(format!("sopsok (plain sops with --mac-only-encrypted, design §4): {e}")),
+            Err(e) => {
+                problems.push(format!("sopsok (plain sops with --mac-only-encrypted, docs/architecture.md): {e}"))
+            }
         }
         // The good Secret is untouched by its SealedSecret's bad update.
         match fx.wait_cond(ns, "keeper", "Ready", "False", "DecryptFailed").await {
@@ -1154,7 +1156,7 @@ fn unchanged_inputs_cause_no_writes() -> Result<(), Failed> {
         ensure(
             decrypts(&m1) == decrypts(&m0),
             format!(
-                "resyncs of unchanged inputs decrypted again (design §7): seal_decrypt_total {} -> {}",
+                "resyncs of unchanged inputs decrypted again (docs/architecture.md, materializing): seal_decrypt_total {} -> {}",
                 decrypts(&m0),
                 decrypts(&m1)
             ),

@@ -582,7 +582,7 @@ fn kustomize_base_renders_and_is_accepted_by_the_api_server() -> Result<(), Fail
     })
 }
 
-/// The Deployment follows design §8 and runs the controller with flags it
+/// The Deployment follows docs/architecture.md (security rules) and runs the controller with flags it
 /// accepts.
 fn check_deployment(d: &Deployment) -> Result<(), Failed> {
     use clap::Parser;

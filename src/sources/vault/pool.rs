@@ -273,7 +273,9 @@ impl VaultPool {
             None => vaultrs::token::lookup_self(&client).await.map_err(|e| from_client(e, &what))?.ttl,
         };
         // Log in again at two thirds of the token's life (0 = no expiry).
-        let renew_at = (ttl > 0).then(|| Instant::now() + Duration::from_secs(ttl) * 2 / 3);
+        // The TTL comes from the store's server: bounded before any
+        // arithmetic, so no answer can overflow a timer.
+        let renew_at = (ttl > 0).then(|| renew_time(Instant::now(), ttl)).flatten();
         Ok(Session { client: Arc::new(client), renew_at })
     }
 
@@ -434,6 +436,12 @@ async fn service_account_token(
     Ok(Zeroizing::new(token))
 }
 
+/// When to log in again: at two thirds of a token's TTL (seconds, as the
+/// server said), the TTL bounded to a day; `None` if the clock cannot say.
+pub fn renew_time(now: Instant, ttl: u64) -> Option<Instant> {
+    now.checked_add(Duration::from_secs(ttl.min(86_400)) * 2 / 3)
+}
+
 /// Annotation on a Secret or ServiceAccount naming the stores that may use
 /// it (comma-separated `SecretStore/<name>` of its namespace,
 /// `ClusterSecretStore/<name>`, or `*`). Without it no store may: creating
@@ -471,5 +479,17 @@ fn api_reason(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => format!("{} ({})", s.reason, s.code),
         _ => "the API server is unreachable".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_ttl_from_the_server_cannot_overflow_the_renewal_timer() {
+        let now = Instant::now();
+        assert_eq!(renew_time(now, 30), Some(now + Duration::from_secs(20)));
+        assert_eq!(renew_time(now, u64::MAX), Some(now + Duration::from_secs(57_600)));
     }
 }
