@@ -86,8 +86,11 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
             let (registry, http) = (registry.clone(), http.clone());
             async move {
                 loop {
+                    // Ready only with a key to serve: on a first start there
+                    // is none until the leader makes and publishes it.
                     match registry.load_readonly().await {
-                        Ok(()) => http.ready.store(true, Ordering::Relaxed),
+                        Ok(()) if !registry.is_empty() => http.ready.store(true, Ordering::Relaxed),
+                        Ok(()) => {}
                         Err(e) => warn!(error = %e, "standby: reading keys failed"),
                     }
                     tokio::time::sleep(Duration::from_secs(30)).await;
