@@ -14,15 +14,29 @@ use crate::{
     identity,
 };
 
-/// Reads a file, or stdin for `-`.
+/// Reads a file, or stdin for `-`, up to one byte past the format's input
+/// limit: a larger input is refused without being read whole.
 pub fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
+    let limit = sops::limits::MAX_INPUT_BYTES as u64 + 1;
+    let mut buf = Vec::new();
     if file == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).map_err(|e| Failure::input(format!("cannot read stdin: {e}")))?;
-        Ok(buf)
+        std::io::stdin()
+            .take(limit)
+            .read_to_end(&mut buf)
+            .map_err(|e| Failure::input(format!("cannot read stdin: {e}")))?;
     } else {
-        std::fs::read(file).map_err(|e| Failure::input(format!("cannot read {file}: {e}")))
+        std::fs::File::open(file)
+            .and_then(|f| f.take(limit).read_to_end(&mut buf))
+            .map_err(|e| Failure::input(format!("cannot read {file}: {e}")))?;
     }
+    if buf.len() > sops::limits::MAX_INPUT_BYTES {
+        return Err(Failure::from(sops::Error::Limit(format!(
+            "the input is larger than {} MiB, the most seal reads",
+            sops::limits::MAX_INPUT_BYTES >> 20
+        )))
+        .in_file(file));
+    }
+    Ok(buf)
 }
 
 /// Writes bytes to stdout.

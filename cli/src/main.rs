@@ -71,7 +71,7 @@ impl From<seal_format::sops::Error> for Failure {
             | E::Value { .. }
             | E::NotEncrypted { .. } => exit::INTEGRITY,
             E::Emit { .. } | E::Wrap(_) | E::Cipher(_) => exit::GENERAL,
-            E::Syntax { .. } | E::Structure(_) | E::Metadata(_) | E::Recipient { .. } => exit::INPUT,
+            E::Syntax { .. } | E::Structure(_) | E::Metadata(_) | E::Recipient { .. } | E::Limit(_) => exit::INPUT,
         };
         Failure { code, message: e.to_string() }
     }

@@ -14,6 +14,7 @@ use std::path::Path;
 use base64::Engine;
 use zeroize::Zeroizing;
 
+use crate::sops::limits::Budget;
 use crate::sops::{self, DecryptOptions, Identities, Item, Map, Metadata, Rule, Value};
 
 /// API group and version of seal's resources.
@@ -606,25 +607,50 @@ pub fn open(
     Ok(Opened { scope, data, lastmodified })
 }
 
-/// Converts JSON (as the API server returns it) into a sops tree.
-pub fn json_to_value(v: &serde_json::Value) -> Value {
-    match v {
-        serde_json::Value::Null => Value::Null,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        serde_json::Value::String(s) => Value::str(s.clone()),
-        serde_json::Value::Array(a) => Value::List(a.iter().map(json_to_value).collect()),
-        serde_json::Value::Object(o) => {
-            let mut m = Map::new();
-            for (k, v) in o {
-                m.items.push(Item::Pair(k.clone(), json_to_value(v)));
+/// Converts JSON (as the API server returns it) into a sops tree, within
+/// the same depth and size limits as the file readers
+/// ([`sops::limits`]): a tenant's object is as untrusted as a file.
+pub fn json_to_value(v: &serde_json::Value) -> Result<Value, sops::Error> {
+    fn convert(v: &serde_json::Value, budget: &mut Budget) -> Result<Value, sops::Error> {
+        let at = || "in the object".to_owned();
+        Ok(match v {
+            serde_json::Value::Null => {
+                budget.value(0, &at)?;
+                Value::Null
             }
-            Value::Map(m)
-        }
+            serde_json::Value::Bool(b) => {
+                budget.value(0, &at)?;
+                Value::Bool(*b)
+            }
+            serde_json::Value::Number(n) => {
+                budget.value(0, &at)?;
+                match n.as_i64() {
+                    Some(i) => Value::Int(i),
+                    None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+                }
+            }
+            serde_json::Value::String(s) => {
+                budget.value(s.len(), &at)?;
+                Value::str(s.clone())
+            }
+            serde_json::Value::Array(a) => {
+                budget.enter(&at)?;
+                let list = a.iter().map(|v| convert(v, budget)).collect::<Result<Vec<_>, _>>()?;
+                budget.leave();
+                Value::List(list)
+            }
+            serde_json::Value::Object(o) => {
+                budget.enter(&at)?;
+                let mut m = Map::new();
+                for (k, v) in o {
+                    m.items.push(Item::Pair(k.clone(), convert(v, budget)?));
+                }
+                budget.leave();
+                Value::Map(m)
+            }
+        })
     }
+    convert(v, &mut Budget::default())
 }
 
 #[cfg(test)]

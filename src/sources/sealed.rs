@@ -56,14 +56,15 @@ pub fn desired_data(obj: &SealedSecret, ids: &seal_format::sops::Identities) -> 
     let sops_block = obj.sops.as_ref().ok_or_else(|| {
         SealedError::InvalidDocument("the object has no `sops` block: it was not encrypted with seal or sops".into())
     })?;
-    let Value::Map(meta_map) = document::json_to_value(sops_block) else {
+    let limit = |e: seal_format::sops::Error| SealedError::InvalidDocument(e.to_string());
+    let Value::Map(meta_map) = document::json_to_value(sops_block).map_err(limit)? else {
         return Err(SealedError::InvalidDocument("the `sops` block is not a mapping".into()));
     };
     let metadata =
         Metadata::from_map(&meta_map).map_err(|e| SealedError::InvalidDocument(format!("{e}; re-seal the file")))?;
     let spec = serde_json::to_value(&obj.spec)
         .map_err(|e| SealedError::InvalidDocument(format!("the spec cannot be read: {e}")))?;
-    let Value::Map(spec) = document::json_to_value(&spec) else {
+    let Value::Map(spec) = document::json_to_value(&spec).map_err(limit)? else {
         return Err(SealedError::InvalidDocument("the spec is not a mapping".into()));
     };
     Ok(document::open(namespace, name, &spec, metadata, ids)?.data)

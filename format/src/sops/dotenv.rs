@@ -2,12 +2,16 @@
 //! `=`, `#` comment lines, `\n` escapes for newlines, no quoting rules.
 
 use super::error::Error;
+use super::limits::{self, Budget};
 use super::value::{Item, Map, Text, Value};
 
 /// Parses a dotenv file into a flat map.
 pub fn parse(src: &str) -> Result<Map, Error> {
+    limits::check_input_size(src.len())?;
+    let mut budget = Budget::default();
     let mut m = Map::new();
     for (n, line) in src.split('\n').enumerate() {
+        budget.value(line.len(), &|| format!("line {}", n + 1))?;
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.is_empty() {
             continue;

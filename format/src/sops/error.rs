@@ -75,6 +75,9 @@ pub enum Error {
         /// Why (no values).
         reason: String,
     },
+    /// The input is beyond one of the reader limits ([`super::limits`]).
+    #[error("the file is refused: {0}")]
+    Limit(String),
     /// An error of the cipher outside any value (randomness).
     #[error("{0}")]
     Cipher(#[from] CipherError),

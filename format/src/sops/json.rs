@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::cipher::go_json_float;
 use super::error::Error;
+use super::limits::{self, Budget};
 use super::value::{Item, Map, Text, Value};
 
 fn syntax(reason: impl Into<String>) -> Error {
@@ -16,14 +17,13 @@ struct Reader<'a> {
     s: &'a [u8],
     src: &'a str,
     pos: usize,
-    depth: usize,
+    budget: Budget,
 }
-
-const MAX_DEPTH: usize = 512;
 
 /// Parses a JSON document whose top level is an object.
 pub fn parse(src: &str) -> Result<Map, Error> {
-    let mut r = Reader { s: src.as_bytes(), src, pos: 0, depth: 0 };
+    limits::check_input_size(src.len())?;
+    let mut r = Reader { s: src.as_bytes(), src, pos: 0, budget: Budget::default() };
     r.ws();
     match r.peek() {
         Some(b'{') => {}
@@ -46,12 +46,17 @@ pub fn parse(src: &str) -> Result<Map, Error> {
     }
 }
 
+/// `line L column C` of a byte offset, computed only for messages.
+fn position(s: &[u8], pos: usize) -> String {
+    let before = &s[..pos.min(s.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let col = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+    format!("line {line} column {col}")
+}
+
 impl Reader<'_> {
     fn err(&self, what: &str) -> Error {
-        let before = &self.s[..self.pos.min(self.s.len())];
-        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let col = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-        syntax(format!("{what} at line {line} column {col}"))
+        syntax(format!("{what} at {}", self.position()))
     }
 
     fn peek(&self) -> Option<u8> {
@@ -84,7 +89,7 @@ impl Reader<'_> {
                 self.ws();
                 if self.peek() == Some(b'}') {
                     self.pos += 1;
-                    self.depth -= 1;
+                    self.budget.leave();
                     return Ok(Value::Map(m));
                 }
                 loop {
@@ -101,7 +106,7 @@ impl Reader<'_> {
                         Some(b',') => self.pos += 1,
                         Some(b'}') => {
                             self.pos += 1;
-                            self.depth -= 1;
+                            self.budget.leave();
                             return Ok(Value::Map(m));
                         }
                         _ => return Err(self.err("expected ',' or '}'")),
@@ -115,7 +120,7 @@ impl Reader<'_> {
                 self.ws();
                 if self.peek() == Some(b']') {
                     self.pos += 1;
-                    self.depth -= 1;
+                    self.budget.leave();
                     return Ok(Value::List(l));
                 }
                 loop {
@@ -125,14 +130,19 @@ impl Reader<'_> {
                         Some(b',') => self.pos += 1,
                         Some(b']') => {
                             self.pos += 1;
-                            self.depth -= 1;
+                            self.budget.leave();
                             return Ok(Value::List(l));
                         }
                         _ => return Err(self.err("expected ',' or ']'")),
                     }
                 }
             }
-            Some(b'"') => Ok(Value::Str(Text::new(self.string()?))),
+            Some(b'"') => {
+                let s = self.string()?;
+                let (src, pos) = (self.s, self.pos);
+                self.budget.value(s.len(), &|| position(src, pos))?;
+                Ok(Value::Str(Text::new(s)))
+            }
             Some(b't') => self.word("true", Value::Bool(true)),
             Some(b'f') => self.word("false", Value::Bool(false)),
             Some(b'n') => self.word("null", Value::Null),
@@ -143,14 +153,17 @@ impl Reader<'_> {
     }
 
     fn descend(&mut self) -> Result<(), Error> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
-        }
-        Ok(())
+        let (src, pos) = (self.s, self.pos);
+        self.budget.enter(&|| position(src, pos))
+    }
+
+    fn position(&self) -> String {
+        position(self.s, self.pos)
     }
 
     fn word(&mut self, w: &str, v: Value) -> Result<Value, Error> {
+        let (src, pos) = (self.s, self.pos);
+        self.budget.value(w.len(), &|| position(src, pos))?;
         if self.s[self.pos..].starts_with(w.as_bytes()) {
             self.pos += w.len();
             Ok(v)
@@ -198,10 +211,26 @@ impl Reader<'_> {
             }
         }
         let text = &self.src[start..self.pos];
-        if !is_float && let Ok(i) = text.parse::<i64>() {
+        let (src, pos) = (self.s, start);
+        self.budget.value(text.len(), &|| position(src, pos))?;
+        // `-0` stays a negative zero, as Go's float64 reading keeps it
+        // (and as the MAC over a cleartext `-0` needs).
+        if !is_float
+            && text != "-0"
+            && let Ok(i) = text.parse::<i64>()
+        {
             return Ok(Value::Int(i));
         }
-        text.parse::<f64>().map(Value::Float).map_err(|_| self.err("invalid number"))
+        match text.parse::<f64>() {
+            // Go's decoder refuses a number beyond float64 (`1e400`)
+            // rather than reading it as infinity.
+            Ok(f) if f.is_finite() => Ok(Value::Float(f)),
+            Ok(_) => {
+                self.pos = start;
+                Err(self.err("number out of the range of a 64-bit float"))
+            }
+            Err(_) => Err(self.err("invalid number")),
+        }
     }
 
     fn string(&mut self) -> Result<String, Error> {

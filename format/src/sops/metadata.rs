@@ -354,8 +354,11 @@ pub fn flatten(m: &Map, prefix: &str) -> Vec<(String, String)> {
     out
 }
 
-/// Rebuilds the metadata map from flattened `sops_*` entries.
-pub fn unflatten(entries: &[(String, String)]) -> Map {
+/// Rebuilds the metadata map from flattened `sops_*` entries. List indexes
+/// and the number of segments are bounded ([`super::limits`]): a key such as
+/// `sops_age__list_99999999999__map_enc` is refused, not allocated.
+pub fn unflatten(entries: &[(String, String)]) -> Result<Map, Error> {
+    use super::limits::{MAX_METADATA_INDEX, MAX_METADATA_SEGMENTS};
     let mut root = Map::new();
     for (key, val) in entries {
         let mut parts: Vec<Seg> = Vec::new();
@@ -369,16 +372,26 @@ pub fn unflatten(entries: &[(String, String)]) -> Map {
                 (Seg::Key(r[..end].to_owned()), &r[end..])
             } else if let Some(r) = rest.strip_prefix("__list_") {
                 let end = r.find("__").unwrap_or(r.len());
-                (Seg::Index(r[..end].parse().unwrap_or(0)), &r[end..])
+                let index = r[..end].parse::<usize>().ok().filter(|i| *i <= MAX_METADATA_INDEX).ok_or_else(|| {
+                    Error::Limit(format!(
+                        "the metadata key sops_{key} has a list index that is not a number up to {MAX_METADATA_INDEX}"
+                    ))
+                })?;
+                (Seg::Index(index), &r[end..])
             } else {
                 break;
             };
             parts.push(seg);
+            if parts.len() > MAX_METADATA_SEGMENTS {
+                return Err(Error::Limit(format!(
+                    "the metadata key sops_{key} has more than {MAX_METADATA_SEGMENTS} segments"
+                )));
+            }
             rest = tail;
         }
         insert_path(&mut root, &parts, Value::Str(Text::new(val.clone())));
     }
-    root
+    Ok(root)
 }
 
 enum Seg {

@@ -14,6 +14,7 @@ pub mod cipher;
 pub mod dotenv;
 pub mod error;
 pub mod json;
+pub mod limits;
 pub mod metadata;
 pub mod recipients;
 pub mod value;
@@ -95,6 +96,7 @@ fn utf8(bytes: &[u8], format: Format) -> Result<&str, Error> {
 
 /// Parses a plaintext file into branches (several only for YAML).
 pub fn parse_plain(bytes: &[u8], format: Format) -> Result<Vec<Map>, Error> {
+    limits::check_input_size(bytes.len())?;
     let branches = match format {
         Format::Yaml => yaml::parse(utf8(bytes, format)?)?,
         Format::Json => vec![json::parse(utf8(bytes, format)?)?],
@@ -162,6 +164,7 @@ pub struct EncryptedDocument {
 /// Reads an encrypted file. The metadata comes from the first document;
 /// copies in later YAML documents are dropped.
 pub fn parse_encrypted(bytes: &[u8], format: Format) -> Result<EncryptedDocument, Error> {
+    limits::check_input_size(bytes.len())?;
     let mut branches = match format {
         Format::Yaml => yaml::parse(utf8(bytes, format)?)?,
         Format::Json | Format::Binary => vec![json::parse(utf8(bytes, format)?)?],
@@ -177,7 +180,7 @@ pub fn parse_encrypted(bytes: &[u8], format: Format) -> Result<EncryptedDocument
             }
             _ => true,
         });
-        if flat.is_empty() { None } else { Some(metadata::unflatten(&flat)) }
+        if flat.is_empty() { None } else { Some(metadata::unflatten(&flat)?) }
     } else {
         let mut first = None;
         for b in branches.iter_mut() {
@@ -512,5 +515,7 @@ impl<'r> Walk<'r> {
     }
 }
 
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use super::cipher::go_format_g;
 use super::error::Error;
+use super::limits::Budget;
 use super::value::{Item, Map, Text, Time, Value};
 
 /// A comment found between two events.
@@ -50,8 +51,17 @@ struct Reader<'a> {
     offsets: Offsets,
     last_end: usize,
     pending: Vec<Comment>,
-    anchors: HashMap<usize, Value>,
+    /// Anchored values with the values and text bytes they hold, so an
+    /// alias is charged to the budget before it is copied.
+    anchors: HashMap<usize, Anchored>,
     keep_comments: bool,
+    budget: Budget,
+}
+
+struct Anchored {
+    value: Value,
+    values: usize,
+    bytes: usize,
 }
 
 fn syntax(reason: impl Into<String>) -> Error {
@@ -69,6 +79,7 @@ pub fn parse_without_comments(src: &str) -> Result<Vec<Map>, Error> {
 }
 
 fn parse_with(src: &str, keep_comments: bool) -> Result<Vec<Map>, Error> {
+    super::limits::check_input_size(src.len())?;
     let mut r = Reader {
         src,
         parser: Parser::new_from_str(src),
@@ -77,6 +88,7 @@ fn parse_with(src: &str, keep_comments: bool) -> Result<Vec<Map>, Error> {
         pending: Vec::new(),
         anchors: HashMap::new(),
         keep_comments,
+        budget: Budget::default(),
     };
     let mut docs = Vec::new();
     loop {
@@ -87,14 +99,10 @@ fn parse_with(src: &str, keep_comments: bool) -> Result<Vec<Map>, Error> {
             Event::DocumentStart(_) => {
                 let (ev, span) = r.next()?;
                 let mut map = match ev {
-                    Event::MappingStart(anchor, _) => {
-                        let col = span.start.col();
-                        let m = r.mapping(col)?;
-                        if anchor > 0 {
-                            r.anchors.insert(anchor, Value::Map(m.clone()));
-                        }
-                        m
-                    }
+                    ev @ Event::MappingStart(..) => match r.collection(ev, span)? {
+                        Value::Map(m) => m,
+                        _ => return Err(syntax("unexpected event at the top level")),
+                    },
                     Event::DocumentEnd => Map::new(),
                     Event::Scalar(ref s, ScalarStyle::Plain, _, None) if s.is_empty() => Map::new(),
                     Event::SequenceStart(..) => {
@@ -289,36 +297,48 @@ impl<'a> Reader<'a> {
     }
 
     fn node(&mut self, ev: Event<'a>, span: Span) -> Result<Value, Error> {
+        let line = span.start.line();
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
-                let line = span.start.line();
+                self.budget.value(text.len(), &|| format!("line {line}"))?;
                 let v = scalar(&text, style, tag.as_deref(), line)?;
                 if anchor > 0 {
-                    self.anchors.insert(anchor, v.clone());
+                    self.anchors.insert(anchor, Anchored { value: v.clone(), values: 1, bytes: text.len() });
                 }
                 Ok(v)
             }
-            Event::MappingStart(anchor, _) => {
-                let m = Value::Map(self.mapping(span.start.col())?);
-                if anchor > 0 {
-                    self.anchors.insert(anchor, m.clone());
-                }
-                Ok(m)
+            Event::MappingStart(..) | Event::SequenceStart(..) => self.collection(ev, span),
+            Event::Alias(id) => {
+                let Some(a) = self.anchors.get(&id) else {
+                    return Err(syntax(format!("line {line}: unknown alias")));
+                };
+                self.budget.add(a.values, a.bytes, &|| format!("line {line}"))?;
+                Ok(a.value.clone())
             }
-            Event::SequenceStart(anchor, _) => {
-                let l = Value::List(self.sequence(span.start.col())?);
-                if anchor > 0 {
-                    self.anchors.insert(anchor, l.clone());
-                }
-                Ok(l)
-            }
-            Event::Alias(id) => self
-                .anchors
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| syntax(format!("line {}: unknown alias", span.start.line()))),
-            _ => Err(syntax(format!("line {}: unexpected YAML event", span.start.line()))),
+            _ => Err(syntax(format!("line {line}: unexpected YAML event"))),
         }
+    }
+
+    /// Reads a map or list (after its start event), one level deeper.
+    fn collection(&mut self, ev: Event<'a>, span: Span) -> Result<Value, Error> {
+        let line = span.start.line();
+        self.budget.enter(&|| format!("line {line}"))?;
+        let (values, bytes) = (self.budget.values(), self.budget.bytes());
+        let (v, anchor) = match ev {
+            Event::MappingStart(anchor, _) => (Value::Map(self.mapping(span.start.col())?), anchor),
+            Event::SequenceStart(anchor, _) => (Value::List(self.sequence(span.start.col())?), anchor),
+            _ => return Err(syntax(format!("line {line}: unexpected YAML event"))),
+        };
+        self.budget.leave();
+        if anchor > 0 {
+            // Keeping the copy is itself charged, so anchoring cannot double
+            // what the budget allows.
+            let values = self.budget.values().saturating_sub(values) + 1;
+            let bytes = self.budget.bytes().saturating_sub(bytes);
+            self.budget.add(values, bytes, &|| format!("line {line}"))?;
+            self.anchors.insert(anchor, Anchored { value: v.clone(), values, bytes });
+        }
+        Ok(v)
     }
 }
 
