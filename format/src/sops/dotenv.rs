@@ -1,5 +1,6 @@
 //! dotenv documents as sops reads them: `KEY=VALUE` lines split at the first
-//! `=`, `#` comment lines, `\n` escapes for newlines, no quoting rules.
+//! `=`, `#` comment lines, `\n` escapes for newlines, no quoting rules,
+//! and no special meaning for `\r`.
 
 use super::error::Error;
 use super::limits::{self, Budget};
@@ -12,7 +13,8 @@ pub fn parse(src: &str) -> Result<Map, Error> {
     let mut m = Map::new();
     for (n, line) in src.split('\n').enumerate() {
         budget.value(line.len(), &|| format!("line {}", n + 1))?;
-        let line = line.strip_suffix('\r').unwrap_or(line);
+        // A carriage return stays part of the line, as in sops: `A=1\r\n`
+        // holds "1\r", and a CRLF blank line is not KEY=VALUE.
         if line.is_empty() {
             continue;
         }

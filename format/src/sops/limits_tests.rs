@@ -159,3 +159,43 @@ fn the_controller_input_conversion_has_the_same_limits() {
     let fine = serde_json::json!({"spec": {"data": {"a": "b"}}});
     assert!(crate::document::json_to_value(&fine).is_ok());
 }
+
+/// Inputs the fuzz targets found (`fuzz/regressions/<target>/`), kept as
+/// regression tests: each goes through the same check as its target.
+#[test]
+fn fuzz_regressions_hold() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir.join("roundtrip")).expect("fuzz/regressions/roundtrip") {
+        let path = entry.expect("entry").path();
+        let data = std::fs::read(&path).expect("read");
+        let Some((&pick, input)) = data.split_first() else { continue };
+        let format = [Format::Yaml, Format::Json, Format::Dotenv][pick as usize % 3];
+        if let Ok(tree) = parse_plain(input, format)
+            && let Ok(out) = emit_plain(&tree, format)
+        {
+            let again = parse_plain(&out, format).unwrap_or_else(|e| panic!("{}: does not read back: {e}", path.display()));
+            assert!(compare::same_data(&tree, &again), "{}: the round trip changed the data", path.display());
+        }
+        checked += 1;
+    }
+    for target in ["read_yaml", "read_json", "read_dotenv"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(target)) else { continue };
+        for entry in entries {
+            let data = std::fs::read(entry.expect("entry").path()).expect("read");
+            for format in [Format::Yaml, Format::Json, Format::Dotenv] {
+                let _ = parse_plain(&data, format);
+                let _ = parse_encrypted(&data, format);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "the regression inputs are checked in");
+}
+
+#[test]
+fn yaml_control_characters_are_refused_with_their_position() {
+    let Err(e) = parse_plain(b"a: 1\nb: x\0y\n", Format::Yaml) else { panic!("NUL accepted") };
+    assert!(e.to_string().contains("U+0000 at line 2 column 5"), "{e}");
+    assert!(parse_plain("a: \"tab\\there\"\nb: caf\u{e9} \u{1F510}\n".as_bytes(), Format::Yaml).is_ok());
+}

@@ -11,6 +11,7 @@
 //! ([`yaml`], [`json`], [`dotenv`]).
 
 pub mod cipher;
+pub mod compare;
 pub mod dotenv;
 pub mod error;
 pub mod json;

@@ -80,6 +80,7 @@ pub fn parse_without_comments(src: &str) -> Result<Vec<Map>, Error> {
 
 fn parse_with(src: &str, keep_comments: bool) -> Result<Vec<Map>, Error> {
     super::limits::check_input_size(src.len())?;
+    check_printable(src)?;
     let mut r = Reader {
         src,
         parser: Parser::new_from_str(src),
@@ -90,21 +91,31 @@ fn parse_with(src: &str, keep_comments: bool) -> Result<Vec<Map>, Error> {
         keep_comments,
         budget: Budget::default(),
     };
-    let mut docs = Vec::new();
+    let mut docs: Vec<Map> = Vec::new();
     loop {
         let (ev, _) = r.next()?;
         match ev {
             Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
-            Event::StreamEnd => break,
+            Event::StreamEnd => {
+                // Comments after the last document's end.
+                if let Some(last) = docs.last_mut() {
+                    for c in r.pending.drain(..) {
+                        last.items.push(Item::Comment(Text::new(c.text)));
+                    }
+                }
+                break;
+            }
             Event::DocumentStart(_) => {
                 let (ev, span) = r.next()?;
+                let ended = matches!(ev, Event::DocumentEnd);
                 let mut map = match ev {
                     ev @ Event::MappingStart(..) => match r.collection(ev, span)? {
                         Value::Map(m) => m,
                         _ => return Err(syntax("unexpected event at the top level")),
                     },
                     Event::DocumentEnd => Map::new(),
-                    Event::Scalar(ref s, ScalarStyle::Plain, _, None) if s.is_empty() => Map::new(),
+                    // An empty document (saphyr reports it as a plain `~`).
+                    Event::Scalar(ref s, ScalarStyle::Plain, _, None) if s.is_empty() || s == "~" => Map::new(),
                     Event::SequenceStart(..) => {
                         return Err(Error::Structure(
                             "a YAML document must be a mapping at the top level, not a sequence".into(),
@@ -116,7 +127,14 @@ fn parse_with(src: &str, keep_comments: bool) -> Result<Vec<Map>, Error> {
                         ));
                     }
                 };
-                r.collect_comments(usize::MAX);
+                // Comments up to the document's end are its own; those
+                // after a `---` belong to the next document.
+                if !ended {
+                    match r.next()? {
+                        (Event::DocumentEnd, _) => {}
+                        _ => return Err(syntax("unexpected event at the end of a document")),
+                    }
+                }
                 for c in r.pending.drain(..) {
                     map.items.push(Item::Comment(Text::new(c.text)));
                 }
@@ -129,6 +147,25 @@ fn parse_with(src: &str, keep_comments: bool) -> Result<Vec<Map>, Error> {
         return Err(Error::Structure("the YAML input must contain at least one document".into()));
     }
     Ok(docs)
+}
+
+/// YAML's character set (`c-printable`): go-yaml refuses anything else
+/// ("control characters are not allowed"), and the scanner would read a NUL
+/// as the end of the stream.
+fn check_printable(src: &str) -> Result<(), Error> {
+    let bad = |c: char| {
+        !matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
+            && c < '\u{10000}'
+    };
+    if let Some((at, c)) = src.char_indices().find(|&(_, c)| bad(c)) {
+        let line = src[..at].matches('\n').count() + 1;
+        let col = src[..at].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        return Err(syntax(format!(
+            "control character U+{:04X} at line {line} column {col}; YAML may not hold control characters (escape them in a double-quoted string)",
+            c as u32
+        )));
+    }
+    Ok(())
 }
 
 impl<'a> Reader<'a> {
@@ -172,8 +209,9 @@ impl<'a> Reader<'a> {
             }
             let prev_blank = pos == 0 || matches!(bytes[pos - 1], b' ' | b'\t' | b'\n' | b'\r');
             if b == b'#' && prev_blank {
-                let line_end = self.src[pos..upto].find('\n').map_or(upto, |i| pos + i);
-                let text = self.src[pos + 1..line_end].trim_end_matches('\r').to_owned();
+                // A comment ends at a line break, which in YAML is `\r` too.
+                let line_end = self.src[pos..upto].find(['\n', '\r']).map_or(upto, |i| pos + i);
+                let text = self.src[pos + 1..line_end].to_owned();
                 let line_start = self.src[..pos].rfind('\n').map_or(0, |i| i + 1);
                 let col = self.src[line_start..pos].chars().count();
                 let before = &self.src[line_start..pos];
@@ -578,10 +616,11 @@ pub fn emit(docs: &[&Map], indent: usize) -> String {
         if i > 0 {
             out.push_str("---\n");
         }
-        if doc.items.is_empty() {
+        emit_map(&mut out, doc, 0, indent, indent);
+        if doc.pairs().next().is_none() {
+            // A document of comments alone is still a mapping (sops writes
+            // `#…` then `{}`), or it would read back as no document.
             out.push_str("{}\n");
-        } else {
-            emit_map(&mut out, doc, 0, indent, indent);
         }
     }
     out
@@ -616,6 +655,34 @@ fn emit_map(out: &mut String, m: &Map, col: usize, indent: usize, lit_col: usize
                 out.push('#');
                 out.push_str(c);
                 out.push('\n');
+            }
+            Item::Pair(k, v) if k.len() > MAX_SIMPLE_KEY => {
+                // An explicit key (`? key` then `: value`), as go-yaml
+                // writes keys over 128 bytes: YAML limits an implicit key
+                // to 1,024 characters.
+                pad(out, col);
+                out.push_str("? ");
+                emit_str(out, k, 0, true);
+                out.push('\n');
+                pad(out, col);
+                out.push(':');
+                match v {
+                    Value::Map(m) if !m.items.is_empty() => {
+                        let start = out.len();
+                        emit_map(out, m, col + indent, indent, col + 2 * indent);
+                        value_first_line(out, start, col + 1);
+                    }
+                    Value::List(l) if !l.is_empty() => {
+                        let start = out.len();
+                        emit_list(out, l, col + indent, indent);
+                        value_first_line(out, start, col + 1);
+                    }
+                    other => {
+                        out.push(' ');
+                        emit_scalar(out, other, lit_col);
+                        out.push('\n');
+                    }
+                }
             }
             Item::Pair(k, v) => {
                 pad(out, col);
@@ -671,6 +738,22 @@ fn emit_list(out: &mut String, l: &[Value], col: usize, indent: usize) {
                 out.push('\n');
             }
         }
+    }
+}
+
+/// Keys longer than this many bytes are written as explicit keys.
+const MAX_SIMPLE_KEY: usize = 128;
+
+/// After the `:` of an explicit key: the nested block written since
+/// `start` begins on the `:` line, so its first `taken` spaces (the columns
+/// up to and including the `:`) are dropped; a first comment line stays on
+/// its own line.
+fn value_first_line(out: &mut String, start: usize, taken: usize) {
+    let first_line_is_comment = out[start..].trim_start_matches(' ').starts_with('#');
+    if first_line_is_comment {
+        out.insert(start, '\n');
+    } else {
+        out.replace_range(start..start + taken, "");
     }
 }
 

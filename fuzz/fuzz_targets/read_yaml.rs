@@ -1,0 +1,9 @@
+//! The YAML reader, plaintext and encrypted: never panics, never overflows.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use seal_format::sops::{self, Format};
+
+fuzz_target!(|data: &[u8]| {
+    let _ = sops::parse_plain(data, Format::Yaml);
+    let _ = sops::parse_encrypted(data, Format::Yaml);
+});

@@ -1,0 +1,4 @@
+//! Shared by the fuzz targets: the comparison lives in seal-format
+//! (`sops::compare`), so the regression tests use the same one.
+
+pub use seal_format::sops::compare::{leaves, same_data};
