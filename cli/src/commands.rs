@@ -269,6 +269,7 @@ fn check_sealed_plaintext(doc: &sops::Map) -> Result<(), Failure> {
 
 /// `seal edit`.
 pub fn edit(a: EditArgs) -> Result<(), Failure> {
+    crate::guard::disable_core_dumps();
     let file = a.file.display().to_string();
     let format = format_of(a.input_type.as_deref(), &file, Format::Yaml)?;
     let bytes = read_input(&file)?;
@@ -284,6 +285,8 @@ pub fn edit(a: EditArgs) -> Result<(), Failure> {
         .prefix("seal-edit-")
         .tempdir()
         .map_err(|e| Failure::general(format!("cannot create a private temporary directory: {e}")))?;
+    let guard = crate::guard::Guard::install(dir.path())
+        .map_err(|e| Failure::general(format!("cannot install the signal handlers: {e}")))?;
     let name = a.file.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "secret".into());
     let tmp = dir.path().join(name);
     {
@@ -298,7 +301,7 @@ pub fn edit(a: EditArgs) -> Result<(), Failure> {
     }
     let plain = zeroize::Zeroizing::new(plain);
     loop {
-        run_editor(&tmp)?;
+        run_editor(&tmp, &guard)?;
         let edited = zeroize::Zeroizing::new(
             std::fs::read(&tmp).map_err(|e| Failure::general(format!("cannot read the edited file: {e}")))?,
         );
@@ -327,18 +330,24 @@ pub fn edit(a: EditArgs) -> Result<(), Failure> {
     }
 }
 
-fn run_editor(path: &Path) -> Result<(), Failure> {
+fn run_editor(path: &Path, guard: &crate::guard::Guard) -> Result<(), Failure> {
     let editor = ["SOPS_EDITOR", "VISUAL", "EDITOR"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
         .unwrap_or_else(|| "vi".to_owned());
-    let status = std::process::Command::new("sh")
+    let mut child = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("{editor} \"$1\""))
+        // `exec`: the editor is seal's own child, so the signals seal passes
+        // on reach it, not an intermediate shell.
+        .arg(format!("exec {editor} \"$1\""))
         .arg("sh")
         .arg(path)
-        .status()
+        .spawn()
         .map_err(|e| Failure::general(format!("cannot start the editor {editor:?}: {e}")))?;
+    guard.editor(Some(child.id()));
+    let status = child.wait();
+    guard.editor(None);
+    let status = status.map_err(|e| Failure::general(format!("waiting for the editor {editor:?}: {e}")))?;
     if !status.success() {
         return Err(Failure::general(format!("the editor {editor:?} exited with {status}; the file was not changed")));
     }

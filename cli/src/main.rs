@@ -8,6 +8,7 @@
 mod cluster;
 mod commands;
 mod config;
+mod guard;
 mod identity;
 mod secret;
 

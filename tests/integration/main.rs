@@ -12,6 +12,7 @@ mod cli;
 mod cluster;
 mod controller;
 mod deploy;
+mod edit_signals;
 mod env;
 mod external;
 mod fixtures;
@@ -33,6 +34,7 @@ fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let mut trials = Vec::new();
     trials.extend(cli::trials());
+    trials.extend(edit_signals::trials());
     trials.push(env::trial("env::smoke_control_plane_and_openbao_work", smoke));
     trials.extend(controller::trials());
     trials.extend(external::trials());

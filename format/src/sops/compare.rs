@@ -30,9 +30,7 @@ fn map(m: &Map, path: &mut String, out: &mut Vec<(String, Leaf)>) {
 fn walk(v: &Value, path: &mut String, out: &mut Vec<(String, Leaf)>) {
     match v {
         Value::Map(m) if m.pairs().next().is_none() => out.push((path.clone(), Leaf::EmptyMap)),
-        Value::List(l) if l.iter().all(|v| matches!(v, Value::Comment(_))) => {
-            out.push((path.clone(), Leaf::EmptyList))
-        }
+        Value::List(l) if l.iter().all(|v| matches!(v, Value::Comment(_))) => out.push((path.clone(), Leaf::EmptyList)),
         Value::Map(m) => map(m, path, out),
         Value::List(l) => {
             for (i, v) in l.iter().filter(|v| !matches!(v, Value::Comment(_))).enumerate() {

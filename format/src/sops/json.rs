@@ -213,11 +213,15 @@ impl Reader<'_> {
         let text = &self.src[start..self.pos];
         let (src, pos) = (self.s, start);
         self.budget.value(text.len(), &|| position(src, pos))?;
-        // `-0` stays a negative zero, as Go's float64 reading keeps it
-        // (and as the MAC over a cleartext `-0` needs).
+        // sops 3.11 reads every JSON number as a float64, and the MAC over
+        // a value left in clear is computed from that reading. An integer
+        // a float64 holds exactly (|i| ≤ 2^53) is the same either way, so
+        // it stays an int; a larger one, and `-0`, are read as sops reads
+        // them, or the two tools would disagree on the MAC.
         if !is_float
             && text != "-0"
             && let Ok(i) = text.parse::<i64>()
+            && i.unsigned_abs() <= 1 << 53
         {
             return Ok(Value::Int(i));
         }

@@ -174,7 +174,8 @@ fn fuzz_regressions_hold() {
         if let Ok(tree) = parse_plain(input, format)
             && let Ok(out) = emit_plain(&tree, format)
         {
-            let again = parse_plain(&out, format).unwrap_or_else(|e| panic!("{}: does not read back: {e}", path.display()));
+            let again =
+                parse_plain(&out, format).unwrap_or_else(|e| panic!("{}: does not read back: {e}", path.display()));
             assert!(compare::same_data(&tree, &again), "{}: the round trip changed the data", path.display());
         }
         checked += 1;
