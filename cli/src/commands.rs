@@ -84,7 +84,10 @@ fn rule_from_args(a: &RuleArgs) -> Result<Option<Rule>, Failure> {
         ("unencrypted_comment_regex", &a.unencrypted_comment_regex),
     ];
     for (name, v) in pairs {
-        if let Some(v) = v {
+        // An empty value counts as not given, as in sops (Go's flag
+        // default): `--unencrypted-suffix ''` keeps the default rule rather
+        // than writing a file with every value in clear.
+        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
             return Rule::from_field(name, v).map(Some).map_err(|e| Failure::input(e.to_string()));
         }
     }

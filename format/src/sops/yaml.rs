@@ -79,7 +79,43 @@ pub fn parse_without_comments(src: &str) -> Result<Vec<Map>, Error> {
 }
 
 fn parse_with(src: &str, keep_comments: bool) -> Result<Vec<Map>, Error> {
+    match parse_stream(src, keep_comments) {
+        Err(e @ Error::Syntax { .. }) => match indent_flow_closers(src) {
+            // sops (go-yaml) writes an empty flow collection holding a
+            // comment with its closing bracket at the key's column,
+            // `"y": {\n    #ENC[…]\n}`, which go-yaml reads back but
+            // YAML 1.2 does not; read it as go-yaml does.
+            Some(fixed) => parse_stream(&fixed, keep_comments).map_err(|_| e),
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+/// `src` with each line that holds only a closing `}` or `]` indented like
+/// the line before it, or `None` when there is no such line.
+fn indent_flow_closers(src: &str) -> Option<String> {
+    let mut out = String::with_capacity(src.len() + 64);
+    let mut changed = false;
+    let mut prev_indent = 0;
+    for line in src.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let indent = body.len() - body.trim_start_matches(' ').len();
+        if matches!(body.trim(), "}" | "]") && indent < prev_indent {
+            out.extend(std::iter::repeat_n(' ', prev_indent - indent));
+            changed = true;
+        } else if !body.trim().is_empty() {
+            prev_indent = indent;
+        }
+        out.push_str(line);
+    }
+    changed.then_some(out)
+}
+
+fn parse_stream(src: &str, keep_comments: bool) -> Result<Vec<Map>, Error> {
     super::limits::check_input_size(src.len())?;
+    // A byte-order mark is not content (go-yaml drops it too).
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     check_printable(src)?;
     let mut r = Reader {
         src,
@@ -149,6 +185,72 @@ fn parse_with(src: &str, keep_comments: bool) -> Result<Vec<Map>, Error> {
     Ok(docs)
 }
 
+/// Where go-yaml (which sops uses) reads a scalar differently from the
+/// YAML 1.2 spec saphyr follows, the text as go-yaml reads it:
+/// - a raw U+0085, U+2028 or U+2029 is a line break to go-yaml, so the
+///   indentation after it is not content (sops writes `'a<LS>    b'` for
+///   "a<LS>b");
+/// - an empty literal or folded block with clip chomping (`|`, `>`) is "",
+///   and one that ends the file without a final newline has none.
+fn go_yaml_text<'t>(
+    text: std::borrow::Cow<'t, str>,
+    style: ScalarStyle,
+    raw: &str,
+    at_eof: bool,
+) -> std::borrow::Cow<'t, str> {
+    let is_break = |c: char| matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}');
+    match style {
+        ScalarStyle::Literal | ScalarStyle::Folded => {
+            let header = raw.lines().next().unwrap_or_default();
+            let clip = !header.contains(['+', '-']);
+            if !text.is_empty() && text.chars().all(|c| c == '\n') && !header.contains('+') {
+                return std::borrow::Cow::Borrowed("");
+            }
+            // Clip chomping keeps the final line break only if there is
+            // one: a block that ends the file without a newline has none.
+            if clip && at_eof && !raw.ends_with(['\n', '\r']) && text.ends_with('\n') {
+                let mut t = text.into_owned();
+                t.pop();
+                return std::borrow::Cow::Owned(t);
+            }
+            text
+        }
+        _ if raw.contains(is_break) => {
+            let mut out = String::with_capacity(text.len());
+            let mut after_break = false;
+            for c in text.chars() {
+                if after_break && (c == ' ' || c == '\t') {
+                    continue;
+                }
+                after_break = is_break(c);
+                out.push(c);
+            }
+            std::borrow::Cow::Owned(out)
+        }
+        _ => text,
+    }
+}
+
+/// The byte after the closing quote of the quoted scalar starting at
+/// `start` (`\"` escapes in double quotes, `''` in single quotes).
+fn quoted_end(src: &str, start: usize) -> Option<usize> {
+    let b = src.as_bytes();
+    let quote = *b.get(start)?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    let mut i = start + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if quote == b'"' => i += 2,
+            b'\'' if quote == b'\'' && b.get(i + 1) == Some(&b'\'') => i += 2,
+            c if c == quote => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// YAML's character set (`c-printable`): go-yaml refuses anything else
 /// ("control characters are not allowed"), and the scanner would read a NUL
 /// as the end of the stream.
@@ -174,7 +276,22 @@ impl<'a> Reader<'a> {
             Some(Ok((ev, span))) => {
                 let start = self.offsets.byte(span.start.index());
                 self.collect_comments(start);
-                self.last_end = self.offsets.byte(span.end.index()).max(self.last_end);
+                // saphyr's span of a quoted scalar or a flow collection's end
+                // runs on past a comment after it (`a: "x" # c`); the token
+                // itself ends at its closing quote or bracket.
+                let end = match &ev {
+                    Event::Scalar(_, ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted, ..) => {
+                        quoted_end(self.src, start)
+                    }
+                    Event::SequenceEnd | Event::MappingEnd
+                        if matches!(self.src.as_bytes().get(start), Some(b']' | b'}')) =>
+                    {
+                        Some(start + 1)
+                    }
+                    _ => None,
+                };
+                let end = end.unwrap_or_else(|| self.offsets.byte(span.end.index()));
+                self.last_end = end.max(self.last_end);
                 Ok((ev, span))
             }
             Some(Err(e)) => {
@@ -324,6 +441,11 @@ impl<'a> Reader<'a> {
             if c.trailing && !items.is_empty() {
                 items.insert(last + inserted, wrap(Text::new(c.text)));
                 inserted += 1;
+            } else if c.trailing {
+                // `y: [] # c`: the comment trails the collection, not an
+                // item of it; inside, it would turn `[]` into null.
+                passing_up = true;
+                rest.push(c);
             } else if !passing_up && c.col >= col {
                 items.push(wrap(Text::new(c.text)));
             } else {
@@ -339,6 +461,9 @@ impl<'a> Reader<'a> {
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 self.budget.value(text.len(), &|| format!("line {line}"))?;
+                let end = self.offsets.byte(span.end.index());
+                let raw = self.src.get(self.offsets.byte(span.start.index())..end);
+                let text = go_yaml_text(text, style, raw.unwrap_or_default(), end >= self.src.len());
                 let v = scalar(&text, style, tag.as_deref(), line)?;
                 if anchor > 0 {
                     self.anchors.insert(anchor, Anchored { value: v.clone(), values: 1, bytes: text.len() });
@@ -381,114 +506,114 @@ impl<'a> Reader<'a> {
 }
 
 fn scalar(text: &str, style: ScalarStyle, tag: Option<&saphyr_parser::Tag>, line: usize) -> Result<Value, Error> {
-    if let Some(tag) = tag
-        && (tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!")
-    {
-        return match tag.suffix.as_str() {
-            "str" => Ok(Value::str(text)),
-            "binary" => {
-                let cleaned: String = text.split_whitespace().collect();
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(cleaned)
-                    .map_err(|_| syntax(format!("line {line}: invalid !!binary value")))?;
-                String::from_utf8(bytes).map(|s| Value::Str(Text::new(s))).map_err(|_| {
-                    Error::Structure(format!(
-                        "line {line}: a !!binary value that is not UTF-8 cannot be stored by sops"
-                    ))
-                })
+    let Some(tag) = tag else {
+        return Ok(match style {
+            ScalarStyle::Plain => resolve_plain(text),
+            _ => Value::str(text),
+        });
+    };
+    // `!!x`, or the verbatim `!<tag:yaml.org,2002:x>`.
+    let core = if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
+        Some(tag.suffix.as_str())
+    } else if tag.handle.is_empty() || tag.handle == "!" {
+        tag.suffix.strip_prefix("tag:yaml.org,2002:")
+    } else {
+        None
+    };
+    match core {
+        Some("str") => Ok(Value::str(text)),
+        Some("binary") => {
+            let cleaned: String = text.split_whitespace().collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(cleaned)
+                .map_err(|_| syntax(format!("line {line}: invalid !!binary value")))?;
+            String::from_utf8(bytes).map(|s| Value::Str(Text::new(s))).map_err(|_| {
+                Error::Structure(format!("line {line}: a !!binary value that is not UTF-8 cannot be stored by sops"))
+            })
+        }
+        Some("null") => Ok(Value::Null),
+        Some(kind @ ("bool" | "int" | "float" | "timestamp")) => {
+            let v = resolve_plain(text);
+            let ok = matches!(
+                (kind, &v),
+                ("bool", Value::Bool(_))
+                    | ("int", Value::Int(_))
+                    | ("float", Value::Float(_))
+                    | ("float", Value::Int(_))
+                    | ("timestamp", Value::Time(_))
+            );
+            match (ok, kind, v) {
+                (true, "float", Value::Int(i)) => Ok(Value::Float(i as f64)),
+                (true, _, v) => Ok(v),
+                _ => Err(syntax(format!("line {line}: value does not match its tag !!{kind}"))),
             }
-            "null" => Ok(Value::Null),
-            "bool" | "int" | "float" | "timestamp" => {
-                let v = resolve_plain(text, line)?;
-                let ok = matches!(
-                    (tag.suffix.as_str(), &v),
-                    ("bool", Value::Bool(_))
-                        | ("int", Value::Int(_))
-                        | ("float", Value::Float(_))
-                        | ("float", Value::Int(_))
-                        | ("timestamp", Value::Time(_))
-                );
-                match (ok, tag.suffix.as_str(), v) {
-                    (true, "float", Value::Int(i)) => Ok(Value::Float(i as f64)),
-                    (true, _, v) => Ok(v),
-                    _ => Err(syntax(format!("line {line}: value does not match its tag !!{}", tag.suffix))),
-                }
-            }
-            _ => Ok(plain_or_str(text, style, line)?),
-        };
-    }
-    plain_or_str(text, style, line)
-}
-
-fn plain_or_str(text: &str, style: ScalarStyle, line: usize) -> Result<Value, Error> {
-    match style {
-        ScalarStyle::Plain => resolve_plain(text, line),
+        }
+        // Maps and sequences are not scalars; anything else, a local tag
+        // such as `!foo` included, leaves the text a string, as go-yaml
+        // decodes it into sops' tree.
+        Some("map" | "seq") => Err(syntax(format!("line {line}: a scalar tagged as a collection"))),
         _ => Ok(Value::str(text)),
     }
 }
 
 /// Resolves a plain scalar as go-yaml v3 does (YAML 1.2 core schema plus
 /// timestamps).
-pub fn resolve_plain(s: &str, line: usize) -> Result<Value, Error> {
+pub fn resolve_plain(s: &str) -> Value {
     match s {
-        "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
-        "true" | "True" | "TRUE" => return Ok(Value::Bool(true)),
-        "false" | "False" | "FALSE" => return Ok(Value::Bool(false)),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Ok(Value::Float(f64::INFINITY)),
-        "-.inf" | "-.Inf" | "-.INF" => return Ok(Value::Float(f64::NEG_INFINITY)),
-        ".nan" | ".NaN" | ".NAN" => return Ok(Value::Float(f64::NAN)),
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Value::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
     }
     let first = s.as_bytes()[0];
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
-        return Ok(Value::str(s));
+        return Value::str(s);
     }
     let plain = s.replace('_', "");
     if let Some(i) = parse_int(&plain) {
-        return match i {
-            Ok(i) => Ok(Value::Int(i)),
-            Err(()) => Err(Error::Structure(format!(
-                "line {line}: integer does not fit in a signed 64-bit value; quote it to keep it as a string"
-            ))),
-        };
+        return Value::Int(i);
     }
+    // Like go-yaml: an integer out of range, or a float, reads as a float
+    // when it has the YAML float form and fits; beyond float64 it stays a
+    // string (`1e400`).
     if is_yaml_float(&plain)
         && let Ok(f) = plain.parse::<f64>()
+        && f.is_finite()
     {
-        return Ok(Value::Float(f));
+        return Value::Float(f);
     }
     if let Some(t) = parse_timestamp(s) {
-        return Ok(Value::Time(t));
+        return Value::Time(t);
     }
-    Ok(Value::str(s))
+    Value::str(s)
 }
 
-/// `Some(Ok)` for an integer in range, `Some(Err)` for one out of range,
-/// `None` when the text is not an integer.
-fn parse_int(s: &str) -> Option<Result<i64, ()>> {
+/// An integer as Go's `strconv.ParseInt(s, 0, 64)` reads it, which is what
+/// go-yaml does: `0x`/`0X` hex, `0o`/`0O` and a leading `0` octal,
+/// `0b`/`0B` binary, an optional sign. `None` when it is not one, or out of
+/// range.
+fn parse_int(s: &str) -> Option<i64> {
     let (neg, body) = match s.as_bytes().first()? {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    let (radix, digits) = if let Some(d) = body.strip_prefix("0x") {
-        (16, d)
-    } else if let Some(d) = body.strip_prefix("0o") {
-        (8, d)
-    } else if let Some(d) = body.strip_prefix("0b") {
-        (2, d)
-    } else {
-        (10, body)
+    let prefix = body.get(..2).map(str::to_ascii_lowercase);
+    let (radix, digits) = match prefix.as_deref() {
+        Some("0x") => (16, &body[2..]),
+        Some("0o") => (8, &body[2..]),
+        Some("0b") => (2, &body[2..]),
+        _ if body.len() > 1 && body.starts_with('0') => (8, &body[1..]),
+        _ => (10, body),
     };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
-    let mag = match u128::from_str_radix(digits, radix) {
-        Ok(m) => m,
-        Err(_) => return Some(Err(())),
-    };
-    let v: i128 = if neg { -(mag as i128) } else { mag as i128 };
-    Some(i64::try_from(v).map_err(|_| ()))
+    let mag = i128::try_from(u128::from_str_radix(digits, radix).ok()?).ok()?;
+    i64::try_from(if neg { -mag } else { mag }).ok()
 }
 
 fn is_yaml_float(s: &str) -> bool {
@@ -630,8 +755,8 @@ pub fn emit(docs: &[&Map], indent: usize) -> String {
 pub fn emit_value(v: &Value, indent: usize) -> String {
     let mut out = String::new();
     match v {
-        Value::Map(m) if !m.items.is_empty() => emit_map(&mut out, m, 0, indent, indent),
-        Value::List(l) if !l.is_empty() => emit_list(&mut out, l, 0, indent),
+        Value::Map(m) if has_data(v) => emit_map(&mut out, m, 0, indent, indent),
+        Value::List(l) if has_data(v) => emit_list(&mut out, l, 0, indent),
         other => {
             emit_scalar(&mut out, other, indent);
             out.push('\n');
@@ -667,12 +792,12 @@ fn emit_map(out: &mut String, m: &Map, col: usize, indent: usize, lit_col: usize
                 pad(out, col);
                 out.push(':');
                 match v {
-                    Value::Map(m) if !m.items.is_empty() => {
+                    Value::Map(m) if has_data(v) => {
                         let start = out.len();
                         emit_map(out, m, col + indent, indent, col + 2 * indent);
                         value_first_line(out, start, col + 1);
                     }
-                    Value::List(l) if !l.is_empty() => {
+                    Value::List(l) if has_data(v) => {
                         let start = out.len();
                         emit_list(out, l, col + indent, indent);
                         value_first_line(out, start, col + 1);
@@ -681,6 +806,7 @@ fn emit_map(out: &mut String, m: &Map, col: usize, indent: usize, lit_col: usize
                         out.push(' ');
                         emit_scalar(out, other, lit_col);
                         out.push('\n');
+                        emit_orphan_comments(out, other, col);
                     }
                 }
             }
@@ -696,11 +822,11 @@ fn emit_map(out: &mut String, m: &Map, col: usize, indent: usize, lit_col: usize
 
 fn emit_after_key(out: &mut String, v: &Value, col: usize, indent: usize, lit_col: usize) {
     match v {
-        Value::Map(m) if !m.items.is_empty() => {
+        Value::Map(m) if has_data(v) => {
             out.push('\n');
             emit_map(out, m, col + indent, indent, col + 2 * indent);
         }
-        Value::List(l) if !l.is_empty() => {
+        Value::List(l) if has_data(v) => {
             out.push('\n');
             emit_list(out, l, col + indent, indent);
         }
@@ -708,7 +834,46 @@ fn emit_after_key(out: &mut String, v: &Value, col: usize, indent: usize, lit_co
             out.push(' ');
             emit_scalar(out, other, lit_col);
             out.push('\n');
+            emit_orphan_comments(out, other, col);
         }
+    }
+}
+
+/// True for a map with a pair or a list with an item: a collection of
+/// comments alone is written `{}`/`[]`, or it would read back as null.
+fn has_data(v: &Value) -> bool {
+    match v {
+        Value::Map(m) => m.pairs().next().is_some(),
+        Value::List(l) => l.iter().any(|v| !matches!(v, Value::Comment(_))),
+        _ => false,
+    }
+}
+
+/// The comments of an empty collection, on the lines after its `{}`/`[]`.
+fn emit_orphan_comments(out: &mut String, v: &Value, col: usize) {
+    let comments: Vec<&str> = match v {
+        Value::Map(m) => m
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Comment(c) => Some(c.as_str()),
+                Item::Pair(..) => None,
+            })
+            .collect(),
+        Value::List(l) => l
+            .iter()
+            .filter_map(|v| match v {
+                Value::Comment(c) => Some(c.as_str()),
+                _ => None,
+            })
+            .collect(),
+        _ => return,
+    };
+    for c in comments {
+        pad(out, col);
+        out.push('#');
+        out.push_str(c);
+        out.push('\n');
     }
 }
 
@@ -721,12 +886,12 @@ fn emit_list(out: &mut String, l: &[Value], col: usize, indent: usize) {
                 out.push_str(c);
                 out.push('\n');
             }
-            Value::Map(m) if !m.items.is_empty() => {
+            Value::Map(m) if has_data(v) => {
                 let start = out.len();
                 emit_map(out, m, col + 2, indent, col + indent);
                 dash_first_line(out, start, col);
             }
-            Value::List(inner) if !inner.is_empty() => {
+            Value::List(inner) if has_data(v) => {
                 let start = out.len();
                 emit_list(out, inner, col + 2, indent);
                 dash_first_line(out, start, col);
@@ -736,6 +901,7 @@ fn emit_list(out: &mut String, l: &[Value], col: usize, indent: usize) {
                 out.push_str("- ");
                 emit_scalar(out, other, col + 2);
                 out.push('\n');
+                emit_orphan_comments(out, other, col);
             }
         }
     }
@@ -843,12 +1009,14 @@ fn emit_literal(out: &mut String, s: &str, content_col: usize) {
     out.pop();
 }
 
+/// Characters written as they are. U+0085, U+2028 and U+2029 are line
+/// breaks to go-yaml, so they are escaped (`\N`, `\L`, `\P`) in double
+/// quotes instead: written raw, sops would read another value.
 fn printable(c: char) -> bool {
     let u = c as u32;
     (0x20..0x7f).contains(&u)
-        || (0xa0..=0xd7ff).contains(&u)
+        || (0xa0..=0xd7ff).contains(&u) && !(0x2028..=0x2029).contains(&u)
         || (0xe000..=0xfffd).contains(&u) && u != 0xfeff
-        || u == 0x85
 }
 
 /// True when `s` can be written without quotes and reads back as the same string.
@@ -897,7 +1065,7 @@ fn reads_as_other_type(s: &str) -> bool {
     matches!(
         s,
         "y" | "Y" | "yes" | "Yes" | "YES" | "n" | "N" | "no" | "No" | "NO" | "on" | "On" | "ON" | "off" | "Off" | "OFF"
-    ) || !matches!(resolve_plain(s, 0), Ok(Value::Str(_)))
+    ) || !matches!(resolve_plain(s), Value::Str(_))
 }
 
 /// Writes a double-quoted YAML string with escapes (non-BMP characters as
@@ -913,6 +1081,9 @@ pub fn emit_double_quoted(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
             '\0' => out.push_str("\\0"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
             c if printable(c) => out.push(c),
             c if (c as u32) < 0x100 => {
                 let _ = write!(out, "\\x{:02X}", c as u32);
