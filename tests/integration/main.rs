@@ -10,6 +10,7 @@ mod adversarial_sealed;
 mod adversarial_vault;
 mod cli;
 mod cluster;
+mod compat;
 mod controller;
 mod deploy;
 mod edit_signals;
@@ -34,6 +35,7 @@ fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let mut trials = Vec::new();
     trials.extend(cli::trials());
+    trials.extend(compat::trials());
     trials.extend(edit_signals::trials());
     trials.push(env::trial("env::smoke_control_plane_and_openbao_work", smoke));
     trials.extend(controller::trials());

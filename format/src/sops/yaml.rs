@@ -944,6 +944,8 @@ fn emit_scalar(out: &mut String, v: &Value, lit_col: usize) {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => out.push_str(&i.to_string()),
+        // `-0` would read back as the integer 0, whose MAC bytes differ.
+        Value::Float(f) if *f == 0.0 && f.is_sign_negative() => out.push_str("-0.0"),
         Value::Float(f) => {
             let s = go_format_g(*f);
             out.push_str(match s.as_str() {
