@@ -90,7 +90,7 @@ const JSON_VALUES: &[&str] = &[
 
 fn yaml_doc(g: &mut Lcg, i: usize) -> String {
     let mut out = String::new();
-    if g.next() % 8 == 0 {
+    if g.next().is_multiple_of(8) {
         out.push('\u{feff}');
     }
     let n = 1 + g.next() % 5;
@@ -103,7 +103,7 @@ fn yaml_doc(g: &mut Lcg, i: usize) -> String {
         };
         out.push_str(&format!("{key}: {}\n", g.pick(YAML_VALUES)));
     }
-    if g.next() % 6 == 0 {
+    if g.next().is_multiple_of(6) {
         // A block scalar that ends the file without a newline.
         out.push_str("tail: |\n  last");
     }
