@@ -51,7 +51,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
     let namespace = namespace
         .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|s| !s.is_empty()))
         .unwrap_or_else(|| "seal-system".to_owned());
-    let client = Client::try_default().await?;
+    let client = Client::try_default().await.map_err(explain_trust)?;
     let registry = Arc::new(KeyRegistry::new(client.clone(), &namespace, key_renew_period));
     let metrics = Arc::new(Metrics::default());
 
@@ -302,6 +302,22 @@ impl Shutdown {
         async move {
             let _ = rx.wait_for(|v| *v).await;
         }
+    }
+}
+
+/// A kube client error, with what to do when the trouble is missing trust:
+/// an image without a system CA bundle (as the shipped one) needs the CA
+/// from its configuration.
+fn explain_trust(e: kube::Error) -> Box<dyn std::error::Error + Send + Sync> {
+    let text = e.to_string();
+    if text.contains("No CA certificates were loaded") || text.contains("root certificate") {
+        format!(
+            "{text}: the kubeconfig names no certificate authority and this system has no CA certificates; \
+             add certificate-authority-data to the kubeconfig (in a cluster, the service account's ca.crt is used)"
+        )
+        .into()
+    } else {
+        Box::new(e)
     }
 }
 

@@ -33,6 +33,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("cli::sops_yaml_creation_rules_are_honoured", sops_yaml_rules),
         Trial::test("cli::keygen_writes_a_private_identity_file", keygen_private_file),
         Trial::test("cli::flux_style_sops_secret_converts_to_a_sealed_secret", flux_secret_converts),
+        Trial::test("cli::hostile_files_are_refused_with_exit_3_and_the_limit", hostile_files_refused),
     ]
 }
 
@@ -747,6 +748,63 @@ fn flux_secret_converts() -> Result<(), Failed> {
         [format!("token: {CANARY}"), "cert: aGVsbG8=".to_owned(), "scope: prod/api".to_owned(), "app: api".to_owned()]
     {
         check(dec.contains(&want), format!("the converted SealedSecret lacks {want:?}:\n{dec}"))?;
+    }
+    Ok(())
+}
+
+/// Files built to exhaust the readers: 200,000 nested lists (a stack
+/// overflow before the limits), a billion-laughs alias bomb (memory), deep
+/// JSON, and a dotenv metadata index of 10^11. Each is refused by every
+/// command that reads it, with exit 3 and the limit, never a crash.
+fn hostile_files_refused() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let (key, recipient) = age_keygen(dir.path(), "k")?;
+    let mut laughs = String::from("a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n");
+    let mut prev = 'a';
+    for c in "bcdefgh".chars() {
+        laughs.push_str(&format!("{c}: &{c} [{}]\n", vec![format!("*{prev}"); 9].join(",")));
+        prev = c;
+    }
+    let files = [
+        ("deep.yaml", format!("k:\n{}x\n", "- ".repeat(200_000)), "nested more than 128 levels"),
+        ("laughs.yaml", laughs, "once its aliases are expanded"),
+        ("deep.json", format!("{{\"k\": {}{}}}", "[".repeat(200_000), "]".repeat(200_000)), "nested more than 128 levels"),
+        (
+            "meta.env",
+            "A=ENC[AES256_GCM,data:eA==,iv:eA==,tag:eA==,type:str]\nsops_age__list_99999999999__map_enc=x\nsops_version=3.11.0\n"
+                .to_owned(),
+            "list index",
+        ),
+    ];
+    for (name, text, reason) in files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text)?;
+        let p = path.display().to_string();
+        let commands: Vec<Vec<&str>> = if name.ends_with(".env") {
+            vec![vec!["decrypt", &p], vec!["verify", &p]]
+        } else {
+            vec![vec!["encrypt", "--age", &recipient, &p], vec!["decrypt", &p], vec!["verify", &p]]
+        };
+        for args in commands {
+            let out = Run::seal(&args).env("SOPS_AGE_KEY_FILE", &key).output()?;
+            let err = String::from_utf8_lossy(&out.stderr);
+            let expected_code = if args[0] == "verify" { None } else { Some(3) };
+            match expected_code {
+                Some(code) => check(
+                    out.status.code() == Some(code),
+                    format!("seal {args:?}: exit {:?}, expected {code}: {err}", out.status.code()),
+                )?,
+                None => check(
+                    !out.status.success() && out.status.code().is_some(),
+                    format!("seal {args:?} must fail cleanly: {:?} {err}", out.status),
+                )?,
+            }
+            let said = format!("{err}{}", String::from_utf8_lossy(&out.stdout));
+            check(
+                said.contains(reason) && said.contains(name),
+                format!("seal {args:?} must name the file and the limit ({reason:?}): {said}"),
+            )?;
+        }
     }
     Ok(())
 }

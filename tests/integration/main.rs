@@ -17,6 +17,7 @@ mod edit_signals;
 mod env;
 mod external;
 mod fixtures;
+mod image;
 mod process;
 mod support;
 mod vault;
@@ -41,6 +42,7 @@ fn main() {
     trials.extend(controller::trials());
     trials.extend(external::trials());
     trials.extend(deploy::trials());
+    trials.extend(image::trials());
     trials.extend(adversarial_sealed::trials());
     trials.extend(adversarial_vault::trials());
     let conclusion = libtest_mimic::run(&args, trials);

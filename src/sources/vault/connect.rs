@@ -92,6 +92,11 @@ pub fn client(store: &ResolvedStore, url: &Url, token: &str) -> Result<VaultClie
         .timeout(REQUEST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .tls_backend_rustls();
+    if url.scheme() == "http" {
+        // Plain HTTP (allowInsecureHttp) needs no trust store; without this
+        // the client would load the system's CAs, which an image may lack.
+        http = http.tls_certs_only(Vec::<reqwest::Certificate>::new());
+    }
     if let Some(ca) = &p.ca_bundle {
         use base64::Engine;
         if ca.len() > MAX_CA_BUNDLE {
@@ -108,7 +113,15 @@ pub fn client(store: &ResolvedStore, url: &Url, token: &str) -> Result<VaultClie
         // The store's CA replaces the public roots: it names who may serve.
         http = http.tls_certs_only(certs);
     }
-    let http = http.build().map_err(|_| misconfigured("cannot build an HTTP client for the server".into()))?;
+    let http = http.build().map_err(|_| {
+        misconfigured(if p.ca_bundle.is_none() && url.scheme() == "https" {
+            "cannot build an HTTPS client: without caBundle the system's CA certificates are used, and none could be \
+             loaded (the controller's image ships none); set caBundle to the PEM of the CA that signed the server's certificate"
+                .into()
+        } else {
+            "cannot build an HTTP client for the server".into()
+        })
+    })?;
     let mut settings = VaultClientSettingsBuilder::default();
     settings.address(url.as_str()).token(token).timeout(Some(REQUEST_TIMEOUT)).ca_certs(Vec::new());
     if let Some(ns) = &p.namespace {

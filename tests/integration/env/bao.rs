@@ -14,10 +14,12 @@ use super::kube::Cluster;
 
 /// The OpenBao dev server started by `tests/env/up`.
 pub struct Bao {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` for a TLS dev server).
     pub addr: String,
     /// The dev server's root token.
     pub root_token: String,
+    /// The CA that signed a TLS dev server's certificate (PEM file).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// An AppRole with its credentials.
@@ -30,16 +32,17 @@ pub struct AppRole {
 
 impl Bao {
     pub(super) fn new(addr: String, root_token: String) -> Self {
-        Self { addr, root_token }
+        Self { addr, root_token, ca_file: None }
     }
 
     /// A client using `token`.
     pub fn client_with_token(&self, token: &str) -> Result<VaultClient, Failed> {
-        let settings = VaultClientSettingsBuilder::default()
-            .address(&self.addr)
-            .token(token)
-            .build()
-            .map_err(|e| format!("vault client settings: {e}"))?;
+        let mut settings = VaultClientSettingsBuilder::default();
+        settings.address(&self.addr).token(token);
+        if let Some(ca) = &self.ca_file {
+            settings.ca_certs(vec![ca.display().to_string()]);
+        }
+        let settings = settings.build().map_err(|e| format!("vault client settings: {e}"))?;
         Ok(VaultClient::new(settings).map_err(|e| format!("vault client: {e}"))?)
     }
 
@@ -245,17 +248,23 @@ impl DevServer {
     /// `audit`, a file audit device writes every request to `dir/audit.log`
     /// (OpenBao only allows audit devices in its configuration file).
     pub async fn start(dir: &std::path::Path, audit: bool) -> Result<DevServer, Failed> {
+        Self::start_with(dir, audit, false).await
+    }
+
+    /// Like [`DevServer::start`], serving HTTPS (`-dev-tls`) with a
+    /// certificate from its own CA, whose PEM file is in `bao.ca_file`.
+    pub async fn start_tls(dir: &std::path::Path) -> Result<DevServer, Failed> {
+        Self::start_with(dir, false, true).await
+    }
+
+    async fn start_with(dir: &std::path::Path, audit: bool, tls: bool) -> Result<DevServer, Failed> {
         let port = free_port_pair()?;
         let token = format!("dev-root-{}-{}", std::process::id(), super::unique());
         let audit_log = audit.then(|| dir.join("audit.log"));
-        let mut s = DevServer {
-            bao: Bao::new(format!("http://127.0.0.1:{port}"), token),
-            audit_log,
-            dir: dir.to_path_buf(),
-            port,
-            child: None,
-            watchdog: None,
-        };
+        let scheme = if tls { "https" } else { "http" };
+        let mut bao = Bao::new(format!("{scheme}://127.0.0.1:{port}"), token);
+        bao.ca_file = tls.then(|| dir.join("vault-ca.pem"));
+        let mut s = DevServer { bao, audit_log, dir: dir.to_path_buf(), port, child: None, watchdog: None };
         s.spawn().await?;
         Ok(s)
     }
@@ -268,6 +277,9 @@ impl DevServer {
         cmd.args(["server", "-dev", "-log-level=warn"])
             .arg(format!("-dev-listen-address=127.0.0.1:{}", self.port))
             .arg(format!("-dev-root-token-id={}", self.bao.root_token));
+        if self.bao.ca_file.is_some() {
+            cmd.arg("-dev-tls").arg(format!("-dev-tls-cert-dir={}", self.dir.display()));
+        }
         if let Some(log) = &self.audit_log {
             let config = self.dir.join("audit.hcl");
             std::fs::write(
@@ -281,20 +293,22 @@ impl DevServer {
         let child = cmd.spawn().map_err(|e| format!("starting {}: {e}", bin.display()))?;
         self.watchdog = super::watchdog(child.id());
         self.child = Some(child);
-        let root = self.bao.root()?;
         let log = self.dir.join("bao.log");
+        let bao = &self.bao;
         let child = self.child.as_mut().ok_or("no child")?;
         super::wait_for("the private OpenBao dev server to answer", std::time::Duration::from_secs(60), || {
             let exited = child.try_wait().ok().flatten();
-            let root = &root;
+            // Made on each try: a TLS server writes its CA file as it starts.
+            let root = bao.root();
             let log = &log;
             async move {
                 if let Some(status) = exited {
                     let text = std::fs::read_to_string(log).unwrap_or_default();
                     return Err(format!("bao exited ({status}): {text}"));
                 }
+                let root = root.map_err(|e| format!("{e:?}"))?;
                 // (vaultrs's `sys::health` cannot parse OpenBao's answer.)
-                match vaultrs::sys::mount::list(root).await {
+                match vaultrs::sys::mount::list(&root).await {
                     Ok(_) => Ok(Some(())),
                     Err(e) => {
                         let text = std::fs::read_to_string(log).unwrap_or_default();
