@@ -383,10 +383,11 @@ fn seal_to_controller(
 // ---------------------------------------------------------------------------
 // Tests
 
-/// `crds/kustomization.yaml` (the base's way to the CRDs) lists exactly the
-/// files crdgen writes, so a new CRD cannot be left out of `deploy/`.
+/// `crds/Kustomization` (the base's way to the CRDs) lists exactly the
+/// files crdgen writes, so a new CRD cannot be left out of `deploy/`. It has
+/// no `.yaml` suffix so that `kubectl apply -f crds/` reads only the CRDs.
 fn crds_kustomization_lists_every_generated_crd() -> Result<(), Failed> {
-    let path = support::repo_root().join("crds/kustomization.yaml");
+    let path = support::repo_root().join("crds/Kustomization");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let listed: BTreeSet<String> =
         text.lines().filter_map(|l| l.strip_prefix("- ")).map(|f| f.trim().to_owned()).collect();
@@ -394,13 +395,13 @@ fn crds_kustomization_lists_every_generated_crd() -> Result<(), Failed> {
     ensure(
         listed == generated,
         format!(
-            "crds/kustomization.yaml lists {listed:?}, crdgen writes {generated:?}: \
+            "crds/Kustomization lists {listed:?}, crdgen writes {generated:?}: \
              list every CRD file (and only those)"
         ),
     )?;
     for f in &listed {
         let p = support::repo_root().join("crds").join(f);
-        ensure(p.is_file(), format!("crds/kustomization.yaml lists {f}, which does not exist"))?;
+        ensure(p.is_file(), format!("crds/Kustomization lists {f}, which does not exist"))?;
     }
     Ok(())
 }

@@ -54,17 +54,10 @@ pub fn ensure_crds() -> Result<(), Failed> {
 
 fn apply_crds() -> Result<(), Failed> {
     let cluster = env::cluster()?;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("crds"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml") && !p.ends_with("kustomization.yaml"))
-        .collect();
-    files.sort();
-    let mut args: Vec<String> =
-        ["apply", "--server-side", "--force-conflicts", "--field-manager", CRD_MANAGER].map(String::from).to_vec();
-    for f in &files {
-        args.push("-f".into());
-        args.push(f.display().to_string());
-    }
+    // The folder itself, as the README's install does (`kubectl apply -f
+    // crds/`): it must hold nothing kubectl cannot apply.
+    let crds = repo_root().join("crds").display().to_string();
+    let args = ["apply", "--server-side", "--force-conflicts", "--field-manager", CRD_MANAGER, "-f", &crds];
     kubectl(&cluster.kubeconfig, &args).ok()?;
     env::block_on(async {
         let crds: Api<CustomResourceDefinition> = Api::all(cluster.admin());
