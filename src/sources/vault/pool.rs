@@ -64,7 +64,11 @@ impl VaultError {
     }
 }
 
-fn from_client(e: ClientError, what: &str) -> VaultError {
+/// `store` is the store's name alone; `what` adds the operation. A server
+/// that cannot be reached gets the store's name alone, the same words as
+/// while the store is paused, so the message does not depend on timing and
+/// a refused port reads like a silent one.
+fn from_client(e: ClientError, store: &str, what: &str) -> VaultError {
     match e {
         ClientError::APIError { code: 403, .. } => VaultError::Denied(format!("{what}: permission denied (403)")),
         ClientError::APIError { code: 404, .. } => VaultError::NotFound(format!("{what}: not found (404)")),
@@ -76,7 +80,7 @@ fn from_client(e: ClientError, what: &str) -> VaultError {
             VaultError::Unavailable(format!("{what}: Vault is sealed or in standby (503)"))
         }
         ClientError::APIError { code, .. } => VaultError::Unavailable(format!("{what}: Vault answered {code}")),
-        ClientError::RestClientError { .. } => VaultError::Unavailable(format!("{what}: Vault is unreachable")),
+        ClientError::RestClientError { .. } => VaultError::Unavailable(format!("{store}: Vault is unreachable")),
         ClientError::ResponseEmptyError | ClientError::ResponseDataEmptyError => {
             VaultError::NotFound(format!("{what}: empty response"))
         }
@@ -229,7 +233,7 @@ impl VaultPool {
             let c = connect::client(store, url, "")?;
             let info = vaultrs::auth::approle::login(&c, &a.path, &a.role_id, &secret_id)
                 .await
-                .map_err(|e| from_client(e, &what))?;
+                .map_err(|e| from_client(e, &store.display, &what))?;
             (Zeroizing::new(info.client_token), Some(info.lease_duration))
         } else if let Some(k) = &auth.kubernetes {
             let jwt = service_account_token(
@@ -243,7 +247,7 @@ impl VaultPool {
             let c = connect::client(store, url, "")?;
             let info = vaultrs::auth::kubernetes::login(&c, &k.mount_path, &k.role, &jwt)
                 .await
-                .map_err(|e| from_client(e, &what))?;
+                .map_err(|e| from_client(e, &store.display, &what))?;
             (Zeroizing::new(info.client_token), Some(info.lease_duration))
         } else if let Some(j) = &auth.jwt {
             let sa = &j.kubernetes_service_account_token.service_account_ref;
@@ -258,7 +262,7 @@ impl VaultPool {
             let c = connect::client(store, url, "")?;
             let info = vaultrs::auth::oidc::login(&c, &j.path, &jwt, Some(j.role.clone()))
                 .await
-                .map_err(|e| from_client(e, &what))?;
+                .map_err(|e| from_client(e, &store.display, &what))?;
             (Zeroizing::new(info.client_token), Some(info.lease_duration))
         } else {
             return Err(VaultError::Misconfigured(format!(
@@ -270,7 +274,7 @@ impl VaultPool {
         // A token from a Secret is checked now, so a bad one shows on the store.
         let ttl = match ttl {
             Some(t) => t,
-            None => vaultrs::token::lookup_self(&client).await.map_err(|e| from_client(e, &what))?.ttl,
+            None => vaultrs::token::lookup_self(&client).await.map_err(|e| from_client(e, &store.display, &what))?.ttl,
         };
         // Log in again at two thirds of the token's life (0 = no expiry).
         // The TTL comes from the store's server: bounded before any
@@ -325,7 +329,9 @@ impl VaultPool {
             let r = self
                 .request(store, async {
                     self.metrics.vault_read();
-                    read_kv(&client, &store.provider, path, version).await.map_err(|e| from_client(e, &what))
+                    read_kv(&client, &store.provider, path, version)
+                        .await
+                        .map_err(|e| from_client(e, &store.display, &what))
                 })
                 .await;
             match r {
