@@ -316,16 +316,18 @@ fn age_binary_opens_data_key() -> Result<(), Failed> {
 // ---------------------------------------------------------------------------
 // SealedSecrets
 
-const CANARY: &str = "canary-Zq8xW2pL9vT4";
+pub(crate) const CANARY: &str = "canary-Zq8xW2pL9vT4";
 
-struct Sealed {
-    dir: tempfile::TempDir,
-    key: std::path::PathBuf,
-    recipient: String,
-    file: std::path::PathBuf,
+/// A SealedSecret (strict scope `prod/db`, the canary as `password`,
+/// `username: admin`) and the identity that opens it, in a fresh folder.
+pub(crate) struct Sealed {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) key: std::path::PathBuf,
+    pub(crate) recipient: String,
+    pub(crate) file: std::path::PathBuf,
 }
 
-fn sealed_fixture() -> Result<Sealed, Failed> {
+pub(crate) fn sealed_fixture() -> Result<Sealed, Failed> {
     let dir = tempfile::tempdir()?;
     let (key, recipient) = age_keygen(dir.path(), "k")?;
     let file = dir.path().join("db.sealed.yaml");

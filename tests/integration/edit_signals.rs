@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Failed, Trial};
 
-use crate::support::{Run, age_keygen, check, seal_bin};
-
-const CANARY: &str = "canary-edit-signal-5d1e";
+use crate::cli::{CANARY, Sealed, sealed_fixture};
+use crate::support::{Run, check, seal_bin};
 
 /// The signal tests.
 pub fn trials() -> Vec<Trial> {
@@ -45,29 +44,12 @@ impl Drop for Editing {
 }
 
 impl Editing {
-    /// Seals a secret holding the canary and starts `seal edit` on it (in
-    /// its own process group, as a terminal's foreground job is) with an
-    /// editor that records the signals it gets and waits for `go`.
+    /// Takes the CLI tests' SealedSecret (it holds the canary) and starts
+    /// `seal edit` on it, in its own process group as a terminal's
+    /// foreground job is, with an editor that records the signals it gets
+    /// and waits for `go`.
     fn start() -> Result<Editing, Failed> {
-        let dir = tempfile::tempdir()?;
-        let (key, recipient) = age_keygen(dir.path(), "k")?;
-        let file = dir.path().join("db.sealed.yaml");
-        Run::seal([
-            "secret",
-            "--name",
-            "db",
-            "--namespace",
-            "prod",
-            "--from-literal",
-            &format!("password={CANARY}"),
-            "--from-literal",
-            "username=admin",
-            "--age",
-            &recipient,
-            "-o",
-            &file.display().to_string(),
-        ])
-        .ok()?;
+        let Sealed { dir, key, file, .. } = sealed_fixture()?;
         let d = dir.path().display().to_string();
         let script = dir.path().join("editor.sh");
         std::fs::write(
