@@ -310,7 +310,7 @@ impl Shutdown {
 /// from its configuration.
 fn explain_trust(e: kube::Error) -> Box<dyn std::error::Error + Send + Sync> {
     let text = e.to_string();
-    if text.contains("No CA certificates were loaded") || text.contains("root certificate") {
+    if text.contains("No CA certificates were loaded") {
         format!(
             "{text}: the kubeconfig names no certificate authority and this system has no CA certificates; \
              add certificate-authority-data to the kubeconfig (in a cluster, the service account's ca.crt is used)"

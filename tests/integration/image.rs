@@ -32,7 +32,39 @@ pub fn trials() -> Vec<Trial> {
     // Ignored (loudly) without the control plane, as every testenv trial,
     // or without podman, unless SEAL_REQUIRE_IMAGE=1.
     let trial = env::trial(name, run);
-    vec![if !podman_available() && !required() { trial.with_ignored_flag(true) } else { trial }]
+    vec![
+        if !podman_available() && !required() { trial.with_ignored_flag(true) } else { trial },
+        Trial::test("image::without_a_ca_from_anywhere_the_controller_says_what_to_add", missing_trust_is_explained),
+    ]
+}
+
+/// What the image lacks (a system CA bundle), simulated without a container:
+/// rustls' native roots read `SSL_CERT_FILE`/`SSL_CERT_DIR`. With a
+/// kubeconfig that names no CA either, the controller stops at once and
+/// says what to add, rather than only that no CA was loaded.
+fn missing_trust_is_explained() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n\
+         users:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n\
+         current-context: x\n",
+    )?;
+    let out = Command::new(std::env::current_exe()?)
+        .args(["--seal-controller", "--leader-election=false", "--metrics-address", "127.0.0.1:0"])
+        .env("KUBECONFIG", &kc)
+        .env("SSL_CERT_FILE", dir.path().join("none.pem"))
+        .env("SSL_CERT_DIR", dir.path().join("none"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdin(Stdio::null())
+        .output()?;
+    let said = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    ensure(!out.status.success(), format!("the controller must stop without trust; it said: {said}"))?;
+    ensure(
+        said.contains("add certificate-authority-data to the kubeconfig"),
+        format!("the controller must say which trust to add; it said: {said}"),
+    )
 }
 
 fn required() -> bool {
