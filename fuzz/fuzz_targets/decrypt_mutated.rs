@@ -30,9 +30,15 @@ fn values(branches: &[Map]) -> Vec<(String, Vec<u8>)> {
                 }
             }
             Value::List(l) => l.iter().for_each(|v| walk(v, path, out)),
+            // Null and the empty string carry no data and, as in sops, are
+            // neither encrypted nor in the MAC: a mutation may turn one into
+            // the other (`z: null` → `z: !ull`, an empty string). A
+            // SealedSecret binds its key names in its scope instead.
             Value::Comment(_) | Value::Null => {}
             leaf => {
-                if let Some((bytes, _)) = cipher::plaintext_bytes(leaf) {
+                if let Some((bytes, _)) = cipher::plaintext_bytes(leaf)
+                    && !bytes.is_empty()
+                {
                     out.push((path.to_owned(), bytes.to_vec()));
                 }
             }
