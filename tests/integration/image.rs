@@ -138,15 +138,19 @@ fn run() -> Result<(), Failed> {
     }
     let bin = controller_binary()?;
     let tag = format!("localhost/seal-controller:test-{}-{}", std::process::id(), env::unique());
+    let name = format!("seal-image-test-{}-{}", std::process::id(), env::unique());
+    // From here on, the container and the image are removed however the test ends.
+    let mut container = Container { name, image: tag.clone(), child: None };
     let built =
         Run::new(repo_root().join("deploy/image/build-local"), [bin.display().to_string(), tag.clone()]).ok()?;
     eprintln!("{}", String::from_utf8_lossy(&built).trim());
     ensure_crds()?;
     let cluster = env::cluster()?;
-    env::block_on(in_cluster(tag, cluster))
+    env::block_on(in_cluster(&mut container, cluster))
 }
 
-async fn in_cluster(tag: String, cluster: &env::kube::Cluster) -> Result<(), Failed> {
+async fn in_cluster(container: &mut Container, cluster: &env::kube::Cluster) -> Result<(), Failed> {
+    let (name, tag) = (container.name.clone(), container.image.clone());
     let sys = cluster.namespace("image-sys").await?;
     let app = cluster.namespace("image-app").await?;
     let dir = tempfile::tempdir()?;
@@ -164,7 +168,6 @@ async fn in_cluster(tag: String, cluster: &env::kube::Cluster) -> Result<(), Fai
     vaultrs::kv2::set(&root, "secret", "app/db", &kv(&[("password", "from-tls-bao")])).await?;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let name = format!("seal-image-test-{}-{}", std::process::id(), env::unique());
     let log = std::fs::File::create(dir.path().join("controller.log"))?;
     let started = Instant::now();
     let child = Command::new("podman")
@@ -181,7 +184,7 @@ async fn in_cluster(tag: String, cluster: &env::kube::Cluster) -> Result<(), Fai
         .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()?;
-    let mut container = Container { name: name.clone(), image: tag, child: Some(child) };
+    container.child = Some(child);
     let http = reqwest::Client::new();
     let ready = format!("http://127.0.0.1:{port}/readyz");
     let log_path = dir.path().join("controller.log");
@@ -264,6 +267,5 @@ async fn in_cluster(tag: String, cluster: &env::kube::Cluster) -> Result<(), Fai
     for canary in ["from-tls-bao", "from-sealed-secret"] {
         ensure(!log.contains(canary), format!("the controller's log holds the value {canary}"))?;
     }
-    drop(container);
     Ok(())
 }
