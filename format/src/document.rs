@@ -279,10 +279,7 @@ impl SecretParts {
     /// Checks Secret key names (`[-._a-zA-Z0-9]+`, at most 253 characters).
     pub fn validate_keys(&self) -> Result<(), String> {
         for (k, _) in self.data.pairs().chain(self.string_data.pairs()) {
-            let valid = !k.is_empty()
-                && k.len() <= 253
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-            if !valid {
+            if !valid_secret_key(k) {
                 return Err(format!(
                     "{k:?} is not a valid Secret key (letters, digits, '-', '_' and '.'; at most 253 characters)"
                 ));
@@ -379,6 +376,74 @@ impl SecretData {
     pub fn hmac(&self, key: &[u8]) -> String {
         data_hmac(key, self.0.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
     }
+}
+
+/// Annotation prefixes of well-known Secret replicators, refused in
+/// templates by default: they would copy the Secret into other namespaces.
+pub const DEFAULT_REFUSED_ANNOTATION_PREFIXES: [&str; 4] =
+    ["replicator.v1.mittwald.de/", "reflector.v1.k8s.emberstack.com/", "kubed.appscode.com/", "kubernetes-replicator/"];
+
+/// Whether a label or annotation key is in a namespace seal reserves for
+/// itself or Kubernetes (`seal.dev/`, `kubernetes.io/`, `k8s.io/` and
+/// their subdomains; `app.kubernetes.io/` recommended labels excepted).
+pub fn reserved_metadata_key(key: &str) -> bool {
+    let Some((prefix, _)) = key.split_once('/') else { return false };
+    let prefix = prefix.to_ascii_lowercase();
+    if prefix == "app.kubernetes.io" {
+        return false;
+    }
+    ["seal.dev", "kubernetes.io", "k8s.io"].iter().any(|r| prefix == *r || prefix.ends_with(&format!(".{r}")))
+}
+
+/// Checks the parts of a Secret template (`type`, label and annotation
+/// keys) against what seal refuses to write: the service-account-token type
+/// (it would make the API server mint a token), reserved label and
+/// annotation keys, and annotations of Secret replicators
+/// (`refused_prefixes`). The controller and `seal render` both judge
+/// templates here.
+pub fn check_template_parts<'a>(
+    type_: Option<&str>,
+    labels: impl IntoIterator<Item = &'a str>,
+    annotations: impl IntoIterator<Item = &'a str>,
+    refused_prefixes: &[String],
+) -> Result<(), String> {
+    if type_.is_some_and(|ty| ty.trim() == "kubernetes.io/service-account-token") {
+        return Err("template.type kubernetes.io/service-account-token is refused: the API server would fill such a Secret with a ServiceAccount token".into());
+    }
+    for k in labels {
+        if reserved_metadata_key(k) {
+            return Err(format!(
+                "template label {k:?} is refused: seal.dev/, kubernetes.io/ and k8s.io/ keys are reserved"
+            ));
+        }
+    }
+    for k in annotations {
+        if reserved_metadata_key(k) {
+            return Err(format!(
+                "template annotation {k:?} is refused: seal.dev/, kubernetes.io/ and k8s.io/ keys are reserved"
+            ));
+        }
+        if let Some(p) = refused_prefixes.iter().find(|p| k.starts_with(p.as_str())) {
+            return Err(format!(
+                "template annotation {k:?} is refused: {p} belongs to a Secret replicator, which would copy the Secret elsewhere"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the API server accepts `key` as a Secret key
+/// (`[-._a-zA-Z0-9]+`, at most 253 characters).
+pub fn valid_secret_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 253
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Secret key names the API server would refuse, named so that a status
+/// or an error can list them.
+pub fn invalid_keys(data: &SecretData) -> Vec<&str> {
+    data.keys().filter(|k| !valid_secret_key(k)).collect()
 }
 
 /// Keyed HMAC-SHA256 of a Secret's data (keys and values, length-prefixed,

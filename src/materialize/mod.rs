@@ -52,50 +52,16 @@ pub fn live_data_hmac(key: &[u8], data: &BTreeMap<String, ByteString>) -> String
 /// (comma-separated names, or `*`) allowed to restart it.
 pub const RESTART_ON_ANNOTATION: &str = "seal.dev/restart-on";
 
-/// Annotation prefixes of well-known Secret replicators, refused in
-/// templates by default: they would copy the Secret into other namespaces.
-pub const DEFAULT_REFUSED_ANNOTATION_PREFIXES: [&str; 4] =
-    ["replicator.v1.mittwald.de/", "reflector.v1.k8s.emberstack.com/", "kubed.appscode.com/", "kubernetes-replicator/"];
+pub use seal_format::document::{DEFAULT_REFUSED_ANNOTATION_PREFIXES, invalid_keys, reserved_metadata_key};
 
-/// Whether a label or annotation key is in a namespace seal reserves for
-/// itself or Kubernetes (`seal.dev/`, `kubernetes.io/`, `k8s.io/` and
-/// their subdomains; `app.kubernetes.io/` recommended labels excepted).
-pub fn reserved_metadata_key(key: &str) -> bool {
-    let Some((prefix, _)) = key.split_once('/') else { return false };
-    let prefix = prefix.to_ascii_lowercase();
-    if prefix == "app.kubernetes.io" {
-        return false;
-    }
-    ["seal.dev", "kubernetes.io", "k8s.io"].iter().any(|r| prefix == *r || prefix.ends_with(&format!(".{r}")))
-}
-
-/// Checks a Secret template against what seal refuses to write: the
-/// service-account-token type (it would make the API server mint a token),
-/// reserved label and annotation keys, and annotations of Secret
-/// replicators (`refused_prefixes`).
+/// Checks a Secret template against what seal refuses to write (see
+/// [`seal_format::document::check_template_parts`], which `seal render`
+/// uses too).
 pub fn check_template(template: Option<&SecretTemplate>, refused_prefixes: &[String]) -> Result<(), String> {
     let Some(t) = template else { return Ok(()) };
-    if t.type_.as_deref().is_some_and(|ty| ty.trim() == "kubernetes.io/service-account-token") {
-        return Err("template.type kubernetes.io/service-account-token is refused: the API server would fill such a Secret with a ServiceAccount token".into());
-    }
-    let Some(m) = &t.metadata else { return Ok(()) };
-    for (what, keys) in [("label", m.labels.keys()), ("annotation", m.annotations.keys())] {
-        for k in keys {
-            if reserved_metadata_key(k) {
-                return Err(format!(
-                    "template {what} {k:?} is refused: seal.dev/, kubernetes.io/ and k8s.io/ keys are reserved"
-                ));
-            }
-        }
-    }
-    for k in m.annotations.keys() {
-        if let Some(p) = refused_prefixes.iter().find(|p| k.starts_with(p.as_str())) {
-            return Err(format!(
-                "template annotation {k:?} is refused: {p} belongs to a Secret replicator, which would copy the Secret elsewhere"
-            ));
-        }
-    }
-    Ok(())
+    let labels = t.metadata.iter().flat_map(|m| m.labels.keys().map(String::as_str));
+    let annotations = t.metadata.iter().flat_map(|m| m.annotations.keys().map(String::as_str));
+    seal_format::document::check_template_parts(t.type_.as_deref(), labels, annotations, refused_prefixes)
 }
 
 /// Whether a workload's annotations let `source` (a SealedSecret's or
@@ -104,18 +70,6 @@ pub fn restart_allowed(annotations: Option<&BTreeMap<String, String>>, source: &
     annotations
         .and_then(|a| a.get(RESTART_ON_ANNOTATION))
         .is_some_and(|v| v.split(',').map(str::trim).any(|n| n == "*" || n == source))
-}
-
-/// Secret key names the API server would refuse (`[-._a-zA-Z0-9]+`, at
-/// most 253 characters), named so the status can list them.
-pub fn invalid_keys(data: &SecretData) -> Vec<&str> {
-    data.keys()
-        .filter(|k| {
-            k.is_empty()
-                || k.len() > 253
-                || !k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        })
-        .collect()
 }
 
 /// What owns the Secret.
