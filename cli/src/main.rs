@@ -8,8 +8,11 @@
 mod cluster;
 mod commands;
 mod config;
+mod convert;
+mod diff;
 mod guard;
 mod identity;
+mod render;
 mod secret;
 
 use std::io::Write;
@@ -108,6 +111,12 @@ enum Command {
     Secret(secret::SecretArgs),
     /// Check files: structure, recipients, selection rule; with a key, MAC and scope.
     Verify(VerifyArgs),
+    /// Print manifests with every SealedSecret as its Secret and SOPS manifests decrypted (also a KRM function).
+    Render(render::RenderArgs),
+    /// Convert a Flux SOPS Secret into a SealedSecret, or a Bitnami SealedSecret into a `seal secret` skeleton.
+    Convert(convert::ConvertArgs),
+    /// Show what changed between two SOPS files (keys, template, scope), never values; also a git diff driver.
+    Diff(diff::DiffArgs),
     /// Print the cluster's recipients (from seal-controller), newest first, one per line.
     Recipients(ControllerArgs),
     /// Print shell completions.
@@ -295,6 +304,9 @@ fn main() -> ExitCode {
         Command::Rotate(a) => commands::rotate(a),
         Command::Secret(a) => secret::run(a),
         Command::Verify(a) => commands::verify(a),
+        Command::Render(a) => render::run(a),
+        Command::Convert(a) => convert::run(a),
+        Command::Diff(a) => diff::run(a),
         Command::Recipients(a) => cluster::recipients(a.context.as_deref(), &a.controller_namespace)
             .and_then(|r| commands::write_stdout(seal_format::document::recipients_text(&r).as_bytes())),
         Command::Completions { shell } => {

@@ -1,0 +1,469 @@
+//! `seal render`: manifests in, manifests out, for places where no
+//! controller runs (an Argo CD config management plugin, a kustomize KRM
+//! function, a pipeline):
+//!
+//! - a SealedSecret becomes the Secret seal-controller would make from it,
+//!   judged by the same library code (`seal_format::document::open`: the
+//!   structure, the MAC, every value's path, the scope binding; then the
+//!   template rules and the key names);
+//! - any other SOPS-encrypted manifest (a Flux-style `kind: Secret` with a
+//!   `sops` block) is decrypted with its MAC checked;
+//! - everything else passes through unchanged, byte for byte, in order.
+//!
+//! One bad object fails the whole render: a partial set of Secrets applied
+//! by a GitOps tool is worse than none. Errors name the file, the document
+//! and the reason, never a value.
+//!
+//! When the input is a kustomize `ResourceList` (what a KRM exec function
+//! reads on stdin), the output is a `ResourceList` with the same items,
+//! transformed the same way.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use clap::Args;
+use seal_format::document::{self as sealed, SecretData};
+use seal_format::sops::{self, DecryptOptions, Identities, Map, Metadata, Value};
+
+use crate::commands::{read_input, sealed_failure, write_stdout};
+use crate::{Failure, IdentityArgs, identity};
+
+/// Arguments of `seal render`.
+#[derive(Args)]
+pub struct RenderArgs {
+    /// Files, directories (their .yaml, .yml and .json files, recursively,
+    /// in name order; kustomization files skipped), or - for stdin (the default).
+    pub paths: Vec<String>,
+    /// Namespace for objects that name none (as `kubectl apply -n`).
+    #[arg(short = 'n', long, env = "SEAL_NAMESPACE")]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub ids: IdentityArgs,
+}
+
+/// `seal render`.
+pub fn run(a: RenderArgs) -> Result<(), Failure> {
+    let paths = if a.paths.is_empty() { vec!["-".to_owned()] } else { a.paths.clone() };
+    let mut files = Vec::new();
+    for p in &paths {
+        collect(p, &mut files)?;
+    }
+    let ids = identity::load(&a.ids.identity)?;
+    let ctx = Renderer { ids: &ids, namespace: a.namespace.as_deref() };
+    let mut out = String::new();
+    for file in &files {
+        let bytes = read_input(file)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| Failure::input(format!("{file}: not UTF-8")))?;
+        out.push_str(&ctx.stream(file, text)?);
+    }
+    write_stdout(out.as_bytes())
+}
+
+/// The inputs a path names: a file (or `-`) itself, or a directory's
+/// manifests, recursively, sorted by name. Hidden entries and kustomize's
+/// own files are skipped: they are not Kubernetes objects.
+fn collect(path: &str, out: &mut Vec<String>) -> Result<(), Failure> {
+    if path == "-" || !Path::new(path).is_dir() {
+        out.push(path.to_owned());
+        return Ok(());
+    }
+    fn walk(dir: &Path, out: &mut Vec<String>, depth: usize) -> Result<(), Failure> {
+        if depth > 32 {
+            return Err(Failure::input(format!("{}: directories nested more than 32 deep", dir.display())));
+        }
+        let read = std::fs::read_dir(dir).map_err(|e| Failure::input(format!("cannot read {}: {e}", dir.display())))?;
+        let mut entries: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        entries.sort();
+        for p in entries {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if name.starts_with('.')
+                || matches!(name.as_str(), "kustomization.yaml" | "kustomization.yml" | "Kustomization")
+            {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, out, depth + 1)?;
+            } else if [".yaml", ".yml", ".json"].iter().any(|s| name.ends_with(s)) {
+                out.push(p.display().to_string());
+            }
+        }
+        Ok(())
+    }
+    walk(Path::new(path), out, 0)
+}
+
+/// Splits a YAML stream into its documents' text, each with the line that
+/// starts it (`---`), if any. A document marker is a line at column 0
+/// beginning with `---` followed by nothing or white space; YAML allows no
+/// such line inside a scalar, so the split needs no parse.
+pub fn split_documents(text: &str) -> Vec<&str> {
+    let mut docs = Vec::new();
+    let mut start = 0;
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        let marker =
+            line.strip_prefix("---").is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']));
+        if marker && pos > start {
+            docs.push(&text[start..pos]);
+            start = pos;
+        }
+        pos += line.len();
+    }
+    if pos > start {
+        docs.push(&text[start..pos]);
+    }
+    docs
+}
+
+/// What renders: the identities, and the namespace of objects without one.
+struct Renderer<'a> {
+    ids: &'a Identities,
+    namespace: Option<&'a str>,
+}
+
+/// What one document is.
+enum Kind {
+    /// A seal SealedSecret (`seal.dev/…`).
+    Sealed,
+    /// Another manifest with a top-level `sops` block.
+    Sops,
+    /// A kustomize ResourceList (a KRM function's input).
+    ResourceList,
+    /// Anything else.
+    Other,
+}
+
+fn kind_of(doc: &Map) -> Kind {
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    if kind == sealed::KIND && api.starts_with("seal.dev/") {
+        Kind::Sealed
+    } else if kind == "ResourceList" && api.starts_with("config.kubernetes.io/") {
+        Kind::ResourceList
+    } else if doc.get("sops").is_some() {
+        Kind::Sops
+    } else {
+        Kind::Other
+    }
+}
+
+/// `Kind ns/name` of an object, for messages (names are not secret).
+fn describe(doc: &Map) -> String {
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("object");
+    match sealed::object_ref(doc) {
+        (Some(ns), Some(name)) => format!("{kind} {ns}/{name}"),
+        (None, Some(name)) => format!("{kind} {name}"),
+        _ => kind.to_owned(),
+    }
+}
+
+impl Renderer<'_> {
+    /// Renders one file's text: a YAML stream, a JSON document, or a
+    /// ResourceList. The output is a YAML stream (or a ResourceList).
+    fn stream(&self, file: &str, text: &str) -> Result<String, Failure> {
+        let json = file.ends_with(".json");
+        let chunks = if json { vec![text] } else { split_documents(text) };
+        let mut out = String::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let at = || if chunks.len() > 1 { format!("{file}, document {}", i + 1) } else { file.to_owned() };
+            let docs = if json {
+                vec![sops::json::parse(chunk).map_err(|e| Failure::from(e).in_file(&at()))?]
+            } else {
+                sops::yaml::parse(chunk).map_err(|e| Failure::from(e).in_file(&at()))?
+            };
+            let mut rendered = Vec::new();
+            let mut changed = false;
+            for doc in docs {
+                match kind_of(&doc) {
+                    Kind::Other => rendered.push(doc),
+                    Kind::ResourceList => {
+                        changed = true;
+                        rendered.push(self.resource_list(doc, &at())?);
+                    }
+                    _ => {
+                        changed = true;
+                        let what = describe(&doc);
+                        rendered.push(self.object(doc).map_err(|f| f.in_file(&format!("{} ({what})", at())))?);
+                    }
+                }
+            }
+            if !changed {
+                push_document(&mut out, chunk);
+            } else {
+                for doc in &rendered {
+                    push_document(&mut out, &sops::yaml::emit(&[doc], 2));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A KRM function's input: every item rendered, the rest kept; the
+    /// files the function's config lists under `files` (paths relative to
+    /// the kustomization, as kustomize runs the function there) rendered
+    /// and added, as a generator.
+    fn resource_list(&self, mut list: Map, at: &str) -> Result<Map, Failure> {
+        let files = generator_files(&list)?;
+        if list.get("items").and_then(|v| if let Value::List(_) = v { Some(()) } else { None }).is_none() {
+            list.insert("items", Value::List(Vec::new()));
+        }
+        let Some(Value::List(items)) = list.get_mut("items") else {
+            return Ok(list);
+        };
+        for (i, item) in std::mem::take(items).into_iter().enumerate() {
+            let Value::Map(doc) = item else {
+                items.push(item);
+                continue;
+            };
+            match kind_of(&doc) {
+                Kind::Sealed | Kind::Sops => {
+                    // kustomize records where an item came from.
+                    let origin = annotation(&doc, "config.kubernetes.io/path")
+                        .or_else(|| annotation(&doc, "internal.config.kubernetes.io/path"))
+                        .map(|p| format!(" from {p}"))
+                        .unwrap_or_default();
+                    let what = format!("{at}: items[{i}] ({}{origin})", describe(&doc));
+                    // Taken off before decrypting: a file whose MAC covers
+                    // its metadata was written without them.
+                    let (doc, kept) = take_kustomize_annotations(doc);
+                    let sops_item = matches!(kind_of(&doc), Kind::Sops);
+                    let mut secret = self.object(doc).map_err(|mut f| {
+                        if sops_item && f.code == crate::exit::INTEGRITY {
+                            f.message.push_str(". kustomize reorders an object's fields, which a MAC over every value cannot allow: list this file under the function's `files:` (seal reads it itself, as a generator), or encrypt it with --mac-only-encrypted");
+                        }
+                        f.in_file(&what)
+                    })?;
+                    add_annotations(&mut secret, kept);
+                    items.push(Value::Map(secret));
+                }
+                _ => items.push(Value::Map(doc)),
+            }
+        }
+        for file in files {
+            let bytes = read_input(&file)?;
+            let text = std::str::from_utf8(&bytes).map_err(|_| Failure::input(format!("{file}: not UTF-8")))?;
+            let rendered = self.stream(&file, text)?;
+            for doc in sops::yaml::parse(&rendered)? {
+                items.push(Value::Map(doc));
+            }
+        }
+        Ok(list)
+    }
+
+    /// A SealedSecret or another SOPS-encrypted manifest → its plaintext object.
+    fn object(&self, mut doc: Map) -> Result<Map, Failure> {
+        let meta = match doc.remove("sops") {
+            Some(Value::Map(m)) => Metadata::from_map(&m)?,
+            Some(_) => return Err(Failure::input("the `sops` key is not a mapping")),
+            None => {
+                return Err(Failure::input(
+                    "the SealedSecret has no `sops` block: it was not encrypted with seal or sops",
+                ));
+            }
+        };
+        match kind_of(&doc) {
+            Kind::Sealed => self.sealed(doc, meta),
+            _ => {
+                let enc = sops::EncryptedDocument { branches: vec![doc], metadata: meta };
+                let (mut plain, _, _) = sops::decrypt_document(enc, self.ids, DecryptOptions::default())?;
+                plain.pop().ok_or_else(|| Failure::input("the document is empty"))
+            }
+        }
+    }
+
+    /// A SealedSecret → the Secret the controller would write (without the
+    /// controller's own bookkeeping: owner reference, digests).
+    fn sealed(&self, doc: Map, meta: Metadata) -> Result<Map, Failure> {
+        let (ns, name) = sealed::object_ref(&doc);
+        let name = name.ok_or_else(|| Failure::input("the SealedSecret has no metadata.name"))?;
+        let ns = ns.or(self.namespace).ok_or_else(|| {
+            Failure::input("the SealedSecret has no metadata.namespace: give --namespace, the namespace it is applied to, so that its scope can be checked")
+        })?;
+        let empty = Map::new();
+        let spec = doc.get("spec").and_then(Value::as_map).unwrap_or(&empty);
+        let opened = sealed::open(ns, name, spec, meta, self.ids).map_err(sealed_failure)?;
+        let template = Template::read(spec.get("template")).map_err(Failure::input)?;
+        let prefixes: Vec<String> =
+            sealed::DEFAULT_REFUSED_ANNOTATION_PREFIXES.iter().map(|s| (*s).to_owned()).collect();
+        sealed::check_template_parts(
+            template.type_.as_deref(),
+            template.labels.pairs().map(|(k, _)| k),
+            template.annotations.pairs().map(|(k, _)| k),
+            &prefixes,
+        )
+        .map_err(Failure::input)?;
+        let invalid = sealed::invalid_keys(&opened.data);
+        if !invalid.is_empty() {
+            return Err(Failure::input(format!(
+                "the Secret would hold keys the API server refuses: {}",
+                invalid.join(", ")
+            )));
+        }
+        Ok(secret(ns, name, &template, &opened.data))
+    }
+}
+
+/// The files a KRM function's config (`functionConfig.files`) names.
+fn generator_files(list: &Map) -> Result<Vec<String>, Failure> {
+    let Some(files) = list.get("functionConfig").and_then(Value::as_map).and_then(|c| c.get("files")) else {
+        return Ok(Vec::new());
+    };
+    let Value::List(files) = files else {
+        return Err(Failure::input("functionConfig.files must be a list of file names"));
+    };
+    files
+        .iter()
+        .filter(|v| !matches!(v, Value::Comment(_)))
+        .map(|v| {
+            v.as_str()
+                .filter(|s| !s.is_empty() && *s != "-")
+                .map(str::to_owned)
+                .ok_or_else(|| Failure::input("functionConfig.files must be a list of file names"))
+        })
+        .collect()
+}
+
+/// The parts of `spec.template` a Secret takes.
+#[derive(Default)]
+struct Template {
+    type_: Option<String>,
+    immutable: Option<bool>,
+    labels: Map,
+    annotations: Map,
+}
+
+impl Template {
+    fn read(v: Option<&Value>) -> Result<Template, String> {
+        let t = match v {
+            None | Some(Value::Null) => return Ok(Template::default()),
+            Some(Value::Map(m)) => m,
+            Some(other) => return Err(format!("spec.template is a {}, expected a mapping", other.kind())),
+        };
+        let type_ = match t.get("type") {
+            None | Some(Value::Null) => None,
+            Some(Value::Str(s)) => Some(s.to_string()),
+            Some(other) => return Err(format!("spec.template.type is a {}, expected a string", other.kind())),
+        };
+        let immutable = match t.get("immutable") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(other) => return Err(format!("spec.template.immutable is a {}, expected a boolean", other.kind())),
+        };
+        let md = t.get("metadata").and_then(Value::as_map);
+        let strings = |field: &str| -> Result<Map, String> {
+            let mut out = Map::new();
+            if let Some(m) = md.and_then(|m| m.get(field)).and_then(Value::as_map) {
+                for (k, v) in m.pairs() {
+                    match v {
+                        Value::Str(s) => out.push(k, Value::str(s.as_str())),
+                        other => {
+                            return Err(format!(
+                                "spec.template.metadata.{field}.{k} is a {}, expected a string",
+                                other.kind()
+                            ));
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        };
+        Ok(Template { type_, immutable, labels: strings("labels")?, annotations: strings("annotations")? })
+    }
+}
+
+/// The Secret manifest, keys in the order `kubectl get -o yaml` prints.
+fn secret(namespace: &str, name: &str, template: &Template, data: &SecretData) -> Map {
+    let mut meta = Map::new();
+    if !template.annotations.is_empty() {
+        meta.push("annotations", Value::Map(template.annotations.clone()));
+    }
+    if !template.labels.is_empty() {
+        meta.push("labels", Value::Map(template.labels.clone()));
+    }
+    meta.push("name", Value::str(name));
+    meta.push("namespace", Value::str(namespace));
+    let mut values = Map::new();
+    for (k, v) in &data.0 {
+        values.push(k, Value::str(base64::engine::general_purpose::STANDARD.encode(v.as_slice())));
+    }
+    let mut doc = Map::new();
+    doc.push("apiVersion", Value::str("v1"));
+    doc.push("data", Value::Map(values));
+    if let Some(b) = template.immutable {
+        doc.push("immutable", Value::Bool(b));
+    }
+    doc.push("kind", Value::str("Secret"));
+    doc.push("metadata", Value::Map(meta));
+    doc.push("type", Value::str(template.type_.clone().unwrap_or_else(|| "Opaque".into())));
+    doc
+}
+
+fn annotation<'a>(doc: &'a Map, key: &str) -> Option<&'a str> {
+    doc.get("metadata")?.as_map()?.get("annotations")?.as_map()?.get(key)?.as_str()
+}
+
+/// kustomize's own annotations on an item (where it came from, its
+/// index), taken off; an `annotations` map left empty goes too, since
+/// kustomize made it.
+fn take_kustomize_annotations(mut doc: Map) -> (Map, Vec<(String, Value)>) {
+    let ours = |k: &str| {
+        ["config.kubernetes.io/", "internal.config.kubernetes.io/", "config.k8s.io/"].iter().any(|p| k.starts_with(p))
+    };
+    let mut taken = Vec::new();
+    if let Some(Value::Map(meta)) = doc.get_mut("metadata")
+        && let Some(Value::Map(a)) = meta.get_mut("annotations")
+    {
+        let keys: Vec<String> = a.pairs().filter(|(k, _)| ours(k)).map(|(k, _)| k.to_owned()).collect();
+        for k in keys {
+            if let Some(v) = a.remove(&k) {
+                taken.push((k, v));
+            }
+        }
+        if !taken.is_empty() && a.pairs().next().is_none() {
+            meta.remove("annotations");
+        }
+    }
+    (doc, taken)
+}
+
+fn add_annotations(doc: &mut Map, pairs: Vec<(String, Value)>) {
+    if pairs.is_empty() {
+        return;
+    }
+    let Some(Value::Map(meta)) = doc.get_mut("metadata") else { return };
+    if meta.get("annotations").and_then(Value::as_map).is_none() {
+        meta.insert("annotations", Value::Map(Map::new()));
+    }
+    if let Some(Value::Map(a)) = meta.get_mut("annotations") {
+        for (k, v) in pairs {
+            a.insert(&k, v);
+        }
+    }
+}
+
+/// Appends one document to a stream, with its `---` line.
+fn push_document(out: &mut String, doc: &str) {
+    if doc.trim().is_empty() {
+        return;
+    }
+    if !doc.starts_with("---") {
+        out.push_str("---\n");
+    }
+    out.push_str(doc);
+    if !doc.ends_with('\n') {
+        out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_split_at_markers_only() {
+        let text = "a: 1\n---\nb: |\n  ---\n  x\n--- # c\nc: 3\n---x: 1\n";
+        assert_eq!(split_documents(text), vec!["a: 1\n", "---\nb: |\n  ---\n  x\n", "--- # c\nc: 3\n---x: 1\n"]);
+        assert_eq!(split_documents("---\na: 1\n"), vec!["---\na: 1\n"]);
+        assert!(split_documents("").is_empty());
+    }
+}
