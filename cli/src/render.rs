@@ -218,10 +218,7 @@ impl Renderer<'_> {
             match kind_of(&doc) {
                 Kind::Sealed | Kind::Sops => {
                     // kustomize records where an item came from.
-                    let origin = annotation(&doc, "config.kubernetes.io/path")
-                        .or_else(|| annotation(&doc, "internal.config.kubernetes.io/path"))
-                        .map(|p| format!(" from {p}"))
-                        .unwrap_or_default();
+                    let origin = origin_path(&doc).map(|p| format!(" from {p}")).unwrap_or_default();
                     let what = format!("{at}: items[{i}] ({}{origin})", describe(&doc));
                     // Taken off before decrypting: a file whose MAC covers
                     // its metadata was written without them.
@@ -396,6 +393,20 @@ fn secret(namespace: &str, name: &str, template: &Template, data: &SecretData) -
     doc.push("metadata", Value::Map(meta));
     doc.push("type", Value::str(template.type_.clone().unwrap_or_else(|| "Opaque".into())));
     doc
+}
+
+/// The file an item came from, when kustomize says: its
+/// `config.kubernetes.io/origin` annotation (`buildMetadata:
+/// [originAnnotations]`), or the path annotation of older versions.
+fn origin_path(doc: &Map) -> Option<String> {
+    if let Some(origin) = annotation(doc, "config.kubernetes.io/origin")
+        && let Some(p) = origin.lines().find_map(|l| l.trim().strip_prefix("path:"))
+    {
+        return Some(p.trim().trim_matches(['"', '\'']).to_owned());
+    }
+    annotation(doc, "config.kubernetes.io/path")
+        .or_else(|| annotation(doc, "internal.config.kubernetes.io/path"))
+        .map(str::to_owned)
 }
 
 fn annotation<'a>(doc: &'a Map, key: &str) -> Option<&'a str> {

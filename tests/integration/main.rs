@@ -17,6 +17,7 @@ mod edit_signals;
 mod env;
 mod external;
 mod fixtures;
+mod gitops;
 mod image;
 mod process;
 mod support;
@@ -38,6 +39,7 @@ fn main() {
     trials.extend(cli::trials());
     trials.extend(compat::trials());
     trials.extend(edit_signals::trials());
+    trials.extend(gitops::trials());
     trials.push(env::trial("env::smoke_control_plane_and_openbao_work", smoke));
     trials.extend(controller::trials());
     trials.extend(external::trials());
