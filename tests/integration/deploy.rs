@@ -541,7 +541,7 @@ fn kustomize_base_renders_and_is_accepted_by_the_api_server() -> Result<(), Fail
         wait_for_crds(cluster).await?;
         let client = cluster.admin();
 
-        // The Deployment as stored: the §8 rules and the probes.
+        // The Deployment as stored: the security rules of docs/architecture.md §8, and the probes.
         let d: Deployment = Api::namespaced(client.clone(), SYSTEM_NS).get(NAME).await?;
         check_deployment(&d)?;
         let pod_labels = d
