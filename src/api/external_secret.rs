@@ -1,6 +1,8 @@
 //! `ExternalSecret`: values in an external store (Vault/OpenBao) to
 //! materialize as a Secret. Field names follow External Secrets Operator.
 
+use std::collections::BTreeMap;
+
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -71,9 +73,101 @@ pub struct Target {
     /// every value is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
-    /// Type, labels, annotations, immutability.
+    /// Type, labels, annotations, immutability; and, as in ESO, templates
+    /// of the values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template: Option<SecretTemplate>,
+    pub template: Option<ExternalSecretTemplate>,
+}
+
+/// `target.template`: the Secret's shape (shared with SealedSecret) and
+/// ESO's template engine v2 fields.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretTemplate {
+    /// Type, immutability, labels and annotations.
+    #[serde(flatten)]
+    pub secret: SecretTemplate,
+    /// ESO's template engine: `v2` (the default, and the only one seal runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_version: Option<String>,
+    /// `Replace` (default): with templates, the Secret holds only their
+    /// output. `Merge`: the store's values, overridden by the output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_policy: Option<MergePolicy>,
+    /// Secret key → the template of its value (Go text/template, sprig).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+    /// Templates kept in a ConfigMap or Secret of this namespace, or given
+    /// literally; applied before `data`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub template_from: Vec<TemplateFrom>,
+}
+
+impl ExternalSecretTemplate {
+    /// Whether there is anything to render.
+    pub fn has_templates(&self) -> bool {
+        !self.data.is_empty() || !self.template_from.is_empty()
+    }
+}
+
+/// ESO's merge policies.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum MergePolicy {
+    /// Only the templates' output.
+    #[default]
+    Replace,
+    /// The store's values, then the templates' output over them.
+    Merge,
+}
+
+/// One `templateFrom` entry: exactly one of `configMap`, `secret`, `literal`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateFrom {
+    /// Templates in a ConfigMap of this namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<TemplateRef>,
+    /// Templates in a Secret of this namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<TemplateRef>,
+    /// A template whose output is YAML `key: value` lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub literal: Option<String>,
+    /// Where the output goes: `Data` (the default and the only one seal supports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// A ConfigMap or Secret holding templates.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct TemplateRef {
+    /// Its name (in the ExternalSecret's namespace).
+    pub name: String,
+    /// Which of its keys are templates.
+    #[serde(default)]
+    pub items: Vec<TemplateRefItem>,
+}
+
+/// One key of a template ConfigMap or Secret.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateRefItem {
+    /// The key.
+    pub key: String,
+    /// `Values` (default): the content is the template of the Secret key of
+    /// the same name. `KeysAndValues`: the output is YAML `key: value` lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_as: Option<TemplateAs>,
+}
+
+/// How a template item is read.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum TemplateAs {
+    /// One template, one Secret key.
+    #[default]
+    Values,
+    /// The output names its keys.
+    KeysAndValues,
 }
 
 /// ESO's creation policies.
@@ -119,6 +213,25 @@ pub struct RemoteRef {
     /// KV v2 version (default: latest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// How the value is decoded before it is written: `None` (default),
+    /// `Base64`, `Base64URL`, or `Auto` (base64 if it decodes, else as is).
+    #[serde(default, rename = "decodingStrategy", skip_serializing_if = "Option::is_none")]
+    pub decoding_strategy: Option<DecodingStrategy>,
+}
+
+/// ESO's decoding strategies.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum DecodingStrategy {
+    /// As stored.
+    #[default]
+    None,
+    /// Standard base64 (padding optional).
+    Base64,
+    /// URL-safe base64 (padding optional).
+    #[serde(rename = "Base64URL")]
+    Base64Url,
+    /// Base64 or URL-safe base64 when the value decodes as such, else as stored.
+    Auto,
 }
 
 /// A whole path.

@@ -27,6 +27,8 @@ pub enum Reason {
     ReplayRefused,
     /// The Secret template asks for something seal refuses to write.
     TemplateRefused,
+    /// A template of the Secret's values failed (syntax, a missing value, a bound).
+    TemplateFailed,
     /// A rollout restart target has not opted in (or could not be restarted).
     RestartRefused,
     /// The controller failed on this object (a bug); retried with backoff.
@@ -65,7 +67,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, for tests and documentation.
-    pub const ALL: [Reason; 27] = [
+    pub const ALL: [Reason; 28] = [
         Reason::Materialized,
         Reason::Authenticated,
         Reason::Suspended,
@@ -76,6 +78,7 @@ impl Reason {
         Reason::KeySetMismatch,
         Reason::ReplayRefused,
         Reason::TemplateRefused,
+        Reason::TemplateFailed,
         Reason::RestartRefused,
         Reason::InternalError,
         Reason::NoMatchingKey,
@@ -108,6 +111,7 @@ impl Reason {
             Reason::KeySetMismatch => "KeySetMismatch",
             Reason::ReplayRefused => "ReplayRefused",
             Reason::TemplateRefused => "TemplateRefused",
+            Reason::TemplateFailed => "TemplateFailed",
             Reason::RestartRefused => "RestartRefused",
             Reason::InternalError => "InternalError",
             Reason::NoMatchingKey => "NoMatchingKey",

@@ -6,6 +6,7 @@
 //! the [`Source`] trait.
 
 pub mod sealed;
+pub mod template;
 pub mod vault;
 
 use std::future::Future;

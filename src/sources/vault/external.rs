@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use super::{ResolvedStore, VaultError, store};
 use crate::api::Reason;
 use crate::api::duration;
-use crate::api::external_secret::{CreationPolicy, DeletionPolicy, ExternalSecret};
+use crate::api::external_secret::{CreationPolicy, DecodingStrategy, DeletionPolicy, ExternalSecret};
 use crate::sources::{
     Common, CommonStatus, Desired, Ownership, Retry, SecretData, Source, SourceContext, SourceError, input_digest,
 };
@@ -59,8 +59,8 @@ pub async fn fetch(
         let r = &d.remote_ref;
         let secret = ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), epoch).await?;
         let value: Zeroizing<Vec<u8>> = match &r.property {
-            Some(p) => match secret.0.get(p) {
-                Some(v) => Zeroizing::new(v.as_bytes().to_vec()),
+            Some(p) => match property(&secret, p) {
+                Some(v) => v,
                 None => {
                     return Err(VaultError::PropertyNotFound(format!(
                         "{}: {} has no property {p:?}",
@@ -74,17 +74,217 @@ pub async fn fetch(
                 Zeroizing::new(serde_json::to_vec(&map).unwrap_or_default())
             }
         };
+        let value = decode(value, r.decoding_strategy, &d.secret_key).map_err(VaultError::PropertyNotFound)?;
         data.0.insert(d.secret_key.clone(), value);
     }
     for df in &es.spec.data_from {
         if let Some(r) = &df.extract {
             let secret = ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), epoch).await?;
             for (k, v) in &secret.0 {
-                data.0.insert(k.clone(), Zeroizing::new(v.as_bytes().to_vec()));
+                let value = decode(Zeroizing::new(v.as_bytes().to_vec()), r.decoding_strategy, k)
+                    .map_err(VaultError::PropertyNotFound)?;
+                data.0.insert(k.clone(), value);
             }
         }
     }
     Ok(data)
+}
+
+/// A property of a secret, as ESO finds it: the key itself, else a gjson
+/// path (`a.b.c`, `list.0`, `\.` for a dot inside a name) into the JSON of
+/// the value its first segment names. A string is returned as it is,
+/// anything else as JSON.
+pub fn property(secret: &super::pool::VaultSecret, path: &str) -> Option<Zeroizing<Vec<u8>>> {
+    if let Some(v) = secret.0.get(path) {
+        return Some(Zeroizing::new(v.as_bytes().to_vec()));
+    }
+    let segments = split_path(path);
+    let (first, rest) = segments.split_first()?;
+    let top = secret.0.get(first)?;
+    if rest.is_empty() {
+        return Some(Zeroizing::new(top.as_bytes().to_vec()));
+    }
+    // Values that are objects or lists are kept as their JSON text. (The
+    // parsed tree cannot be zeroized; it lives only for this lookup.)
+    let json: serde_json::Value = serde_json::from_str(top).ok()?;
+    let mut at: &serde_json::Value = &json;
+    for seg in rest {
+        at = match at {
+            serde_json::Value::Object(m) => m.get(seg)?,
+            serde_json::Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(Zeroizing::new(match at {
+        serde_json::Value::String(s) => s.as_bytes().to_vec(),
+        other => serde_json::to_vec(other).ok()?,
+    }))
+}
+
+/// A gjson path's segments: split at dots, `\.` keeping a dot.
+fn split_path(path: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let (Some(n), Some(last)) = (chars.next(), out.last_mut()) {
+                    last.push(n);
+                }
+            }
+            '.' => out.push(String::new()),
+            c => {
+                if let Some(last) = out.last_mut() {
+                    last.push(c);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Applies a decoding strategy to a value (`key` names it in errors).
+pub fn decode(
+    value: Zeroizing<Vec<u8>>,
+    strategy: Option<DecodingStrategy>,
+    key: &str,
+) -> Result<Zeroizing<Vec<u8>>, String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let unpadded = |v: &[u8]| -> Vec<u8> {
+        let t: Vec<u8> = v.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+        let end = t.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
+        t[..end].to_vec()
+    };
+    let std_dec = |v: &[u8]| STANDARD_NO_PAD.decode(unpadded(v)).ok();
+    let url_dec = |v: &[u8]| URL_SAFE_NO_PAD.decode(unpadded(v)).ok();
+    let out = match strategy.unwrap_or_default() {
+        DecodingStrategy::None => return Ok(value),
+        DecodingStrategy::Base64 => std_dec(&value),
+        DecodingStrategy::Base64Url => url_dec(&value),
+        DecodingStrategy::Auto => match std_dec(&value).or_else(|| url_dec(&value)) {
+            Some(v) => Some(v),
+            None => return Ok(value),
+        },
+    };
+    out.map(Zeroizing::new).ok_or_else(|| format!("the value for {key:?} is not base64 (decodingStrategy)"))
+}
+
+/// Applies `target.template` to the values read: templates from
+/// `templateFrom` (ConfigMaps, Secrets of the object's namespace, literals),
+/// then `data`; with `mergePolicy: Merge` over the values read, else alone.
+pub async fn apply_templates(
+    ctx: &SourceContext,
+    es: &ExternalSecret,
+    fetched: SecretData,
+    salt_key: &[u8],
+) -> Result<SecretData, SourceError> {
+    use crate::api::external_secret::{MergePolicy, TemplateAs};
+    use crate::sources::template;
+    let Some(t) = es.spec.target.template.as_ref().filter(|t| t.has_templates()) else {
+        return Ok(fetched);
+    };
+    let failed = |m: String| SourceError::new(Reason::TemplateFailed, m, Retry::Backoff);
+    let refused = |m: String| SourceError::new(Reason::TemplateFailed, m, Retry::AwaitChange);
+    if let Some(v) = t.engine_version.as_deref().filter(|v| *v != "v2") {
+        return Err(refused(format!(
+            "spec.target.template.engineVersion {v:?}: seal runs ESO's engine v2 only (Go text/template with sprig); set v2"
+        )));
+    }
+    let ctx_value = template::context(&fetched);
+    let mut out =
+        if t.merge_policy.unwrap_or_default() == MergePolicy::Merge { fetched.clone() } else { SecretData::default() };
+    let ns = es.namespace().unwrap_or_default();
+    for (i, from) in t.template_from.iter().enumerate() {
+        let field = format!("spec.target.template.templateFrom[{i}]");
+        if from.target.as_deref().is_some_and(|x| x != "Data") {
+            return Err(refused(format!("{field}.target: only Data is supported")));
+        }
+        let sources = [from.config_map.is_some(), from.secret.is_some(), from.literal.is_some()];
+        if sources.iter().filter(|x| **x).count() != 1 {
+            return Err(refused(format!("{field}: give exactly one of configMap, secret and literal")));
+        }
+        if let Some(lit) = &from.literal {
+            let text = template::execute(&format!("{field}.literal"), lit, &ctx_value, salt_key).map_err(failed)?;
+            keys_and_values(&text, &field, &mut out).map_err(failed)?;
+            continue;
+        }
+        let (kind, r) = match (&from.config_map, &from.secret) {
+            (Some(r), _) => ("ConfigMap", r),
+            (_, Some(r)) => ("Secret", r),
+            _ => continue,
+        };
+        let contents = template_source(ctx, &ns, kind, &r.name).await.map_err(|m| failed(format!("{field}: {m}")))?;
+        for item in &r.items {
+            let src = contents
+                .get(&item.key)
+                .ok_or_else(|| failed(format!("{field}: {kind} {ns}/{} has no key {:?}", r.name, item.key)))?;
+            let name = format!("{kind} {}/{}", r.name, item.key);
+            let text = template::execute(&name, src, &ctx_value, salt_key).map_err(failed)?;
+            match item.template_as.unwrap_or_default() {
+                TemplateAs::Values => {
+                    out.0.insert(item.key.clone(), Zeroizing::new(text.as_bytes().to_vec()));
+                }
+                TemplateAs::KeysAndValues => keys_and_values(&text, &name, &mut out).map_err(failed)?,
+            }
+        }
+    }
+    for (key, src) in &t.data {
+        let text = template::execute(key, src, &ctx_value, salt_key)
+            .map_err(|e| failed(format!("spec.target.template.data[{key:?}]: {e}")))?;
+        out.0.insert(key.clone(), Zeroizing::new(text.as_bytes().to_vec()));
+    }
+    Ok(out)
+}
+
+/// A template's output read as YAML `key: value` lines (ESO's
+/// `KeysAndValues` and `literal`).
+fn keys_and_values(text: &str, name: &str, out: &mut SecretData) -> Result<(), String> {
+    use seal_format::sops::Value as Y;
+    let docs = seal_format::sops::yaml::parse(text)
+        .map_err(|_| format!("{name}: the output is not YAML `key: value` lines"))?;
+    for doc in docs {
+        for (k, v) in doc.pairs() {
+            let bytes = match v {
+                Y::Str(s) => s.as_bytes().to_vec(),
+                Y::Null => Vec::new(),
+                Y::Bool(b) => b.to_string().into_bytes(),
+                Y::Int(i) => i.to_string().into_bytes(),
+                Y::Float(f) => f.to_string().into_bytes(),
+                _ => return Err(format!("{name}: the output's value for {k:?} is not a scalar")),
+            };
+            out.0.insert(k.to_owned(), Zeroizing::new(bytes));
+        }
+    }
+    Ok(())
+}
+
+/// The text of a ConfigMap's or Secret's keys, in the object's namespace.
+async fn template_source(
+    ctx: &SourceContext,
+    ns: &str,
+    kind: &str,
+    name: &str,
+) -> Result<std::collections::BTreeMap<String, Zeroizing<String>>, String> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    use kube::Api;
+    let gone = || format!("{kind} {ns}/{name} does not exist");
+    let why = |e: kube::Error| format!("cannot read {kind} {ns}/{name}: {e}");
+    let mut out = std::collections::BTreeMap::new();
+    if kind == "ConfigMap" {
+        let cm =
+            Api::<ConfigMap>::namespaced(ctx.client.clone(), ns).get_opt(name).await.map_err(why)?.ok_or_else(gone)?;
+        for (k, v) in cm.data.unwrap_or_default() {
+            out.insert(k, Zeroizing::new(v));
+        }
+    } else {
+        let s = Api::<Secret>::namespaced(ctx.client.clone(), ns).get_opt(name).await.map_err(why)?.ok_or_else(gone)?;
+        for (k, v) in s.data.unwrap_or_default() {
+            let text = String::from_utf8(v.0).map_err(|_| format!("{kind} {ns}/{name} key {k:?} is not text"))?;
+            out.insert(k, Zeroizing::new(text));
+        }
+    }
+    Ok(out)
 }
 
 fn now_secs() -> u64 {
@@ -100,7 +300,7 @@ impl Source for ExternalSecret {
         Common {
             suspend: self.spec.suspend == Some(true),
             drift_policy: self.spec.drift_policy.unwrap_or_default(),
-            template: self.spec.target.template.as_ref(),
+            template: self.spec.target.template.as_ref().map(|t| &t.secret),
             rollout_restart_targets: &self.spec.rollout_restart_targets,
             secret_name: self.spec.target.name.clone().unwrap_or_else(|| self.name_any()),
             delete_when_gone: self.spec.target.deletion_policy == Some(DeletionPolicy::Delete),
@@ -124,6 +324,9 @@ impl Source for ExternalSecret {
         let hmac_key = ctx.registry.hmac_key_bytes().ok_or_else(|| {
             SourceError::new(Reason::StoreUnavailable, "the controller's keys are not loaded yet", Retry::Backoff)
         })?;
+        // The digest covers the output, so a changed template source (a
+        // ConfigMap) is written even when the store's values are the same.
+        let data = apply_templates(ctx, self, data, &hmac_key[..]).await?;
         let data_hmac = data.hmac(&hmac_key[..]);
         let spec_json = serde_json::to_vec(&self.spec).unwrap_or_default();
         let target = self.common().secret_name;
@@ -144,7 +347,11 @@ impl Source for ExternalSecret {
         let store = store::resolve(&ctx.client, self)
             .await
             .map_err(|(reason, message)| SourceError::new(reason, message, Retry::Backoff))?;
-        fetch(ctx, self, &store, epoch(now_secs(), interval)).await.map_err(vault_error)
+        let data = fetch(ctx, self, &store, epoch(now_secs(), interval)).await.map_err(vault_error)?;
+        let hmac_key = ctx.registry.hmac_key_bytes().ok_or_else(|| {
+            SourceError::new(Reason::StoreUnavailable, "the controller's keys are not loaded yet", Retry::Backoff)
+        })?;
+        apply_templates(ctx, self, data, &hmac_key[..]).await
     }
 }
 
@@ -168,6 +375,50 @@ mod tests {
             assert_eq!(e.retry, Retry::AwaitChange);
             assert!(e.message.starts_with("spec.refreshInterval"), "{}", e.message);
         }
+    }
+
+    fn secret(pairs: &[(&str, &str)]) -> super::super::pool::VaultSecret {
+        super::super::pool::VaultSecret(
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), Zeroizing::new((*v).to_owned()))).collect(),
+        )
+    }
+
+    fn text(v: Option<Zeroizing<Vec<u8>>>) -> Option<String> {
+        v.map(|v| String::from_utf8_lossy(&v).into_owned())
+    }
+
+    #[test]
+    fn properties_are_keys_first_then_gjson_paths() {
+        let s = secret(&[
+            ("a.b", "literal key"),
+            ("a", r#"{"b":{"c":"deep","n":5,"o":{"x":1}},"list":["zero","one"]}"#),
+            ("plain", "text"),
+            ("dot.in", r#"{"x.y":"escaped"}"#),
+        ]);
+        assert_eq!(text(property(&s, "a.b")).as_deref(), Some("literal key"));
+        assert_eq!(text(property(&s, "a.b.c")).as_deref(), Some("deep"));
+        assert_eq!(text(property(&s, "a.b.n")).as_deref(), Some("5"));
+        assert_eq!(text(property(&s, "a.b.o")).as_deref(), Some(r#"{"x":1}"#));
+        assert_eq!(text(property(&s, "a.list.1")).as_deref(), Some("one"));
+        assert_eq!(text(property(&s, "plain")).as_deref(), Some("text"));
+        assert_eq!(text(property(&s, r"dot\.in.x\.y")).as_deref(), Some("escaped"));
+        for missing in ["a.b.zz", "a.list.9", "plain.x", "nope", "a.list.x"] {
+            assert!(property(&s, missing).is_none(), "{missing}");
+        }
+    }
+
+    #[test]
+    fn decoding_strategies_follow_eso() {
+        let v = |s: &str| Zeroizing::new(s.as_bytes().to_vec());
+        let d = |s: &str, st| decode(v(s), Some(st), "k").map(|z| String::from_utf8_lossy(&z).into_owned());
+        assert_eq!(d("aGk/Pz4+", DecodingStrategy::Base64).as_deref(), Ok("hi??>>"));
+        assert_eq!(d("aGk_Pz4-", DecodingStrategy::Base64Url).as_deref(), Ok("hi??>>"));
+        assert_eq!(d("aGk", DecodingStrategy::Base64).as_deref(), Ok("hi"));
+        assert_eq!(d("aGk_Pz4-", DecodingStrategy::Auto).as_deref(), Ok("hi??>>"));
+        assert_eq!(d("not base64!", DecodingStrategy::Auto).as_deref(), Ok("not base64!"));
+        assert_eq!(d("x y", DecodingStrategy::None).as_deref(), Ok("x y"));
+        let e = d("not base64!", DecodingStrategy::Base64).expect_err("refused");
+        assert!(e.contains("\"k\"") && !e.contains("not base64!"), "{e}");
     }
 
     #[test]

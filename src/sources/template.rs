@@ -1,0 +1,557 @@
+//! External Secrets Operator's template engine v2, for
+//! `ExternalSecret.spec.target.template`: Go `text/template` syntax (the
+//! `gotmpl` crate, a Rust port of Go's package) with the sprig and ESO
+//! functions that manifests use, over the values read from the store.
+//!
+//! Templates are written by a tenant and run in the controller, so every
+//! execution is bounded: nesting depth (the engine's own limits), `range`
+//! iterations, the size of each output, and the number of expensive calls
+//! (bcrypt). Errors name the template and the position, never a value:
+//! messages of the functions below are written so, and a test plants a
+//! canary in every failing case.
+//!
+//! Not here (see the README's ESO migration table): `env`/`expandenv` (ESO
+//! removes them), the PKCS#12 and JWK functions, `templateFrom.target`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use base64::Engine;
+use gotmpl::{FuncMap, MissingKey, Template, TemplateError, Value};
+use zeroize::Zeroizing;
+
+use super::SecretData;
+
+/// Most bytes one template may write.
+pub const MAX_OUTPUT: usize = 1 << 20;
+/// Most `range` iterations of one execution.
+pub const MAX_RANGE_ITERATIONS: u64 = 100_000;
+/// Most bcrypt hashes (`htpasswd`) of one execution.
+pub const MAX_BCRYPT_CALLS: usize = 16;
+/// bcrypt cost of `htpasswd`, as sprig uses (`bcrypt.DefaultCost`).
+pub const BCRYPT_COST: u32 = 10;
+
+/// The template context: every value of the store, as ESO passes it (a map
+/// of key to string; bytes that are not UTF-8 are replaced, as Go's
+/// `string(b)` would keep them, so templates that need raw bytes should
+/// `b64enc` a base64 value instead).
+pub fn context(data: &SecretData) -> Value {
+    let map: BTreeMap<Arc<str>, Value> = data
+        .0
+        .iter()
+        .map(|(k, v)| (Arc::from(k.as_str()), Value::String(Arc::from(String::from_utf8_lossy(v).as_ref()))))
+        .collect();
+    Value::Map(Arc::new(map))
+}
+
+/// Renders one template: `name` (for messages), its source, the context.
+/// `salt_key` keys the salts of `htpasswd`, so that the same input gives the
+/// same hash and an unchanged Secret is not rewritten on every refresh.
+pub fn execute(name: &str, src: &str, ctx: &Value, salt_key: &[u8]) -> Result<Zeroizing<String>, String> {
+    let bcrypt_calls = Arc::new(AtomicUsize::new(0));
+    let tpl = Template::new(name)
+        .missing_key(MissingKey::Error)
+        .max_range_iters(MAX_RANGE_ITERATIONS)
+        .funcs(functions(salt_key, bcrypt_calls))
+        .parse(src)
+        .map_err(|e| describe(name, src, &e))?;
+    let mut out = Bounded { text: Zeroizing::new(String::new()), full: false };
+    match tpl.execute_fmt(&mut out, ctx) {
+        Ok(()) => Ok(out.text),
+        Err(_) if out.full => Err(format!("template {name}: its output is larger than {} KiB", MAX_OUTPUT >> 10)),
+        Err(e) => Err(describe(name, src, &e)),
+    }
+}
+
+/// A writer that stops at [`MAX_OUTPUT`].
+struct Bounded {
+    text: Zeroizing<String>,
+    full: bool,
+}
+
+impl std::fmt::Write for Bounded {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.text.len().saturating_add(s.len()) > MAX_OUTPUT {
+            self.full = true;
+            return Err(std::fmt::Error);
+        }
+        self.text.push_str(s);
+        Ok(())
+    }
+}
+
+/// An engine error as a message: parse errors carry their line and column;
+/// a missing key is located in the source (the engine reports only the
+/// key), as Go reports `template: NAME:LINE:COL: … map has no entry for key`.
+fn describe(name: &str, src: &str, e: &TemplateError) -> String {
+    match e {
+        TemplateError::MissingKey { key } => {
+            let at = locate(src, key).map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
+            format!("template: {name}{at}: map has no entry for key {key:?} (no such value in the store's data)")
+        }
+        TemplateError::RangeIterLimit => {
+            format!("template {name}: more than {MAX_RANGE_ITERATIONS} range iterations in one execution")
+        }
+        TemplateError::RecursionLimit => format!("template {name}: nested too deeply"),
+        other => {
+            let text = other.to_string();
+            if text.starts_with("template:") { text } else { format!("template: {name}: {text}") }
+        }
+    }
+}
+
+/// Line and column (1-based) of the first reference to `key` in the
+/// source: `.key` not followed by a name character, or the string `"key"`.
+fn locate(src: &str, key: &str) -> Option<(usize, usize)> {
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut best: Option<usize> = None;
+    for pat in [format!(".{key}"), format!("\"{key}\"")] {
+        let mut from = 0;
+        while let Some(i) = src.get(from..).and_then(|s| s.find(&pat)).map(|i| i + from) {
+            let after = src[i + pat.len()..].chars().next();
+            if pat.starts_with('"') || !after.is_some_and(ident) {
+                best = Some(best.map_or(i, |b| b.min(i)));
+                break;
+            }
+            from = i + 1;
+        }
+    }
+    let at = best?;
+    let before = &src[..at];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(at, |nl| at - nl - 1) + 1;
+    Some((line, col))
+}
+
+fn fail(name: &str, why: &str) -> TemplateError {
+    TemplateError::Exec(format!("{name}: {why}"))
+}
+
+fn arg<'a>(args: &'a [Value], i: usize, name: &str, n: usize) -> Result<&'a Value, TemplateError> {
+    if args.len() != n {
+        return Err(fail(name, &format!("takes {n} argument(s), got {}", args.len())));
+    }
+    args.get(i).ok_or_else(|| fail(name, "missing argument"))
+}
+
+/// A value as text, the way Go's `fmt.Sprint` would print it for the
+/// string functions (strings as they are).
+fn text(v: &Value) -> String {
+    match v {
+        Value::Nil => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn s(x: impl Into<String>) -> Value {
+    Value::String(Arc::from(x.into().as_str()))
+}
+
+/// A string function of one argument.
+fn unary(fm: &mut FuncMap, name: &'static str, f: fn(&str) -> Result<String, String>) {
+    fm.insert(
+        name.into(),
+        Arc::new(move |args: &[Value]| {
+            let v = arg(args, 0, name, 1)?;
+            f(&text(v)).map(s).map_err(|why| fail(name, &why))
+        }),
+    );
+}
+
+fn indent(n: &Value, v: &Value, newline: bool) -> Result<Value, TemplateError> {
+    let width =
+        n.as_int().filter(|w| (0..=1024).contains(w)).ok_or_else(|| fail("indent", "width must be 0 to 1024"))?;
+    let pad = " ".repeat(width as usize);
+    let body = format!("{pad}{}", text(v).replace('\n', &format!("\n{pad}")));
+    Ok(s(if newline { format!("\n{body}") } else { body }))
+}
+
+/// JSON (as `encoding/json` writes it: compact, map keys sorted) of a value.
+fn to_json(v: &Value, depth: usize) -> Result<serde_json::Value, TemplateError> {
+    if depth > 128 {
+        return Err(fail("toJson", "the value is nested too deeply"));
+    }
+    Ok(match v {
+        Value::Nil => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Int(i) => serde_json::Value::from(*i),
+        Value::Uint(u) => serde_json::Value::from(*u),
+        Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+        }
+        Value::String(x) => serde_json::Value::String(x.to_string()),
+        Value::List(l) => serde_json::Value::Array(l.iter().map(|x| to_json(x, depth + 1)).collect::<Result<_, _>>()?),
+        Value::Map(m) => serde_json::Value::Object(
+            m.iter().map(|(k, x)| Ok((k.to_string(), to_json(x, depth + 1)?))).collect::<Result<_, TemplateError>>()?,
+        ),
+        Value::Function(_) => return Err(fail("toJson", "a function cannot be written as JSON")),
+    })
+}
+
+/// A template value of parsed JSON (depth bounded by the parser).
+fn from_json(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(x) => s(x.as_str()),
+        serde_json::Value::Array(a) => Value::List(a.iter().map(from_json).collect::<Vec<_>>().into()),
+        serde_json::Value::Object(m) => {
+            Value::Map(Arc::new(m.iter().map(|(k, x)| (Arc::from(k.as_str()), from_json(x))).collect()))
+        }
+    }
+}
+
+/// A template value of a YAML document read by seal's reader.
+fn from_yaml(v: &seal_format::sops::Value) -> Value {
+    use seal_format::sops::Value as Y;
+    match v {
+        Y::Null | Y::Comment(_) => Value::Nil,
+        Y::Bool(b) => Value::Bool(*b),
+        Y::Int(i) => Value::Int(*i),
+        Y::Float(f) => Value::Float(*f),
+        Y::Str(x) => s(x.as_str()),
+        Y::Time(t) => s(t.0.as_str()),
+        Y::List(l) => {
+            Value::List(l.iter().filter(|x| !matches!(x, Y::Comment(_))).map(from_yaml).collect::<Vec<_>>().into())
+        }
+        Y::Map(m) => Value::Map(Arc::new(m.pairs().map(|(k, x)| (Arc::from(k), from_yaml(x))).collect())),
+    }
+}
+
+/// The PEM blocks of `kind` in `pem`, re-encoded as Go's `pem.Encode`
+/// writes them (64-column base64); what ESO's `filterPEM` returns.
+pub fn filter_pem(kind: &str, pem: &str) -> Result<String, String> {
+    let begin = format!("-----BEGIN {kind}-----");
+    let end = format!("-----END {kind}-----");
+    let mut out = String::new();
+    let mut rest = pem;
+    while let Some(i) = rest.find(&begin) {
+        let after = &rest[i + begin.len()..];
+        let j = after.find(&end).ok_or("a PEM block has no END line")?;
+        let body: String = after[..j].chars().filter(|c| !c.is_whitespace()).collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(body.as_bytes())
+            .map_err(|_| "a PEM block is not base64")?;
+        out.push_str(&begin);
+        out.push('\n');
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        for chunk in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+            out.push('\n');
+        }
+        out.push_str(&end);
+        out.push('\n');
+        rest = &after[j + end.len()..];
+    }
+    if out.is_empty() {
+        return Err(format!("no PEM block of type {kind}"));
+    }
+    Ok(out)
+}
+
+/// The functions of ESO's engine v2 that seal provides (sprig's and ESO's
+/// own; Go's built-ins such as `printf`, `index`, `eq` come with the engine).
+fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>) -> FuncMap {
+    let mut fm = FuncMap::new();
+    unary(&mut fm, "b64enc", |x| Ok(base64::engine::general_purpose::STANDARD.encode(x)));
+    unary(&mut fm, "b64dec", |x| {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(x.trim())
+            .map_err(|_| "the value is not base64".to_owned())?;
+        String::from_utf8(bytes).map_err(|_| "the decoded value is not UTF-8".to_owned())
+    });
+    unary(&mut fm, "upper", |x| Ok(x.to_uppercase()));
+    unary(&mut fm, "lower", |x| Ok(x.to_lowercase()));
+    unary(&mut fm, "trim", |x| Ok(x.trim().to_owned()));
+    unary(&mut fm, "toString", |x| Ok(x.to_owned()));
+    unary(&mut fm, "title", |x| {
+        Ok(x.split(' ')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+            })
+            .collect::<Vec<String>>()
+            .join(" "))
+    });
+    unary(&mut fm, "sha256sum", |x| {
+        use sha2::Digest;
+        Ok(hex::encode(sha2::Sha256::digest(x.as_bytes())))
+    });
+    fm.insert(
+        "quote".into(),
+        Arc::new(|args: &[Value]| {
+            Ok(s(args
+                .iter()
+                .filter(|a| !matches!(a, Value::Nil))
+                .map(|a| format!("{:?}", text(a)))
+                .collect::<Vec<_>>()
+                .join(" ")))
+        }),
+    );
+    fm.insert(
+        "squote".into(),
+        Arc::new(|args: &[Value]| {
+            Ok(s(args
+                .iter()
+                .filter(|a| !matches!(a, Value::Nil))
+                .map(|a| format!("'{}'", text(a)))
+                .collect::<Vec<_>>()
+                .join(" ")))
+        }),
+    );
+    fm.insert(
+        "indent".into(),
+        Arc::new(|args: &[Value]| indent(arg(args, 0, "indent", 2)?, arg(args, 1, "indent", 2)?, false)),
+    );
+    fm.insert(
+        "nindent".into(),
+        Arc::new(|args: &[Value]| indent(arg(args, 0, "nindent", 2)?, arg(args, 1, "nindent", 2)?, true)),
+    );
+    fm.insert(
+        "replace".into(),
+        Arc::new(|args: &[Value]| {
+            let (old, new, src) = (
+                text(arg(args, 0, "replace", 3)?),
+                text(arg(args, 1, "replace", 3)?),
+                text(arg(args, 2, "replace", 3)?),
+            );
+            if old.is_empty() {
+                return Err(fail("replace", "the text to replace is empty"));
+            }
+            Ok(s(src.replace(&old, &new)))
+        }),
+    );
+    for (name, f) in [
+        ("trimPrefix", (|p: &str, x: &str| x.strip_prefix(p).unwrap_or(x).to_owned()) as fn(&str, &str) -> String),
+        ("trimSuffix", |p: &str, x: &str| x.strip_suffix(p).unwrap_or(x).to_owned()),
+        ("trimAll", |p: &str, x: &str| x.trim_matches(|c| p.contains(c)).to_owned()),
+    ] {
+        fm.insert(
+            name.into(),
+            Arc::new(move |args: &[Value]| Ok(s(f(&text(arg(args, 0, name, 2)?), &text(arg(args, 1, name, 2)?))))),
+        );
+    }
+    for (name, f) in [
+        ("contains", (|a: &str, b: &str| b.contains(a)) as fn(&str, &str) -> bool),
+        ("hasPrefix", |a: &str, b: &str| b.starts_with(a)),
+        ("hasSuffix", |a: &str, b: &str| b.ends_with(a)),
+    ] {
+        fm.insert(
+            name.into(),
+            Arc::new(move |args: &[Value]| {
+                Ok(Value::Bool(f(&text(arg(args, 0, name, 2)?), &text(arg(args, 1, name, 2)?))))
+            }),
+        );
+    }
+    fm.insert(
+        "default".into(),
+        Arc::new(|args: &[Value]| {
+            let def = args.first().ok_or_else(|| fail("default", "takes a default and a value"))?;
+            match args.get(1) {
+                Some(v) if v.is_truthy() => Ok(v.clone()),
+                _ => Ok(def.clone()),
+            }
+        }),
+    );
+    fm.insert(
+        "required".into(),
+        Arc::new(|args: &[Value]| {
+            let msg = text(arg(args, 0, "required", 2)?);
+            let v = arg(args, 1, "required", 2)?;
+            if matches!(v, Value::Nil) || v.as_str() == Some("") {
+                Err(TemplateError::Exec(msg))
+            } else {
+                Ok(v.clone())
+            }
+        }),
+    );
+    fm.insert("empty".into(), Arc::new(|args: &[Value]| Ok(Value::Bool(!arg(args, 0, "empty", 1)?.is_truthy()))));
+    fm.insert(
+        "coalesce".into(),
+        Arc::new(|args: &[Value]| Ok(args.iter().find(|a| a.is_truthy()).cloned().unwrap_or(Value::Nil))),
+    );
+    fm.insert(
+        "ternary".into(),
+        Arc::new(|args: &[Value]| {
+            let (a, b, c) = (arg(args, 0, "ternary", 3)?, arg(args, 1, "ternary", 3)?, arg(args, 2, "ternary", 3)?);
+            Ok(if c.is_truthy() { a.clone() } else { b.clone() })
+        }),
+    );
+    // Go's `index` on ESO's map[string]string gives "" for a missing key;
+    // the engine's own gives nil (printed `<no value>`).
+    fm.insert(
+        "index".into(),
+        Arc::new(|args: &[Value]| {
+            let (first, keys) = args.split_first().ok_or_else(|| fail("index", "takes a value and indices"))?;
+            let mut at = first.clone();
+            for k in keys {
+                at = match (&at, k) {
+                    (Value::Map(m), key) => m.get(text(key).as_str()).cloned().unwrap_or_else(|| s("")),
+                    (Value::List(l), i) => {
+                        let i = i
+                            .as_int()
+                            .and_then(|i| usize::try_from(i).ok())
+                            .ok_or_else(|| fail("index", "a list index must be a number"))?;
+                        l.get(i).cloned().ok_or_else(|| fail("index", "list index out of range"))?
+                    }
+                    (Value::String(x), i) => {
+                        let i = i
+                            .as_int()
+                            .and_then(|i| usize::try_from(i).ok())
+                            .ok_or_else(|| fail("index", "a string index must be a number"))?;
+                        x.as_bytes()
+                            .get(i)
+                            .map(|b| Value::Int(i64::from(*b)))
+                            .ok_or_else(|| fail("index", "string index out of range"))?
+                    }
+                    _ => return Err(fail("index", "can index only maps, lists and strings")),
+                };
+            }
+            Ok(at)
+        }),
+    );
+    fm.insert("list".into(), Arc::new(|args: &[Value]| Ok(Value::List(args.to_vec().into()))));
+    fm.insert(
+        "dict".into(),
+        Arc::new(|args: &[Value]| {
+            let mut m = BTreeMap::new();
+            for pair in args.chunks(2) {
+                let k = pair.first().map(text).unwrap_or_default();
+                m.insert(Arc::from(k.as_str()), pair.get(1).cloned().unwrap_or(Value::String(Arc::from(""))));
+            }
+            Ok(Value::Map(Arc::new(m)))
+        }),
+    );
+    fm.insert(
+        "get".into(),
+        Arc::new(|args: &[Value]| {
+            let (m, k) = (arg(args, 0, "get", 2)?, text(arg(args, 1, "get", 2)?));
+            Ok(m.field(&k).cloned().unwrap_or_else(|| s("")))
+        }),
+    );
+    fm.insert(
+        "hasKey".into(),
+        Arc::new(|args: &[Value]| {
+            let (m, k) = (arg(args, 0, "hasKey", 2)?, text(arg(args, 1, "hasKey", 2)?));
+            Ok(Value::Bool(m.field(&k).is_some()))
+        }),
+    );
+    fm.insert(
+        "keys".into(),
+        Arc::new(|args: &[Value]| {
+            let mut out = Vec::new();
+            for a in args {
+                if let Value::Map(m) = a {
+                    out.extend(m.keys().map(|k| Value::String(k.clone())));
+                }
+            }
+            Ok(Value::List(out.into()))
+        }),
+    );
+    fm.insert(
+        "join".into(),
+        Arc::new(|args: &[Value]| {
+            let sep = text(arg(args, 0, "join", 2)?);
+            match arg(args, 1, "join", 2)? {
+                Value::List(l) => Ok(s(l.iter().map(text).collect::<Vec<_>>().join(&sep))),
+                other => Ok(s(text(other))),
+            }
+        }),
+    );
+    fm.insert(
+        "splitList".into(),
+        Arc::new(|args: &[Value]| {
+            let (sep, x) = (text(arg(args, 0, "splitList", 2)?), text(arg(args, 1, "splitList", 2)?));
+            if sep.is_empty() {
+                return Err(fail("splitList", "the separator is empty"));
+            }
+            Ok(Value::List(x.split(sep.as_str()).map(s).collect::<Vec<_>>().into()))
+        }),
+    );
+    fm.insert(
+        "toJson".into(),
+        Arc::new(|args: &[Value]| {
+            let j = to_json(arg(args, 0, "toJson", 1)?, 0)?;
+            Ok(s(serde_json::to_string(&j).unwrap_or_default()))
+        }),
+    );
+    fm.insert(
+        "fromJson".into(),
+        Arc::new(|args: &[Value]| {
+            let x = text(arg(args, 0, "fromJson", 1)?);
+            let j: serde_json::Value =
+                serde_json::from_str(&x).map_err(|_| fail("fromJson", "the value is not JSON"))?;
+            Ok(from_json(&j))
+        }),
+    );
+    fm.insert(
+        "toYaml".into(),
+        Arc::new(|args: &[Value]| {
+            let j = to_json(arg(args, 0, "toYaml", 1)?, 0)?;
+            let y = serde_yaml::to_string(&j).map_err(|_| fail("toYaml", "the value cannot be written as YAML"))?;
+            Ok(s(y.trim_end_matches('\n')))
+        }),
+    );
+    fm.insert(
+        "fromYaml".into(),
+        Arc::new(|args: &[Value]| {
+            let x = text(arg(args, 0, "fromYaml", 1)?);
+            // seal's own YAML reader: bounded in depth, size and alias expansion.
+            let doc = seal_format::sops::yaml::parse(&x)
+                .ok()
+                .and_then(|docs| docs.into_iter().next())
+                .ok_or_else(|| fail("fromYaml", "the value is not a YAML mapping"))?;
+            Ok(from_yaml(&seal_format::sops::Value::Map(doc)))
+        }),
+    );
+    fm.insert(
+        "filterPEM".into(),
+        Arc::new(|args: &[Value]| {
+            let (kind, pem) = (text(arg(args, 0, "filterPEM", 2)?), text(arg(args, 1, "filterPEM", 2)?));
+            filter_pem(&kind, &pem).map(s).map_err(|why| fail("filterPEM", &why))
+        }),
+    );
+    let key = salt_key.to_vec();
+    fm.insert(
+        "htpasswd".into(),
+        Arc::new(move |args: &[Value]| {
+            let (user, pass) = (text(arg(args, 0, "htpasswd", 2)?), Zeroizing::new(text(arg(args, 1, "htpasswd", 2)?)));
+            if bcrypt_calls.fetch_add(1, Ordering::Relaxed) >= MAX_BCRYPT_CALLS {
+                return Err(fail("htpasswd", &format!("called more than {MAX_BCRYPT_CALLS} times in one template")));
+            }
+            if user.contains(':') {
+                return Err(fail("htpasswd", "the user name contains ':'"));
+            }
+            let salt = htpasswd_salt(&key, &user, &pass);
+            let hash = bcrypt::hash_with_salt(pass.as_bytes(), BCRYPT_COST, salt)
+                .map_err(|_| fail("htpasswd", "bcrypt failed"))?
+                .format_for_version(bcrypt::Version::TwoA);
+            Ok(s(format!("{user}:{hash}")))
+        }),
+    );
+    fm
+}
+
+/// bcrypt's 16-byte salt for `htpasswd`: keyed by the controller's HMAC
+/// key, so it is stable for the same input (no rewrite per refresh) and
+/// unknown outside the cluster (no precomputed tables).
+fn htpasswd_salt(key: &[u8], user: &str, pass: &str) -> [u8; 16] {
+    let mac =
+        seal_format::document::data_hmac(key, [("htpasswd-salt", user.as_bytes()), ("", pass.as_bytes())].into_iter());
+    let mut salt = [0u8; 16];
+    if let Ok(bytes) = hex::decode(&mac) {
+        for (d, s) in salt.iter_mut().zip(bytes) {
+            *d = s;
+        }
+    }
+    salt
+}
+
+#[cfg(test)]
+#[path = "template_tests.rs"]
+mod tests;

@@ -1,0 +1,159 @@
+//! The template engine against the shapes ESO's documentation shows, its
+//! bounds, and its error messages (positions, never values).
+
+use super::*;
+
+const CANARY: &str = "canary-T3mpl4te-Zq8";
+const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+fn data(pairs: &[(&str, &str)]) -> SecretData {
+    let mut d = SecretData::default();
+    for (k, v) in pairs {
+        d.0.insert((*k).to_owned(), Zeroizing::new(v.as_bytes().to_vec()));
+    }
+    d
+}
+
+fn run(src: &str, pairs: &[(&str, &str)]) -> Result<String, String> {
+    execute("t", src, &context(&data(pairs)), KEY).map(|z| z.to_string())
+}
+
+#[test]
+fn a_database_url_is_built_from_several_values() {
+    let out = run(
+        "postgresql://{{ .username }}:{{ .password | urlquery }}@{{ .host }}:5432/{{ .database | default \"app\" }}?sslmode=require",
+        &[("username", "app"), ("password", "p@ss w/rd"), ("host", "db.svc"), ("database", "")],
+    );
+    assert_eq!(out.as_deref(), Ok("postgresql://app:p%40ss+w%2Frd@db.svc:5432/app?sslmode=require"));
+}
+
+#[test]
+fn a_dockerconfigjson_is_built_with_printf_and_b64enc() {
+    let src = r#"{"auths":{"{{ .registry }}":{"username":"{{ .user }}","password":"{{ .pass }}","auth":"{{ printf "%s:%s" .user .pass | b64enc }}"}}}"#;
+    let out = run(src, &[("registry", "ghcr.io"), ("user", "bot"), ("pass", "tok")]).expect("renders");
+    assert_eq!(out, r#"{"auths":{"ghcr.io":{"username":"bot","password":"tok","auth":"Ym90OnRvaw=="}}}"#);
+    let dict = run(
+        r#"{{ dict "auths" (dict .registry (dict "auth" (printf "%s:%s" .user .pass | b64enc))) | toJson }}"#,
+        &[("registry", "ghcr.io"), ("user", "bot"), ("pass", "tok")],
+    );
+    assert_eq!(dict.as_deref(), Ok(r#"{"auths":{"ghcr.io":{"auth":"Ym90OnRvaw=="}}}"#));
+}
+
+#[test]
+fn a_config_file_is_built_with_range_if_and_indent() {
+    let src = "[database]\n{{- range $k, $v := . }}\n{{ $k | upper }} = {{ $v | quote }}\n{{- end }}\nextra:{{ .b | nindent 2 }}";
+    let out = run(src, &[("a", "1"), ("b", "x\ny")]).expect("renders");
+    assert_eq!(out, "[database]\nA = \"1\"\nB = \"x\\ny\"\nextra:\n  x\n  y");
+}
+
+#[test]
+fn json_and_yaml_values_are_read_and_written() {
+    let out = run(
+        r#"{{ (.config | fromJson).db.port }} {{ (.y | fromYaml).a }} {{ .config | fromJson | toYaml }}"#,
+        &[("config", r#"{"db":{"port":5432}}"#), ("y", "a: b\n")],
+    );
+    assert_eq!(out.as_deref(), Ok("5432 b db:\n  port: 5432"));
+    assert_eq!(run("{{ .x | b64dec }}", &[("x", "aGk=")]).as_deref(), Ok("hi"));
+    assert_eq!(
+        run("{{ squote .x }} {{ trim .y }} {{ replace \"-\" \"_\" .x }} {{ lower .x }}", &[("x", "A-B"), ("y", " s ")])
+            .as_deref(),
+        Ok("'A-B' s A_B a-b")
+    );
+}
+
+#[test]
+fn filter_pem_keeps_the_blocks_of_one_type() {
+    let pem = "-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nBAUG\n-----END PRIVATE KEY-----\n";
+    assert_eq!(
+        run(r#"{{ .pem | filterPEM "PRIVATE KEY" }}"#, &[("pem", pem)]).as_deref(),
+        Ok("-----BEGIN PRIVATE KEY-----\nBAUG\n-----END PRIVATE KEY-----\n")
+    );
+    let e = run(r#"{{ .pem | filterPEM "EC PRIVATE KEY" }}"#, &[("pem", pem)]).expect_err("no such block");
+    assert!(e.contains("no PEM block of type EC PRIVATE KEY"), "{e}");
+}
+
+#[test]
+fn htpasswd_is_bcrypt_and_stable_for_the_same_input() {
+    let a = run("{{ htpasswd .user .pass }}", &[("user", "admin"), ("pass", CANARY)]).expect("renders");
+    let b = run("{{ htpasswd .user .pass }}", &[("user", "admin"), ("pass", CANARY)]).expect("renders");
+    assert_eq!(a, b, "the same input must give the same line, or every refresh rewrites the Secret");
+    let (user, hash) = a.split_once(':').expect("user:hash");
+    assert_eq!(user, "admin");
+    assert!(hash.starts_with("$2a$10$"), "{hash}");
+    assert!(bcrypt::verify(CANARY, hash).expect("a bcrypt hash"));
+    let other = execute(
+        "t",
+        "{{ htpasswd .user .pass }}",
+        &context(&data(&[("user", "admin"), ("pass", CANARY)])),
+        b"another key",
+    )
+    .expect("renders");
+    assert_ne!(a, *other, "the salt depends on the controller's key");
+}
+
+#[test]
+fn a_missing_key_names_the_template_and_its_position() {
+    let e = run("host={{ .host }}\nurl=postgres://{{ .user }}:{{ .password }}@x", &[("host", "h"), ("user", CANARY)])
+        .expect_err("missing");
+    assert_eq!(e, "template: t:2:31: map has no entry for key \"password\" (no such value in the store's data)");
+    // `index` on a missing key gives the empty string, as Go's does on
+    // ESO's map[string]string (missingkey=error applies to fields only).
+    assert_eq!(run("[{{ index . \"db-pass\" }}]", &[("x", CANARY)]).as_deref(), Ok("[]"));
+    assert_eq!(run("{{ index . \"db-pass\" }}", &[("db-pass", "v")]).as_deref(), Ok("v"));
+}
+
+#[test]
+fn parse_errors_carry_their_position() {
+    let e = run("ok\n{{ if .a }}x{{ end }}{{ .a | }}", &[("a", CANARY)]).expect_err("bad syntax");
+    assert!(e.starts_with("template: t:2:"), "{e}");
+    assert!(!e.contains(CANARY));
+}
+
+#[test]
+fn executions_are_bounded() {
+    let big = "x".repeat(64 * 1024);
+    let many = r#"{{ range $a := splitList "," .l }}{{ range $b := splitList "," $.l }}{{ $.big }}{{ end }}{{ end }}"#;
+    let list = vec!["1"; 100].join(",");
+    let e = run(many, &[("big", &big), ("l", &list)]).expect_err("too much output");
+    assert!(e.contains("larger than 1024 KiB"), "{e}");
+    let iter = r#"{{ range $a := splitList "," .l }}{{ range $b := splitList "," $.l }}{{ range $c := splitList "," $.l }}{{ end }}{{ end }}{{ end }}"#;
+    let e = run(iter, &[("l", &list)]).expect_err("too many iterations");
+    assert!(e.contains("range iterations"), "{e}");
+    let e = run(&"{{ htpasswd \"u\" \"p\" }}".repeat(MAX_BCRYPT_CALLS + 1), &[]).expect_err("too many hashes");
+    assert!(e.contains("htpasswd") && e.contains("more than 16"), "{e}");
+    let deep = format!("{}x{}", "{{ if true }}".repeat(500), "{{ end }}".repeat(500));
+    assert!(run(&deep, &[]).is_err(), "nesting is bounded");
+    let parens = format!("{{{{ {}1{} }}}}", "(".repeat(100_000), ")".repeat(100_000));
+    assert!(run(&parens, &[]).is_err(), "parentheses are bounded");
+}
+
+#[test]
+fn env_and_expandenv_do_not_exist() {
+    for src in ["{{ env \"HOME\" }}", "{{ expandenv \"$HOME\" }}"] {
+        let e = run(src, &[]).expect_err("ESO removes env functions");
+        assert!(e.contains("env"), "{e}");
+    }
+}
+
+#[test]
+fn no_error_message_holds_a_value() {
+    let values = [("secret", CANARY), ("json", "{not json"), ("num", "12")];
+    for src in [
+        "{{ .secret | b64dec }}",
+        "{{ .json | fromJson }}",
+        "{{ .secret | fromYaml }}",
+        "{{ required \"password is required\" .nothing }}",
+        "{{ .secret | filterPEM \"CERTIFICATE\" }}",
+        "{{ index .secret 99 }}",
+        "{{ .secret.inner }}",
+        "{{ .secret | indent \"x\" }}",
+        "{{ add .secret 1 }}",
+        "{{ printf \"%d\" .secret | b64dec }}",
+        "{{ template \"x\" . }}",
+        "{{ htpasswd \"a:b\" .secret }}",
+    ] {
+        let e = run(src, &values).expect_err(src);
+        assert!(!e.contains(CANARY), "{src} leaked the value: {e}");
+        assert!(e.contains("t"), "{e}");
+    }
+}
