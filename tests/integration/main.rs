@@ -15,6 +15,7 @@ mod controller;
 mod deploy;
 mod edit_signals;
 mod env;
+mod eso;
 mod external;
 mod fixtures;
 mod gitops;
@@ -43,6 +44,7 @@ fn main() {
     trials.push(env::trial("env::smoke_control_plane_and_openbao_work", smoke));
     trials.extend(controller::trials());
     trials.extend(external::trials());
+    trials.extend(eso::trials());
     trials.extend(deploy::trials());
     trials.extend(image::trials());
     trials.extend(adversarial_sealed::trials());

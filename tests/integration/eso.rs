@@ -1,0 +1,368 @@
+//! External Secrets Operator manifests, in the shapes ESO's documentation
+//! shows, applied with only `apiVersion` changed (`external-secrets.io/v1beta1`
+//! → `seal.dev/v1alpha1`) against the real OpenBao: each must produce the
+//! Secret ESO would produce, byte for byte. Template failures are reported
+//! on the object with a reason and a position, the last good Secret is
+//! kept, and no value appears in any message.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
+use kube::api::ListParams;
+use libtest_mimic::{Failed, Trial};
+use seal::api::ExternalSecret;
+use serde_json::json;
+
+use crate::env::{self, ensure, wait_for};
+use crate::external::{create, create_store, kv, put_secret, setup, token_auth, vault, wait_ready};
+use crate::fixtures::kubectl;
+use crate::support::assert_absent;
+
+const CANARY: &str = "canary-Es0-Tmpl-9Qw";
+
+/// Every ESO-compatibility test.
+pub fn trials() -> Vec<Trial> {
+    vec![
+        env::trial(
+            "eso::templated_manifests_from_eso_docs_apply_with_only_apiversion_changed",
+            templated_manifests_apply_unchanged,
+        ),
+        env::trial(
+            "eso::a_failing_template_keeps_the_last_good_secret_and_names_its_position",
+            failing_template_keeps_last_good_secret,
+        ),
+    ]
+}
+
+/// The manifests as ESO's documentation writes them; `{NS}` is the test
+/// namespace, `{MOUNT}` the KV mount.
+const MANIFESTS: &str = r#"
+apiVersion: external-secrets.io/v1beta1
+kind: ExternalSecret
+metadata:
+  name: database-url
+  namespace: {NS}
+spec:
+  refreshInterval: 1h
+  secretStoreRef:
+    name: vault-backend
+    kind: SecretStore
+  target:
+    name: database-url
+    template:
+      engineVersion: v2
+      data:
+        DATABASE_URL: "postgresql://{{ .username }}:{{ .password | urlquery }}@{{ .host }}:5432/{{ .database }}?sslmode=require"
+  data:
+  - secretKey: username
+    remoteRef:
+      key: app/db
+      property: username
+  - secretKey: password
+    remoteRef:
+      key: app/db
+      property: password
+  - secretKey: host
+    remoteRef:
+      key: app/db
+      property: connection.host
+  - secretKey: database
+    remoteRef:
+      key: app/db
+      property: connection.database
+---
+apiVersion: external-secrets.io/v1beta1
+kind: ExternalSecret
+metadata:
+  name: registry
+  namespace: {NS}
+spec:
+  refreshInterval: 1h
+  secretStoreRef:
+    name: vault-backend
+    kind: SecretStore
+  target:
+    name: registry-pull
+    template:
+      type: kubernetes.io/dockerconfigjson
+      engineVersion: v2
+      data:
+        .dockerconfigjson: '{"auths":{"{{ .registry }}":{"username":"{{ .user }}","password":"{{ .token }}","auth":"{{ printf "%s:%s" .user .token | b64enc }}"}}}'
+  data:
+  - secretKey: registry
+    remoteRef: {key: app/registry, property: host}
+  - secretKey: user
+    remoteRef: {key: app/registry, property: user}
+  - secretKey: token
+    remoteRef: {key: app/registry, property: token}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app-config-tpl
+  namespace: {NS}
+data:
+  config.ini: |
+    [settings]
+    {{- range $k, $v := . }}
+    {{ $k }} = {{ $v }}
+    {{- end }}
+  extra.yaml: |
+    feature_{{ .flag | lower }}: "on"
+---
+apiVersion: external-secrets.io/v1beta1
+kind: ExternalSecret
+metadata:
+  name: app-config
+  namespace: {NS}
+spec:
+  refreshInterval: 1h
+  secretStoreRef:
+    name: vault-backend
+    kind: SecretStore
+  target:
+    name: app-config
+    template:
+      engineVersion: v2
+      mergePolicy: Merge
+      metadata:
+        labels:
+          app: web
+      templateFrom:
+      - configMap:
+          name: app-config-tpl
+          items:
+          - key: config.ini
+            templateAs: Values
+          - key: extra.yaml
+            templateAs: KeysAndValues
+      - literal: "api_url: https://{{ .api_host }}/v1"
+  dataFrom:
+  - extract:
+      key: app/settings
+---
+apiVersion: external-secrets.io/v1beta1
+kind: ExternalSecret
+metadata:
+  name: tls
+  namespace: {NS}
+spec:
+  refreshInterval: 1h
+  secretStoreRef:
+    name: vault-backend
+    kind: SecretStore
+  target:
+    name: tls
+    template:
+      type: kubernetes.io/tls
+      engineVersion: v2
+      data:
+        tls.crt: '{{ .bundle | filterPEM "CERTIFICATE" }}'
+        tls.key: '{{ .bundle | filterPEM "PRIVATE KEY" }}'
+  data:
+  - secretKey: bundle
+    remoteRef:
+      key: app/tls
+      property: pem
+      decodingStrategy: Base64
+"#;
+
+const PEM: &str = "-----BEGIN CERTIFICATE-----\nAAECAwQ=\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nBQYHCAk=\n-----END PRIVATE KEY-----\n";
+
+fn data_of(s: &Secret) -> std::collections::BTreeMap<String, Vec<u8>> {
+    s.data.clone().unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect()
+}
+
+async fn secret_with(api: &Api<Secret>, name: &str, key: &str) -> Result<Secret, Failed> {
+    wait_for(&format!("Secret {name} with {key}"), Duration::from_secs(90), || async {
+        let s = api.get_opt(name).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(s.filter(|s| s.data.as_ref().is_some_and(|d| d.contains_key(key))))
+    })
+    .await
+}
+
+fn templated_manifests_apply_unchanged() -> Result<(), Failed> {
+    let fx = setup("eso-tpl")?;
+    let bao = env::bao()?;
+    let ns = fx.ns().to_owned();
+    env::block_on(async {
+        let root = bao.root()?;
+        let mount = bao.enable_kv2().await?;
+        let db = json!({"username": "app", "password": "p@ss w/rd", "connection": {"host": "db.prod.svc", "database": "orders"}});
+        vaultrs::kv2::set(&root, &mount, "app/db", &db).await?;
+        vaultrs::kv2::set(
+            &root,
+            &mount,
+            "app/registry",
+            &kv(&[("host", "ghcr.io"), ("user", "bot"), ("token", "tok-123")]),
+        )
+        .await?;
+        vaultrs::kv2::set(
+            &root,
+            &mount,
+            "app/settings",
+            &kv(&[("api_host", "api.example.com"), ("flag", "BETA"), ("mode", "fast")]),
+        )
+        .await?;
+        use base64::Engine;
+        let pem_b64 = base64::engine::general_purpose::STANDARD.encode(PEM);
+        vaultrs::kv2::set(&root, &mount, "app/tls", &json!({"pem": pem_b64})).await?;
+
+        put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
+        create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+        let _ctrl = fx.start(&[], &[]).await?;
+
+        // Only the apiVersion changes.
+        let manifests = MANIFESTS.replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1").replace("{NS}", &ns);
+        // kubectl's discovery may lag behind CRDs applied moments ago.
+        wait_for("kubectl apply of the ESO manifests", Duration::from_secs(30), || async {
+            let out = kubectl(&fx.cluster.kubeconfig, &["apply", "-f", "-"])
+                .stdin(manifests.clone())
+                .output()
+                .map_err(|e| format!("{e:?}"))?;
+            if out.status.success() { Ok(Some(())) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+        })
+        .await?;
+        let es: Api<ExternalSecret> = fx.es();
+        for name in ["database-url", "registry", "app-config", "tls"] {
+            wait_ready(&es, name, "True", "Materialized").await?;
+        }
+        let secrets = fx.secrets();
+
+        let s = secret_with(&secrets, "database-url", "DATABASE_URL").await?;
+        let want = [(
+            "DATABASE_URL".to_owned(),
+            b"postgresql://app:p%40ss+w%2Frd@db.prod.svc:5432/orders?sslmode=require".to_vec(),
+        )];
+        ensure(data_of(&s) == want.into_iter().collect(), format!("database-url: {:?}", data_of(&s).keys()))?;
+
+        let s = secret_with(&secrets, "registry-pull", ".dockerconfigjson").await?;
+        ensure(s.type_.as_deref() == Some("kubernetes.io/dockerconfigjson"), "the template's type")?;
+        let want =
+            br#"{"auths":{"ghcr.io":{"username":"bot","password":"tok-123","auth":"Ym90OnRvay0xMjM="}}}"#.to_vec();
+        ensure(
+            data_of(&s) == [(".dockerconfigjson".to_owned(), want)].into_iter().collect(),
+            "registry-pull holds exactly .dockerconfigjson",
+        )?;
+
+        // Merge: the store's values, the ConfigMap's templates, the literal.
+        let s = secret_with(&secrets, "app-config", "config.ini").await?;
+        let d = data_of(&s);
+        let want: std::collections::BTreeMap<String, Vec<u8>> = [
+            ("api_host", "api.example.com"),
+            ("flag", "BETA"),
+            ("mode", "fast"),
+            ("config.ini", "[settings]\napi_host = api.example.com\nflag = BETA\nmode = fast\n"),
+            ("feature_beta", "on"),
+            ("api_url", "https://api.example.com/v1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
+        .collect();
+        ensure(d == want, format!("app-config keys {:?}", d.keys().collect::<Vec<_>>()))?;
+        ensure(
+            s.metadata.labels.as_ref().and_then(|l| l.get("app")).map(String::as_str) == Some("web"),
+            "template.metadata labels are applied",
+        )?;
+
+        let s = secret_with(&secrets, "tls", "tls.key").await?;
+        ensure(s.type_.as_deref() == Some("kubernetes.io/tls"), "tls type")?;
+        let d = data_of(&s);
+        ensure(
+            d.get("tls.crt").map(Vec::as_slice)
+                == Some(b"-----BEGIN CERTIFICATE-----\nAAECAwQ=\n-----END CERTIFICATE-----\n".as_slice())
+                && d.get("tls.key").map(Vec::as_slice)
+                    == Some(b"-----BEGIN PRIVATE KEY-----\nBQYHCAk=\n-----END PRIVATE KEY-----\n".as_slice())
+                && d.len() == 2,
+            "tls holds the filtered PEM blocks of the base64-decoded bundle",
+        )?;
+
+        // A changed template source is written even though the store's
+        // values are the same.
+        let cms: Api<ConfigMap> = fx.app.api();
+        let patch = json!({"data": {"extra.yaml": "feature_{{ .flag | lower }}: \"off\"\n"}});
+        cms.patch("app-config-tpl", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await?;
+        kubectl(
+            &fx.cluster.kubeconfig,
+            &["-n", &ns, "annotate", "externalsecret", "app-config", "force-sync=1", "--overwrite"],
+        )
+        .ok()?;
+        wait_for("the changed template to reach the Secret", Duration::from_secs(90), || async {
+            let s = secrets.get("app-config").await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(
+                (data_of(&s).get("feature_beta").map(Vec::as_slice) == Some(b"off".as_slice())).then_some(()),
+            )
+        })
+        .await?;
+        Ok::<_, Failed>(())
+    })
+}
+
+fn failing_template_keeps_last_good_secret() -> Result<(), Failed> {
+    let fx = setup("eso-fail")?;
+    let bao = env::bao()?;
+    env::block_on(async {
+        let root = bao.root()?;
+        let mount = bao.enable_kv2().await?;
+        vaultrs::kv2::set(&root, &mount, "app/db", &kv(&[("user", "app"), ("password", CANARY)])).await?;
+        put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
+        create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+        let ctrl = fx.start(&[], &[]).await?;
+        let es: Api<ExternalSecret> = fx.es();
+        let spec = |tpl: &str| {
+            json!({
+                "apiVersion": "seal.dev/v1alpha1", "kind": "ExternalSecret",
+                "metadata": {"name": "db"},
+                "spec": {
+                    "secretStoreRef": {"name": "vault-backend", "kind": "SecretStore"},
+                    "target": {"name": "db", "template": {"engineVersion": "v2", "data": {"url": tpl}}},
+                    "data": [
+                        {"secretKey": "user", "remoteRef": {"key": "app/db", "property": "user"}},
+                        {"secretKey": "password", "remoteRef": {"key": "app/db", "property": "password"}},
+                    ],
+                }
+            })
+        };
+        create(&es, spec("postgres://{{ .user }}:{{ .password }}@db/app")).await?;
+        wait_ready(&es, "db", "True", "Materialized").await?;
+        let secrets = fx.secrets();
+        let good = secrets.get("db").await?;
+        ensure(
+            data_of(&good).get("url").map(Vec::as_slice) == Some(format!("postgres://app:{CANARY}@db/app").as_bytes()),
+            "the first template renders",
+        )?;
+
+        // A template that names a value the store does not have.
+        let patch = json!({"spec": {"target": {"template": {"data": {"url": "postgres://{{ .user }}:{{ .pasword }}@db/app"}}}}});
+        es.patch("db", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await?;
+        let obj = wait_ready(&es, "db", "False", "TemplateFailed").await?;
+        let message = crate::external::ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
+        ensure(
+            message.contains("spec.target.template.data[\"url\"]")
+                && message.contains("url:1:27")
+                && message.contains("\"pasword\""),
+            format!("the message names the template, its position and the key: {message}"),
+        )?;
+        let kept = secrets.get("db").await?;
+        ensure(data_of(&kept) == data_of(&good), "the last good Secret is kept")?;
+
+        // A syntax error.
+        let patch = json!({"spec": {"target": {"template": {"data": {"url": "x\n{{ .user | }}"}}}}});
+        es.patch("db", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await?;
+        let obj = wait_ready(&es, "db", "False", "TemplateFailed").await?;
+        let message = crate::external::ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
+        ensure(message.contains("url:2:"), format!("a syntax error names its line: {message}"))?;
+        ensure(data_of(&secrets.get("db").await?) == data_of(&good), "still the last good Secret")?;
+
+        // No value in status, Events or logs.
+        let status = serde_json::to_vec(&obj["status"])?;
+        assert_absent(&status, CANARY, "the status")?;
+        let events: Api<Event> = fx.app.api();
+        let evs = serde_json::to_vec(&events.list(&ListParams::default()).await?.items)?;
+        assert_absent(&evs, CANARY, "the Events")?;
+        assert_absent(&ctrl.logs(), CANARY, "the controller's log")?;
+        Ok::<_, Failed>(())
+    })
+}
