@@ -47,6 +47,39 @@ fn vault_error(e: VaultError) -> SourceError {
     SourceError { reason: e.reason(), message: e.to_string(), retry, gone }
 }
 
+/// The checks External Secrets Operator's admission webhook makes, done by
+/// the controller (the CRD schema cannot express them on every supported
+/// Kubernetes version): an object with nothing to read, a `dataFrom` entry
+/// with no source, and policy combinations that cannot work.
+pub fn validate(es: &ExternalSecret) -> Result<(), String> {
+    let spec = &es.spec;
+    if spec.data.is_empty() && spec.data_from.is_empty() {
+        return Err("spec.data and spec.dataFrom are both empty: name at least one value to read".into());
+    }
+    for (i, df) in spec.data_from.iter().enumerate() {
+        if df.extract.is_none() {
+            return Err(format!("spec.dataFrom[{i}] names no source: give extract"));
+        }
+    }
+    for (i, d) in spec.data.iter().enumerate() {
+        if d.secret_key.is_empty() {
+            return Err(format!("spec.data[{i}].secretKey is empty"));
+        }
+        if d.remote_ref.key.is_empty() {
+            return Err(format!("spec.data[{i}].remoteRef.key is empty"));
+        }
+    }
+    if spec.target.creation_policy == Some(CreationPolicy::Merge)
+        && spec.target.deletion_policy == Some(DeletionPolicy::Delete)
+    {
+        return Err(
+            "spec.target: deletionPolicy Delete cannot be used with creationPolicy Merge (the Secret belongs to someone else)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 /// Reads every value the ExternalSecret names (each path once per epoch).
 pub async fn fetch(
     ctx: &SourceContext,
@@ -316,6 +349,7 @@ impl Source for ExternalSecret {
     /// covers the spec, an HMAC of the values (never the values) and the
     /// target name.
     async fn desired(&self, ctx: &SourceContext) -> Result<Desired, SourceError> {
+        validate(self).map_err(|m| SourceError::new(Reason::InvalidDocument, m, Retry::AwaitChange))?;
         let interval = refresh_interval(self)?;
         let store = store::resolve(&ctx.client, self)
             .await
@@ -419,6 +453,30 @@ mod tests {
         assert_eq!(d("x y", DecodingStrategy::None).as_deref(), Ok("x y"));
         let e = d("not base64!", DecodingStrategy::Base64).expect_err("refused");
         assert!(e.contains("\"k\"") && !e.contains("not base64!"), "{e}");
+    }
+
+    #[test]
+    fn what_esos_webhook_refuses_is_refused() {
+        use crate::api::external_secret::{DataFrom, ExternalSecretData, RemoteRef};
+        let item = ExternalSecretData {
+            secret_key: "k".into(),
+            remote_ref: RemoteRef { key: "p".into(), ..Default::default() },
+        };
+        let mut ok = es(None);
+        ok.spec.data.push(item.clone());
+        assert_eq!(validate(&ok), Ok(()));
+        let empty = es(None);
+        assert!(validate(&empty).is_err_and(|e| e.contains("both empty")));
+        let mut no_source = ok.clone();
+        no_source.spec.data_from.push(DataFrom::default());
+        assert!(validate(&no_source).is_err_and(|e| e.starts_with("spec.dataFrom[0]")));
+        let mut merge_delete = ok.clone();
+        merge_delete.spec.target.creation_policy = Some(CreationPolicy::Merge);
+        merge_delete.spec.target.deletion_policy = Some(DeletionPolicy::Delete);
+        assert!(validate(&merge_delete).is_err_and(|e| e.contains("creationPolicy Merge")));
+        let mut no_key = es(None);
+        no_key.spec.data.push(ExternalSecretData { secret_key: String::new(), ..item });
+        assert!(validate(&no_key).is_err_and(|e| e.contains("secretKey is empty")));
     }
 
     #[test]
