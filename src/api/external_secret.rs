@@ -234,12 +234,72 @@ pub enum DecodingStrategy {
     Auto,
 }
 
-/// A whole path.
+/// Values read in bulk: exactly one of `extract` and `find`, then the
+/// `rewrite` rules applied to the keys in order.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 pub struct DataFrom {
     /// Extract every property of this path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extract: Option<RemoteRef>,
+    /// Every secret under a path (KV v2) whose name and tags match; each
+    /// becomes one key (its path, `/` as `_`) holding the secret as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub find: Option<FindRef>,
+    /// Renames of the keys this entry produced, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rewrite: Vec<Rewrite>,
+}
+
+/// ESO's `dataFrom[].find`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FindRef {
+    /// The folder to search under (default: the whole mount).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A regular expression the secret's path must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<FindName>,
+    /// KV v2 custom metadata the secret must carry (every pair).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// How each value is decoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoding_strategy: Option<DecodingStrategy>,
+}
+
+/// A name filter.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct FindName {
+    /// The regular expression (RE2 syntax, as Go's).
+    pub regexp: String,
+}
+
+/// One key rename: a regular expression, or a template of the key.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct Rewrite {
+    /// Replace matches of `source` by `target` (`$1`, `${name}` groups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regexp: Option<RewriteRegexp>,
+    /// A template whose output is the new key (the old one is `.value`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<RewriteTransform>,
+}
+
+/// `rewrite[].regexp`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct RewriteRegexp {
+    /// The expression.
+    pub source: String,
+    /// The replacement.
+    pub target: String,
+}
+
+/// `rewrite[].transform`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct RewriteTransform {
+    /// The template.
+    pub template: String,
 }
 
 /// Observed state.

@@ -29,6 +29,7 @@ pub fn trials() -> Vec<Trial> {
             "eso::templated_manifests_from_eso_docs_apply_with_only_apiversion_changed",
             templated_manifests_apply_unchanged,
         ),
+        env::trial("eso::find_by_path_and_by_tags_with_rewrite_names_keys_as_eso_does", find_and_rewrite),
         env::trial(
             "eso::a_failing_template_keeps_the_last_good_secret_and_names_its_position",
             failing_template_keeps_last_good_secret,
@@ -363,6 +364,103 @@ fn failing_template_keeps_last_good_secret() -> Result<(), Failed> {
         let evs = serde_json::to_vec(&events.list(&ListParams::default()).await?.items)?;
         assert_absent(&evs, CANARY, "the Events")?;
         assert_absent(&ctrl.logs(), CANARY, "the controller's log")?;
+        Ok::<_, Failed>(())
+    })
+}
+
+/// `dataFrom[].find` by path and name, and by tags, each with `rewrite`,
+/// as ESO's documentation shows them.
+const FIND: &str = r#"
+apiVersion: external-secrets.io/v1beta1
+kind: ExternalSecret
+metadata:
+  name: find-by-path
+  namespace: {NS}
+spec:
+  refreshInterval: 1h
+  secretStoreRef:
+    name: vault-backend
+    kind: SecretStore
+  target:
+    name: found-by-path
+  dataFrom:
+  - find:
+      path: team
+      name:
+        regexp: "^team/a/.*"
+    rewrite:
+    - regexp:
+        source: "team_a_(.*)"
+        target: "app-$1"
+---
+apiVersion: external-secrets.io/v1beta1
+kind: ExternalSecret
+metadata:
+  name: find-by-tags
+  namespace: {NS}
+spec:
+  refreshInterval: 1h
+  secretStoreRef:
+    name: vault-backend
+    kind: SecretStore
+  target:
+    name: found-by-tags
+  dataFrom:
+  - find:
+      tags:
+        env: prod
+    rewrite:
+    - transform:
+        template: "{{ .value | upper }}"
+"#;
+
+fn find_and_rewrite() -> Result<(), Failed> {
+    let fx = setup("eso-find")?;
+    let bao = env::bao()?;
+    let ns = fx.ns().to_owned();
+    env::block_on(async {
+        let root = bao.root()?;
+        let mount = bao.enable_kv2().await?;
+        for (path, value) in
+            [("team/a/db", "one"), ("team/a/nested/api", "two"), ("team/b/x", "three"), ("other/y", "four")]
+        {
+            vaultrs::kv2::set(&root, &mount, path, &kv(&[("v", value)])).await?;
+        }
+        for path in ["team/b/x", "other/y"] {
+            let mut opts = vaultrs::api::kv2::requests::SetSecretMetadataRequest::builder();
+            opts.custom_metadata(std::collections::HashMap::from([("env".to_owned(), "prod".to_owned())]));
+            vaultrs::kv2::set_metadata(&root, &mount, path, Some(&mut opts)).await?;
+        }
+        put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
+        create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+        let _ctrl = fx.start(&[], &[]).await?;
+        let manifests = FIND.replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1").replace("{NS}", &ns);
+        wait_for("kubectl apply of the find manifests", Duration::from_secs(30), || async {
+            let out = kubectl(&fx.cluster.kubeconfig, &["apply", "-f", "-"])
+                .stdin(manifests.clone())
+                .output()
+                .map_err(|e| format!("{e:?}"))?;
+            if out.status.success() { Ok(Some(())) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+        })
+        .await?;
+        let es: Api<ExternalSecret> = fx.es();
+        wait_ready(&es, "find-by-path", "True", "Materialized").await?;
+        wait_ready(&es, "find-by-tags", "True", "Materialized").await?;
+        let secrets = fx.secrets();
+        let by_path = data_of(&secrets.get("found-by-path").await?);
+        let want: std::collections::BTreeMap<String, Vec<u8>> =
+            [("app-db", r#"{"v":"one"}"#), ("app-nested_api", r#"{"v":"two"}"#)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
+                .collect();
+        ensure(by_path == want, format!("find by path: keys {:?}", by_path.keys().collect::<Vec<_>>()))?;
+        let by_tags = data_of(&secrets.get("found-by-tags").await?);
+        let want: std::collections::BTreeMap<String, Vec<u8>> =
+            [("OTHER_Y", r#"{"v":"four"}"#), ("TEAM_B_X", r#"{"v":"three"}"#)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
+                .collect();
+        ensure(by_tags == want, format!("find by tags: keys {:?}", by_tags.keys().collect::<Vec<_>>()))?;
         Ok::<_, Failed>(())
     })
 }

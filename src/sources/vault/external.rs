@@ -57,8 +57,17 @@ pub fn validate(es: &ExternalSecret) -> Result<(), String> {
         return Err("spec.data and spec.dataFrom are both empty: name at least one value to read".into());
     }
     for (i, df) in spec.data_from.iter().enumerate() {
-        if df.extract.is_none() {
-            return Err(format!("spec.dataFrom[{i}] names no source: give extract"));
+        match (&df.extract, &df.find) {
+            (None, None) => return Err(format!("spec.dataFrom[{i}] names no source: give extract or find")),
+            (Some(_), Some(_)) => {
+                return Err(format!("spec.dataFrom[{i}]: extract and find cannot be set in the same entry"));
+            }
+            _ => {}
+        }
+        for (j, r) in df.rewrite.iter().enumerate() {
+            if r.regexp.is_some() == r.transform.is_some() {
+                return Err(format!("spec.dataFrom[{i}].rewrite[{j}]: give exactly one of regexp and transform"));
+            }
         }
     }
     for (i, d) in spec.data.iter().enumerate() {
@@ -110,17 +119,87 @@ pub async fn fetch(
         let value = decode(value, r.decoding_strategy, &d.secret_key).map_err(VaultError::PropertyNotFound)?;
         data.0.insert(d.secret_key.clone(), value);
     }
-    for df in &es.spec.data_from {
+    for (i, df) in es.spec.data_from.iter().enumerate() {
+        let mut entry = SecretData::default();
         if let Some(r) = &df.extract {
             let secret = ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), epoch).await?;
             for (k, v) in &secret.0 {
                 let value = decode(Zeroizing::new(v.as_bytes().to_vec()), r.decoding_strategy, k)
                     .map_err(VaultError::PropertyNotFound)?;
-                data.0.insert(k.clone(), value);
+                entry.0.insert(k.clone(), value);
             }
         }
+        if let Some(f) = &df.find {
+            let field = format!("spec.dataFrom[{i}].find");
+            let name = match &f.name {
+                Some(n) => Some(
+                    bounded_regex(&n.regexp)
+                        .map_err(|e| VaultError::Misconfigured(format!("{field}.name.regexp: {e}")))?,
+                ),
+                None => None,
+            };
+            let found = ctx.vault.find(&ctx.client, store, f.path.as_deref().unwrap_or(""), !f.tags.is_empty()).await?;
+            for (path, meta) in found {
+                if name.as_ref().is_some_and(|re| !re.is_match(&path))
+                    || f.tags.iter().any(|(k, v)| meta.get(k) != Some(v))
+                {
+                    continue;
+                }
+                let secret = ctx.vault.read(&ctx.client, store, &path, None, epoch).await?;
+                let map: serde_json::Map<String, serde_json::Value> =
+                    secret.0.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string()))).collect();
+                let key = path.replace('/', "_");
+                let value =
+                    decode(Zeroizing::new(serde_json::to_vec(&map).unwrap_or_default()), f.decoding_strategy, &key)
+                        .map_err(VaultError::PropertyNotFound)?;
+                entry.0.insert(key, value);
+            }
+        }
+        let entry = rewrite(entry, &df.rewrite, i).map_err(VaultError::Misconfigured)?;
+        data.0.extend(entry.0);
     }
     Ok(data)
+}
+
+/// A regular expression from a tenant's object, with bounded size.
+fn bounded_regex(src: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(src)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| format!("not a valid regular expression ({e})"))
+}
+
+/// Applies ESO's `rewrite` rules to the keys of one `dataFrom` entry.
+pub fn rewrite(
+    entry: SecretData,
+    rules: &[crate::api::external_secret::Rewrite],
+    i: usize,
+) -> Result<SecretData, String> {
+    let mut entry = entry;
+    for (j, rule) in rules.iter().enumerate() {
+        let field = format!("spec.dataFrom[{i}].rewrite[{j}]");
+        let mut out = SecretData::default();
+        if let Some(r) = &rule.regexp {
+            let re = bounded_regex(&r.source).map_err(|e| format!("{field}.regexp.source: {e}"))?;
+            for (k, v) in entry.0 {
+                out.0.insert(re.replace_all(&k, r.target.as_str()).into_owned(), v);
+            }
+        } else if let Some(t) = &rule.transform {
+            for (k, v) in entry.0 {
+                let ctx = gotmpl::Value::Map(std::sync::Arc::new(
+                    [(std::sync::Arc::from("value"), gotmpl::Value::String(std::sync::Arc::from(k.as_str())))]
+                        .into_iter()
+                        .collect(),
+                ));
+                let key = crate::sources::template::execute(&format!("{field}.transform"), &t.template, &ctx, &[])?;
+                out.0.insert(key.trim().to_owned(), v);
+            }
+        } else {
+            out = entry;
+        }
+        entry = out;
+    }
+    Ok(entry)
 }
 
 /// A property of a secret, as ESO finds it: the key itself, else a gjson
@@ -453,6 +532,30 @@ mod tests {
         assert_eq!(d("x y", DecodingStrategy::None).as_deref(), Ok("x y"));
         let e = d("not base64!", DecodingStrategy::Base64).expect_err("refused");
         assert!(e.contains("\"k\"") && !e.contains("not base64!"), "{e}");
+    }
+
+    #[test]
+    fn rewrites_rename_keys_in_order() {
+        use crate::api::external_secret::{Rewrite, RewriteRegexp, RewriteTransform};
+        let mut d = SecretData::default();
+        for k in ["team_a_db", "team_a_api", "other"] {
+            d.0.insert(k.to_owned(), Zeroizing::new(b"v".to_vec()));
+        }
+        let rules = vec![
+            Rewrite {
+                regexp: Some(RewriteRegexp { source: "^team_a_(.*)$".into(), target: "app-${1}".into() }),
+                transform: None,
+            },
+            Rewrite { regexp: None, transform: Some(RewriteTransform { template: "{{ .value | upper }}".into() }) },
+        ];
+        let out = rewrite(d, &rules, 0).expect("rewrites");
+        assert_eq!(out.keys().collect::<Vec<_>>(), vec!["APP-API", "APP-DB", "OTHER"]);
+        let bad = vec![Rewrite {
+            regexp: Some(RewriteRegexp { source: "(".into(), target: String::new() }),
+            transform: None,
+        }];
+        let e = rewrite(SecretData::default(), &bad, 2).err().unwrap_or_default();
+        assert!(e.starts_with("spec.dataFrom[2].rewrite[0].regexp.source"), "{e}");
     }
 
     #[test]

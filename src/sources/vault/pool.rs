@@ -113,6 +113,11 @@ pub struct VaultPool {
     metrics: Arc<Metrics>,
 }
 
+/// Most secrets one `dataFrom.find` may match.
+pub const MAX_FIND_KEYS: usize = 1000;
+/// Deepest folder level `dataFrom.find` descends to.
+pub const MAX_FIND_DEPTH: usize = 16;
+
 /// Requests one store may have in flight at once.
 const PER_STORE_INFLIGHT: usize = 2;
 /// Longest pause before an unreachable store is tried again.
@@ -313,6 +318,83 @@ impl VaultPool {
             let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
             reads.remove(&(store.key.clone(), path.to_owned(), version.map(str::to_owned), epoch));
         })
+    }
+
+    /// The secrets under `root` (KV v2), recursively: their paths below the
+    /// mount and, with `tags`, their custom metadata. Bounded: at most
+    /// [`MAX_FIND_KEYS`] secrets and [`MAX_FIND_DEPTH`] folder levels, one
+    /// LIST request per folder.
+    pub async fn find(
+        &self,
+        kube: &Client,
+        store: &ResolvedStore,
+        root: &str,
+        tags: bool,
+    ) -> Result<Vec<(String, BTreeMap<String, String>)>, VaultError> {
+        if store.provider.version.unwrap_or_default() != KvVersion::V2 {
+            return Err(VaultError::Misconfigured(format!(
+                "{}: dataFrom.find needs a KV version 2 mount (version: v2)",
+                store.display
+            )));
+        }
+        let client = self.client(kube, store).await?;
+        let mount = store.provider.path.clone();
+        let mut out = Vec::new();
+        let root = root.trim_matches('/');
+        let mut folders = vec![(if root.is_empty() { String::new() } else { format!("{root}/") }, 0usize)];
+        while let Some((folder, depth)) = folders.pop() {
+            let what = format!("{}: list {}", store.display, if folder.is_empty() { "/" } else { &folder });
+            let listed = self
+                .request(store, async {
+                    vaultrs::kv2::list(client.as_ref(), &mount, &folder)
+                        .await
+                        .map_err(|e| from_client(e, &store.display, &what))
+                })
+                .await;
+            let keys = match listed {
+                Ok(k) => k,
+                // An empty folder (or a root that is one secret) lists as 404.
+                Err(VaultError::NotFound(_)) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            for k in keys {
+                let path = format!("{folder}{k}");
+                if k.ends_with('/') {
+                    if depth + 1 > MAX_FIND_DEPTH {
+                        return Err(VaultError::Misconfigured(format!(
+                            "{}: dataFrom.find: folders are nested more than {MAX_FIND_DEPTH} deep under {root:?}",
+                            store.display
+                        )));
+                    }
+                    folders.push((path, depth + 1));
+                    continue;
+                }
+                if out.len() >= MAX_FIND_KEYS {
+                    return Err(VaultError::Misconfigured(format!(
+                        "{}: dataFrom.find: more than {MAX_FIND_KEYS} secrets under {root:?}; narrow the path",
+                        store.display
+                    )));
+                }
+                let meta = if tags {
+                    let what = format!("{}: read metadata of {path}", store.display);
+                    self.request(store, async {
+                        vaultrs::kv2::read_metadata(client.as_ref(), &mount, &path)
+                            .await
+                            .map_err(|e| from_client(e, &store.display, &what))
+                    })
+                    .await?
+                    .custom_metadata
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect()
+                } else {
+                    BTreeMap::new()
+                };
+                out.push((path, meta));
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     async fn read_uncached(
