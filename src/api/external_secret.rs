@@ -25,9 +25,14 @@ use super::common::{Condition, DriftPolicy, RolloutTarget, SecretTemplate};
 pub struct ExternalSecretSpec {
     /// The store to read from.
     pub secret_store_ref: SecretStoreRef,
-    /// How often to read again, e.g. `1h`, `15m`, `30s` (default `1h`).
+    /// How often to read again, e.g. `1h`, `15m`, `30s` (default `1h`);
+    /// `0`: read once, when the Secret is created (as `CreatedOnce`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_interval: Option<String>,
+    /// `Periodic` (default: every `refreshInterval`), `OnChange` (only when
+    /// the object changes), `CreatedOnce` (only when the Secret is created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_policy: Option<RefreshPolicy>,
     /// The Secret to write.
     #[serde(default)]
     pub target: Target,
@@ -46,6 +51,19 @@ pub struct ExternalSecretSpec {
     /// Stop reconciling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
+}
+
+/// ESO's refresh policies.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum RefreshPolicy {
+    /// Read again every `refreshInterval`.
+    #[default]
+    Periodic,
+    /// Read again only when the object's spec, labels or annotations change
+    /// (e.g. `kubectl annotate … force-sync=…`).
+    OnChange,
+    /// Read once, when the Secret is created; never rewrite it after.
+    CreatedOnce,
 }
 
 /// Which store.

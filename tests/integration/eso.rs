@@ -30,6 +30,7 @@ pub fn trials() -> Vec<Trial> {
             templated_manifests_apply_unchanged,
         ),
         env::trial("eso::find_by_path_and_by_tags_with_rewrite_names_keys_as_eso_does", find_and_rewrite),
+        env::trial("eso::refresh_policies_on_change_and_created_once_read_only_when_due", refresh_policies),
         env::trial(
             "eso::a_failing_template_keeps_the_last_good_secret_and_names_its_position",
             failing_template_keeps_last_good_secret,
@@ -461,6 +462,83 @@ fn find_and_rewrite() -> Result<(), Failed> {
                 .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
                 .collect();
         ensure(by_tags == want, format!("find by tags: keys {:?}", by_tags.keys().collect::<Vec<_>>()))?;
+        Ok::<_, Failed>(())
+    })
+}
+
+/// `refreshPolicy: OnChange` reads only when the object changes (an
+/// annotation is enough); `CreatedOnce` (also `refreshInterval: 0`) only
+/// when the Secret must be created. A `Periodic` object beside them, with
+/// the same short interval, shows that the store's change was there to see.
+fn refresh_policies() -> Result<(), Failed> {
+    let fx = setup("eso-refresh")?;
+    let bao = env::bao()?;
+    let ns = fx.ns().to_owned();
+    env::block_on(async {
+        let root = bao.root()?;
+        let mount = bao.enable_kv2().await?;
+        vaultrs::kv2::set(&root, &mount, "app/v", &kv(&[("v", "first")])).await?;
+        put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
+        create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+        let _ctrl = fx.start(&[], &[]).await?;
+        let es: Api<ExternalSecret> = fx.es();
+        let make = |name: &str, interval: &str, policy: Option<&str>| {
+            let mut spec = json!({
+                "refreshInterval": interval,
+                "secretStoreRef": {"name": "vault-backend", "kind": "SecretStore"},
+                "data": [{"secretKey": "v", "remoteRef": {"key": "app/v", "property": "v"}}],
+            });
+            if let Some(p) = policy {
+                spec["refreshPolicy"] = json!(p);
+            }
+            json!({"apiVersion": "seal.dev/v1alpha1", "kind": "ExternalSecret", "metadata": {"name": name}, "spec": spec})
+        };
+        create(&es, make("periodic", "1s", None)).await?;
+        create(&es, make("on-change", "1s", Some("OnChange"))).await?;
+        create(&es, make("created-once", "0", None)).await?;
+        let secrets = fx.secrets();
+        let value = |name: &'static str| {
+            let secrets = secrets.clone();
+            async move {
+                let s = secrets.get_opt(name).await.ok().flatten();
+                s.and_then(|s| data_of(&s).get("v").cloned()).map(|v| String::from_utf8_lossy(&v).into_owned())
+            }
+        };
+        for name in ["periodic", "on-change", "created-once"] {
+            wait_ready(&es, name, "True", "Materialized").await?;
+            ensure(value(name).await.as_deref() == Some("first"), format!("{name} starts with the first value"))?;
+        }
+        vaultrs::kv2::set(&root, &mount, "app/v", &kv(&[("v", "second")])).await?;
+        wait_for("the periodic object to see the new value", Duration::from_secs(30), || async {
+            Ok::<_, String>((value("periodic").await.as_deref() == Some("second")).then_some(()))
+        })
+        .await?;
+        // A few more of the periodic object's refreshes.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        ensure(value("on-change").await.as_deref() == Some("first"), "OnChange must not read on its interval")?;
+        ensure(value("created-once").await.as_deref() == Some("first"), "CreatedOnce must not read again")?;
+
+        // Any change to the object refreshes OnChange, not CreatedOnce.
+        for name in ["on-change", "created-once"] {
+            kubectl(
+                &fx.cluster.kubeconfig,
+                &["-n", &ns, "annotate", "externalsecret", name, "force-sync=1", "--overwrite"],
+            )
+            .ok()?;
+        }
+        wait_for("OnChange to read after the annotation", Duration::from_secs(30), || async {
+            Ok::<_, String>((value("on-change").await.as_deref() == Some("second")).then_some(()))
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        ensure(value("created-once").await.as_deref() == Some("first"), "CreatedOnce ignores changes to the object")?;
+
+        // CreatedOnce reads again when its Secret must be created again.
+        secrets.delete("created-once", &Default::default()).await?;
+        wait_for("CreatedOnce to recreate its Secret", Duration::from_secs(30), || async {
+            Ok::<_, String>((value("created-once").await.as_deref() == Some("second")).then_some(()))
+        })
+        .await?;
         Ok::<_, Failed>(())
     })
 }

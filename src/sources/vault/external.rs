@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use super::{ResolvedStore, VaultError, store};
 use crate::api::Reason;
 use crate::api::duration;
-use crate::api::external_secret::{CreationPolicy, DecodingStrategy, DeletionPolicy, ExternalSecret};
+use crate::api::external_secret::{CreationPolicy, DecodingStrategy, DeletionPolicy, ExternalSecret, RefreshPolicy};
 use crate::sources::{
     Common, CommonStatus, Desired, Ownership, Retry, SecretData, Source, SourceContext, SourceError, input_digest,
 };
@@ -26,8 +26,31 @@ pub const MAX_REFRESH: Duration = Duration::from_secs(8760 * 3600);
 pub fn refresh_interval(es: &ExternalSecret) -> Result<Duration, SourceError> {
     match es.spec.refresh_interval.as_deref() {
         None => Ok(DEFAULT_REFRESH),
+        // Read once (see `refresh_policy`); the interval then only spaces
+        // the read cache's epochs.
+        Some(s) if is_zero(s) => Ok(DEFAULT_REFRESH),
         Some(s) => duration::parse_bounded(s, "spec.refreshInterval", MIN_REFRESH, MAX_REFRESH)
             .map_err(|e| SourceError::new(Reason::InvalidDocument, e.to_string(), Retry::AwaitChange)),
+    }
+}
+
+fn is_zero(s: &str) -> bool {
+    duration::parse(s).is_ok_and(|d| d.is_zero())
+}
+
+/// The object's refresh policy: `spec.refreshPolicy`, else `CreatedOnce`
+/// for `refreshInterval: 0`, else `Periodic`.
+pub fn refresh_policy(es: &ExternalSecret) -> Result<RefreshPolicy, SourceError> {
+    let zero = es.spec.refresh_interval.as_deref().is_some_and(is_zero);
+    match (es.spec.refresh_policy, zero) {
+        (Some(RefreshPolicy::Periodic), true) => Err(SourceError::new(
+            Reason::InvalidDocument,
+            "spec.refreshPolicy Periodic needs a refreshInterval above 0",
+            Retry::AwaitChange,
+        )),
+        (Some(p), _) => Ok(p),
+        (None, true) => Ok(RefreshPolicy::CreatedOnce),
+        (None, false) => Ok(RefreshPolicy::Periodic),
     }
 }
 
@@ -430,6 +453,27 @@ impl Source for ExternalSecret {
     async fn desired(&self, ctx: &SourceContext) -> Result<Desired, SourceError> {
         validate(self).map_err(|m| SourceError::new(Reason::InvalidDocument, m, Retry::AwaitChange))?;
         let interval = refresh_interval(self)?;
+        let ownership = match self.spec.target.creation_policy.unwrap_or_default() {
+            CreationPolicy::Owner => Ownership::Owner,
+            CreationPolicy::Orphan => Ownership::Orphan,
+            CreationPolicy::Merge => Ownership::Merge,
+        };
+        let target = self.common().secret_name;
+        // OnChange and CreatedOnce: the digest leaves the values out, so an
+        // unchanged object reads nothing and writes nothing; the store is
+        // read (by `data`) only when a write is due: the object changed
+        // (OnChange), or the Secret is missing or drifted.
+        let policy = refresh_policy(self)?;
+        if policy != RefreshPolicy::Periodic {
+            let spec_json = serde_json::to_vec(&self.spec).unwrap_or_default();
+            let meta = serde_json::to_vec(&(self.labels(), self.annotations())).unwrap_or_default();
+            let parts: [&[u8]; 4] = match policy {
+                RefreshPolicy::CreatedOnce => [b"created-once", b"", b"", target.as_bytes()],
+                _ => [b"on-change", &spec_json, &meta, target.as_bytes()],
+            };
+            let digest = input_digest(&parts);
+            return Ok(Desired { digest, ownership, requeue: None, data: None, record: Vec::new() });
+        }
         let store = store::resolve(&ctx.client, self)
             .await
             .map_err(|(reason, message)| SourceError::new(reason, message, Retry::Backoff))?;
@@ -442,20 +486,14 @@ impl Source for ExternalSecret {
         let data = apply_templates(ctx, self, data, &hmac_key[..]).await?;
         let data_hmac = data.hmac(&hmac_key[..]);
         let spec_json = serde_json::to_vec(&self.spec).unwrap_or_default();
-        let target = self.common().secret_name;
         let digest = input_digest(&[&spec_json, data_hmac.as_bytes(), target.as_bytes()]);
-        let ownership = match self.spec.target.creation_policy.unwrap_or_default() {
-            CreationPolicy::Owner => Ownership::Owner,
-            CreationPolicy::Orphan => Ownership::Orphan,
-            CreationPolicy::Merge => Ownership::Merge,
-        };
         let jitter = crate::sources::jitter(interval / 10);
         Ok(Desired { digest, ownership, requeue: Some(interval + jitter), data: Some(data), record: Vec::new() })
     }
 
     async fn data(&self, ctx: &SourceContext) -> Result<SecretData, SourceError> {
-        // Only reached if `desired` returned no data, which it never does;
-        // read again rather than fail.
+        // Reached when `desired` returned no data (OnChange, CreatedOnce)
+        // and a write is due.
         let interval = refresh_interval(self)?;
         let store = store::resolve(&ctx.client, self)
             .await
@@ -482,7 +520,8 @@ mod tests {
     fn refresh_intervals_follow_eso_syntax_and_bounds() {
         assert_eq!(refresh_interval(&es(None)).ok(), Some(DEFAULT_REFRESH));
         assert_eq!(refresh_interval(&es(Some("1h30m"))).ok(), Some(Duration::from_secs(5400)));
-        for bad in ["18446744073709551615s", "0", "500ms", "1d", "9000h"] {
+        assert_eq!(refresh_interval(&es(Some("0"))).ok(), Some(DEFAULT_REFRESH), "0 reads once");
+        for bad in ["18446744073709551615s", "500ms", "1d", "9000h"] {
             let e = refresh_interval(&es(Some(bad))).expect_err(bad);
             assert_eq!(e.reason, Reason::InvalidDocument);
             assert_eq!(e.retry, Retry::AwaitChange);
@@ -580,6 +619,20 @@ mod tests {
         let mut no_key = es(None);
         no_key.spec.data.push(ExternalSecretData { secret_key: String::new(), ..item });
         assert!(validate(&no_key).is_err_and(|e| e.contains("secretKey is empty")));
+    }
+
+    #[test]
+    fn refresh_policies_follow_eso() {
+        let mut e = es(None);
+        assert_eq!(refresh_policy(&e).ok(), Some(RefreshPolicy::Periodic));
+        e.spec.refresh_interval = Some("0".into());
+        assert_eq!(refresh_policy(&e).ok(), Some(RefreshPolicy::CreatedOnce));
+        e.spec.refresh_policy = Some(RefreshPolicy::OnChange);
+        assert_eq!(refresh_policy(&e).ok(), Some(RefreshPolicy::OnChange));
+        e.spec.refresh_policy = Some(RefreshPolicy::Periodic);
+        assert!(refresh_policy(&e).is_err_and(|x| x.reason == Reason::InvalidDocument));
+        e.spec.refresh_interval = Some("0s".into());
+        assert!(refresh_policy(&e).is_err());
     }
 
     #[test]
