@@ -23,7 +23,9 @@ use super::common::{Condition, DriftPolicy, RolloutTarget, SecretTemplate};
 #[kube(printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#)]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalSecretSpec {
-    /// The store to read from.
+    /// The store to read from (not needed when every value comes from a
+    /// generator).
+    #[serde(default)]
     pub secret_store_ref: SecretStoreRef,
     /// How often to read again, e.g. `1h`, `15m`, `30s` (default `1h`);
     /// `0`: read once, when the Secret is created (as `CreatedOnce`).
@@ -263,9 +265,34 @@ pub struct DataFrom {
     /// becomes one key (its path, `/` as `_`) holding the secret as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub find: Option<FindRef>,
+    /// A generator's output (`generatorRef` to a `Password`).
+    #[serde(default, rename = "sourceRef", skip_serializing_if = "Option::is_none")]
+    pub source_ref: Option<SourceRef>,
     /// Renames of the keys this entry produced, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rewrite: Vec<Rewrite>,
+}
+
+/// ESO's `dataFrom[].sourceRef`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRef {
+    /// A generator in the ExternalSecret's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_ref: Option<GeneratorRef>,
+}
+
+/// Which generator.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratorRef {
+    /// `seal.dev/v1alpha1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// `Password` (the only generator seal has).
+    pub kind: String,
+    /// Its name.
+    pub name: String,
 }
 
 /// ESO's `dataFrom[].find`.

@@ -4,6 +4,7 @@
 pub mod common;
 pub mod duration;
 pub mod external_secret;
+pub mod generator;
 pub mod reason;
 pub mod sealed_secret;
 pub mod secret_store;
@@ -28,6 +29,7 @@ pub fn crds()
         ("externalsecrets.yaml", ExternalSecret::crd()),
         ("secretstores.yaml", SecretStore::crd()),
         ("clustersecretstores.yaml", ClusterSecretStore::crd()),
+        ("passwords.yaml", generator::Password::crd()),
     ]
 }
 

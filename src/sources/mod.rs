@@ -5,6 +5,7 @@
 //! (that is `controller`), which drives every source the same way through
 //! the [`Source`] trait.
 
+pub mod generator;
 pub mod sealed;
 pub mod template;
 pub mod vault;

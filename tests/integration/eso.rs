@@ -31,6 +31,7 @@ pub fn trials() -> Vec<Trial> {
         ),
         env::trial("eso::find_by_path_and_by_tags_with_rewrite_names_keys_as_eso_does", find_and_rewrite),
         env::trial("eso::refresh_policies_on_change_and_created_once_read_only_when_due", refresh_policies),
+        env::trial("eso::a_password_generator_makes_a_value_that_never_leaves_the_cluster", password_generator),
         env::trial(
             "eso::a_failing_template_keeps_the_last_good_secret_and_names_its_position",
             failing_template_keeps_last_good_secret,
@@ -539,6 +540,93 @@ fn refresh_policies() -> Result<(), Failed> {
             Ok::<_, String>((value("created-once").await.as_deref() == Some("second")).then_some(()))
         })
         .await?;
+        Ok::<_, Failed>(())
+    })
+}
+
+/// ESO's Password generator as its documentation shows it (only the
+/// apiVersions changed: `generators.external-secrets.io/v1alpha1` and
+/// `external-secrets.io/v1beta1` both become `seal.dev/v1alpha1`).
+const GENERATOR: &str = r#"
+apiVersion: generators.external-secrets.io/v1alpha1
+kind: Password
+metadata:
+  name: my-password
+  namespace: {NS}
+spec:
+  length: 42
+  digits: 5
+  symbols: 5
+  symbolCharacters: "-_$@"
+  noUpper: false
+  allowRepeat: true
+---
+apiVersion: external-secrets.io/v1beta1
+kind: ExternalSecret
+metadata:
+  name: password
+  namespace: {NS}
+spec:
+  refreshInterval: "0"
+  target:
+    name: password-secret
+  dataFrom:
+  - sourceRef:
+      generatorRef:
+        apiVersion: generators.external-secrets.io/v1alpha1
+        kind: Password
+        name: my-password
+    rewrite:
+    - regexp:
+        source: "password"
+        target: "db-password"
+"#;
+
+fn password_generator() -> Result<(), Failed> {
+    let fx = setup("eso-gen")?;
+    let ns = fx.ns().to_owned();
+    env::block_on(async {
+        let _ctrl = fx.start(&[], &[]).await?;
+        let manifests = GENERATOR
+            .replace("generators.external-secrets.io/v1alpha1", "seal.dev/v1alpha1")
+            .replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1")
+            .replace("{NS}", &ns);
+        wait_for("kubectl apply of the generator manifests", Duration::from_secs(30), || async {
+            let out = kubectl(&fx.cluster.kubeconfig, &["apply", "-f", "-"])
+                .stdin(manifests.clone())
+                .output()
+                .map_err(|e| format!("{e:?}"))?;
+            if out.status.success() { Ok(Some(())) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+        })
+        .await?;
+        let es: Api<ExternalSecret> = fx.es();
+        let obj = wait_ready(&es, "password", "True", "Materialized").await?;
+        let secrets = fx.secrets();
+        let s = secrets.get("password-secret").await?;
+        let d = data_of(&s);
+        ensure(
+            d.keys().collect::<Vec<_>>() == vec!["db-password"],
+            format!("keys {:?}", d.keys().collect::<Vec<_>>()),
+        )?;
+        let pw = String::from_utf8(d.get("db-password").cloned().unwrap_or_default())?;
+        ensure(pw.chars().count() == 42, "42 characters")?;
+        ensure(pw.chars().filter(char::is_ascii_digit).count() == 5, "5 digits")?;
+        ensure(pw.chars().filter(|c| "-_$@".contains(*c)).count() == 5, "5 of the given symbols")?;
+        ensure(pw.chars().all(|c| c.is_ascii_alphanumeric() || "-_$@".contains(c)), "nothing else")?;
+        // The value is in the Secret only: not in the object's status, nor
+        // in its Events.
+        assert_absent(&serde_json::to_vec(&obj)?, &pw, "the ExternalSecret")?;
+        let events: Api<Event> = fx.app.api();
+        assert_absent(&serde_json::to_vec(&events.list(&ListParams::default()).await?.items)?, &pw, "the Events")?;
+        // Created once: a change to the object does not make a new password.
+        kubectl(
+            &fx.cluster.kubeconfig,
+            &["-n", &ns, "annotate", "externalsecret", "password", "force-sync=1", "--overwrite"],
+        )
+        .ok()?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let again = data_of(&secrets.get("password-secret").await?);
+        ensure(again == d, "the password is kept")?;
         Ok::<_, Failed>(())
     })
 }

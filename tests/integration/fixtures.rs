@@ -66,6 +66,7 @@ fn apply_crds() -> Result<(), Failed> {
             ExternalSecret::crd_name(),
             SecretStore::crd_name(),
             ClusterSecretStore::crd_name(),
+            "passwords.seal.dev",
         ] {
             within("CRD Established", TIMEOUT, await_condition(crds.clone(), name, conditions::is_crd_established()))
                 .await?

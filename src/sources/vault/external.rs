@@ -80,12 +80,19 @@ pub fn validate(es: &ExternalSecret) -> Result<(), String> {
         return Err("spec.data and spec.dataFrom are both empty: name at least one value to read".into());
     }
     for (i, df) in spec.data_from.iter().enumerate() {
-        match (&df.extract, &df.find) {
-            (None, None) => return Err(format!("spec.dataFrom[{i}] names no source: give extract or find")),
-            (Some(_), Some(_)) => {
-                return Err(format!("spec.dataFrom[{i}]: extract and find cannot be set in the same entry"));
+        let generator = df.source_ref.as_ref().is_some_and(|r| r.generator_ref.is_some());
+        match [df.extract.is_some(), df.find.is_some(), generator].iter().filter(|x| **x).count() {
+            0 => {
+                return Err(format!(
+                    "spec.dataFrom[{i}] names no source: give extract, find or sourceRef.generatorRef"
+                ));
             }
-            _ => {}
+            1 => {}
+            _ => {
+                return Err(format!(
+                    "spec.dataFrom[{i}]: extract, find and sourceRef.generatorRef cannot be set in the same entry"
+                ));
+            }
         }
         for (j, r) in df.rewrite.iter().enumerate() {
             if r.regexp.is_some() == r.transform.is_some() {
@@ -116,12 +123,14 @@ pub fn validate(es: &ExternalSecret) -> Result<(), String> {
 pub async fn fetch(
     ctx: &SourceContext,
     es: &ExternalSecret,
-    store: &ResolvedStore,
+    store: Option<&ResolvedStore>,
     epoch: u64,
 ) -> Result<SecretData, VaultError> {
     let mut data = SecretData::default();
+    let no_store = || VaultError::Misconfigured("spec.secretStoreRef names no store".into());
     for d in &es.spec.data {
         let r = &d.remote_ref;
+        let store = store.ok_or_else(no_store)?;
         let secret = ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), epoch).await?;
         let value: Zeroizing<Vec<u8>> = match &r.property {
             Some(p) => match property(&secret, p) {
@@ -145,6 +154,7 @@ pub async fn fetch(
     for (i, df) in es.spec.data_from.iter().enumerate() {
         let mut entry = SecretData::default();
         if let Some(r) = &df.extract {
+            let store = store.ok_or_else(no_store)?;
             let secret = ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), epoch).await?;
             for (k, v) in &secret.0 {
                 let value = decode(Zeroizing::new(v.as_bytes().to_vec()), r.decoding_strategy, k)
@@ -153,6 +163,7 @@ pub async fn fetch(
             }
         }
         if let Some(f) = &df.find {
+            let store = store.ok_or_else(no_store)?;
             let field = format!("spec.dataFrom[{i}].find");
             let name = match &f.name {
                 Some(n) => Some(
@@ -178,10 +189,48 @@ pub async fn fetch(
                 entry.0.insert(key, value);
             }
         }
+        if let Some(g) = df.source_ref.as_ref().and_then(|r| r.generator_ref.as_ref()) {
+            let field = format!("spec.dataFrom[{i}].sourceRef.generatorRef");
+            let value =
+                generate(ctx, es, g, epoch).await.map_err(|e| VaultError::Misconfigured(format!("{field}: {e}")))?;
+            entry.0.insert("password".to_owned(), value);
+        }
         let entry = rewrite(entry, &df.rewrite, i).map_err(VaultError::Misconfigured)?;
         data.0.extend(entry.0);
     }
     Ok(data)
+}
+
+/// A generator's value (`Password`, from the ExternalSecret's namespace),
+/// the same within one refresh epoch (see `sources::generator`).
+async fn generate(
+    ctx: &SourceContext,
+    es: &ExternalSecret,
+    g: &crate::api::external_secret::GeneratorRef,
+    epoch: u64,
+) -> Result<Zeroizing<Vec<u8>>, String> {
+    use crate::api::generator::Password;
+    use crate::sources::generator;
+    if g.kind != "Password" || g.api_version.as_deref().is_some_and(|v| !v.starts_with("seal.dev/")) {
+        return Err(format!(
+            "{} {}: seal has one generator, seal.dev/v1alpha1 Password",
+            g.api_version.as_deref().unwrap_or(""),
+            g.kind
+        ));
+    }
+    let ns = es.namespace().unwrap_or_default();
+    let api: kube::Api<Password> = kube::Api::namespaced(ctx.client.clone(), &ns);
+    let p = api
+        .get_opt(&g.name)
+        .await
+        .map_err(|e| format!("cannot read Password {ns}/{}: {e}", g.name))?
+        .ok_or_else(|| format!("Password {ns}/{} does not exist", g.name))?;
+    let key = ctx.registry.hmac_key_bytes().ok_or("the controller's keys are not loaded yet")?;
+    let uid = es.uid().unwrap_or_default();
+    let seed = format!("password\0{uid}\0{}\0{epoch}", g.name);
+    let value = generator::password(&p.spec, &mut generator::Stream::new(&key[..], seed.as_bytes()))
+        .map_err(|e| format!("Password {ns}/{}: {e}", g.name))?;
+    Ok(Zeroizing::new(value.as_bytes().to_vec()))
 }
 
 /// A regular expression from a tenant's object, with bounded size.
@@ -422,6 +471,18 @@ async fn template_source(
     Ok(out)
 }
 
+/// The store, unless every value comes from a generator.
+async fn resolve_if_needed(ctx: &SourceContext, es: &ExternalSecret) -> Result<Option<ResolvedStore>, SourceError> {
+    let needs = !es.spec.data.is_empty() || es.spec.data_from.iter().any(|d| d.extract.is_some() || d.find.is_some());
+    if !needs {
+        return Ok(None);
+    }
+    store::resolve(&ctx.client, es)
+        .await
+        .map(Some)
+        .map_err(|(reason, message)| SourceError::new(reason, message, Retry::Backoff))
+}
+
 fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
@@ -474,10 +535,8 @@ impl Source for ExternalSecret {
             let digest = input_digest(&parts);
             return Ok(Desired { digest, ownership, requeue: None, data: None, record: Vec::new() });
         }
-        let store = store::resolve(&ctx.client, self)
-            .await
-            .map_err(|(reason, message)| SourceError::new(reason, message, Retry::Backoff))?;
-        let data = fetch(ctx, self, &store, epoch(now_secs(), interval)).await.map_err(vault_error)?;
+        let store = resolve_if_needed(ctx, self).await?;
+        let data = fetch(ctx, self, store.as_ref(), epoch(now_secs(), interval)).await.map_err(vault_error)?;
         let hmac_key = ctx.registry.hmac_key_bytes().ok_or_else(|| {
             SourceError::new(Reason::StoreUnavailable, "the controller's keys are not loaded yet", Retry::Backoff)
         })?;
@@ -495,10 +554,8 @@ impl Source for ExternalSecret {
         // Reached when `desired` returned no data (OnChange, CreatedOnce)
         // and a write is due.
         let interval = refresh_interval(self)?;
-        let store = store::resolve(&ctx.client, self)
-            .await
-            .map_err(|(reason, message)| SourceError::new(reason, message, Retry::Backoff))?;
-        let data = fetch(ctx, self, &store, epoch(now_secs(), interval)).await.map_err(vault_error)?;
+        let store = resolve_if_needed(ctx, self).await?;
+        let data = fetch(ctx, self, store.as_ref(), epoch(now_secs(), interval)).await.map_err(vault_error)?;
         let hmac_key = ctx.registry.hmac_key_bytes().ok_or_else(|| {
             SourceError::new(Reason::StoreUnavailable, "the controller's keys are not loaded yet", Retry::Backoff)
         })?;
