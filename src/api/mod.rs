@@ -1,6 +1,7 @@
 //! The custom resources of seal (group `seal.dev`, version `v1alpha1`).
 //! Types only: no client calls, no decisions.
 
+pub mod cluster_external_secret;
 pub mod common;
 pub mod duration;
 pub mod external_secret;
@@ -30,6 +31,7 @@ pub fn crds()
         ("secretstores.yaml", SecretStore::crd()),
         ("clustersecretstores.yaml", ClusterSecretStore::crd()),
         ("passwords.yaml", generator::Password::crd()),
+        ("clusterexternalsecrets.yaml", cluster_external_secret::ClusterExternalSecret::crd()),
     ]
 }
 

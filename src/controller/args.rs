@@ -63,6 +63,12 @@ pub struct Args {
     /// start with one followed by '/'). Empty: any server.
     #[arg(long, env = "SEAL_ALLOWED_VAULT_SERVERS", value_delimiter = ',')]
     pub allowed_vault_servers: Vec<String>,
+    /// Serve ClusterExternalSecrets: `auto` (only when serving every
+    /// namespace), `true` (with --watch-namespace: into those namespaces
+    /// only; needs list and watch on namespaces and ClusterExternalSecrets),
+    /// or `false`.
+    #[arg(long, env = "SEAL_CLUSTER_EXTERNAL_SECRETS", default_value = "auto", value_parser = ["auto", "true", "false"])]
+    pub cluster_external_secrets: String,
 }
 
 /// Longest period a flag accepts (timers further out are refused).

@@ -9,6 +9,7 @@
 //! - [`stores`]: SecretStore and ClusterSecretStore health.
 
 pub mod args;
+pub mod cluster_external;
 pub mod leader;
 pub mod reconcile;
 pub mod report;

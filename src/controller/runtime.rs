@@ -45,6 +45,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         lease_duration,
         refused_annotation_prefixes,
         allowed_vault_servers,
+        cluster_external_secrets,
     } = args;
     // kube and other TLS users may enable both rustls back ends: pick one.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -173,6 +174,28 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
     let cluster_stores = Controller::new(Api::<DeserializeGuard<ClusterSecretStore>>::all(client.clone()), objects)
         .graceful_shutdown_on(shutdown.wait());
     runs.push(wiring.run(cluster_stores, stores::reconcile_cluster_store));
+    // ClusterExternalSecrets, re-run whenever a namespace appears or
+    // changes. By default only an instance serving every namespace runs
+    // them; one limited to some namespaces writes only into those.
+    let serve_ces = match cluster_external_secrets.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => watch_namespace.is_empty(),
+    };
+    if serve_ces {
+        let namespaces =
+            watcher(Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone()), watcher::Config::default())
+                .default_backoff()
+                .touched_objects()
+                .map(|_| ());
+        let cluster_external = Controller::new(
+            Api::<DeserializeGuard<crate::api::cluster_external_secret::ClusterExternalSecret>>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .reconcile_all_on(namespaces)
+        .graceful_shutdown_on(shutdown.wait());
+        runs.push(wiring.run(cluster_external, super::cluster_external::reconcile));
+    }
 
     tokio::spawn(async move {
         // The controller itself also waits on these stores, and kube-runtime

@@ -33,6 +33,10 @@ pub fn trials() -> Vec<Trial> {
         env::trial("eso::refresh_policies_on_change_and_created_once_read_only_when_due", refresh_policies),
         env::trial("eso::a_password_generator_makes_a_value_that_never_leaves_the_cluster", password_generator),
         env::trial(
+            "eso::cluster_external_secret_fans_out_to_chosen_namespaces_and_reports_the_rest",
+            cluster_external_secret,
+        ),
+        env::trial(
             "eso::a_failing_template_keeps_the_last_good_secret_and_names_its_position",
             failing_template_keeps_last_good_secret,
         ),
@@ -627,6 +631,151 @@ fn password_generator() -> Result<(), Failed> {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let again = data_of(&secrets.get("password-secret").await?);
         ensure(again == d, "the password is kept")?;
+        Ok::<_, Failed>(())
+    })
+}
+
+/// A ClusterExternalSecret as ESO's documentation shows it (apiVersions
+/// changed): `{TOKEN}` labels the namespaces it chooses.
+const CES: &str = r#"
+apiVersion: external-secrets.io/v1beta1
+kind: ClusterExternalSecret
+metadata:
+  name: "{NAME}"
+spec:
+  externalSecretName: shared
+  externalSecretMetadata:
+    labels:
+      team: platform
+  namespaceSelectors:
+  - matchLabels:
+      seal-ces-test: "{TOKEN}"
+  refreshTime: 1m
+  externalSecretSpec:
+    refreshInterval: "0"
+    target:
+      name: shared
+    dataFrom:
+    - sourceRef:
+        generatorRef:
+          apiVersion: generators.external-secrets.io/v1alpha1
+          kind: Password
+          name: pw
+"#;
+
+fn cluster_external_secret() -> Result<(), Failed> {
+    use k8s_openapi::api::core::v1::Namespace;
+    use seal::api::cluster_external_secret::ClusterExternalSecret;
+    let fx = setup("eso-ces")?;
+    env::block_on(async {
+        let a = fx.namespace("ces-a").await?;
+        let b = fx.namespace("ces-b").await?;
+        let c = fx.namespace("ces-c").await?;
+        let token = a.name.clone();
+        let name = format!("ces-{token}");
+        let nss: Api<Namespace> = Api::all(fx.cluster.admin());
+        let label = |ns: &str, on: bool| {
+            let nss = nss.clone();
+            let token = token.clone();
+            let ns = ns.to_owned();
+            async move {
+                let v = if on { json!(token) } else { serde_json::Value::Null };
+                let patch = json!({"metadata": {"labels": {"seal-ces-test": v}}});
+                nss.patch(&ns, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await.map(drop)
+            }
+        };
+        label(&a.name, true).await?;
+        label(&b.name, true).await?;
+        for ns in [&a, &b, &c] {
+            let pw: Api<seal::api::generator::Password> = ns.api();
+            create(&pw, json!({"apiVersion": "seal.dev/v1alpha1", "kind": "Password", "metadata": {"name": "pw"}, "spec": {"length": 16}}))
+                .await?;
+        }
+        // In c, an ExternalSecret of the same name that is someone else's.
+        let foreign: Api<ExternalSecret> = c.api();
+        create(
+            &foreign,
+            json!({"apiVersion": "seal.dev/v1alpha1", "kind": "ExternalSecret", "metadata": {"name": "shared"},
+                   "spec": {"dataFrom": [{"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}}]}}),
+        )
+        .await?;
+        let _ctrl = fx.start(&[&a.name, &b.name, &c.name], &[("SEAL_CLUSTER_EXTERNAL_SECRETS", "true")]).await?;
+        let manifest = CES
+            .replace("generators.external-secrets.io/v1alpha1", "seal.dev/v1alpha1")
+            .replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1")
+            .replace("{NAME}", &name)
+            .replace("{TOKEN}", &token);
+        wait_for("kubectl apply of the ClusterExternalSecret", Duration::from_secs(30), || async {
+            let out = kubectl(&fx.cluster.kubeconfig, &["apply", "-f", "-"])
+                .stdin(manifest.clone())
+                .output()
+                .map_err(|e| format!("{e:?}"))?;
+            if out.status.success() { Ok(Some(())) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+        })
+        .await?;
+        let cess: Api<ClusterExternalSecret> = Api::all(fx.cluster.admin());
+        let status = |want_prov: Vec<String>, want_failed: Vec<String>| {
+            let cess = cess.clone();
+            let name = name.clone();
+            async move {
+                wait_for(
+                    &format!("{name} to list {want_prov:?} provisioned, {want_failed:?} failed"),
+                    Duration::from_secs(60),
+                    || async {
+                        let ces = cess.get(&name).await.map_err(|e| e.to_string())?;
+                        let st = ces.status.clone().unwrap_or_default();
+                        let failed: Vec<String> = st.failed_namespaces.iter().map(|f| f.namespace.clone()).collect();
+                        if st.provisioned_namespaces == want_prov && failed == want_failed {
+                            Ok(Some(st))
+                        } else {
+                            Err(format!("{:?}", serde_json::to_string(&st)))
+                        }
+                    },
+                )
+                .await
+            }
+        };
+        let mut ab = vec![a.name.clone(), b.name.clone()];
+        ab.sort();
+        let st = status(ab.clone(), vec![]).await?;
+        ensure(
+            st.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"),
+            "Ready when every namespace is provisioned",
+        )?;
+        for ns in [&a, &b] {
+            let es: Api<ExternalSecret> = ns.api();
+            let obj = wait_ready(&es, "shared", "True", "Materialized").await?;
+            ensure(obj["metadata"]["labels"]["team"] == "platform", "externalSecretMetadata labels are applied")?;
+            let secrets: Api<Secret> = ns.api();
+            let s = secret_with(&secrets, "shared", "password").await?;
+            ensure(
+                data_of(&s).get("password").map(Vec::len) == Some(16),
+                "each namespace gets its own generated password",
+            )?;
+        }
+        ensure(foreign.get("shared").await?.spec.data_from.len() == 1, "the foreign ExternalSecret is untouched")?;
+
+        // c chosen too: reported as failed, its ExternalSecret left alone.
+        label(&c.name, true).await?;
+        let st = status(ab.clone(), vec![c.name.clone()]).await?;
+        ensure(
+            st.failed_namespaces.iter().all(|f| f.reason.contains("was not made by this ClusterExternalSecret")),
+            "the reason says why",
+        )?;
+        ensure(
+            st.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "False"),
+            "not Ready while a namespace fails",
+        )?;
+        // b no longer chosen: its ExternalSecret is removed.
+        label(&c.name, false).await?;
+        label(&b.name, false).await?;
+        status(vec![a.name.clone()], vec![]).await?;
+        let es_b: Api<ExternalSecret> = b.api();
+        wait_for("the ExternalSecret in b to be deleted", Duration::from_secs(30), || async {
+            Ok::<_, String>(es_b.get_opt("shared").await.map_err(|e| e.to_string())?.is_none().then_some(()))
+        })
+        .await?;
+        cess.delete(&name, &Default::default()).await?;
         Ok::<_, Failed>(())
     })
 }

@@ -67,6 +67,7 @@ fn apply_crds() -> Result<(), Failed> {
             SecretStore::crd_name(),
             ClusterSecretStore::crd_name(),
             "passwords.seal.dev",
+            "clusterexternalsecrets.seal.dev",
         ] {
             within("CRD Established", TIMEOUT, await_condition(crds.clone(), name, conditions::is_crd_established()))
                 .await?
