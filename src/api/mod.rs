@@ -6,6 +6,7 @@ pub mod common;
 pub mod duration;
 pub mod external_secret;
 pub mod generator;
+pub mod push_secret;
 pub mod reason;
 pub mod sealed_secret;
 pub mod secret_store;
@@ -32,6 +33,7 @@ pub fn crds()
         ("clustersecretstores.yaml", ClusterSecretStore::crd()),
         ("passwords.yaml", generator::Password::crd()),
         ("clusterexternalsecrets.yaml", cluster_external_secret::ClusterExternalSecret::crd()),
+        ("pushsecrets.yaml", push_secret::PushSecret::crd()),
     ]
 }
 

@@ -11,6 +11,7 @@
 pub mod args;
 pub mod cluster_external;
 pub mod leader;
+pub mod push;
 pub mod reconcile;
 pub mod report;
 pub mod runtime;

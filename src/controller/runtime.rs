@@ -167,6 +167,8 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         runs.push(wiring.run(sealed, reconcile::reconcile::<SealedSecret>));
         let external = wiring.controller::<ExternalSecret>(&ns, objects.clone(), true);
         runs.push(wiring.run(external, reconcile::reconcile::<ExternalSecret>));
+        let pushes = wiring.controller::<crate::api::push_secret::PushSecret>(&ns, objects.clone(), false);
+        runs.push(wiring.run(pushes, super::push::reconcile));
         let secret_stores = wiring.controller::<SecretStore>(&ns, watcher::Config::default(), false);
         runs.push(wiring.run(secret_stores, stores::reconcile_store));
     }

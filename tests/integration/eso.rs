@@ -36,6 +36,7 @@ pub fn trials() -> Vec<Trial> {
             "eso::cluster_external_secret_fans_out_to_chosen_namespaces_and_reports_the_rest",
             cluster_external_secret,
         ),
+        env::trial("eso::push_secret_writes_consented_values_and_never_foreign_paths", push_secret),
         env::trial(
             "eso::a_failing_template_keeps_the_last_good_secret_and_names_its_position",
             failing_template_keeps_last_good_secret,
@@ -776,6 +777,152 @@ fn cluster_external_secret() -> Result<(), Failed> {
         })
         .await?;
         cess.delete(&name, &Default::default()).await?;
+        Ok::<_, Failed>(())
+    })
+}
+
+/// ESO's PushSecret example (apiVersion changed), and one aimed at a
+/// secret seal did not write.
+const PUSH: &str = r#"
+apiVersion: external-secrets.io/v1alpha1
+kind: PushSecret
+metadata:
+  name: pushsecret-example
+  namespace: {NS}
+spec:
+  deletionPolicy: Delete
+  refreshInterval: 1s
+  secretStoreRefs:
+    - name: vault-backend
+      kind: SecretStore
+  selector:
+    secret:
+      name: pokedex-credentials
+  data:
+    - match:
+        secretKey: best-pokemon
+        remoteRef:
+          remoteKey: pushed/pokedex
+          property: best-pokemon
+---
+apiVersion: external-secrets.io/v1alpha1
+kind: PushSecret
+metadata:
+  name: overwrite-attempt
+  namespace: {NS}
+spec:
+  refreshInterval: 1s
+  secretStoreRefs:
+    - name: vault-backend
+      kind: SecretStore
+  selector:
+    secret:
+      name: pokedex-credentials
+  data:
+    - match:
+        secretKey: best-pokemon
+        remoteRef:
+          remoteKey: team/root-owned
+          property: password
+"#;
+
+fn push_secret() -> Result<(), Failed> {
+    use seal::api::push_secret::PushSecret;
+    let fx = setup("eso-push")?;
+    let bao = env::bao()?;
+    let ns = fx.ns().to_owned();
+    env::block_on(async {
+        let root = bao.root()?;
+        let mount = bao.enable_kv2().await?;
+        vaultrs::kv2::set(&root, &mount, "team/root-owned", &kv(&[("password", "kept")])).await?;
+        put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
+        create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+        // The source, without consent yet.
+        create(
+            &fx.secrets(),
+            json!({"metadata": {"name": "pokedex-credentials"}, "stringData": {"best-pokemon": CANARY}}),
+        )
+        .await?;
+        let _ctrl = fx.start(&[], &[]).await?;
+        let manifests = PUSH.replace("external-secrets.io/v1alpha1", "seal.dev/v1alpha1").replace("{NS}", &ns);
+        wait_for("kubectl apply of the PushSecrets", Duration::from_secs(30), || async {
+            let out = kubectl(&fx.cluster.kubeconfig, &["apply", "-f", "-"])
+                .stdin(manifests.clone())
+                .output()
+                .map_err(|e| format!("{e:?}"))?;
+            if out.status.success() { Ok(Some(())) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+        })
+        .await?;
+        let pss: Api<PushSecret> = fx.app.api();
+        let obj = wait_ready(&pss, "pushsecret-example", "False", "Errored").await?;
+        let msg = crate::external::ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
+        ensure(msg.contains("seal.dev/allow-push"), format!("without consent the message says what to add: {msg}"))?;
+        let read = |path: &'static str| {
+            let root = bao.root();
+            let mount = mount.clone();
+            async move {
+                let root = root.map_err(|e| format!("{e:?}"))?;
+                vaultrs::kv2::read::<std::collections::HashMap<String, String>>(&root, &mount, path)
+                    .await
+                    .ok()
+                    .map_or(Ok(None), |m| Ok(Some(m)))
+            }
+        };
+        ensure(read("pushed/pokedex").await.map_err(|e: String| e)?.is_none(), "nothing is pushed without consent")?;
+
+        // The owner consents: the value arrives, marked as seal's.
+        kubectl(
+            &fx.cluster.kubeconfig,
+            &[
+                "-n",
+                &ns,
+                "annotate",
+                "secret",
+                "pokedex-credentials",
+                "seal.dev/allow-push=pushsecret-example,overwrite-attempt",
+            ],
+        )
+        .ok()?;
+        wait_ready(&pss, "pushsecret-example", "True", "Synced").await?;
+        let pushed = read("pushed/pokedex").await.map_err(|e: String| e)?.unwrap_or_default();
+        ensure(pushed.get("best-pokemon").map(String::as_str) == Some(CANARY), "the value is in OpenBao")?;
+        let meta = vaultrs::kv2::read_metadata(&root, &mount, "pushed/pokedex").await?;
+        ensure(
+            meta.custom_metadata.unwrap_or_default().get("managed-by").map(String::as_str) == Some("seal"),
+            "marked managed-by: seal",
+        )?;
+
+        // A change of the Secret reaches OpenBao at the next refresh.
+        let secrets = fx.secrets();
+        secrets
+            .patch(
+                "pokedex-credentials",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({"stringData": {"best-pokemon": "pikachu"}})),
+            )
+            .await?;
+        wait_for("the new value to reach OpenBao", Duration::from_secs(30), || async {
+            let m = read("pushed/pokedex").await?;
+            Ok::<_, String>(m.filter(|m| m.get("best-pokemon").map(String::as_str) == Some("pikachu")).map(drop))
+        })
+        .await?;
+
+        // A secret seal did not write is never overwritten.
+        let obj = wait_ready(&pss, "overwrite-attempt", "False", "Errored").await?;
+        let msg = crate::external::ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
+        ensure(msg.contains("was not written by seal"), format!("the refusal says why: {msg}"))?;
+        let kept = read("team/root-owned").await.map_err(|e: String| e)?.unwrap_or_default();
+        ensure(kept.get("password").map(String::as_str) == Some("kept"), "the foreign secret is unchanged")?;
+        assert_absent(&serde_json::to_vec(&obj)?, CANARY, "the PushSecret's status")?;
+
+        // deletionPolicy Delete: the pushed secret goes with the PushSecret.
+        pss.delete("pushsecret-example", &Default::default()).await?;
+        wait_for("the pushed secret to be deleted", Duration::from_secs(30), || async {
+            let gone = read("pushed/pokedex").await?.is_none();
+            let obj_gone = pss.get_opt("pushsecret-example").await.map_err(|e| e.to_string())?.is_none();
+            Ok::<_, String>((gone && obj_gone).then_some(()))
+        })
+        .await?;
         Ok::<_, Failed>(())
     })
 }

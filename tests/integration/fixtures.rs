@@ -68,6 +68,7 @@ fn apply_crds() -> Result<(), Failed> {
             ClusterSecretStore::crd_name(),
             "passwords.seal.dev",
             "clusterexternalsecrets.seal.dev",
+            "pushsecrets.seal.dev",
         ] {
             within("CRD Established", TIMEOUT, await_condition(crds.clone(), name, conditions::is_crd_established()))
                 .await?

@@ -113,6 +113,11 @@ pub struct VaultPool {
     metrics: Arc<Metrics>,
 }
 
+/// Custom metadata key marking the KV v2 secrets a PushSecret wrote.
+pub const MANAGED_BY_KEY: &str = "managed-by";
+/// Its value for seal.
+pub const MANAGED_BY_SEAL: &str = "seal";
+
 /// Most secrets one `dataFrom.find` may match.
 pub const MAX_FIND_KEYS: usize = 1000;
 /// Deepest folder level `dataFrom.find` descends to.
@@ -395,6 +400,164 @@ impl VaultPool {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// Writes one pushed value to KV v2 at `path`: as `property` of the
+    /// secret there (its other properties kept), or, without a property,
+    /// as the whole secret (`value` a JSON object). A secret that exists
+    /// and was not written by seal (or External Secrets Operator) is never
+    /// overwritten; the write is a check-and-set on the version read, and is
+    /// skipped when nothing would change. Returns whether it wrote.
+    pub async fn push(
+        &self,
+        kube: &Client,
+        store: &ResolvedStore,
+        path: &str,
+        property: Option<&str>,
+        value: &[u8],
+        if_not_exists: bool,
+    ) -> Result<bool, VaultError> {
+        if store.provider.version.unwrap_or_default() != KvVersion::V2 {
+            return Err(VaultError::Misconfigured(format!("{}: PushSecret needs a KV version 2 mount", store.display)));
+        }
+        let client = self.client(kube, store).await?;
+        let mount = store.provider.path.clone();
+        let what = format!("{}: read metadata of {path}", store.display);
+        let meta = self
+            .request(store, async {
+                match vaultrs::kv2::read_metadata(client.as_ref(), &mount, path).await {
+                    Ok(m) => Ok(Some(m)),
+                    Err(ClientError::APIError { code: 404, .. }) => Ok(None),
+                    Err(e) => Err(from_client(e, &store.display, &what)),
+                }
+            })
+            .await?;
+        let version = meta.as_ref().map_or(0, |m| m.current_version);
+        let live = meta.as_ref().is_some_and(|m| {
+            m.versions.get(&m.current_version.to_string()).is_some_and(|v| v.deletion_time.is_empty() && !v.destroyed)
+        });
+        if let Some(m) = &meta {
+            let by = m.custom_metadata.as_ref().and_then(|c| c.get(MANAGED_BY_KEY)).map(String::as_str);
+            if !matches!(by, Some(MANAGED_BY_SEAL | "external-secrets")) {
+                return Err(VaultError::Denied(format!(
+                    "{}: {path} exists and was not written by seal (custom metadata {MANAGED_BY_KEY} is not {MANAGED_BY_SEAL}); refusing to overwrite it",
+                    store.display
+                )));
+            }
+        }
+        if if_not_exists && live {
+            return Ok(false);
+        }
+        let mut data: serde_json::Map<String, serde_json::Value> = if live {
+            let what = format!("{}: read {path}", store.display);
+            self.request(store, async {
+                vaultrs::kv2::read(client.as_ref(), &mount, path)
+                    .await
+                    .map_err(|e| from_client(e, &store.display, &what))
+            })
+            .await?
+        } else {
+            serde_json::Map::new()
+        };
+        let before = data.clone();
+        let text = std::str::from_utf8(value)
+            .map_err(|_| VaultError::Misconfigured(format!("{}: the value for {path} is not text", store.display)))?;
+        match property {
+            Some(p) => {
+                data.insert(p.to_owned(), serde_json::Value::String(text.to_owned()));
+            }
+            None => match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(serde_json::Value::Object(m)) => data = m,
+                _ => {
+                    return Err(VaultError::Misconfigured(format!(
+                        "{}: without remoteRef.property the value for {path} must be a JSON object",
+                        store.display
+                    )));
+                }
+            },
+        }
+        if live && data == before {
+            return Ok(false);
+        }
+        let what = format!("{}: write {path}", store.display);
+        let cas = u32::try_from(version).unwrap_or(u32::MAX);
+        self.request(store, async {
+            vaultrs::kv2::set_with_options(
+                client.as_ref(),
+                &mount,
+                path,
+                &data,
+                vaultrs::api::kv2::requests::SetSecretRequestOptions { cas },
+            )
+            .await
+            .map_err(|e| from_client(e, &store.display, &what))
+        })
+        .await?;
+        if meta.is_none() {
+            let what = format!("{}: mark {path}", store.display);
+            self.request(store, async {
+                let mut opts = vaultrs::api::kv2::requests::SetSecretMetadataRequest::builder();
+                opts.custom_metadata(HashMap::from([(MANAGED_BY_KEY.to_owned(), MANAGED_BY_SEAL.to_owned())]));
+                vaultrs::kv2::set_metadata(client.as_ref(), &mount, path, Some(&mut opts))
+                    .await
+                    .map_err(|e| from_client(e, &store.display, &what))
+            })
+            .await?;
+        }
+        Ok(true)
+    }
+
+    /// Removes a pushed value: `property` from the secret at `path`, or
+    /// the whole secret (every version); only a secret seal wrote.
+    pub async fn unpush(
+        &self,
+        kube: &Client,
+        store: &ResolvedStore,
+        path: &str,
+        property: Option<&str>,
+    ) -> Result<(), VaultError> {
+        let client = self.client(kube, store).await?;
+        let mount = store.provider.path.clone();
+        let what = format!("{}: read metadata of {path}", store.display);
+        let meta = self
+            .request(store, async {
+                match vaultrs::kv2::read_metadata(client.as_ref(), &mount, path).await {
+                    Ok(m) => Ok(Some(m)),
+                    Err(ClientError::APIError { code: 404, .. }) => Ok(None),
+                    Err(e) => Err(from_client(e, &store.display, &what)),
+                }
+            })
+            .await?;
+        let Some(meta) = meta else { return Ok(()) };
+        let by = meta.custom_metadata.as_ref().and_then(|c| c.get(MANAGED_BY_KEY)).map(String::as_str);
+        if by != Some(MANAGED_BY_SEAL) {
+            return Ok(());
+        }
+        let what = format!("{}: delete {path}", store.display);
+        if let Some(p) = property {
+            let mut data: serde_json::Map<String, serde_json::Value> = self
+                .request(store, async {
+                    vaultrs::kv2::read(client.as_ref(), &mount, path)
+                        .await
+                        .map_err(|e| from_client(e, &store.display, &what))
+                })
+                .await?;
+            if data.remove(p).is_some() && !data.is_empty() {
+                self.request(store, async {
+                    vaultrs::kv2::set(client.as_ref(), &mount, path, &data)
+                        .await
+                        .map_err(|e| from_client(e, &store.display, &what))
+                })
+                .await?;
+                return Ok(());
+            }
+        }
+        self.request(store, async {
+            vaultrs::kv2::delete_metadata(client.as_ref(), &mount, path)
+                .await
+                .map_err(|e| from_client(e, &store.display, &what))
+        })
+        .await
     }
 
     async fn read_uncached(

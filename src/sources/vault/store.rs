@@ -84,8 +84,16 @@ pub fn cluster_store_allows(s: &ClusterSecretStore, namespace: &str) -> bool {
 
 /// Finds the store an ExternalSecret names and checks it may use it.
 pub async fn resolve(client: &Client, es: &ExternalSecret) -> Result<ResolvedStore, (Reason, String)> {
-    let ns = es.namespace().unwrap_or_default();
-    let r = &es.spec.secret_store_ref;
+    resolve_ref(client, &es.namespace().unwrap_or_default(), &es.spec.secret_store_ref).await
+}
+
+/// Finds the store an object in `ns` names and checks it may use it.
+pub async fn resolve_ref(
+    client: &Client,
+    ns: &str,
+    r: &crate::api::external_secret::SecretStoreRef,
+) -> Result<ResolvedStore, (Reason, String)> {
+    let ns = ns.to_owned();
     let not_found = |e: kube::Error| (Reason::StoreNotFound, format!("cannot read the store {}: {e}", r.name));
     match r.kind.as_deref().unwrap_or("SecretStore") {
         "ClusterSecretStore" => {

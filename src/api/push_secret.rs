@@ -1,0 +1,122 @@
+//! `PushSecret`: values of a Secret written to Vault/OpenBao KV v2, as
+//! External Secrets Operator's. The source Secret must consent (annotation
+//! `seal.dev/allow-push` naming the PushSecret, or `*`): otherwise anyone who
+//! may create a PushSecret could copy out Secrets they cannot read.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::Condition;
+use super::external_secret::SecretStoreRef;
+
+/// Desired state.
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[kube(group = "seal.dev", version = "v1alpha1", kind = "PushSecret", namespaced)]
+#[kube(status = "PushSecretStatus", shortname = "ps", category = "seal")]
+#[kube(
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#
+)]
+#[kube(
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PushSecretSpec {
+    /// How often to write again (default `1h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval: Option<String>,
+    /// The stores to write to (KV v2).
+    pub secret_store_refs: Vec<SecretStoreRef>,
+    /// The Secret to read.
+    pub selector: PushSelector,
+    /// Which keys go where.
+    #[serde(default)]
+    pub data: Vec<PushData>,
+    /// `Replace` (default): write when the remote value differs.
+    /// `IfNotExists`: never overwrite a remote secret that exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_policy: Option<PushUpdatePolicy>,
+    /// `None` (default): remote values stay when the PushSecret goes.
+    /// `Delete`: they are removed (a finalizer waits for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<PushDeletionPolicy>,
+}
+
+/// The source.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct PushSelector {
+    /// A Secret in the PushSecret's namespace.
+    pub secret: PushSecretRef,
+}
+
+/// A Secret by name.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct PushSecretRef {
+    /// Its name.
+    pub name: String,
+}
+
+/// One key to push.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct PushData {
+    /// The key and where it goes.
+    #[serde(rename = "match")]
+    pub match_: PushMatch,
+}
+
+/// A key of the Secret and its remote place.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PushMatch {
+    /// The Secret's key.
+    pub secret_key: String,
+    /// Where it goes.
+    pub remote_ref: PushRemoteRef,
+}
+
+/// A remote place.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PushRemoteRef {
+    /// The path under the store's mount.
+    pub remote_key: String,
+    /// A property of the remote secret (others are kept); without one, the
+    /// value must be a JSON object and becomes the whole secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
+}
+
+/// ESO's update policies.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum PushUpdatePolicy {
+    /// Write when different.
+    #[default]
+    Replace,
+    /// Only create.
+    IfNotExists,
+}
+
+/// ESO's deletion policies for pushed values.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum PushDeletionPolicy {
+    /// Keep remote values.
+    #[default]
+    None,
+    /// Remove them with the PushSecret.
+    Delete,
+}
+
+/// Observed state.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PushSecretStatus {
+    /// The generation last reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` (reason `Synced` or `Errored`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// What was pushed: store → remote keys (`path` or `path/property`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub synced_push_secrets: std::collections::BTreeMap<String, Vec<String>>,
+}
