@@ -16,14 +16,14 @@ use serde::{Deserialize, Serialize};
 pub struct PasswordSpec {
     /// Length (default 24, at most 1024).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub length: Option<u32>,
+    pub length: Option<i64>,
     /// How many digits (default: a quarter of the length).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digits: Option<u32>,
+    pub digits: Option<i64>,
     /// How many symbols (default: a quarter of the length).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub symbols: Option<u32>,
-    /// The symbols to choose from (default ``~!@#$%^&*()_+`-={}|[]\:"<>?,./``).
+    pub symbols: Option<i64>,
+    /// The symbols to choose from (default: ESO's 30 ASCII punctuation characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symbol_characters: Option<String>,
     /// No upper-case letters.

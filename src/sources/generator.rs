@@ -69,12 +69,18 @@ impl Stream {
 
 /// A password of the shape `spec` asks for, from the stream.
 pub fn password(spec: &PasswordSpec, rng: &mut Stream) -> Result<Zeroizing<String>, String> {
-    let length = spec.length.unwrap_or(24);
+    // Signed in the schema (an unsigned type would write `minimum: 0.0`);
+    // negative counts are refused here.
+    let length = u32::try_from(spec.length.unwrap_or(24)).unwrap_or(0);
     if length == 0 || length > MAX_LENGTH {
         return Err(format!("spec.length must be 1 to {MAX_LENGTH}"));
     }
-    let digits = spec.digits.unwrap_or(length / 4);
-    let symbols = spec.symbols.unwrap_or(length / 4);
+    let count = |v: Option<i64>, field: &str| match v {
+        None => Ok(length / 4),
+        Some(n) => u32::try_from(n).map_err(|_| format!("spec.{field} must be 0 or more")),
+    };
+    let digits = count(spec.digits, "digits")?;
+    let symbols = count(spec.symbols, "symbols")?;
     let letters = length
         .checked_sub(digits)
         .and_then(|l| l.checked_sub(symbols))
@@ -123,7 +129,7 @@ pub fn password(spec: &PasswordSpec, rng: &mut Stream) -> Result<Zeroizing<Strin
 mod tests {
     use super::*;
 
-    fn spec(length: Option<u32>, digits: Option<u32>, symbols: Option<u32>) -> PasswordSpec {
+    fn spec(length: Option<i64>, digits: Option<i64>, symbols: Option<i64>) -> PasswordSpec {
         PasswordSpec { length, digits, symbols, ..Default::default() }
     }
 
@@ -159,6 +165,8 @@ mod tests {
             (spec(Some(5000), None, None), "spec.length"),
             (spec(Some(4), Some(3), Some(3)), "add up"),
             (spec(Some(20), Some(11), Some(0)), "distinct"),
+            (spec(Some(20), Some(-1), Some(0)), "0 or more"),
+            (spec(Some(-5), None, None), "spec.length"),
             (
                 PasswordSpec { symbol_characters: Some(String::new()), symbols: Some(1), ..Default::default() },
                 "none to choose",

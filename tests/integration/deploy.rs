@@ -593,7 +593,9 @@ fn kustomize_base_renders_and_is_accepted_by_the_api_server() -> Result<(), Fail
         ensure(pdb["spec"]["maxUnavailable"] == 1, format!("PDB spec {}", pdb["spec"]))?;
 
         // RBAC: no wildcards, nothing that escalates or impersonates; delete
-        // only on Secrets (an ExternalSecret with deletionPolicy Delete).
+        // only on Secrets (an ExternalSecret with deletionPolicy Delete) and
+        // on ExternalSecrets (those a ClusterExternalSecret made, in
+        // namespaces it no longer chooses).
         let cr: ClusterRole = Api::all(client.clone()).get(NAME).await?;
         let role: Role = Api::namespaced(client.clone(), SYSTEM_NS).get(NAME).await?;
         let reader: Role = Api::namespaced(client.clone(), SYSTEM_NS).get("seal-recipients-reader").await?;
@@ -608,10 +610,11 @@ fn kustomize_base_renders_and_is_accepted_by_the_api_server() -> Result<(), Fail
             for bad in ["deletecollection", "escalate", "bind", "impersonate"] {
                 ensure(!rule.verbs.iter().any(|v| v == bad), format!("verb {bad} in {rule:?}"))?;
             }
-            let only_secrets = rule.resources.as_deref() == Some(&["secrets".to_owned()][..]);
+            let only_secrets = rule.resources.as_deref() == Some(&["secrets".to_owned()][..])
+                || rule.resources.as_deref() == Some(&["externalsecrets".to_owned()][..]);
             ensure(
                 !rule.verbs.iter().any(|v| v == "delete") || only_secrets,
-                format!("verb delete on something other than Secrets in {rule:?}"),
+                format!("verb delete on something other than Secrets and ExternalSecrets in {rule:?}"),
             )?;
         }
         // Every authenticated user may get the recipients ConfigMap, and nothing else.
