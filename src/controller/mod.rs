@@ -6,9 +6,11 @@
 //! - [`reconcile`]: the one observe → decide → write → report flow that
 //!   every source (SealedSecret, ExternalSecret) goes through.
 //! - [`report`]: status conditions and Events.
+//! - [`cache`]: what the watch caches keep per object (kept small).
 //! - [`stores`]: SecretStore and ClusterSecretStore health.
 
 pub mod args;
+pub mod cache;
 pub mod leader;
 pub mod reconcile;
 pub mod report;
@@ -24,7 +26,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Resource;
-use kube::runtime::events::Recorder;
 
 pub use args::Args;
 pub use runtime::{Shutdown, run};
@@ -58,7 +59,11 @@ pub struct Context {
     /// What sources use: client, keys, Vault, metrics.
     pub sources: SourceContext,
     /// Events.
-    pub recorder: Recorder,
+    pub events: report::EventPublisher,
+    /// The managed Secrets, slimmed (key names and an HMAC, no values).
+    pub secrets: cache::SecretCache,
+    /// Status writes the watch cache does not show yet.
+    pub status_memo: report::StatusMemo,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// The periodic resync.

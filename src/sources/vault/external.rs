@@ -117,7 +117,7 @@ impl Source for ExternalSecret {
     /// target name.
     async fn desired(&self, ctx: &SourceContext) -> Result<Desired, SourceError> {
         let interval = refresh_interval(self)?;
-        let store = store::resolve(&ctx.client, self)
+        let store = store::resolve(&ctx.client, &ctx.stores, self)
             .await
             .map_err(|(reason, message)| SourceError::new(reason, message, Retry::Backoff))?;
         let data = fetch(ctx, self, &store, epoch(now_secs(), interval)).await.map_err(vault_error)?;
@@ -141,7 +141,7 @@ impl Source for ExternalSecret {
         // Only reached if `desired` returned no data, which it never does;
         // read again rather than fail.
         let interval = refresh_interval(self)?;
-        let store = store::resolve(&ctx.client, self)
+        let store = store::resolve(&ctx.client, &ctx.stores, self)
             .await
             .map_err(|(reason, message)| SourceError::new(reason, message, Retry::Backoff))?;
         fetch(ctx, self, &store, epoch(now_secs(), interval)).await.map_err(vault_error)
