@@ -19,6 +19,7 @@ mod external;
 mod fixtures;
 mod image;
 mod process;
+mod scale;
 mod support;
 mod vault;
 
@@ -41,6 +42,7 @@ fn main() {
     trials.push(env::trial("env::smoke_control_plane_and_openbao_work", smoke));
     trials.extend(controller::trials());
     trials.extend(external::trials());
+    trials.extend(scale::trials());
     trials.extend(deploy::trials());
     trials.extend(image::trials());
     trials.extend(adversarial_sealed::trials());
