@@ -230,16 +230,49 @@ where
 }
 
 /// The status writes made on a cached object version the watch has not
-/// caught up with yet: (object key) → (the version written on, the status
-/// body, the Warning sent). An entry lives until the next reconcile of the
-/// object sees a newer version.
+/// caught up with yet: (object key) → (the version written on, a hash of
+/// each status field written, a hash of the Warning sent). An entry lives
+/// until the next reconcile of the object sees a newer version; it holds
+/// hashes only, so it stays small however many objects wait for a resync.
 #[derive(Default)]
 pub struct StatusMemo(std::sync::Mutex<std::collections::HashMap<String, Written>>);
 
 struct Written {
     version: String,
-    body: serde_json::Value,
-    warning: Option<Warning>,
+    fields: Vec<(String, u64)>,
+    warning: Option<u64>,
+}
+
+fn hash_of<T: std::hash::Hash + ?Sized>(v: &T) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
+}
+
+/// The hash of each status field. A condition's transition time is left
+/// out: a reconcile on the stale version stamps the same transition with
+/// its own clock.
+fn field_hashes(body: &serde_json::Value) -> Vec<(String, u64)> {
+    let Some(fields) = body["status"].as_object() else { return Vec::new() };
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let mut v = v.clone();
+            if k == "conditions"
+                && let Some(cs) = v.as_array_mut()
+            {
+                for c in cs.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+                    c.remove("lastTransitionTime");
+                }
+            }
+            (k.clone(), hash_of(&v.to_string()))
+        })
+        .collect()
+}
+
+fn warning_hash(w: &Warning) -> u64 {
+    hash_of(&(w.reason.as_str(), w.message.as_str()))
 }
 
 impl StatusMemo {
@@ -262,16 +295,17 @@ impl StatusMemo {
             m.remove(key);
             return false;
         }
-        let fields_written = match body.and_then(|b| b["status"].as_object()) {
-            Some(fields) => fields.iter().all(|(k, v)| w.body["status"].get(k) == Some(v)),
-            None => body.is_none(),
+        let fields_written = match body {
+            Some(b) => field_hashes(b).iter().all(|f| w.fields.contains(f)),
+            None => true,
         };
-        fields_written && (warning.is_none() || warning == w.warning.as_ref())
+        fields_written && warning.is_none_or(|x| w.warning == Some(warning_hash(x)))
     }
 
     /// Records a status write made on `version` of `key`.
     pub fn written(&self, key: String, version: String, body: serde_json::Value, warning: Option<Warning>) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Written { version, body, warning });
+        let entry = Written { version, fields: field_hashes(&body), warning: warning.as_ref().map(warning_hash) };
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(key, entry);
     }
 }
 
@@ -283,28 +317,39 @@ pub struct EventPublisher {
     client: Client,
     controller: String,
     instance: String,
+    /// Events being sent at once: a reconcile does not wait for its Event
+    /// unless this many are in flight.
+    inflight: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Events sent at once before a reconcile waits for one to finish.
+const EVENTS_INFLIGHT: usize = 32;
 
 impl EventPublisher {
     /// A publisher reporting as `controller` (instance: the pod's name).
     pub fn new(client: Client, controller: &str, instance: Option<String>) -> EventPublisher {
         let instance = instance.unwrap_or_else(|| controller.to_owned());
-        EventPublisher { client, controller: controller.to_owned(), instance }
+        EventPublisher {
+            client,
+            controller: controller.to_owned(),
+            instance,
+            inflight: std::sync::Arc::new(tokio::sync::Semaphore::new(EVENTS_INFLIGHT)),
+        }
     }
 
-    async fn publish(
+    fn event(
         &self,
         reference: k8s_openapi::api::core::v1::ObjectReference,
         type_: EventType,
         reason: Reason,
         note: &str,
-    ) -> Result<(), kube::Error> {
+    ) -> k8s_openapi::api::events::v1::Event {
         use k8s_openapi::api::events::v1::Event as K8sEvent;
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
         let now = k8s_openapi::jiff::Timestamp::now();
         let ns = reference.namespace.clone().unwrap_or_else(|| "default".to_owned());
         let name = format!("{}.{:x}", reference.name.as_deref().unwrap_or(&self.controller), now.as_nanosecond());
-        let ev = K8sEvent {
+        K8sEvent {
             action: Some("Reconcile".into()),
             reason: Some(reason.as_str().to_owned()),
             event_time: Some(MicroTime(now)),
@@ -321,13 +366,13 @@ impl EventPublisher {
                 .into(),
             ),
             ..Default::default()
-        };
-        let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &ns);
-        api.create(&kube::api::PostParams::default(), &ev).await.map(drop)
+        }
     }
 }
 
-/// Publishes an Event about an object (failures to publish are logged).
+/// Publishes an Event about an object in the background (failures are
+/// logged): the reconcile goes on while the Event is sent, unless many are
+/// in flight already.
 pub async fn publish(
     ctx: &Context,
     reference: k8s_openapi::api::core::v1::ObjectReference,
@@ -335,9 +380,17 @@ pub async fn publish(
     reason: Reason,
     note: &str,
 ) {
-    if let Err(e) = ctx.events.publish(reference, type_, reason, note).await {
-        warn!(error = %e, "could not publish an Event");
-    }
+    let publisher = &ctx.events;
+    let ev = publisher.event(reference, type_, reason, note);
+    let Ok(permit) = publisher.inflight.clone().acquire_owned().await else { return };
+    let ns = ev.metadata.namespace.clone().unwrap_or_default();
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(publisher.client.clone(), &ns);
+    tokio::spawn(async move {
+        if let Err(e) = api.create(&kube::api::PostParams::default(), &ev).await {
+            warn!(error = %e, "could not publish an Event");
+        }
+        drop(permit);
+    });
 }
 
 /// Namespaced or cluster-scoped API for a resource.
@@ -524,6 +577,9 @@ mod tests {
         // Same stale version: the same body, or a part of it, is a repeat.
         assert!(memo.already_written("k", "5", Some(&full), None));
         assert!(memo.already_written("k", "5", Some(&status_patch(u.status(), Vec::new())), None));
+        let mut later = update(CommonStatus::default(), 1, T1);
+        later.ready(Reason::Materialized, "ok");
+        assert!(memo.already_written("k", "5", Some(&status_patch(later.status(), Vec::new())), None));
         // Another outcome, or a new Warning, is written.
         let mut other = update(CommonStatus::default(), 1, T0);
         other.failed(Reason::MacMismatch, "m");

@@ -1,6 +1,6 @@
 //! An `ExternalSecret` → the Secret's data: which store, which paths, which
 //! properties, under which keys. Reads go through the pool, so a path is
-//! read once per refresh epoch however many objects and keys name it.
+//! read once per refresh round however many objects and keys name it.
 
 use std::time::Duration;
 
@@ -31,9 +31,12 @@ pub fn refresh_interval(es: &ExternalSecret) -> Result<Duration, SourceError> {
     }
 }
 
-/// The refresh epoch of `now`: reads are shared within one epoch.
-pub fn epoch(now_secs: u64, interval: Duration) -> u64 {
-    now_secs / interval.as_secs().max(1)
+/// How old a value read for another ExternalSecret may be and still be
+/// used: half the refresh interval. One refresh round (every object once,
+/// spread by creation order and jitter) then reads each path once, and no
+/// value is older than one and a half intervals.
+pub fn read_window(interval: Duration) -> Duration {
+    interval / 2
 }
 
 fn vault_error(e: VaultError) -> SourceError {
@@ -47,17 +50,17 @@ fn vault_error(e: VaultError) -> SourceError {
     SourceError { reason: e.reason(), message: e.to_string(), retry, gone }
 }
 
-/// Reads every value the ExternalSecret names (each path once per epoch).
+/// Reads every value the ExternalSecret names (each path once per read window).
 pub async fn fetch(
     ctx: &SourceContext,
     es: &ExternalSecret,
     store: &ResolvedStore,
-    epoch: u64,
+    max_age: Duration,
 ) -> Result<SecretData, VaultError> {
     let mut data = SecretData::default();
     for d in &es.spec.data {
         let r = &d.remote_ref;
-        let secret = ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), epoch).await?;
+        let secret = ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), max_age).await?;
         let value: Zeroizing<Vec<u8>> = match &r.property {
             Some(p) => match secret.0.get(p) {
                 Some(v) => Zeroizing::new(v.as_bytes().to_vec()),
@@ -78,17 +81,13 @@ pub async fn fetch(
     }
     for df in &es.spec.data_from {
         if let Some(r) = &df.extract {
-            let secret = ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), epoch).await?;
+            let secret = ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), max_age).await?;
             for (k, v) in &secret.0 {
                 data.0.insert(k.clone(), Zeroizing::new(v.as_bytes().to_vec()));
             }
         }
     }
     Ok(data)
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 impl Source for ExternalSecret {
@@ -120,7 +119,7 @@ impl Source for ExternalSecret {
         let store = store::resolve(&ctx.client, &ctx.stores, self)
             .await
             .map_err(|(reason, message)| SourceError::new(reason, message, Retry::Backoff))?;
-        let data = fetch(ctx, self, &store, epoch(now_secs(), interval)).await.map_err(vault_error)?;
+        let data = fetch(ctx, self, &store, read_window(interval)).await.map_err(vault_error)?;
         let hmac_key = ctx.registry.hmac_key_bytes().ok_or_else(|| {
             SourceError::new(Reason::StoreUnavailable, "the controller's keys are not loaded yet", Retry::Backoff)
         })?;
@@ -144,7 +143,7 @@ impl Source for ExternalSecret {
         let store = store::resolve(&ctx.client, &ctx.stores, self)
             .await
             .map_err(|(reason, message)| SourceError::new(reason, message, Retry::Backoff))?;
-        fetch(ctx, self, &store, epoch(now_secs(), interval)).await.map_err(vault_error)
+        fetch(ctx, self, &store, read_window(interval)).await.map_err(vault_error)
     }
 }
 
@@ -171,10 +170,9 @@ mod tests {
     }
 
     #[test]
-    fn reads_share_an_epoch_within_one_interval() {
-        let i = Duration::from_secs(30);
-        assert_eq!(epoch(60, i), epoch(89, i));
-        assert_ne!(epoch(89, i), epoch(90, i));
+    fn a_read_is_shared_for_half_an_interval() {
+        assert_eq!(read_window(Duration::from_secs(30)), Duration::from_secs(15));
+        assert_eq!(read_window(Duration::from_secs(3600)), Duration::from_secs(1800));
     }
 
     #[test]
