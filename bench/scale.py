@@ -18,7 +18,8 @@ For each N, on a fresh control plane and OpenBao started by tests/env/up:
 
 Usage (stdlib only; needs the binaries from tests/env/build):
 
-    cargo build --release -p seal --bin seal-controller -p seal-cli
+    cargo build --release -p seal --bin seal-controller
+    cargo build --release -p seal-cli --bin seal
     python3 bench/scale.py --n 1000,4000,10000 --es-n 1000,10000 [--markdown]
 
 This is a measurement, not a test: it takes minutes and its times depend on
