@@ -20,8 +20,10 @@ pub struct Args {
     /// duration such as 720h, or whole days such as 30d).
     #[arg(long, env = "SEAL_KEY_RENEW_PERIOD", default_value = "30d", value_parser = parse_period)]
     pub key_renew_period: Duration,
-    /// How many objects are reconciled at once.
-    #[arg(long, env = "SEAL_CONCURRENCY", default_value_t = 16)]
+    /// How many objects are reconciled at once. A reconcile mostly waits
+    /// on the API server (a read, the apply, the status write), so this is
+    /// what bounds the throughput on a large backlog; see docs/scale.md.
+    #[arg(long, env = "SEAL_CONCURRENCY", default_value_t = 32)]
     pub concurrency: u16,
     /// Address of the metrics, health and recipients HTTP port.
     #[arg(long, env = "SEAL_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]

@@ -13,7 +13,6 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::client::Body;
 use kube::core::DeserializeGuard;
-use kube::runtime::events::{Recorder, Reporter};
 use seal_format::document::{ScopeBinding, SecretParts};
 use seal_format::sops::{self, EncryptOptions, Format, Recipient, Value};
 
@@ -121,8 +120,11 @@ fn run_with_metrics<S: Source + serde::Serialize>(
                 registry: Arc::new(KeyRegistry::preloaded(client.clone(), "seal-system", ids, HMAC_KEY)),
                 vault: VaultPool::new(1, metrics.clone(), Vec::new()),
                 metrics: metrics.clone(),
+                stores: Default::default(),
             },
-            recorder: Recorder::new(client.clone(), Reporter { controller: "seal-controller".into(), instance: None }),
+            events: super::report::EventPublisher::new(client.clone(), "seal-controller", None),
+            secrets: Default::default(),
+            status_memo: Default::default(),
             metrics,
             resync: Duration::from_secs(600),
             backoff: Default::default(),

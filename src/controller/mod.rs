@@ -6,9 +6,11 @@
 //! - [`reconcile`]: the one observe → decide → write → report flow that
 //!   every source (SealedSecret, ExternalSecret) goes through.
 //! - [`report`]: status conditions and Events.
+//! - [`cache`]: what the watch caches keep per object (kept small).
 //! - [`stores`]: SecretStore and ClusterSecretStore health.
 
 pub mod args;
+pub mod cache;
 pub mod cluster_external;
 pub mod leader;
 pub mod push;
@@ -26,7 +28,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Resource;
-use kube::runtime::events::Recorder;
 
 pub use args::Args;
 pub use runtime::{Shutdown, run};
@@ -60,7 +61,11 @@ pub struct Context {
     /// What sources use: client, keys, Vault, metrics.
     pub sources: SourceContext,
     /// Events.
-    pub recorder: Recorder,
+    pub events: report::EventPublisher,
+    /// The managed Secrets, slimmed (key names and an HMAC, no values).
+    pub secrets: cache::SecretCache,
+    /// Status writes the watch cache does not show yet.
+    pub status_memo: report::StatusMemo,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// The periodic resync.
@@ -90,6 +95,7 @@ where
         }
     };
     telemetry::init_logging(&args.log_format);
+    limit_malloc_arenas();
     // A panic is logged with its place only: its message could quote input.
     std::panic::set_hook(Box::new(|info| {
         let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
@@ -108,6 +114,20 @@ where
             tracing::error!(error = %e, "seal-controller stopped");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// glibc gives each thread that allocates its own malloc arena (up to 8
+/// per core); the decryptions on the blocking pool and the async workers
+/// then each keep freed memory of their own, and the peak RSS grows with
+/// the number of objects decrypted at once. Two arenas keep it down; the
+/// controller's threads mostly wait on the API server, not on malloc.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is called before
+    // the async runtime starts any thread.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 

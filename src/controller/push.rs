@@ -105,7 +105,7 @@ async fn push_all(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<BTreeMap<S
     let data = secret.data.unwrap_or_default();
     let mut synced = BTreeMap::new();
     for r in &ps.spec.secret_store_refs {
-        let st = store::resolve_ref(client, ns, r).await.map_err(|(_, m)| m)?;
+        let st = store::resolve_ref(client, &ctx.sources.stores, ns, r).await.map_err(|(_, m)| m)?;
         let mut keys = Vec::new();
         for d in &ps.spec.data {
             let m = &d.match_;
@@ -133,7 +133,7 @@ async fn push_all(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<BTreeMap<S
 async fn remove_all(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<(), String> {
     let client = &ctx.sources.client;
     for r in &ps.spec.secret_store_refs {
-        let st = store::resolve_ref(client, ns, r).await.map_err(|(_, m)| m)?;
+        let st = store::resolve_ref(client, &ctx.sources.stores, ns, r).await.map_err(|(_, m)| m)?;
         for d in &ps.spec.data {
             let rr = &d.match_.remote_ref;
             ctx.sources

@@ -15,6 +15,7 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
+use super::cache::CACHED_HMAC_ANNOTATION;
 use super::report::{self, StatusUpdate};
 use super::{Context, Error};
 use crate::api::Reason;
@@ -94,21 +95,42 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
         Err(e) => return failed(ctx, obj, &key, &common.secret_name, common.delete_when_gone, &uid, update, e).await,
     };
 
-    let secrets: Api<Secret> = Api::namespaced(ctx.sources.client.clone(), &ns);
-    let current = secrets.get_opt(&common.secret_name).await?;
-    let live = current.as_ref().map(|s| LiveSecret::observe(s, &uid, &name, &hmac_key[..]));
-    drop(current);
     let resume = obj.annotations().get(materialize::RESUME_ANNOTATION).cloned();
-    let owner_state = OwnerState::new(
-        common.drift_policy,
-        obj.meta().generation,
-        resume.as_deref(),
-        common.status.observed_generation,
-        common.status.resumed.as_deref(),
-        report::is_ready(&common.status.conditions),
-        live.as_ref(),
-    );
-    let plan = materialize::plan(live.as_ref(), &desired.digest, desired.ownership, owner_state);
+    let decide = |live: Option<&LiveSecret>| {
+        let owner_state = OwnerState::new(
+            common.drift_policy,
+            obj.meta().generation,
+            resume.as_deref(),
+            common.status.observed_generation,
+            common.status.resumed.as_deref(),
+            report::is_ready(&common.status.conditions),
+            live,
+        );
+        (materialize::plan(live, &desired.digest, desired.ownership, owner_state), owner_state)
+    };
+    // The watch cache of managed Secrets answers the common case, a Secret
+    // that already holds the desired data, without a request. Anything else
+    // (no entry: a new object or a Secret seal does not manage; or a write
+    // due, which the cache may only think is due because it lags) is
+    // decided on a fresh read.
+    let cached = ctx.secrets.get(&ns, &common.secret_name).and_then(|s| {
+        let hmac = s.annotations().get(CACHED_HMAC_ANNOTATION)?.clone();
+        Some(LiveSecret::observe_with_hmac(&s, &uid, &name, hmac))
+    });
+    let (live, (plan, owner_state)) = match cached {
+        Some(l) if decide(Some(&l)).0 == Plan::UpToDate => {
+            let decided = decide(Some(&l));
+            (Some(l), decided)
+        }
+        _ => {
+            let secrets: Api<Secret> = Api::namespaced(ctx.sources.client.clone(), &ns);
+            let current = secrets.get_opt(&common.secret_name).await?;
+            let live = current.as_ref().map(|s| LiveSecret::observe(s, &uid, &name, &hmac_key[..]));
+            drop(current);
+            let decided = decide(live.as_ref());
+            (live, decided)
+        }
+    };
     let mut record = Vec::new();
     match plan {
         Plan::UpToDate => {

@@ -4,7 +4,7 @@
 //! wrong, only when something changed.
 
 use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::warn;
 
@@ -195,6 +195,11 @@ pub fn status_patch(st: &CommonStatus, extra: Vec<(&str, String)>) -> serde_json
 
 /// Writes the status when it changed (or `extra` is set) and emits the
 /// Warning Event it calls for.
+///
+/// The object comes from the watch cache, which may not show this
+/// controller's last status write yet (a reconcile triggered by the Secret
+/// it just wrote runs before the status event arrives). The same status on
+/// the same cached version is then not written, nor its Event sent, twice.
 pub async fn write<K>(
     ctx: &Context,
     obj: &K,
@@ -205,18 +210,169 @@ where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     K::Scope: ScopeKind,
 {
-    if let Some(w) = update.warning() {
+    let key = format!("{}/{}/{}", K::kind(&()), obj.meta().namespace.as_deref().unwrap_or_default(), obj.name_any());
+    let version = obj.meta().resource_version.clone().unwrap_or_default();
+    let writes = update.changed().is_some() || !extra.is_empty();
+    let body = writes.then(|| status_patch(update.status(), extra));
+    let warning = update.warning();
+    if ctx.status_memo.already_written(&key, &version, body.as_ref(), warning) {
+        return Ok(());
+    }
+    if let Some(w) = warning {
         publish(ctx, obj.object_ref(&()), EventType::Warning, w.reason, &w.message).await;
     }
-    if update.changed().is_some() || !extra.is_empty() {
+    if let Some(body) = body {
         let api: Api<K> = K::Scope::api(ctx.sources.client.clone(), obj.meta().namespace.as_deref());
-        let body = status_patch(update.status(), extra);
         api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&body)).await?;
+        ctx.status_memo.written(key, version, body, warning.cloned());
     }
     Ok(())
 }
 
-/// Publishes an Event about an object (failures to publish are logged).
+/// The status writes made on a cached object version the watch has not
+/// caught up with yet: (object key) → (the version written on, a hash of
+/// each status field written, a hash of the Warning sent). An entry lives
+/// until the next reconcile of the object sees a newer version; it holds
+/// hashes only, so it stays small however many objects wait for a resync.
+#[derive(Default)]
+pub struct StatusMemo(std::sync::Mutex<std::collections::HashMap<String, Written>>);
+
+struct Written {
+    version: String,
+    fields: Vec<(String, u64)>,
+    warning: Option<u64>,
+}
+
+fn hash_of<T: std::hash::Hash + ?Sized>(v: &T) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
+}
+
+/// The hash of each status field. A condition's transition time is left
+/// out: a reconcile on the stale version stamps the same transition with
+/// its own clock.
+fn field_hashes(body: &serde_json::Value) -> Vec<(String, u64)> {
+    let Some(fields) = body["status"].as_object() else { return Vec::new() };
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let mut v = v.clone();
+            if k == "conditions"
+                && let Some(cs) = v.as_array_mut()
+            {
+                for c in cs.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+                    c.remove("lastTransitionTime");
+                }
+            }
+            (k.clone(), hash_of(&v.to_string()))
+        })
+        .collect()
+}
+
+fn warning_hash(w: &Warning) -> u64 {
+    hash_of(&(w.reason.as_str(), w.message.as_str()))
+}
+
+impl StatusMemo {
+    /// Whether writing `body` (and sending `warning`) on `version` of `key`
+    /// would repeat the last write: every field of `body` was written with
+    /// that value (a later reconcile on the same stale version may leave
+    /// out a field the write recorded, such as `refreshTime`), and the same
+    /// Warning, if any, was sent. An entry for an older version is dropped
+    /// (the cache caught up).
+    pub fn already_written(
+        &self,
+        key: &str,
+        version: &str,
+        body: Option<&serde_json::Value>,
+        warning: Option<&Warning>,
+    ) -> bool {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(w) = m.get(key) else { return false };
+        if w.version != version {
+            m.remove(key);
+            return false;
+        }
+        let fields_written = match body {
+            Some(b) => field_hashes(b).iter().all(|f| w.fields.contains(f)),
+            None => true,
+        };
+        fields_written && warning.is_none_or(|x| w.warning == Some(warning_hash(x)))
+    }
+
+    /// Records a status write made on `version` of `key`.
+    pub fn written(&self, key: String, version: String, body: serde_json::Value, warning: Option<Warning>) {
+        let entry = Written { version, fields: field_hashes(&body), warning: warning.as_ref().map(warning_hash) };
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(key, entry);
+    }
+}
+
+/// Publishes Events (events.k8s.io/v1) as this controller. Unlike
+/// kube-runtime's `Recorder` it keeps no per-Event cache for series: seal
+/// emits an Event only when something changed, so there is nothing to
+/// aggregate, and that cache would grow with the number of objects.
+pub struct EventPublisher {
+    client: Client,
+    controller: String,
+    instance: String,
+    /// Events being sent at once: a reconcile does not wait for its Event
+    /// unless this many are in flight.
+    inflight: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// Events sent at once before a reconcile waits for one to finish.
+const EVENTS_INFLIGHT: usize = 32;
+
+impl EventPublisher {
+    /// A publisher reporting as `controller` (instance: the pod's name).
+    pub fn new(client: Client, controller: &str, instance: Option<String>) -> EventPublisher {
+        let instance = instance.unwrap_or_else(|| controller.to_owned());
+        EventPublisher {
+            client,
+            controller: controller.to_owned(),
+            instance,
+            inflight: std::sync::Arc::new(tokio::sync::Semaphore::new(EVENTS_INFLIGHT)),
+        }
+    }
+
+    fn event(
+        &self,
+        reference: k8s_openapi::api::core::v1::ObjectReference,
+        type_: EventType,
+        reason: Reason,
+        note: &str,
+    ) -> k8s_openapi::api::events::v1::Event {
+        use k8s_openapi::api::events::v1::Event as K8sEvent;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let ns = reference.namespace.clone().unwrap_or_else(|| "default".to_owned());
+        let name = format!("{}.{:x}", reference.name.as_deref().unwrap_or(&self.controller), now.as_nanosecond());
+        K8sEvent {
+            action: Some("Reconcile".into()),
+            reason: Some(reason.as_str().to_owned()),
+            event_time: Some(MicroTime(now)),
+            regarding: Some(reference),
+            note: Some(truncate(note)),
+            metadata: kube::api::ObjectMeta { namespace: Some(ns.clone()), name: Some(name), ..Default::default() },
+            reporting_controller: Some(self.controller.clone()),
+            reporting_instance: Some(self.instance.clone()),
+            type_: Some(
+                match type_ {
+                    EventType::Normal => "Normal",
+                    EventType::Warning => "Warning",
+                }
+                .into(),
+            ),
+            ..Default::default()
+        }
+    }
+}
+
+/// Publishes an Event about an object in the background (failures are
+/// logged): the reconcile goes on while the Event is sent, unless many are
+/// in flight already.
 pub async fn publish(
     ctx: &Context,
     reference: k8s_openapi::api::core::v1::ObjectReference,
@@ -224,16 +380,17 @@ pub async fn publish(
     reason: Reason,
     note: &str,
 ) {
-    let ev = Event {
-        type_,
-        reason: reason.as_str().to_owned(),
-        note: Some(truncate(note)),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
-        warn!(error = %e, "could not publish an Event");
-    }
+    let publisher = &ctx.events;
+    let ev = publisher.event(reference, type_, reason, note);
+    let Ok(permit) = publisher.inflight.clone().acquire_owned().await else { return };
+    let ns = ev.metadata.namespace.clone().unwrap_or_default();
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(publisher.client.clone(), &ns);
+    tokio::spawn(async move {
+        if let Err(e) = api.create(&kube::api::PostParams::default(), &ev).await {
+            warn!(error = %e, "could not publish an Event");
+        }
+        drop(permit);
+    });
 }
 
 /// Namespaced or cluster-scoped API for a resource.
@@ -407,5 +564,30 @@ mod tests {
         assert!(is_ready(&u.status().conditions));
         u.failed(Reason::Forbidden, "no");
         assert!(!is_ready(&u.status().conditions));
+    }
+
+    #[test]
+    fn a_status_written_on_a_version_is_not_written_again_until_the_cache_moves_on() {
+        let memo = StatusMemo::default();
+        let mut u = update(CommonStatus::default(), 1, T0);
+        u.ready(Reason::Materialized, "ok");
+        let full = status_patch(u.status(), vec![("refreshTime", "t".into())]);
+        assert!(!memo.already_written("k", "5", Some(&full), None));
+        memo.written("k".into(), "5".into(), full.clone(), None);
+        // Same stale version: the same body, or a part of it, is a repeat.
+        assert!(memo.already_written("k", "5", Some(&full), None));
+        assert!(memo.already_written("k", "5", Some(&status_patch(u.status(), Vec::new())), None));
+        let mut later = update(CommonStatus::default(), 1, T1);
+        later.ready(Reason::Materialized, "ok");
+        assert!(memo.already_written("k", "5", Some(&status_patch(later.status(), Vec::new())), None));
+        // Another outcome, or a new Warning, is written.
+        let mut other = update(CommonStatus::default(), 1, T0);
+        other.failed(Reason::MacMismatch, "m");
+        assert!(!memo.already_written("k", "5", Some(&status_patch(other.status(), Vec::new())), None));
+        let w = Warning { reason: Reason::MacMismatch, message: "m".into() };
+        assert!(!memo.already_written("k", "5", Some(&full), Some(&w)));
+        // The cache caught up: the entry is dropped and the status is judged afresh.
+        assert!(!memo.already_written("k", "6", Some(&full), None));
+        assert!(!memo.already_written("k", "5", Some(&full), None));
     }
 }

@@ -10,19 +10,22 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
-use kube::core::{DeserializeGuard, NamespaceResourceScope, PartialObjectMeta};
+use kube::core::{DeserializeGuard, NamespaceResourceScope};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use tracing::{info, warn};
 
+use super::cache::{self, SecretCache};
+use super::report::EventPublisher;
 use super::{Args, Context, Error, leader, reconcile, stores};
 use crate::api::{ClusterSecretStore, ExternalSecret, SealedSecret, SecretStore};
 use crate::key_registry::KeyRegistry;
 use crate::sources::SourceContext;
 use crate::sources::vault::VaultPool;
-use crate::telemetry::metrics::ResultLabel;
+use crate::sources::vault::store::StoreCaches;
+use crate::telemetry::metrics::{CountApiRequests, ResultLabel};
 use crate::telemetry::{self, HttpState, Metrics};
 
 /// Requests in flight to Vault at once, over all stores (each store has at
@@ -52,9 +55,15 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
     let namespace = namespace
         .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|s| !s.is_empty()))
         .unwrap_or_else(|| "seal-system".to_owned());
-    let client = Client::try_default().await.map_err(explain_trust)?;
-    let registry = Arc::new(KeyRegistry::new(client.clone(), &namespace, key_renew_period));
     let metrics = Arc::new(Metrics::default());
+    // Every request the controller sends is counted by verb and resource
+    // (seal_api_requests_total), so the API load per object is measurable.
+    let config = kube::Config::infer().await.map_err(|e| explain_trust(kube::Error::InferConfig(e)))?;
+    let client = kube::client::ClientBuilder::try_from(config)
+        .map_err(explain_trust)?
+        .with_layer(&CountApiRequests(metrics.clone()))
+        .build();
+    let registry = Arc::new(KeyRegistry::new(client.clone(), &namespace, key_renew_period));
 
     let http = Arc::new(HttpState {
         metrics: metrics.clone(),
@@ -133,18 +142,29 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         });
     }
 
-    let reporter = Reporter {
-        controller: "seal-controller".into(),
-        instance: std::env::var("POD_NAME").ok().or_else(|| std::env::var("HOSTNAME").ok()),
-    };
+    let scopes: Vec<Option<String>> =
+        if watch_namespace.is_empty() { vec![None] } else { watch_namespace.iter().cloned().map(Some).collect() };
+    // One watch of the managed Secrets per scope feeds the Secret cache and
+    // wakes the SealedSecret and ExternalSecret controllers.
+    let mut secret_stores = Vec::new();
+    let mut owned_triggers = Vec::new();
+    for ns in &scopes {
+        let (store, sealed_rx, external_rx) = owned_secrets(&client, ns, registry.clone());
+        secret_stores.push(store);
+        owned_triggers.push((sealed_rx, external_rx));
+    }
+    let instance = std::env::var("POD_NAME").ok().or_else(|| std::env::var("HOSTNAME").ok());
     let ctx = Arc::new(Context {
         sources: SourceContext {
             client: client.clone(),
             registry,
             vault: VaultPool::new(VAULT_INFLIGHT, metrics.clone(), allowed_vault_servers),
             metrics: metrics.clone(),
+            stores: Default::default(),
         },
-        recorder: Recorder::new(client.clone(), reporter),
+        events: EventPublisher::new(client.clone(), "seal-controller", instance),
+        secrets: SecretCache::new(secret_stores),
+        status_memo: Default::default(),
         metrics,
         resync: resync_period,
         backoff: Default::default(),
@@ -152,8 +172,6 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         refused_annotation_prefixes,
     });
 
-    let scopes: Vec<Option<String>> =
-        if watch_namespace.is_empty() { vec![None] } else { watch_namespace.iter().cloned().map(Some).collect() };
     let objects = match &shard_selector {
         Some(sel) => watcher::Config::default().labels(sel),
         None => watcher::Config::default(),
@@ -161,20 +179,23 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
     let wiring = Wiring { client: &client, ctx: &ctx, shutdown: &shutdown, concurrency };
     let mut runs = Vec::new();
     let mut stores = Vec::new();
-    for ns in scopes {
-        let sealed = wiring.controller::<SealedSecret>(&ns, objects.clone(), true);
+    let mut store_caches = Vec::new();
+    for (ns, (sealed_rx, external_rx)) in scopes.into_iter().zip(owned_triggers) {
+        let sealed = wiring.controller::<SealedSecret>(&ns, objects.clone()).owns_stream(sealed_rx.map(Ok));
         stores.push(sealed.store());
         runs.push(wiring.run(sealed, reconcile::reconcile::<SealedSecret>));
-        let external = wiring.controller::<ExternalSecret>(&ns, objects.clone(), true);
+        let external = wiring.controller::<ExternalSecret>(&ns, objects.clone()).owns_stream(external_rx.map(Ok));
         runs.push(wiring.run(external, reconcile::reconcile::<ExternalSecret>));
-        let pushes = wiring.controller::<crate::api::push_secret::PushSecret>(&ns, objects.clone(), false);
+        let pushes = wiring.controller::<crate::api::push_secret::PushSecret>(&ns, objects.clone());
         runs.push(wiring.run(pushes, super::push::reconcile));
-        let secret_stores = wiring.controller::<SecretStore>(&ns, watcher::Config::default(), false);
+        let secret_stores = wiring.controller::<SecretStore>(&ns, watcher::Config::default());
+        store_caches.push(secret_stores.store());
         runs.push(wiring.run(secret_stores, stores::reconcile_store));
     }
     // ClusterSecretStores are cluster-wide; the shard selector applies to them too.
     let cluster_stores = Controller::new(Api::<DeserializeGuard<ClusterSecretStore>>::all(client.clone()), objects)
         .graceful_shutdown_on(shutdown.wait());
+    ctx.sources.stores.set(StoreCaches { namespaced: store_caches, cluster: cluster_stores.store() });
     runs.push(wiring.run(cluster_stores, stores::reconcile_cluster_store));
     // ClusterExternalSecrets, re-run whenever a namespace appears or
     // changes. By default only an instance serving every namespace runs
@@ -246,8 +267,11 @@ struct Wiring<'a> {
 
 impl Wiring<'_> {
     /// A controller for a namespaced kind in one namespace (or all), with
-    /// bounded concurrency; `owns` also watches the Secrets seal manages.
-    fn controller<K>(&self, ns: &Option<String>, config: watcher::Config, owns: bool) -> Controller<DeserializeGuard<K>>
+    /// bounded concurrency. Its cache holds the objects without managed
+    /// fields, and it wakes only when an object's spec or metadata changed:
+    /// a status write (its own, after every reconcile that changed the
+    /// status) does not reconcile the object again.
+    fn controller<K>(&self, ns: &Option<String>, config: watcher::Config) -> Controller<DeserializeGuard<K>>
     where
         K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
             + Clone
@@ -261,13 +285,14 @@ impl Wiring<'_> {
             Some(ns) => Api::namespaced(self.client.clone(), ns),
             None => Api::all(self.client.clone()),
         };
-        let mut c = Controller::new(api, config)
+        let (reader, writer) = reflector::store();
+        let trigger =
+            reflector::reflector(writer, watcher(api, config).modify(cache::slim_object::<DeserializeGuard<K>>))
+                .applied_objects()
+                .predicate_filter(spec_or_metadata, PredicateConfig::default());
+        Controller::for_stream(trigger, reader)
             .with_config(kube::runtime::controller::Config::default().concurrency(self.concurrency))
-            .graceful_shutdown_on(self.shutdown.wait());
-        if owns {
-            c = c.owns_stream(owned_secrets(self.client, ns));
-        }
-        c
+            .graceful_shutdown_on(self.shutdown.wait())
     }
 
     /// Runs a controller with `reconcile` and the shared error policy.
@@ -293,17 +318,61 @@ fn error_policy<K: Resource<DynamicType = ()>>(
     Action::requeue(Duration::from_secs(5))
 }
 
-/// The Secrets seal manages, watched by metadata only: no plaintext in any cache.
+/// What wakes a controller: a new object, a spec change (generation), or
+/// a change of its labels or annotations (resume, allow-replay); not a
+/// status-only change. The periodic resync is a requeue and needs no event.
+fn spec_or_metadata<K: Resource>(o: &K) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let m = o.meta();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&m.uid, m.generation, &m.labels, &m.annotations, m.deletion_timestamp.is_some()).hash(&mut h);
+    Some(h.finish())
+}
+
+/// Owned-Secret events buffered per controller before the watch waits.
+const OWNED_BUFFER: usize = 1024;
+
+type OwnedRx = futures::channel::mpsc::Receiver<Secret>;
+
+/// The Secrets seal manages in one scope: a single watch whose cache keeps
+/// each Secret slimmed ([`cache::slim_secret`]: key names and an HMAC, no
+/// value), and whose changes wake both the SealedSecret and the
+/// ExternalSecret controller (each maps a Secret to its owner).
 fn owned_secrets(
     client: &Client,
     ns: &Option<String>,
-) -> impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + 'static {
-    let secrets: Api<PartialObjectMeta<Secret>> = match ns {
+    registry: Arc<KeyRegistry>,
+) -> (Store<Secret>, OwnedRx, OwnedRx) {
+    let secrets: Api<Secret> = match ns {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
     let selector = format!("{}={}", crate::materialize::MANAGED_BY_LABEL, crate::key_registry::FIELD_MANAGER);
-    watcher(secrets, watcher::Config::default().labels(&selector)).touched_objects()
+    let (reader, writer) = reflector::store();
+    let (mut to_sealed, sealed_rx) = futures::channel::mpsc::channel(OWNED_BUFFER);
+    let (mut to_external, external_rx) = futures::channel::mpsc::channel(OWNED_BUFFER);
+    let stream = reflector::reflector(
+        writer,
+        watcher(secrets, watcher::Config::default().labels(&selector))
+            .modify(move |s| cache::slim_secret(s, &registry))
+            .default_backoff(),
+    )
+    .touched_objects();
+    tokio::spawn(async move {
+        use futures::SinkExt;
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            match item {
+                // A controller that stopped (shutdown) no longer receives.
+                Ok(s) => {
+                    let _ = to_sealed.send(s.clone()).await;
+                    let _ = to_external.send(s).await;
+                }
+                Err(e) => warn!(error = %e, "watching the managed Secrets failed; retrying"),
+            }
+        }
+    });
+    (reader, sealed_rx, external_rx)
 }
 
 /// A shutdown trigger shared by the signal handler, leadership loss and

@@ -200,6 +200,13 @@ impl LiveSecret {
     /// `owner_name` (UID `owner_uid`), hashing its data with `key` (the
     /// data itself is not kept).
     pub fn observe(s: &Secret, owner_uid: &str, owner_name: &str, key: &[u8]) -> LiveSecret {
+        let actual = live_data_hmac(key, s.data.as_ref().unwrap_or(&BTreeMap::new()));
+        LiveSecret::observe_with_hmac(s, owner_uid, owner_name, actual)
+    }
+
+    /// As [`observe`](Self::observe), for a Secret whose data HMAC was
+    /// computed before (a cached copy that holds key names but no values).
+    pub fn observe_with_hmac(s: &Secret, owner_uid: &str, owner_name: &str, actual_hmac: String) -> LiveSecret {
         let ann = s.metadata.annotations.as_ref();
         LiveSecret {
             keys: s.data.iter().flatten().map(|(k, _)| k.clone()).collect(),
@@ -211,7 +218,7 @@ impl LiveSecret {
                 || ann.and_then(|a| a.get(OWNER_UID_ANNOTATION)).is_some_and(|u| u == owner_uid),
             adoptable: ann.and_then(|a| a.get(ADOPT_ANNOTATION)).is_some_and(|v| v == "true"),
             recorded_hmac: ann.and_then(|a| a.get(DATA_HMAC_ANNOTATION)).cloned(),
-            actual_hmac: live_data_hmac(key, s.data.as_ref().unwrap_or(&BTreeMap::new())),
+            actual_hmac,
             recorded_digest: ann.and_then(|a| a.get(INPUT_DIGEST_ANNOTATION)).cloned(),
             recorded_generation: ann.and_then(|a| a.get(GENERATION_ANNOTATION)).and_then(|g| g.parse().ok()),
             recorded_resume: ann.and_then(|a| a.get(RESUMED_ANNOTATION)).cloned(),

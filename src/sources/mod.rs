@@ -35,6 +35,8 @@ pub struct SourceContext {
     pub vault: vault::VaultPool,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The watch caches of SecretStores and ClusterSecretStores.
+    pub stores: vault::store::StoreCache,
 }
 
 /// When to try again after a failure.

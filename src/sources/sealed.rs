@@ -128,10 +128,22 @@ impl Source for SealedSecret {
 
     async fn data(&self, ctx: &SourceContext) -> Result<SecretData, SourceError> {
         ctx.metrics.decrypted();
-        desired_data(self, &ctx.registry.identities()).map_err(|e| {
-            ctx.metrics.decrypt_failed(reason(&e));
-            source_error(e)
-        })
+        let ids = ctx.registry.identities();
+        let obj = self.clone();
+        // Decryption is CPU work: on the blocking pool it cannot stall the
+        // async workers that drive the watches and every other reconcile.
+        match tokio::task::spawn_blocking(move || desired_data(&obj, &ids)).await {
+            Ok(Ok(data)) => Ok(data),
+            Ok(Err(e)) => {
+                ctx.metrics.decrypt_failed(reason(&e));
+                Err(source_error(e))
+            }
+            Err(_) => Err(SourceError::new(
+                Reason::InternalError,
+                "the decryption stopped unexpectedly (see the controller's log); it is retried with backoff",
+                Retry::Backoff,
+            )),
+        }
     }
 }
 

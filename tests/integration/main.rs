@@ -21,6 +21,7 @@ mod fixtures;
 mod gitops;
 mod image;
 mod process;
+mod scale;
 mod support;
 mod vault;
 
@@ -45,6 +46,7 @@ fn main() {
     trials.extend(controller::trials());
     trials.extend(external::trials());
     trials.extend(eso::trials());
+    trials.extend(scale::trials());
     trials.extend(deploy::trials());
     trials.extend(image::trials());
     trials.extend(adversarial_sealed::trials());

@@ -1,6 +1,6 @@
 //! An `ExternalSecret` → the Secret's data: which store, which paths, which
 //! properties, under which keys. Reads go through the pool, so a path is
-//! read once per refresh epoch however many objects and keys name it.
+//! read once per refresh round however many objects and keys name it.
 
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ pub fn refresh_interval(es: &ExternalSecret) -> Result<Duration, SourceError> {
     match es.spec.refresh_interval.as_deref() {
         None => Ok(DEFAULT_REFRESH),
         // Read once (see `refresh_policy`); the interval then only spaces
-        // the read cache's epochs.
+        // the read window.
         Some(s) if is_zero(s) => Ok(DEFAULT_REFRESH),
         Some(s) => duration::parse_bounded(s, "spec.refreshInterval", MIN_REFRESH, MAX_REFRESH)
             .map_err(|e| SourceError::new(Reason::InvalidDocument, e.to_string(), Retry::AwaitChange)),
@@ -54,9 +54,21 @@ pub fn refresh_policy(es: &ExternalSecret) -> Result<RefreshPolicy, SourceError>
     }
 }
 
-/// The refresh epoch of `now`: reads are shared within one epoch.
+/// The refresh epoch of `now`: a generator's value is the same within one.
 pub fn epoch(now_secs: u64, interval: Duration) -> u64 {
     now_secs / interval.as_secs().max(1)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+/// How old a value read for another ExternalSecret may be and still be
+/// used: half the refresh interval. One refresh round (every object once,
+/// spread by creation order and jitter) then reads each path once, and no
+/// value is older than one and a half intervals.
+pub fn read_window(interval: Duration) -> Duration {
+    interval / 2
 }
 
 fn vault_error(e: VaultError) -> SourceError {
@@ -119,19 +131,21 @@ pub fn validate(es: &ExternalSecret) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads every value the ExternalSecret names (each path once per epoch).
+/// Reads every value the ExternalSecret names (each path once per read
+/// window; `interval` seeds the generators' refresh epoch).
 pub async fn fetch(
     ctx: &SourceContext,
     es: &ExternalSecret,
     store: Option<&ResolvedStore>,
-    epoch: u64,
+    max_age: Duration,
+    interval: Duration,
 ) -> Result<SecretData, VaultError> {
     let mut data = SecretData::default();
     let no_store = || VaultError::Misconfigured("spec.secretStoreRef names no store".into());
     for d in &es.spec.data {
         let r = &d.remote_ref;
         let store = store.ok_or_else(no_store)?;
-        let secret = ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), epoch).await?;
+        let secret = ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), max_age).await?;
         let value: Zeroizing<Vec<u8>> = match &r.property {
             Some(p) => match property(&secret, p) {
                 Some(v) => v,
@@ -155,7 +169,7 @@ pub async fn fetch(
         let mut entry = SecretData::default();
         if let Some(r) = &df.extract {
             let store = store.ok_or_else(no_store)?;
-            let secret = ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), epoch).await?;
+            let secret = ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), max_age).await?;
             for (k, v) in &secret.0 {
                 let value = decode(Zeroizing::new(v.as_bytes().to_vec()), r.decoding_strategy, k)
                     .map_err(VaultError::PropertyNotFound)?;
@@ -179,7 +193,7 @@ pub async fn fetch(
                 {
                     continue;
                 }
-                let secret = ctx.vault.read(&ctx.client, store, &path, None, epoch).await?;
+                let secret = ctx.vault.read(&ctx.client, store, &path, None, max_age).await?;
                 let map: serde_json::Map<String, serde_json::Value> =
                     secret.0.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string()))).collect();
                 let key = path.replace('/', "_");
@@ -191,8 +205,9 @@ pub async fn fetch(
         }
         if let Some(g) = df.source_ref.as_ref().and_then(|r| r.generator_ref.as_ref()) {
             let field = format!("spec.dataFrom[{i}].sourceRef.generatorRef");
-            let value =
-                generate(ctx, es, g, epoch).await.map_err(|e| VaultError::Misconfigured(format!("{field}: {e}")))?;
+            let value = generate(ctx, es, g, epoch(now_secs(), interval))
+                .await
+                .map_err(|e| VaultError::Misconfigured(format!("{field}: {e}")))?;
             entry.0.insert("password".to_owned(), value);
         }
         let entry = rewrite(entry, &df.rewrite, i).map_err(VaultError::Misconfigured)?;
@@ -477,14 +492,10 @@ async fn resolve_if_needed(ctx: &SourceContext, es: &ExternalSecret) -> Result<O
     if !needs {
         return Ok(None);
     }
-    store::resolve(&ctx.client, es)
+    store::resolve(&ctx.client, &ctx.stores, es)
         .await
         .map(Some)
         .map_err(|(reason, message)| SourceError::new(reason, message, Retry::Backoff))
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 impl Source for ExternalSecret {
@@ -536,7 +547,7 @@ impl Source for ExternalSecret {
             return Ok(Desired { digest, ownership, requeue: None, data: None, record: Vec::new() });
         }
         let store = resolve_if_needed(ctx, self).await?;
-        let data = fetch(ctx, self, store.as_ref(), epoch(now_secs(), interval)).await.map_err(vault_error)?;
+        let data = fetch(ctx, self, store.as_ref(), read_window(interval), interval).await.map_err(vault_error)?;
         let hmac_key = ctx.registry.hmac_key_bytes().ok_or_else(|| {
             SourceError::new(Reason::StoreUnavailable, "the controller's keys are not loaded yet", Retry::Backoff)
         })?;
@@ -555,7 +566,7 @@ impl Source for ExternalSecret {
         // and a write is due.
         let interval = refresh_interval(self)?;
         let store = resolve_if_needed(ctx, self).await?;
-        let data = fetch(ctx, self, store.as_ref(), epoch(now_secs(), interval)).await.map_err(vault_error)?;
+        let data = fetch(ctx, self, store.as_ref(), read_window(interval), interval).await.map_err(vault_error)?;
         let hmac_key = ctx.registry.hmac_key_bytes().ok_or_else(|| {
             SourceError::new(Reason::StoreUnavailable, "the controller's keys are not loaded yet", Retry::Backoff)
         })?;
@@ -693,10 +704,9 @@ mod tests {
     }
 
     #[test]
-    fn reads_share_an_epoch_within_one_interval() {
-        let i = Duration::from_secs(30);
-        assert_eq!(epoch(60, i), epoch(89, i));
-        assert_ne!(epoch(89, i), epoch(90, i));
+    fn a_read_is_shared_for_half_an_interval() {
+        assert_eq!(read_window(Duration::from_secs(30)), Duration::from_secs(15));
+        assert_eq!(read_window(Duration::from_secs(3600)), Duration::from_secs(1800));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!
 //! One authenticated client per store (and its generation), logged in once
 //! and again before its token expires — never per reconcile. Reads are
-//! de-duplicated: one read per (store, path, version) per refresh epoch,
+//! de-duplicated: a value read less than half a refresh interval ago is
+//! used again, so one refresh round (every ExternalSecret once, spread over
+//! less than half an interval) reads each (store, path, version) once,
 //! whatever the number of ExternalSecrets and keys that name it. A
 //! semaphore bounds the requests in flight to Vault.
 
@@ -96,13 +98,13 @@ struct Session {
     renew_at: Option<Instant>,
 }
 
-type ReadKey = (String, String, Option<String>, u64);
+type ReadKey = (String, String, Option<String>);
 type ReadCell = Arc<OnceCell<Result<Arc<VaultSecret>, VaultError>>>;
 
-/// Authenticated clients and the per-epoch read cache, shared by all reconciles.
+/// Authenticated clients and the read cache, shared by all reconciles.
 pub struct VaultPool {
     sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Session>>>>>,
-    reads: Mutex<HashMap<ReadKey, ReadCell>>,
+    reads: Mutex<HashMap<ReadKey, (Instant, ReadCell)>>,
     inflight: Semaphore,
     /// Per store: requests in flight (so one store cannot take every slot)
     /// and when an unreachable store may be tried again.
@@ -293,27 +295,29 @@ impl VaultPool {
         Ok(Session { client: Arc::new(client), renew_at })
     }
 
-    /// Reads a path (once per epoch for every caller).
+    /// Reads a path, or returns the value read for it less than `max_age`
+    /// ago (by any caller).
     pub async fn read(
         &self,
         kube: &Client,
         store: &ResolvedStore,
         path: &str,
         version: Option<&str>,
-        epoch: u64,
+        max_age: Duration,
     ) -> Result<Arc<VaultSecret>, VaultError> {
-        let key: ReadKey = (store.key.clone(), path.to_owned(), version.map(str::to_owned), epoch);
+        let key: ReadKey = (store.key.clone(), path.to_owned(), version.map(str::to_owned));
         let cell = {
             let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
-            // Entries of earlier epochs are dropped (their values zeroized).
-            reads.retain(|k, _| k.3 + 1 >= epoch);
-            reads.entry(key).or_default().clone()
+            let now = Instant::now();
+            // Older values are dropped (zeroized) and read again.
+            reads.retain(|_, (at, _)| now.saturating_duration_since(*at) < max_age);
+            reads.entry(key.clone()).or_insert_with(|| (now, ReadCell::default())).1.clone()
         };
         cell.get_or_init(|| async {
             let r = self.read_uncached(kube, store, path, version).await;
             if let Err(e) = &r {
                 self.metrics.vault_read_failed(e.reason());
-                // Failures are not kept for the epoch: the next reconcile retries.
+                // Failures are not kept: the next reconcile retries.
             }
             r
         })
@@ -321,7 +325,9 @@ impl VaultPool {
         .clone()
         .inspect_err(|_| {
             let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
-            reads.remove(&(store.key.clone(), path.to_owned(), version.map(str::to_owned), epoch));
+            if reads.get(&key).is_some_and(|(_, c)| Arc::ptr_eq(c, &cell)) {
+                reads.remove(&key);
+            }
         })
     }
 

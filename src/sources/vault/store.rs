@@ -1,11 +1,46 @@
 //! Which store an ExternalSecret uses, and whether it may use it.
 
+use kube::core::DeserializeGuard;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 
 use super::VaultError;
 use crate::api::Reason;
 use crate::api::external_secret::ExternalSecret;
 use crate::api::secret_store::{ClusterSecretStore, SecretStore, VaultProvider};
+
+/// The watch caches of the SecretStore and ClusterSecretStore controllers,
+/// set once they run: an ExternalSecret's reconcile finds its store there
+/// instead of a GET per reconcile. A store the cache does not hold (not
+/// synced yet, or not valid against the schema) is read from the API.
+#[derive(Default)]
+pub struct StoreCache(std::sync::OnceLock<StoreCaches>);
+
+/// The caches themselves.
+pub struct StoreCaches {
+    /// One per watched scope.
+    pub namespaced: Vec<Store<DeserializeGuard<SecretStore>>>,
+    /// ClusterSecretStores.
+    pub cluster: Store<DeserializeGuard<ClusterSecretStore>>,
+}
+
+impl StoreCache {
+    /// Sets the caches (once; later calls change nothing).
+    pub fn set(&self, caches: StoreCaches) {
+        let _ = self.0.set(caches);
+    }
+
+    fn secret_store(&self, ns: &str, name: &str) -> Option<SecretStore> {
+        let key = ObjectRef::new(name).within(ns);
+        let found = self.0.get()?.namespaced.iter().find_map(|s| s.get(&key))?;
+        found.0.as_ref().ok().cloned()
+    }
+
+    fn cluster_store(&self, name: &str) -> Option<ClusterSecretStore> {
+        let found = self.0.get()?.cluster.get(&ObjectRef::new(name))?;
+        found.0.as_ref().ok().cloned()
+    }
+}
 
 /// A store resolved for use: identity, settings, and where its credentials live.
 #[derive(Clone, Debug)]
@@ -83,13 +118,19 @@ pub fn cluster_store_allows(s: &ClusterSecretStore, namespace: &str) -> bool {
 }
 
 /// Finds the store an ExternalSecret names and checks it may use it.
-pub async fn resolve(client: &Client, es: &ExternalSecret) -> Result<ResolvedStore, (Reason, String)> {
-    resolve_ref(client, &es.namespace().unwrap_or_default(), &es.spec.secret_store_ref).await
+pub async fn resolve(
+    client: &Client,
+    cache: &StoreCache,
+    es: &ExternalSecret,
+) -> Result<ResolvedStore, (Reason, String)> {
+    resolve_ref(client, cache, &es.namespace().unwrap_or_default(), &es.spec.secret_store_ref).await
 }
 
-/// Finds the store an object in `ns` names and checks it may use it.
+/// Finds the store an object in `ns` names and checks it may use it (from
+/// the stores' watch caches when they hold it).
 pub async fn resolve_ref(
     client: &Client,
+    cache: &StoreCache,
     ns: &str,
     r: &crate::api::external_secret::SecretStoreRef,
 ) -> Result<ResolvedStore, (Reason, String)> {
@@ -97,12 +138,15 @@ pub async fn resolve_ref(
     let not_found = |e: kube::Error| (Reason::StoreNotFound, format!("cannot read the store {}: {e}", r.name));
     match r.kind.as_deref().unwrap_or("SecretStore") {
         "ClusterSecretStore" => {
-            let api: Api<ClusterSecretStore> = Api::all(client.clone());
-            let s = api
-                .get_opt(&r.name)
-                .await
-                .map_err(not_found)?
-                .ok_or_else(|| (Reason::StoreNotFound, format!("ClusterSecretStore {} does not exist", r.name)))?;
+            let s = match cache.cluster_store(&r.name) {
+                Some(s) => s,
+                None => {
+                    let api: Api<ClusterSecretStore> = Api::all(client.clone());
+                    api.get_opt(&r.name).await.map_err(not_found)?.ok_or_else(|| {
+                        (Reason::StoreNotFound, format!("ClusterSecretStore {} does not exist", r.name))
+                    })?
+                }
+            };
             if !cluster_store_allows(&s, &ns) {
                 return Err((
                     Reason::NamespaceNotAllowed,
@@ -112,12 +156,16 @@ pub async fn resolve_ref(
             Ok(ResolvedStore::of_cluster_store(&s))
         }
         "SecretStore" => {
-            let api: Api<SecretStore> = Api::namespaced(client.clone(), &ns);
-            let s = api
-                .get_opt(&r.name)
-                .await
-                .map_err(not_found)?
-                .ok_or_else(|| (Reason::StoreNotFound, format!("SecretStore {ns}/{} does not exist", r.name)))?;
+            let s = match cache.secret_store(&ns, &r.name) {
+                Some(s) => s,
+                None => {
+                    let api: Api<SecretStore> = Api::namespaced(client.clone(), &ns);
+                    api.get_opt(&r.name)
+                        .await
+                        .map_err(not_found)?
+                        .ok_or_else(|| (Reason::StoreNotFound, format!("SecretStore {ns}/{} does not exist", r.name)))?
+                }
+            };
             Ok(ResolvedStore::of_secret_store(&s))
         }
         other => Err((
