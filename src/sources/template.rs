@@ -148,13 +148,31 @@ fn s(x: impl Into<String>) -> Value {
     Value::String(Arc::from(x.into().as_str()))
 }
 
+/// A function's string result, refused beyond [`MAX_OUTPUT`]: a template
+/// may call a function in a loop on its own result (`$x = b64enc $x`), and
+/// each call must not grow memory without bound.
+fn checked(name: &str, x: String) -> Result<Value, TemplateError> {
+    if x.len() > MAX_OUTPUT {
+        return Err(fail(name, &format!("the result would be larger than {} KiB", MAX_OUTPUT >> 10)));
+    }
+    Ok(s(x))
+}
+
+/// Refuses a result whose size, known before it is built, is too large.
+fn precheck(name: &str, size: usize) -> Result<(), TemplateError> {
+    if size > MAX_OUTPUT {
+        return Err(fail(name, &format!("the result would be larger than {} KiB", MAX_OUTPUT >> 10)));
+    }
+    Ok(())
+}
+
 /// A string function of one argument.
 fn unary(fm: &mut FuncMap, name: &'static str, f: fn(&str) -> Result<String, String>) {
     fm.insert(
         name.into(),
         Arc::new(move |args: &[Value]| {
             let v = arg(args, 0, name, 1)?;
-            f(&text(v)).map(s).map_err(|why| fail(name, &why))
+            f(&text(v)).map_err(|why| fail(name, &why)).and_then(|x| checked(name, x))
         }),
     );
 }
@@ -162,9 +180,12 @@ fn unary(fm: &mut FuncMap, name: &'static str, f: fn(&str) -> Result<String, Str
 fn indent(n: &Value, v: &Value, newline: bool) -> Result<Value, TemplateError> {
     let width =
         n.as_int().filter(|w| (0..=1024).contains(w)).ok_or_else(|| fail("indent", "width must be 0 to 1024"))?;
+    let t = text(v);
+    let lines = t.matches('\n').count().saturating_add(1);
+    precheck("indent", t.len().saturating_add(lines.saturating_mul(width as usize)).saturating_add(1))?;
     let pad = " ".repeat(width as usize);
-    let body = format!("{pad}{}", text(v).replace('\n', &format!("\n{pad}")));
-    Ok(s(if newline { format!("\n{body}") } else { body }))
+    let body = format!("{pad}{}", t.replace('\n', &format!("\n{pad}")));
+    checked("indent", if newline { format!("\n{body}") } else { body })
 }
 
 /// JSON (as `encoding/json` writes it: compact, map keys sorted) of a value.
@@ -285,23 +306,27 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>) -> FuncMap {
     fm.insert(
         "quote".into(),
         Arc::new(|args: &[Value]| {
-            Ok(s(args
-                .iter()
-                .filter(|a| !matches!(a, Value::Nil))
-                .map(|a| format!("{:?}", text(a)))
-                .collect::<Vec<_>>()
-                .join(" ")))
+            checked(
+                "quote",
+                args.iter()
+                    .filter(|a| !matches!(a, Value::Nil))
+                    .map(|a| format!("{:?}", text(a)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
         }),
     );
     fm.insert(
         "squote".into(),
         Arc::new(|args: &[Value]| {
-            Ok(s(args
-                .iter()
-                .filter(|a| !matches!(a, Value::Nil))
-                .map(|a| format!("'{}'", text(a)))
-                .collect::<Vec<_>>()
-                .join(" ")))
+            checked(
+                "squote",
+                args.iter()
+                    .filter(|a| !matches!(a, Value::Nil))
+                    .map(|a| format!("'{}'", text(a)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
         }),
     );
     fm.insert(
@@ -323,7 +348,8 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>) -> FuncMap {
             if old.is_empty() {
                 return Err(fail("replace", "the text to replace is empty"));
             }
-            Ok(s(src.replace(&old, &new)))
+            precheck("replace", src.len().saturating_add(src.matches(old.as_str()).count().saturating_mul(new.len())))?;
+            checked("replace", src.replace(&old, &new))
         }),
     );
     for (name, f) in [
@@ -382,6 +408,46 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>) -> FuncMap {
             Ok(if c.is_truthy() { a.clone() } else { b.clone() })
         }),
     );
+    // Go's built-ins that can grow a value, in bounded versions: a template
+    // may apply them in a loop to their own result (`$x = printf "%s%s" $x
+    // $x`), which must fail at 1 MiB, not at the end of memory.
+    fm.insert(
+        "print".into(),
+        Arc::new(|args: &[Value]| {
+            let mut out = String::new();
+            for (i, a) in args.iter().enumerate() {
+                let is_str = |v: &Value| matches!(v, Value::String(_));
+                if i > 0 && !is_str(a) && args.get(i - 1).is_some_and(|p| !is_str(p)) {
+                    out.push(' ');
+                }
+                precheck("print", out.len().saturating_add(text(a).len()))?;
+                out.push_str(&text(a));
+            }
+            checked("print", out)
+        }),
+    );
+    fm.insert(
+        "println".into(),
+        Arc::new(|args: &[Value]| {
+            let parts: Vec<String> = args.iter().map(text).collect();
+            precheck("println", parts.iter().map(String::len).fold(parts.len(), usize::saturating_add))?;
+            checked("println", format!("{}\n", parts.join(" ")))
+        }),
+    );
+    fm.insert(
+        "printf".into(),
+        Arc::new(|args: &[Value]| {
+            let (format, rest) = args.split_first().ok_or_else(|| fail("printf", "takes a format"))?;
+            go_printf(&text(format), rest).map_err(|why| fail("printf", &why)).and_then(|x| checked("printf", x))
+        }),
+    );
+    for (name, f) in [
+        ("html", gotmpl::html_escape as fn(&str) -> String),
+        ("js", gotmpl::js_escape),
+        ("urlquery", gotmpl::url_encode),
+    ] {
+        fm.insert(name.into(), Arc::new(move |args: &[Value]| checked(name, f(&text(arg(args, 0, name, 1)?)))));
+    }
     // Go's `index` on ESO's map[string]string gives "" for a missing key;
     // the engine's own gives nil (printed `<no value>`).
     fm.insert(
@@ -458,8 +524,13 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>) -> FuncMap {
         Arc::new(|args: &[Value]| {
             let sep = text(arg(args, 0, "join", 2)?);
             match arg(args, 1, "join", 2)? {
-                Value::List(l) => Ok(s(l.iter().map(text).collect::<Vec<_>>().join(&sep))),
-                other => Ok(s(text(other))),
+                Value::List(l) => {
+                    let parts: Vec<String> = l.iter().map(text).collect();
+                    let size = parts.iter().map(String::len).fold(0usize, usize::saturating_add);
+                    precheck("join", size.saturating_add(sep.len().saturating_mul(parts.len())))?;
+                    checked("join", parts.join(&sep))
+                }
+                other => checked("join", text(other)),
             }
         }),
     );
@@ -477,7 +548,7 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>) -> FuncMap {
         "toJson".into(),
         Arc::new(|args: &[Value]| {
             let j = to_json(arg(args, 0, "toJson", 1)?, 0)?;
-            Ok(s(serde_json::to_string(&j).unwrap_or_default()))
+            checked("toJson", serde_json::to_string(&j).unwrap_or_default())
         }),
     );
     fm.insert(
@@ -494,7 +565,7 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>) -> FuncMap {
         Arc::new(|args: &[Value]| {
             let j = to_json(arg(args, 0, "toYaml", 1)?, 0)?;
             let y = serde_yaml::to_string(&j).map_err(|_| fail("toYaml", "the value cannot be written as YAML"))?;
-            Ok(s(y.trim_end_matches('\n')))
+            checked("toYaml", y.trim_end_matches('\n').to_owned())
         }),
     );
     fm.insert(
@@ -535,6 +606,138 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>) -> FuncMap {
         }),
     );
     fm
+}
+
+/// Go's `fmt.Sprintf` for the verbs templates use: `%s`, `%v`, `%d`, `%q`,
+/// `%x`, `%X`, `%f`, `%t`, `%%`, with flags `-`, `0`, `+` and width and
+/// precision (at most 1024 each). Another verb is an error.
+pub fn go_printf(format: &str, args: &[Value]) -> Result<String, String> {
+    let mut out = String::new();
+    let mut next = args.iter();
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if out.len() > MAX_OUTPUT {
+            return Err(format!("the result would be larger than {} KiB", MAX_OUTPUT >> 10));
+        }
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let (mut left, mut zero, mut plus) = (false, false, false);
+        while let Some(&f) = chars.peek() {
+            match f {
+                '-' => left = true,
+                '0' => zero = true,
+                '+' => plus = true,
+                ' ' | '#' => {}
+                _ => break,
+            }
+            chars.next();
+        }
+        let number = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+            let mut n: Option<usize> = None;
+            while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(d as usize).min(1024));
+                chars.next();
+            }
+            n
+        };
+        let width = number(&mut chars);
+        let precision = if chars.peek() == Some(&'.') {
+            chars.next();
+            Some(number(&mut chars).unwrap_or(0))
+        } else {
+            None
+        };
+        let Some(verb) = chars.next() else {
+            out.push_str("%!(NOVERB)");
+            break;
+        };
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let Some(a) = next.next() else {
+            out.push_str(&format!("%!{verb}(MISSING)"));
+            continue;
+        };
+        let numeric = |v: &Value| match v {
+            Value::Int(i) => Some(*i as f64),
+            Value::Uint(u) => Some(*u as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        };
+        let body = match verb {
+            's' | 'v' => {
+                let t = text(a);
+                match precision {
+                    Some(p) => t.chars().take(p).collect(),
+                    None => t,
+                }
+            }
+            'q' => format!("{:?}", text(a)),
+            't' => match a {
+                Value::Bool(b) => b.to_string(),
+                other => format!("%!t({})", other.type_name()),
+            },
+            'd' => match a {
+                Value::Int(i) => {
+                    if plus && *i >= 0 {
+                        format!("+{i}")
+                    } else {
+                        i.to_string()
+                    }
+                }
+                Value::Uint(u) => {
+                    if plus {
+                        format!("+{u}")
+                    } else {
+                        u.to_string()
+                    }
+                }
+                other => format!("%!d({})", other.type_name()),
+            },
+            'x' | 'X' => {
+                let h = match a {
+                    Value::Int(i) => format!("{i:x}"),
+                    Value::Uint(u) => format!("{u:x}"),
+                    other => hex::encode(text(other).as_bytes()),
+                };
+                if verb == 'X' { h.to_uppercase() } else { h }
+            }
+            'f' | 'F' => match numeric(a) {
+                Some(f) => {
+                    let t = format!("{:.*}", precision.unwrap_or(6), f);
+                    if plus && f >= 0.0 { format!("+{t}") } else { t }
+                }
+                None => format!("%!{verb}({})", a.type_name()),
+            },
+            other => return Err(format!("the verb %{other} is not supported (use %s, %v, %d, %q, %x, %f or %t)")),
+        };
+        let pad = width.unwrap_or(0).saturating_sub(body.chars().count());
+        if pad == 0 {
+            out.push_str(&body);
+        } else if left {
+            out.push_str(&body);
+            out.push_str(&" ".repeat(pad));
+        } else if zero && matches!(verb, 'd' | 'f' | 'F' | 'x' | 'X') {
+            let (sign, digits) = match body.strip_prefix(['-', '+']) {
+                Some(rest) => (&body[..1], rest),
+                None => ("", body.as_str()),
+            };
+            out.push_str(sign);
+            out.push_str(&"0".repeat(pad));
+            out.push_str(digits);
+        } else {
+            out.push_str(&" ".repeat(pad));
+            out.push_str(&body);
+        }
+    }
+    let extra: Vec<String> = next.map(|a| format!("{}={}", a.type_name(), text(a))).collect();
+    if !extra.is_empty() {
+        out.push_str(&format!("%!(EXTRA {})", extra.join(", ")));
+    }
+    Ok(out)
 }
 
 /// bcrypt's 16-byte salt for `htpasswd`: keyed by the controller's HMAC

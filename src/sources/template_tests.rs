@@ -157,3 +157,41 @@ fn no_error_message_holds_a_value() {
         assert!(e.contains("t"), "{e}");
     }
 }
+
+#[test]
+fn growing_functions_are_bounded_even_in_a_loop() {
+    let big = "x".repeat(600 * 1024);
+    let amp = "&".repeat(600 * 1024);
+    let nl = "\n".repeat(2000);
+    let list = vec!["1"; 40].join(",");
+    for src in [
+        "{{ $x := .big }}{{ range splitList \",\" .l }}{{ $x = printf \"%s%s\" $x $x }}{{ end }}{{ len $x }}",
+        "{{ $x := .big }}{{ range splitList \",\" .l }}{{ $x = print $x $x }}{{ end }}{{ len $x }}",
+        "{{ $x := .big }}{{ range splitList \",\" .l }}{{ $x = b64enc $x }}{{ end }}{{ len $x }}",
+        "{{ $x := .amp }}{{ range splitList \",\" .l }}{{ $x = urlquery $x | html }}{{ end }}{{ len $x }}",
+        "{{ $x := .big }}{{ range splitList \",\" .l }}{{ $x = toJson $x }}{{ end }}{{ len $x }}",
+        "{{ replace \"x\" .big .big }}",
+        "{{ .nl | indent 1024 }}",
+        "{{ join .big (splitList \",\" .l) }}",
+    ] {
+        let e = match run(src, &[("big", &big), ("amp", &amp), ("nl", &nl), ("l", &list)]) {
+            Ok(out) => panic!("{src} gave {} bytes", out.len()),
+            Err(e) => e,
+        };
+        assert!(e.contains("larger than 1024 KiB"), "{src}: {e}");
+    }
+}
+
+#[test]
+fn printf_covers_the_verbs_manifests_use() {
+    let out = run(
+        r#"{{ printf "%s:%s" .u .p }}|{{ printf "%5s|%-5s|" "a" "b" }}{{ printf "%05d %+d %x %X %q %t %.2f %%" 42 7 255 "hi" "q" true 3.14159 }}|{{ printf "%s" }}|{{ printf "%s" "a" "b" }}"#,
+        &[("u", "bot"), ("p", "tok")],
+    );
+    assert_eq!(
+        out.as_deref(),
+        Ok(r#"bot:tok|    a|b    |00042 +7 ff 6869 "q" true 3.14 %|%!s(MISSING)|a%!(EXTRA string=b)"#)
+    );
+    assert!(run(r#"{{ printf "%z" 1 }}"#, &[]).is_err_and(|e| e.contains("%z is not supported")));
+    assert_eq!(run(r#"{{ printf "%9999999999d" 1 }}"#, &[]).map(|o| o.len()), Ok(1024), "widths are capped");
+}
