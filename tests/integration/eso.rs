@@ -22,6 +22,19 @@ use crate::support::assert_absent;
 
 const CANARY: &str = "canary-Es0-Tmpl-9Qw";
 
+/// `kubectl apply -f -` of a stream, as a user would; retried while
+/// kubectl's discovery catches up with CRDs applied moments ago.
+async fn apply(cluster: &crate::env::Cluster, manifests: &str) -> Result<(), Failed> {
+    wait_for("kubectl apply of the manifests", Duration::from_secs(30), || async {
+        let out = kubectl(&cluster.kubeconfig, &["apply", "-f", "-"])
+            .stdin(manifests.to_owned())
+            .output()
+            .map_err(|e| format!("{e:?}"))?;
+        if out.status.success() { Ok(Some(())) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+    })
+    .await
+}
+
 /// Every ESO-compatibility test.
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -225,14 +238,7 @@ fn templated_manifests_apply_unchanged() -> Result<(), Failed> {
         // Only the apiVersion changes.
         let manifests = MANIFESTS.replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1").replace("{NS}", &ns);
         // kubectl's discovery may lag behind CRDs applied moments ago.
-        wait_for("kubectl apply of the ESO manifests", Duration::from_secs(30), || async {
-            let out = kubectl(&fx.cluster.kubeconfig, &["apply", "-f", "-"])
-                .stdin(manifests.clone())
-                .output()
-                .map_err(|e| format!("{e:?}"))?;
-            if out.status.success() { Ok(Some(())) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
-        })
-        .await?;
+        apply(fx.cluster, &manifests).await?;
         let es: Api<ExternalSecret> = fx.es();
         for name in ["database-url", "registry", "app-config", "tls"] {
             wait_ready(&es, name, "True", "Materialized").await?;
@@ -442,14 +448,7 @@ fn find_and_rewrite() -> Result<(), Failed> {
         create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
         let _ctrl = fx.start(&[], &[]).await?;
         let manifests = FIND.replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1").replace("{NS}", &ns);
-        wait_for("kubectl apply of the find manifests", Duration::from_secs(30), || async {
-            let out = kubectl(&fx.cluster.kubeconfig, &["apply", "-f", "-"])
-                .stdin(manifests.clone())
-                .output()
-                .map_err(|e| format!("{e:?}"))?;
-            if out.status.success() { Ok(Some(())) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
-        })
-        .await?;
+        apply(fx.cluster, &manifests).await?;
         let es: Api<ExternalSecret> = fx.es();
         wait_ready(&es, "find-by-path", "True", "Materialized").await?;
         wait_ready(&es, "find-by-tags", "True", "Materialized").await?;
@@ -596,14 +595,7 @@ fn password_generator() -> Result<(), Failed> {
             .replace("generators.external-secrets.io/v1alpha1", "seal.dev/v1alpha1")
             .replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1")
             .replace("{NS}", &ns);
-        wait_for("kubectl apply of the generator manifests", Duration::from_secs(30), || async {
-            let out = kubectl(&fx.cluster.kubeconfig, &["apply", "-f", "-"])
-                .stdin(manifests.clone())
-                .output()
-                .map_err(|e| format!("{e:?}"))?;
-            if out.status.success() { Ok(Some(())) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
-        })
-        .await?;
+        apply(fx.cluster, &manifests).await?;
         let es: Api<ExternalSecret> = fx.es();
         let obj = wait_ready(&es, "password", "True", "Materialized").await?;
         let secrets = fx.secrets();
@@ -706,14 +698,7 @@ fn cluster_external_secret() -> Result<(), Failed> {
             .replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1")
             .replace("{NAME}", &name)
             .replace("{TOKEN}", &token);
-        wait_for("kubectl apply of the ClusterExternalSecret", Duration::from_secs(30), || async {
-            let out = kubectl(&fx.cluster.kubeconfig, &["apply", "-f", "-"])
-                .stdin(manifest.clone())
-                .output()
-                .map_err(|e| format!("{e:?}"))?;
-            if out.status.success() { Ok(Some(())) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
-        })
-        .await?;
+        apply(fx.cluster, &manifest).await?;
         let cess: Api<ClusterExternalSecret> = Api::all(fx.cluster.admin());
         let status = |want_prov: Vec<String>, want_failed: Vec<String>| {
             let cess = cess.clone();
@@ -845,14 +830,7 @@ fn push_secret() -> Result<(), Failed> {
         .await?;
         let _ctrl = fx.start(&[], &[]).await?;
         let manifests = PUSH.replace("external-secrets.io/v1alpha1", "seal.dev/v1alpha1").replace("{NS}", &ns);
-        wait_for("kubectl apply of the PushSecrets", Duration::from_secs(30), || async {
-            let out = kubectl(&fx.cluster.kubeconfig, &["apply", "-f", "-"])
-                .stdin(manifests.clone())
-                .output()
-                .map_err(|e| format!("{e:?}"))?;
-            if out.status.success() { Ok(Some(())) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
-        })
-        .await?;
+        apply(fx.cluster, &manifests).await?;
         let pss: Api<PushSecret> = fx.app.api();
         let obj = wait_ready(&pss, "pushsecret-example", "False", "Errored").await?;
         let msg = crate::external::ready_of(&obj).1.map(|c| c.2).unwrap_or_default();

@@ -408,6 +408,24 @@ impl VaultPool {
         Ok(out)
     }
 
+    /// A KV v2 secret's metadata, `None` when there is no secret at `path`.
+    async fn kv2_metadata(
+        &self,
+        store: &ResolvedStore,
+        client: &VaultClient,
+        path: &str,
+    ) -> Result<Option<vaultrs::api::kv2::responses::ReadSecretMetadataResponse>, VaultError> {
+        let what = format!("{}: read metadata of {path}", store.display);
+        self.request(store, async {
+            match vaultrs::kv2::read_metadata(client, &store.provider.path, path).await {
+                Ok(m) => Ok(Some(m)),
+                Err(ClientError::APIError { code: 404, .. }) => Ok(None),
+                Err(e) => Err(from_client(e, &store.display, &what)),
+            }
+        })
+        .await
+    }
+
     /// Writes one pushed value to KV v2 at `path`: as `property` of the
     /// secret there (its other properties kept), or, without a property,
     /// as the whole secret (`value` a JSON object). A secret that exists
@@ -428,16 +446,7 @@ impl VaultPool {
         }
         let client = self.client(kube, store).await?;
         let mount = store.provider.path.clone();
-        let what = format!("{}: read metadata of {path}", store.display);
-        let meta = self
-            .request(store, async {
-                match vaultrs::kv2::read_metadata(client.as_ref(), &mount, path).await {
-                    Ok(m) => Ok(Some(m)),
-                    Err(ClientError::APIError { code: 404, .. }) => Ok(None),
-                    Err(e) => Err(from_client(e, &store.display, &what)),
-                }
-            })
-            .await?;
+        let meta = self.kv2_metadata(store, &client, path).await?;
         let version = meta.as_ref().map_or(0, |m| m.current_version);
         let live = meta.as_ref().is_some_and(|m| {
             m.versions.get(&m.current_version.to_string()).is_some_and(|v| v.deletion_time.is_empty() && !v.destroyed)
@@ -524,16 +533,7 @@ impl VaultPool {
     ) -> Result<(), VaultError> {
         let client = self.client(kube, store).await?;
         let mount = store.provider.path.clone();
-        let what = format!("{}: read metadata of {path}", store.display);
-        let meta = self
-            .request(store, async {
-                match vaultrs::kv2::read_metadata(client.as_ref(), &mount, path).await {
-                    Ok(m) => Ok(Some(m)),
-                    Err(ClientError::APIError { code: 404, .. }) => Ok(None),
-                    Err(e) => Err(from_client(e, &store.display, &what)),
-                }
-            })
-            .await?;
+        let meta = self.kv2_metadata(store, &client, path).await?;
         let Some(meta) = meta else { return Ok(()) };
         let by = meta.custom_metadata.as_ref().and_then(|c| c.get(MANAGED_BY_KEY)).map(String::as_str);
         if by != Some(MANAGED_BY_SEAL) {
