@@ -3,8 +3,10 @@
 //! printing a single secret value.
 //!
 //! - Keys added, removed and changed, by path.
-//! - Values stored in clear (a SealedSecret's template, labels, policies)
-//!   are public in git already: their old and new values are shown.
+//! - Values a SOPS file stores in clear (a SealedSecret's template,
+//!   labels, policies) are public in git already: their old and new values
+//!   are shown. A file that is not encrypted at all is compared too, but its
+//!   values are never printed: it may be a decrypted copy.
 //! - With a key that decrypts both files, encrypted values are compared as
 //!   plaintexts ("value changed"); the scope binding is shown. Without one,
 //!   ciphertexts are compared, and the output says so: a value re-encrypted
@@ -48,6 +50,9 @@ struct Side {
     recipients: Vec<String>,
     /// Why the plaintext is not available, if it is not.
     why_not: Option<String>,
+    /// Whether the file is a SOPS file (its values in clear are public by
+    /// the file's own rule; a plain file's are not shown).
+    sops: bool,
 }
 
 /// `seal diff`.
@@ -83,17 +88,19 @@ pub fn run(a: DiffArgs) -> Result<(), Failure> {
 fn side(file: &str, format: Format, ids: &Identities) -> Result<Side, Failure> {
     let bytes = if file == "/dev/null" { Vec::new() } else { read_input(file)? };
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Side { raw: Vec::new(), plain: Some(Vec::new()), recipients: Vec::new(), why_not: None });
+        return Ok(Side {
+            raw: Vec::new(),
+            plain: Some(Vec::new()),
+            recipients: Vec::new(),
+            why_not: None,
+            sops: false,
+        });
     }
-    let doc = match sops::parse_encrypted(&bytes, format) {
-        Ok(doc) => doc,
-        Err(sops::Error::Metadata(m)) if m.contains("no `sops` metadata") => {
-            // Not encrypted: every value is in clear already.
-            let plain = sops::parse_plain(&bytes, format).map_err(|e| Failure::from(e).in_file(file))?;
-            return Ok(Side { raw: plain.clone(), plain: Some(plain), recipients: Vec::new(), why_not: None });
-        }
-        Err(e) => return Err(Failure::from(e).in_file(file)),
-    };
+    // A file without a `sops` block reads as plaintext; one with it does not.
+    if let Ok(plain) = sops::parse_plain(&bytes, format) {
+        return Ok(Side { raw: plain.clone(), plain: Some(plain), recipients: Vec::new(), why_not: None, sops: false });
+    }
+    let doc = sops::parse_encrypted(&bytes, format).map_err(|e| Failure::from(e).in_file(file))?;
     let recipients = doc.metadata.recipients().map(str::to_owned).collect();
     let raw = doc.branches.clone();
     let (plain, why_not) = if ids.is_empty() {
@@ -105,7 +112,7 @@ fn side(file: &str, format: Format, ids: &Identities) -> Result<Side, Failure> {
             Err(e) => (None, Some(format!("{file}: {e}"))),
         }
     };
-    Ok(Side { raw, plain, recipients, why_not })
+    Ok(Side { raw, plain, recipients, why_not, sops: true })
 }
 
 /// A leaf of a tree: its path for people, whether it is stored encrypted,
@@ -114,8 +121,8 @@ struct Entry {
     encrypted: bool,
     raw: Leaf,
     plain: Option<Leaf>,
-    /// The value as shown when it is stored in clear.
-    shown: String,
+    /// The value as shown, when the file stores it in clear by its rule.
+    shown: Option<String>,
 }
 
 fn entries(side: &Side) -> BTreeMap<String, Entry> {
@@ -134,7 +141,7 @@ fn entries(side: &Side) -> BTreeMap<String, Entry> {
         .map(|(path, v)| {
             let encrypted = matches!(v, Value::Str(s) if sops::cipher::is_envelope(s));
             let p = plain.remove(&path);
-            let shown = if encrypted { String::new() } else { show(v) };
+            let shown = (side.sops && !encrypted).then(|| show(v));
             (path, Entry { encrypted, raw: Leaf::of(v), plain: p.map(Leaf::of), shown })
         })
         .collect()
@@ -236,7 +243,10 @@ fn compare(old: &Side, new: &Side) -> Report {
 /// The line for a path present on both sides, if it changed.
 fn changed(path: &str, o: &Entry, n: &Entry, plaintexts: bool, old: &Side, new: &Side) -> Option<String> {
     if !o.encrypted && !n.encrypted {
-        return (o.raw != n.raw).then(|| format!("~ {path}: {} → {}", o.shown, n.shown));
+        return (o.raw != n.raw).then(|| match (&o.shown, &n.shown) {
+            (Some(a), Some(b)) => format!("~ {path}: {a} → {b}"),
+            _ => format!("~ {path}: value changed (a file that is not encrypted: values not printed)"),
+        });
     }
     if plaintexts {
         if o.plain == n.plain {

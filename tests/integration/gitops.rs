@@ -520,6 +520,17 @@ fn diff_without_values() -> Result<(), Failed> {
     // seal edit keeps an unchanged value's ciphertext: not listed either way.
     check(!without.contains("username"), format!("an unchanged ciphertext is not listed:\n{without}"))?;
     assert_absent(without.as_bytes(), CANARY, "the diff without a key")?;
+    // Plaintext files (a decrypted copy) are compared without printing values.
+    let (plain_old, plain_new) = (f.dir.path().join("old.yaml"), f.dir.path().join("new.yaml"));
+    std::fs::write(&plain_old, format!("kind: Secret\nstringData:\n  password: {CANARY}\n"))?;
+    std::fs::write(&plain_new, "kind: Secret\nstringData:\n  password: other\n  extra: x\n")?;
+    let out = utf8(Run::seal(["diff", &s(&plain_old), &s(&plain_new)]).ok()?)?;
+    check(
+        out.contains("~ stringData.password: value changed") && out.contains("+ stringData.extra: added"),
+        format!("plaintext files are compared by key:\n{out}"),
+    )?;
+    assert_absent(out.as_bytes(), CANARY, "the diff of plaintext files")?;
+    check(!out.contains("other"), format!("no value of a plaintext file is printed:\n{out}"))?;
     // --exit-code: 1 on differences, 0 on none.
     let (code, _, _) = Run::seal(["diff", "--exit-code", &s(&f.file), &s(&new)]).fails()?;
     check(code == 1, format!("--exit-code gives 1 on differences, got {code}"))?;
