@@ -15,8 +15,8 @@ use clap::Args;
 use seal_format::sops::{self, Format, Map, Value};
 
 use crate::commands::{read_input, write_in_place, write_stdout};
-use crate::secret::{Scope, SecretArgs};
-use crate::{ControllerArgs, Failure, IdentityArgs};
+use crate::secret::{Scope, SealTo, SecretArgs};
+use crate::{Failure, IdentityArgs};
 
 /// Arguments of `seal convert`.
 #[derive(Args)]
@@ -26,17 +26,9 @@ pub struct ConvertArgs {
     /// For Secrets: where the SealedSecret may be used (default strict).
     #[arg(long, value_enum)]
     pub scope: Option<Scope>,
-    /// For Secrets: age recipients, comma-separated.
-    #[arg(long, value_name = "R,...", value_delimiter = ',')]
-    pub age: Vec<String>,
-    /// For Secrets: a file with one age recipient per line.
-    #[arg(long, value_name = "FILE", env = "SEAL_RECIPIENTS_FILE")]
-    pub recipients_file: Vec<PathBuf>,
-    /// For Secrets: seal to the cluster's recipients (from seal-controller).
-    #[arg(long)]
-    pub controller: bool,
+    /// For Secrets: who the SealedSecret is sealed to.
     #[command(flatten)]
-    pub cluster: ControllerArgs,
+    pub to: SealTo,
     /// Write the result here instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -85,10 +77,7 @@ pub fn run(a: ConvertArgs) -> Result<(), Failure> {
             from_env_file: Vec::new(),
             type_: None,
             scope: a.scope,
-            age: a.age,
-            recipients_file: a.recipients_file,
-            controller: a.controller,
-            cluster: a.cluster,
+            to: a.to,
             merge_into: None,
             output: a.output,
             ids: a.ids,

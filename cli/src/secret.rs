@@ -50,6 +50,22 @@ pub struct SecretArgs {
     /// Where the SealedSecret may be used: strict (namespace/name), namespace, cluster.
     #[arg(long, value_enum)]
     pub scope: Option<Scope>,
+    #[command(flatten)]
+    pub to: SealTo,
+    /// Update this SealedSecret in place: unchanged values keep their ciphertext.
+    #[arg(long, value_name = "SEALED.yaml")]
+    pub merge_into: Option<PathBuf>,
+    /// Write the SealedSecret here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub ids: IdentityArgs,
+}
+
+/// Who a new SealedSecret is sealed to (shared by `seal secret` and
+/// `seal convert`).
+#[derive(Args)]
+pub struct SealTo {
     /// Age recipients, comma-separated.
     #[arg(long, value_name = "R,...", value_delimiter = ',')]
     pub age: Vec<String>,
@@ -61,14 +77,6 @@ pub struct SecretArgs {
     pub controller: bool,
     #[command(flatten)]
     pub cluster: crate::ControllerArgs,
-    /// Update this SealedSecret in place: unchanged values keep their ciphertext.
-    #[arg(long, value_name = "SEALED.yaml")]
-    pub merge_into: Option<PathBuf>,
-    /// Write the SealedSecret here instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    #[command(flatten)]
-    pub ids: IdentityArgs,
 }
 
 /// Reads a recipients file: one recipient per line, `#` comments.
@@ -76,7 +84,7 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<String>, Failure> {
     sealed::read_recipients_file(path).map_err(Failure::input)
 }
 
-fn recipients(a: &SecretArgs) -> Result<Vec<Recipient>, Failure> {
+fn recipients(a: &SealTo) -> Result<Vec<Recipient>, Failure> {
     let mut list = a.age.clone();
     for f in &a.recipients_file {
         list.extend(read_recipients_file(f)?);
@@ -202,7 +210,7 @@ pub fn run(a: SecretArgs) -> Result<(), Failure> {
     let scope = scope_for(a.scope.unwrap_or_default(), &namespace, &parts.name);
     let doc = parts.to_document(&namespace, &scope);
     sealed::check_plaintext(&doc).map_err(Failure::input)?;
-    let rs = recipients(&a)?;
+    let rs = recipients(&a.to)?;
     if rs.is_empty() {
         return Err(Failure::input(
             "no recipients: pass --controller (the cluster's keys), --age age1…, or --recipients-file (e.g. from `seal recipients`)",
@@ -260,7 +268,7 @@ fn merge(mut a: SecretArgs, target: &Path) -> Result<(), Failure> {
     }
     let scope = a.scope.map(|s| scope_for(s, &ns, &name));
     new.merge_into(doc, scope.as_ref()).map_err(|e| Failure::input(format!("{file}: {e}")))?;
-    let rs = recipients(&a)?;
+    let rs = recipients(&a.to)?;
     if !rs.is_empty() {
         let existing = metadata.key_groups.first().cloned().unwrap_or_default();
         metadata.key_groups = vec![keys::rewrap_single(cipher.key(), &existing, &rs)?];
