@@ -6,6 +6,7 @@
 //! the [`Source`] trait.
 
 pub mod generator;
+pub mod pkcs12;
 pub mod sealed;
 pub mod template;
 pub mod vault;

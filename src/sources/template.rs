@@ -10,11 +10,15 @@
 //! messages of the functions below are written so, and a test plants a
 //! canary in every failing case.
 //!
+//! Go strings are bytes and Rust strings are UTF-8: a value's bytes that are
+//! not UTF-8 travel through the engine as the characters U+F780..U+F7FF, one
+//! per byte ([`text_from_bytes`], [`bytes_from_text`]), so `{{ .p12 }}`,
+//! `b64enc` and the PKCS#12 functions see the bytes Go would.
+//!
 //! Not here (see the README's ESO migration table): `env`/`expandenv` (ESO
-//! removes them), the PKCS#12 and JWK functions, `templateFrom.target`.
+//! removes them), the JWK functions, `templateFrom.target`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine;
@@ -22,6 +26,8 @@ use gotmpl::{FuncMap, MissingKey, Template, TemplateError, Value};
 use zeroize::Zeroizing;
 
 use super::SecretData;
+use super::pkcs12;
+use std::sync::{Arc, Mutex};
 
 /// Most bytes one template may write.
 pub const MAX_OUTPUT: usize = 1 << 20;
@@ -33,16 +39,62 @@ pub const MAX_BCRYPT_CALLS: usize = 16;
 pub const BCRYPT_COST: u32 = 10;
 
 /// The template context: every value of the store, as ESO passes it (a map
-/// of key to string; bytes that are not UTF-8 are replaced, as Go's
-/// `string(b)` would keep them, so templates that need raw bytes should
-/// `b64enc` a base64 value instead).
+/// of key to string, bytes kept as [`text_from_bytes`] carries them).
 pub fn context(data: &SecretData) -> Value {
-    let map: BTreeMap<Arc<str>, Value> = data
-        .0
-        .iter()
-        .map(|(k, v)| (Arc::from(k.as_str()), Value::String(Arc::from(String::from_utf8_lossy(v).as_ref()))))
-        .collect();
+    let map: BTreeMap<Arc<str>, Value> =
+        data.0.iter().map(|(k, v)| (Arc::from(k.as_str()), Value::String(Arc::from(text_from_bytes(v))))).collect();
     Value::Map(Arc::new(map))
+}
+
+/// First of the characters that carry one byte each (U+F780 is 0x80).
+const BYTE_CHARS: u32 = 0xf700;
+
+fn carry_byte(out: &mut String, b: u8) {
+    out.push(char::from_u32(BYTE_CHARS + u32::from(b)).unwrap_or(char::REPLACEMENT_CHARACTER));
+}
+
+/// Bytes as engine text: UTF-8 as it is; each byte of an invalid sequence,
+/// and of a character in U+F780..U+F7FF (so that the mapping is one to
+/// one), as the character U+F700 + byte.
+pub fn text_from_bytes(bytes: &[u8]) -> String {
+    fn valid(out: &mut String, s: &str) {
+        for c in s.chars() {
+            if (BYTE_CHARS + 0x80..=BYTE_CHARS + 0xff).contains(&u32::from(c)) {
+                c.encode_utf8(&mut [0u8; 4]).bytes().for_each(|b| carry_byte(out, b));
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                valid(&mut out, s);
+                return out;
+            }
+            Err(e) => {
+                let (good, after) = rest.split_at(e.valid_up_to());
+                valid(&mut out, std::str::from_utf8(good).unwrap_or_default());
+                let (bad, after) = after.split_at(e.error_len().unwrap_or(after.len()).min(after.len()));
+                bad.iter().for_each(|b| carry_byte(&mut out, *b));
+                rest = after;
+            }
+        }
+    }
+}
+
+/// Engine text back to bytes: the inverse of [`text_from_bytes`].
+pub fn bytes_from_text(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        match u32::from(c).checked_sub(BYTE_CHARS).and_then(|b| u8::try_from(b).ok()).filter(|b| *b >= 0x80) {
+            Some(b) => out.push(b),
+            None => out.extend_from_slice(c.encode_utf8(&mut [0u8; 4]).as_bytes()),
+        }
+    }
+    out
 }
 
 /// Renders one template: `name` (for messages), its source, the context.
@@ -50,10 +102,11 @@ pub fn context(data: &SecretData) -> Value {
 /// same hash and an unchanged Secret is not rewritten on every refresh.
 pub fn execute(name: &str, src: &str, ctx: &Value, salt_key: &[u8]) -> Result<Zeroizing<String>, String> {
     let bcrypt_calls = Arc::new(AtomicUsize::new(0));
+    let kdf_budget = Arc::new(Mutex::new(pkcs12::Budget::default()));
     let tpl = Template::new(name)
         .missing_key(MissingKey::Error)
         .max_range_iters(MAX_RANGE_ITERATIONS)
-        .funcs(functions(salt_key, bcrypt_calls))
+        .funcs(functions(salt_key, bcrypt_calls, kdf_budget))
         .parse(src)
         .map_err(|e| describe(name, src, &e))?;
     let mut out = Bounded { text: Zeroizing::new(String::new()), full: false };
@@ -277,14 +330,14 @@ pub fn filter_pem(kind: &str, pem: &str) -> Result<String, String> {
 
 /// The functions of ESO's engine v2 that seal provides (sprig's and ESO's
 /// own; Go's built-ins such as `printf`, `index`, `eq` come with the engine).
-fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>) -> FuncMap {
+fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>, kdf_budget: Arc<Mutex<pkcs12::Budget>>) -> FuncMap {
     let mut fm = FuncMap::new();
-    unary(&mut fm, "b64enc", |x| Ok(base64::engine::general_purpose::STANDARD.encode(x)));
+    unary(&mut fm, "b64enc", |x| Ok(base64::engine::general_purpose::STANDARD.encode(bytes_from_text(x))));
     unary(&mut fm, "b64dec", |x| {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(x.trim())
             .map_err(|_| "the value is not base64".to_owned())?;
-        String::from_utf8(bytes).map_err(|_| "the decoded value is not UTF-8".to_owned())
+        Ok(text_from_bytes(&bytes))
     });
     unary(&mut fm, "upper", |x| Ok(x.to_uppercase()));
     unary(&mut fm, "lower", |x| Ok(x.to_lowercase()));
@@ -301,7 +354,7 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>) -> FuncMap {
     });
     unary(&mut fm, "sha256sum", |x| {
         use sha2::Digest;
-        Ok(hex::encode(sha2::Sha256::digest(x.as_bytes())))
+        Ok(hex::encode(sha2::Sha256::digest(bytes_from_text(x))))
     });
     fm.insert(
         "quote".into(),
@@ -605,6 +658,63 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>) -> FuncMap {
             Ok(s(format!("{user}:{hash}")))
         }),
     );
+    for (name, with_pass, want_key) in [
+        ("pkcs12key", false, true),
+        ("pkcs12keyPass", true, true),
+        ("pkcs12cert", false, false),
+        ("pkcs12certPass", true, false),
+    ] {
+        let budget = kdf_budget.clone();
+        fm.insert(
+            name.into(),
+            Arc::new(move |args: &[Value]| {
+                // Go's signatures: pkcs12key(input), pkcs12keyPass(pass, input).
+                let (pass, input) = if with_pass {
+                    (text(arg(args, 0, name, 2)?), text(arg(args, 1, name, 2)?))
+                } else {
+                    (String::new(), text(arg(args, 0, name, 1)?))
+                };
+                let (pass, input) = (Zeroizing::new(pass), Zeroizing::new(bytes_from_text(&input)));
+                let mut budget = budget.lock().map_err(|_| fail(name, "an earlier call failed"))?;
+                let got = pkcs12::decode(&input, &pass, &mut budget)
+                    .map_err(|why| fail(name, &format!("unable to decode the PKCS#12 file: {why}")))?;
+                if want_key {
+                    return Ok(s(pkcs12::pem("PRIVATE KEY", &got.key)));
+                }
+                let order = pkcs12::order_chain(&got.certs).unwrap_or_else(|| (0..got.certs.len()).collect());
+                Ok(s(order
+                    .iter()
+                    .filter_map(|i| got.certs.get(*i))
+                    .map(|c| pkcs12::pem("CERTIFICATE", c))
+                    .collect::<String>()))
+            }),
+        );
+    }
+    for (name, with_pass, chain) in [
+        ("pemToPkcs12", false, false),
+        ("pemToPkcs12Pass", true, false),
+        ("fullPemToPkcs12", false, true),
+        ("fullPemToPkcs12Pass", true, true),
+    ] {
+        let (budget, key) = (kdf_budget.clone(), salt_key.to_vec());
+        fm.insert(
+            name.into(),
+            Arc::new(move |args: &[Value]| {
+                // Go's signatures: pemToPkcs12(cert, key), pemToPkcs12Pass(cert, key, pass).
+                let n = if with_pass { 3 } else { 2 };
+                let cert = text(arg(args, 0, name, n)?);
+                let private = Zeroizing::new(text(arg(args, 1, name, n)?));
+                let pass = Zeroizing::new(if with_pass { text(arg(args, 2, name, n)?) } else { String::new() });
+                budget
+                    .lock()
+                    .map_err(|_| fail(name, "an earlier call failed"))?
+                    .charge(pkcs12::WRITE_COST)
+                    .map_err(|why| fail(name, &why))?;
+                let pfx = pkcs12::encode(&cert, &private, chain, &pass, &key).map_err(|why| fail(name, &why))?;
+                checked(name, base64::engine::general_purpose::STANDARD.encode(pfx))
+            }),
+        );
+    }
     fm
 }
 

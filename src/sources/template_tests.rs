@@ -195,3 +195,92 @@ fn printf_covers_the_verbs_manifests_use() {
     assert!(run(r#"{{ printf "%z" 1 }}"#, &[]).is_err_and(|e| e.contains("%z is not supported")));
     assert_eq!(run(r#"{{ printf "%9999999999d" 1 }}"#, &[]).map(|o| o.len()), Ok(1024), "widths are capped");
 }
+
+fn raw(pairs: &[(&str, &[u8])]) -> Value {
+    let mut d = SecretData::default();
+    for (k, v) in pairs {
+        d.0.insert((*k).to_owned(), Zeroizing::new(v.to_vec()));
+    }
+    context(&d)
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let b64 = match name {
+        "modern" => include_str!("testdata/pkcs12/modern.p12.b64"),
+        _ => include_str!("testdata/pkcs12/des.p12.b64"),
+    };
+    base64::engine::general_purpose::STANDARD.decode(b64.split_whitespace().collect::<String>()).expect("fixture")
+}
+
+#[test]
+fn bytes_that_are_not_utf8_pass_through_the_engine_unchanged() {
+    let samples: [&[u8]; 5] = [
+        b"plain",
+        &[0xff, 0x00, 0x80, b'a', 0xc3],
+        "caf\u{e9} \u{f780}\u{f7ff} \u{f77f}".as_bytes(),
+        &[0xe0, 0x80, 0xef, 0x9e, 0x80],
+        &(0u8..=255).collect::<Vec<u8>>(),
+    ];
+    for bytes in samples {
+        assert_eq!(bytes_from_text(&text_from_bytes(bytes)), bytes);
+        let out = execute("t", "{{ .v }}|{{ .v | b64enc | b64dec }}", &raw(&[("v", bytes)]), KEY).expect("renders");
+        let mut twice = bytes.to_vec();
+        twice.push(b'|');
+        twice.extend_from_slice(bytes);
+        assert_eq!(bytes_from_text(&out), twice);
+        let b64 = execute("t", "{{ .v | b64enc }}", &raw(&[("v", bytes)]), KEY).expect("renders");
+        assert_eq!(*b64, base64::engine::general_purpose::STANDARD.encode(bytes));
+    }
+}
+
+#[test]
+fn pkcs12_functions_give_the_key_and_the_ordered_chain_as_pem() {
+    let key = include_str!("testdata/pkcs12/leaf.key");
+    let chain = format!("{}{}", include_str!("testdata/pkcs12/leaf.crt"), include_str!("testdata/pkcs12/ca.crt"));
+    for file in ["modern", "des"] {
+        let ctx = raw(&[("p12", &fixture(file))]);
+        let got = |src: &str| execute("t", src, &ctx, KEY).map(|z| z.to_string());
+        assert_eq!(got(r#"{{ .p12 | pkcs12keyPass "my-password" }}"#).as_deref(), Ok(key));
+        assert_eq!(got(r#"{{ .p12 | pkcs12certPass "my-password" }}"#).as_deref(), Ok(chain.as_str()));
+        assert_eq!(got(r#"{{ .p12 | b64enc | b64dec | pkcs12keyPass "my-password" }}"#).as_deref(), Ok(key));
+        let e = got("{{ .p12 | pkcs12key }}").expect_err("needs the password");
+        assert!(e.contains("pkcs12key") && e.contains("MAC does not match"), "{e}");
+    }
+    let ctx = raw(&[("crt", chain.as_bytes()), ("key", key.as_bytes())]);
+    let pfx = execute("t", r#"{{ fullPemToPkcs12Pass .crt .key "pw" }}"#, &ctx, KEY).expect("renders");
+    let back = execute("t", r#"{{ .p | b64dec | pkcs12certPass "pw" }}"#, &raw(&[("p", pfx.as_bytes())]), KEY);
+    assert_eq!(back.map(|z| z.to_string()).as_deref(), Ok(chain.as_str()));
+    let one = execute("t", "{{ pemToPkcs12 .crt .key }}", &ctx, KEY).expect("renders");
+    let back = execute("t", "{{ .p | b64dec | pkcs12cert }}", &raw(&[("p", one.as_bytes())]), KEY);
+    assert_eq!(back.map(|z| z.to_string()).as_deref(), Ok(include_str!("testdata/pkcs12/leaf.crt")));
+}
+
+#[test]
+fn pkcs12_key_derivation_is_bounded_per_execution() {
+    // 2048 iterations per derivation: about 160 reads fit in the budget;
+    // a loop asking for 1,000 stops with a clear error instead of hashing on.
+    let list = vec!["1"; 1000].join(",");
+    let ctx = raw(&[("p12", &fixture("modern")), ("l", list.as_bytes())]);
+    let e = execute(
+        "t",
+        r#"{{ range splitList "," .l }}{{ $.p12 | pkcs12keyPass "my-password" | len }}{{ end }}"#,
+        &ctx,
+        KEY,
+    )
+    .expect_err("over budget");
+    assert!(e.contains("more iterations"), "{e}");
+}
+
+#[test]
+fn pkcs12_errors_hold_no_value() {
+    let ctx = raw(&[("p12", &fixture("modern")), ("secret", CANARY.as_bytes())]);
+    for src in [
+        r#"{{ .p12 | pkcs12keyPass .secret }}"#,
+        r#"{{ .secret | pkcs12cert }}"#,
+        r#"{{ pemToPkcs12 .secret .secret }}"#,
+        r#"{{ fullPemToPkcs12Pass .secret .secret .secret }}"#,
+    ] {
+        let e = execute("t", src, &ctx, KEY).expect_err(src);
+        assert!(!e.contains(CANARY), "{src} leaked the value: {e}");
+    }
+}

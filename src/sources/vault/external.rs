@@ -372,14 +372,14 @@ pub fn decode(
 /// Applies `target.template` to the values read: templates from
 /// `templateFrom` (ConfigMaps, Secrets of the object's namespace, literals),
 /// then `data`; with `mergePolicy: Merge` over the values read, else alone.
+/// The sources are read here; the rendering (which may hash: `htpasswd`,
+/// the PKCS#12 functions) runs on a blocking thread, off the async workers.
 pub async fn apply_templates(
     ctx: &SourceContext,
     es: &ExternalSecret,
     fetched: SecretData,
     salt_key: &[u8],
 ) -> Result<SecretData, SourceError> {
-    use crate::api::external_secret::{MergePolicy, TemplateAs};
-    use crate::sources::template;
     let Some(t) = es.spec.target.template.as_ref().filter(|t| t.has_templates()) else {
         return Ok(fetched);
     };
@@ -390,19 +390,47 @@ pub async fn apply_templates(
             "spec.target.template.engineVersion {v:?}: seal runs ESO's engine v2 only (Go text/template with sprig); set v2"
         )));
     }
-    let ctx_value = template::context(&fetched);
-    let mut out =
-        if t.merge_policy.unwrap_or_default() == MergePolicy::Merge { fetched.clone() } else { SecretData::default() };
     let ns = es.namespace().unwrap_or_default();
+    let mut sources = Vec::with_capacity(t.template_from.len());
     for (i, from) in t.template_from.iter().enumerate() {
         let field = format!("spec.target.template.templateFrom[{i}]");
         if from.target.as_deref().is_some_and(|x| x != "Data") {
             return Err(refused(format!("{field}.target: only Data is supported")));
         }
-        let sources = [from.config_map.is_some(), from.secret.is_some(), from.literal.is_some()];
-        if sources.iter().filter(|x| **x).count() != 1 {
+        let given = [from.config_map.is_some(), from.secret.is_some(), from.literal.is_some()];
+        if given.iter().filter(|x| **x).count() != 1 {
             return Err(refused(format!("{field}: give exactly one of configMap, secret and literal")));
         }
+        sources.push(match (&from.config_map, &from.secret) {
+            (Some(r), _) => Some(template_source(ctx, &ns, "ConfigMap", &r.name).await),
+            (_, Some(r)) => Some(template_source(ctx, &ns, "Secret", &r.name).await),
+            _ => None,
+        });
+    }
+    let (t, salt_key) = (t.clone(), salt_key.to_vec());
+    tokio::task::spawn_blocking(move || render_templates(&t, &ns, fetched, sources, &salt_key))
+        .await
+        .map_err(|_| failed("the template run stopped unexpectedly".into()))?
+}
+
+/// The contents of one `templateFrom` ConfigMap or Secret, as read.
+type TemplateSource = Result<std::collections::BTreeMap<String, Zeroizing<String>>, String>;
+
+fn render_templates(
+    t: &crate::api::external_secret::ExternalSecretTemplate,
+    ns: &str,
+    fetched: SecretData,
+    sources: Vec<Option<TemplateSource>>,
+    salt_key: &[u8],
+) -> Result<SecretData, SourceError> {
+    use crate::api::external_secret::{MergePolicy, TemplateAs};
+    use crate::sources::template;
+    let failed = |m: String| SourceError::new(Reason::TemplateFailed, m, Retry::Backoff);
+    let ctx_value = template::context(&fetched);
+    let mut out =
+        if t.merge_policy.unwrap_or_default() == MergePolicy::Merge { fetched } else { SecretData::default() };
+    for (i, (from, source)) in t.template_from.iter().zip(sources).enumerate() {
+        let field = format!("spec.target.template.templateFrom[{i}]");
         if let Some(lit) = &from.literal {
             let text = template::execute(&format!("{field}.literal"), lit, &ctx_value, salt_key).map_err(failed)?;
             keys_and_values(&text, &field, &mut out).map_err(failed)?;
@@ -413,7 +441,7 @@ pub async fn apply_templates(
             (_, Some(r)) => ("Secret", r),
             _ => continue,
         };
-        let contents = template_source(ctx, &ns, kind, &r.name).await.map_err(|m| failed(format!("{field}: {m}")))?;
+        let contents = source.unwrap_or_else(|| Err("not read".into())).map_err(|m| failed(format!("{field}: {m}")))?;
         for item in &r.items {
             let src = contents
                 .get(&item.key)
@@ -422,7 +450,7 @@ pub async fn apply_templates(
             let text = template::execute(&name, src, &ctx_value, salt_key).map_err(failed)?;
             match item.template_as.unwrap_or_default() {
                 TemplateAs::Values => {
-                    out.0.insert(item.key.clone(), Zeroizing::new(text.as_bytes().to_vec()));
+                    out.0.insert(item.key.clone(), Zeroizing::new(template::bytes_from_text(&text)));
                 }
                 TemplateAs::KeysAndValues => keys_and_values(&text, &name, &mut out).map_err(failed)?,
             }
@@ -431,7 +459,7 @@ pub async fn apply_templates(
     for (key, src) in &t.data {
         let text = template::execute(key, src, &ctx_value, salt_key)
             .map_err(|e| failed(format!("spec.target.template.data[{key:?}]: {e}")))?;
-        out.0.insert(key.clone(), Zeroizing::new(text.as_bytes().to_vec()));
+        out.0.insert(key.clone(), Zeroizing::new(template::bytes_from_text(&text)));
     }
     Ok(out)
 }
@@ -445,7 +473,7 @@ fn keys_and_values(text: &str, name: &str, out: &mut SecretData) -> Result<(), S
     for doc in docs {
         for (k, v) in doc.pairs() {
             let bytes = match v {
-                Y::Str(s) => s.as_bytes().to_vec(),
+                Y::Str(s) => crate::sources::template::bytes_from_text(s),
                 Y::Null => Vec::new(),
                 Y::Bool(b) => b.to_string().into_bytes(),
                 Y::Int(i) => i.to_string().into_bytes(),
