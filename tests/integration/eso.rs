@@ -42,6 +42,10 @@ pub fn trials() -> Vec<Trial> {
             "eso::templated_manifests_from_eso_docs_apply_with_only_apiversion_changed",
             templated_manifests_apply_unchanged,
         ),
+        env::trial(
+            "eso::a_pkcs12_keystore_becomes_the_pem_openssl_reads_and_a_keystore_openssl_opens",
+            pkcs12_keystore,
+        ),
         env::trial("eso::find_by_path_and_by_tags_with_rewrite_names_keys_as_eso_does", find_and_rewrite),
         env::trial("eso::refresh_policies_on_change_and_created_once_read_only_when_due", refresh_policies),
         env::trial("eso::a_password_generator_makes_a_value_that_never_leaves_the_cluster", password_generator),
@@ -191,6 +195,115 @@ spec:
 "#;
 
 const PEM: &str = "-----BEGIN CERTIFICATE-----\nAAECAwQ=\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nBQYHCAk=\n-----END PRIVATE KEY-----\n";
+
+/// ESO's documented PKCS#12 shape: a keystore kept base64 in the store,
+/// unpacked to a TLS Secret, and packed again for a Java consumer.
+const PKCS12_MANIFEST: &str = r#"
+apiVersion: external-secrets.io/v1beta1
+kind: ExternalSecret
+metadata:
+  name: keystore
+  namespace: {NS}
+spec:
+  refreshInterval: 1h
+  secretStoreRef:
+    name: vault-backend
+    kind: SecretStore
+  target:
+    name: keystore-tls
+    template:
+      type: kubernetes.io/tls
+      engineVersion: v2
+      data:
+        tls.crt: '{{ .mysecret | pkcs12certPass "my-password" }}'
+        tls.key: '{{ .mysecret | pkcs12keyPass "my-password" }}'
+        keystore.p12: '{{ fullPemToPkcs12Pass (.mysecret | pkcs12certPass "my-password") (.mysecret | pkcs12keyPass "my-password") "changeit" | b64dec }}'
+  data:
+  - secretKey: mysecret
+    remoteRef:
+      key: app/keystore
+      property: p12
+      decodingStrategy: Base64
+"#;
+
+/// Runs openssl in `dir`; its stdout.
+fn openssl(dir: &std::path::Path, args: &[&str]) -> Result<Vec<u8>, Failed> {
+    let out = std::process::Command::new("openssl").args(args).current_dir(dir).output()?;
+    ensure(out.status.success(), format!("openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr)))?;
+    Ok(out.stdout)
+}
+
+fn pkcs12_keystore() -> Result<(), Failed> {
+    let fx = setup("eso-p12")?;
+    let bao = env::bao()?;
+    let ns = fx.ns().to_owned();
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    openssl(d, &[&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=ca"]].concat())?;
+    openssl(d, &[&["req"][..], &ec, &["-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=app"]].concat())?;
+    std::fs::write(d.join("ext"), "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")?;
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-extfile",
+            "ext",
+            "-out",
+            "leaf.crt",
+        ],
+    )?;
+    openssl(
+        d,
+        &["pkcs12", "-export", "-inkey", "leaf.key", "-in", "leaf.crt", "-certfile", "ca.crt"]
+            .into_iter()
+            .chain(["-passout", "pass:my-password", "-out", "store.p12"])
+            .collect::<Vec<_>>(),
+    )?;
+    let want_key = openssl(d, &["pkey", "-in", "leaf.key"])?;
+    let want_chain = [std::fs::read(d.join("leaf.crt"))?, std::fs::read(d.join("ca.crt"))?].concat();
+    env::block_on(async {
+        let root = bao.root()?;
+        let mount = bao.enable_kv2().await?;
+        use base64::Engine;
+        let p12 = base64::engine::general_purpose::STANDARD.encode(std::fs::read(d.join("store.p12"))?);
+        vaultrs::kv2::set(&root, &mount, "app/keystore", &json!({"p12": p12})).await?;
+        put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
+        create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+        let _ctrl = fx.start(&[], &[]).await?;
+        let manifests =
+            PKCS12_MANIFEST.replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1").replace("{NS}", &ns);
+        apply(fx.cluster, &manifests).await?;
+        wait_ready(&fx.es(), "keystore", "True", "Materialized").await?;
+        let s = secret_with(&fx.secrets(), "keystore-tls", "tls.key").await?;
+        let got = data_of(&s);
+        ensure(got.get("tls.key") == Some(&want_key), "tls.key is the PKCS#8 PEM openssl writes for the key")?;
+        ensure(got.get("tls.crt") == Some(&want_chain), "tls.crt is the leaf then the CA, as PEM")?;
+        // The packed keystore is binary in the Secret; openssl opens it with
+        // its password (checking the MAC) and finds the same key and chain.
+        std::fs::write(d.join("out.p12"), got.get("keystore.p12").ok_or("keystore.p12 is missing")?)?;
+        let certs = openssl(d, &["pkcs12", "-in", "out.p12", "-passin", "pass:changeit", "-nokeys"])?;
+        std::fs::write(d.join("out.crt"), &certs)?;
+        let leaf = openssl(d, &["x509", "-in", "out.crt"])?;
+        ensure(leaf == std::fs::read(d.join("leaf.crt"))?, "the keystore's first certificate is the leaf")?;
+        let keys = openssl(d, &["pkcs12", "-in", "out.p12", "-passin", "pass:changeit", "-nocerts", "-nodes"])?;
+        std::fs::write(d.join("out.key"), &keys)?;
+        ensure(openssl(d, &["pkey", "-in", "out.key"])? == want_key, "the keystore's key is the same key")?;
+        ensure(
+            String::from_utf8_lossy(&certs).matches("BEGIN CERTIFICATE").count() == 2,
+            "the keystore holds the chain",
+        )?;
+        Ok::<_, Failed>(())
+    })
+}
 
 fn data_of(s: &Secret) -> std::collections::BTreeMap<String, Vec<u8>> {
     s.data.clone().unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect()
