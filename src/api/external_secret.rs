@@ -237,6 +237,42 @@ pub struct RemoteRef {
     /// `Base64`, `Base64URL`, or `Auto` (base64 if it decodes, else as is).
     #[serde(default, rename = "decodingStrategy", skip_serializing_if = "Option::is_none")]
     pub decoding_strategy: Option<DecodingStrategy>,
+    /// `Fetch`: read the secret's KV v2 custom metadata instead of its data
+    /// (a property names one metadata key); `None` (default): the data.
+    #[serde(default, rename = "metadataPolicy", skip_serializing_if = "Option::is_none")]
+    pub metadata_policy: Option<MetadataPolicy>,
+    /// How `dataFrom[].extract` keys are made valid when the entry has no
+    /// rewrite rules: `Default` (invalid characters become `_`) or
+    /// `Unicode` (`_UXXXX_`).
+    #[serde(default, rename = "conversionStrategy", skip_serializing_if = "Option::is_none")]
+    pub conversion_strategy: Option<ConversionStrategy>,
+}
+
+impl RemoteRef {
+    /// Whether the custom metadata is read instead of the data.
+    pub fn fetch_metadata(&self) -> bool {
+        self.metadata_policy == Some(MetadataPolicy::Fetch)
+    }
+}
+
+/// ESO's `remoteRef.metadataPolicy`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum MetadataPolicy {
+    /// The secret's data.
+    #[default]
+    None,
+    /// The secret's KV v2 custom metadata.
+    Fetch,
+}
+
+/// ESO's `conversionStrategy` for `dataFrom` keys.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum ConversionStrategy {
+    /// Characters a Secret key cannot hold become `_`.
+    #[default]
+    Default,
+    /// Characters a Secret key cannot hold become `_UXXXX_` (code point in hex).
+    Unicode,
 }
 
 /// ESO's decoding strategies.
@@ -311,6 +347,11 @@ pub struct FindRef {
     /// How each value is decoded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decoding_strategy: Option<DecodingStrategy>,
+    /// How the keys (the secrets' paths) are made valid when the entry has
+    /// no rewrite rules: `Default` (`/` and other invalid characters become
+    /// `_`) or `Unicode` (`_UXXXX_`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_strategy: Option<ConversionStrategy>,
 }
 
 /// A name filter.

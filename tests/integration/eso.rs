@@ -46,7 +46,7 @@ pub fn trials() -> Vec<Trial> {
             "eso::a_pkcs12_keystore_becomes_the_pem_openssl_reads_and_a_keystore_openssl_opens",
             pkcs12_keystore,
         ),
-        env::trial("eso::find_by_path_and_by_tags_with_rewrite_names_keys_as_eso_does", find_and_rewrite),
+        env::trial("eso::find_rewrite_key_conversion_and_metadata_fetch_name_keys_as_eso_does", find_and_rewrite),
         env::trial("eso::refresh_policies_on_change_and_created_once_read_only_when_due", refresh_policies),
         env::trial("eso::a_password_generator_makes_a_value_that_never_leaves_the_cluster", password_generator),
         env::trial(
@@ -516,8 +516,11 @@ spec:
         regexp: "^team/a/.*"
     rewrite:
     - regexp:
-        source: "team_a_(.*)"
+        source: "team/a/(.*)"
         target: "app-$1"
+    - regexp:
+        source: "/"
+        target: "_"
 ---
 apiVersion: external-secrets.io/v1beta1
 kind: ExternalSecret
@@ -536,8 +539,51 @@ spec:
       tags:
         env: prod
     rewrite:
+    - regexp:
+        source: "/"
+        target: "_"
     - transform:
         template: "{{ .value | upper }}"
+---
+apiVersion: external-secrets.io/v1beta1
+kind: ExternalSecret
+metadata:
+  name: find-plain
+  namespace: {NS}
+spec:
+  refreshInterval: 1h
+  secretStoreRef:
+    name: vault-backend
+    kind: SecretStore
+  target:
+    name: found-plain
+  dataFrom:
+  - find:
+      name:
+        regexp: "^other/"
+---
+apiVersion: external-secrets.io/v1beta1
+kind: ExternalSecret
+metadata:
+  name: metadata-fetch
+  namespace: {NS}
+spec:
+  refreshInterval: 1h
+  secretStoreRef:
+    name: vault-backend
+    kind: SecretStore
+  target:
+    name: fetched-metadata
+  data:
+  - secretKey: env
+    remoteRef:
+      key: team/b/x
+      property: env
+      metadataPolicy: Fetch
+  - secretKey: all
+    remoteRef:
+      key: team/b/x
+      metadataPolicy: Fetch
 "#;
 
 fn find_and_rewrite() -> Result<(), Failed> {
@@ -565,7 +611,22 @@ fn find_and_rewrite() -> Result<(), Failed> {
         let es: Api<ExternalSecret> = fx.es();
         wait_ready(&es, "find-by-path", "True", "Materialized").await?;
         wait_ready(&es, "find-by-tags", "True", "Materialized").await?;
+        wait_ready(&es, "find-plain", "True", "Materialized").await?;
+        wait_ready(&es, "metadata-fetch", "True", "Materialized").await?;
         let secrets = fx.secrets();
+        // Without rewrite rules, the Default conversion turns `/` into `_`.
+        let plain = data_of(&secrets.get("found-plain").await?);
+        ensure(
+            plain == [("other_y".to_owned(), br#"{"v":"four"}"#.to_vec())].into_iter().collect(),
+            format!("find without rewrite: keys {:?}", plain.keys().collect::<Vec<_>>()),
+        )?;
+        // metadataPolicy: Fetch reads the custom metadata, not the data.
+        let meta = data_of(&secrets.get("fetched-metadata").await?);
+        let want: std::collections::BTreeMap<String, Vec<u8>> =
+            [("env".to_owned(), b"prod".to_vec()), ("all".to_owned(), br#"{"env":"prod"}"#.to_vec())]
+                .into_iter()
+                .collect();
+        ensure(meta == want, format!("metadata fetch: keys {:?}", meta.keys().collect::<Vec<_>>()))?;
         let by_path = data_of(&secrets.get("found-by-path").await?);
         let want: std::collections::BTreeMap<String, Vec<u8>> =
             [("app-db", r#"{"v":"one"}"#), ("app-nested_api", r#"{"v":"two"}"#)]

@@ -10,7 +10,9 @@ use zeroize::Zeroizing;
 use super::{ResolvedStore, VaultError, store};
 use crate::api::Reason;
 use crate::api::duration;
-use crate::api::external_secret::{CreationPolicy, DecodingStrategy, DeletionPolicy, ExternalSecret, RefreshPolicy};
+use crate::api::external_secret::{
+    ConversionStrategy, CreationPolicy, DecodingStrategy, DeletionPolicy, ExternalSecret, RefreshPolicy,
+};
 use crate::sources::{
     Common, CommonStatus, Desired, Ownership, Retry, SecretData, Source, SourceContext, SourceError, input_digest,
 };
@@ -145,7 +147,8 @@ pub async fn fetch(
     for d in &es.spec.data {
         let r = &d.remote_ref;
         let store = store.ok_or_else(no_store)?;
-        let secret = ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), max_age).await?;
+        let secret =
+            ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), r.fetch_metadata(), max_age).await?;
         let value: Zeroizing<Vec<u8>> = match &r.property {
             Some(p) => match property(&secret, p) {
                 Some(v) => v,
@@ -169,7 +172,8 @@ pub async fn fetch(
         let mut entry = SecretData::default();
         if let Some(r) = &df.extract {
             let store = store.ok_or_else(no_store)?;
-            let secret = ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), max_age).await?;
+            let secret =
+                ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), r.fetch_metadata(), max_age).await?;
             for (k, v) in &secret.0 {
                 let value = decode(Zeroizing::new(v.as_bytes().to_vec()), r.decoding_strategy, k)
                     .map_err(VaultError::PropertyNotFound)?;
@@ -193,10 +197,12 @@ pub async fn fetch(
                 {
                     continue;
                 }
-                let secret = ctx.vault.read(&ctx.client, store, &path, None, max_age).await?;
+                let secret = ctx.vault.read(&ctx.client, store, &path, None, false, max_age).await?;
                 let map: serde_json::Map<String, serde_json::Value> =
                     secret.0.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string()))).collect();
-                let key = path.replace('/', "_");
+                // Named by path ("a/b"); without rewrite rules the `/`
+                // becomes `_` by the conversion strategy below, as ESO does.
+                let key = path.clone();
                 let value =
                     decode(Zeroizing::new(serde_json::to_vec(&map).unwrap_or_default()), f.decoding_strategy, &key)
                         .map_err(VaultError::PropertyNotFound)?;
@@ -210,7 +216,18 @@ pub async fn fetch(
                 .map_err(|e| VaultError::Misconfigured(format!("{field}: {e}")))?;
             entry.0.insert("password".to_owned(), value);
         }
-        let entry = rewrite(entry, &df.rewrite, i).map_err(VaultError::Misconfigured)?;
+        // ESO: the rewrite rules, or, when there are none, the key
+        // conversion of the entry's source.
+        let entry = if df.rewrite.is_empty() {
+            let strategy = df
+                .extract
+                .as_ref()
+                .and_then(|r| r.conversion_strategy)
+                .or(df.find.as_ref().and_then(|f| f.conversion_strategy));
+            convert_keys(entry, strategy.unwrap_or_default(), i).map_err(VaultError::Misconfigured)?
+        } else {
+            rewrite(entry, &df.rewrite, i).map_err(VaultError::Misconfigured)?
+        };
         data.0.extend(entry.0);
     }
     Ok(data)
@@ -257,6 +274,32 @@ fn bounded_regex(src: &str) -> Result<regex::Regex, String> {
 }
 
 /// Applies ESO's `rewrite` rules to the keys of one `dataFrom` entry.
+/// ESO's key conversion (`conversionStrategy`) of `dataFrom` keys when the
+/// entry has no rewrite rules: every character that is not a letter, a
+/// digit, `-`, `.` or `_` becomes `_` (`Default`) or `_UXXXX_` with its
+/// code point in hex (`Unicode`). Two keys that convert to one are an error.
+pub fn convert_keys(entry: SecretData, strategy: ConversionStrategy, i: usize) -> Result<SecretData, String> {
+    let mut out = SecretData::default();
+    for (k, v) in entry.0 {
+        let mut key = String::with_capacity(k.len());
+        for c in k.chars() {
+            if c.is_alphanumeric() || matches!(c, '-' | '.' | '_') {
+                key.push(c);
+            } else if strategy == ConversionStrategy::Unicode {
+                key.push_str(&format!("_U{:04x}_", u32::from(c)));
+            } else {
+                key.push('_');
+            }
+        }
+        if out.0.insert(key.clone(), v).is_some() {
+            return Err(format!(
+                "spec.dataFrom[{i}]: two keys convert to {key:?}; add rewrite rules to tell them apart"
+            ));
+        }
+    }
+    Ok(out)
+}
+
 pub fn rewrite(
     entry: SecretData,
     rules: &[crate::api::external_secret::Rewrite],
@@ -667,6 +710,29 @@ mod tests {
         assert_eq!(d("x y", DecodingStrategy::None).as_deref(), Ok("x y"));
         let e = d("not base64!", DecodingStrategy::Base64).expect_err("refused");
         assert!(e.contains("\"k\"") && !e.contains("not base64!"), "{e}");
+    }
+
+    #[test]
+    fn keys_convert_as_eso_converts_them_when_there_are_no_rewrite_rules() {
+        let mut d = SecretData::default();
+        for k in ["team/a/db", "ok-key.1_x", "é ü"] {
+            d.0.insert(k.to_owned(), Zeroizing::new(b"v".to_vec()));
+        }
+        let keys = |d: SecretData| d.0.into_keys().collect::<Vec<_>>();
+        assert_eq!(
+            keys(convert_keys(d.clone(), ConversionStrategy::Default, 0).expect("converts")),
+            ["ok-key.1_x", "team_a_db", "é_ü"]
+        );
+        assert_eq!(
+            keys(convert_keys(d, ConversionStrategy::Unicode, 0).expect("converts")),
+            ["ok-key.1_x", "team_U002f_a_U002f_db", "é_U0020_ü"]
+        );
+        let mut clash = SecretData::default();
+        for k in ["a/b", "a_b"] {
+            clash.0.insert(k.to_owned(), Zeroizing::new(b"v".to_vec()));
+        }
+        let e = convert_keys(clash, ConversionStrategy::Default, 2).err().expect("two keys, one name");
+        assert!(e.contains("spec.dataFrom[2]") && e.contains("\"a_b\""), "{e}");
     }
 
     #[test]

@@ -98,7 +98,9 @@ struct Session {
     renew_at: Option<Instant>,
 }
 
-type ReadKey = (String, String, Option<String>);
+/// Store, path, version, and whether the read is of the KV v2 custom
+/// metadata (`metadataPolicy: Fetch`) rather than the data.
+type ReadKey = (String, String, Option<String>, bool);
 type ReadCell = Arc<OnceCell<Result<Arc<VaultSecret>, VaultError>>>;
 
 /// Authenticated clients and the read cache, shared by all reconciles.
@@ -296,16 +298,24 @@ impl VaultPool {
     }
 
     /// Reads a path, or returns the value read for it less than `max_age`
-    /// ago (by any caller).
+    /// ago (by any caller). With `metadata`, the secret's KV v2 custom
+    /// metadata is read instead of its data (ESO's `metadataPolicy: Fetch`).
     pub async fn read(
         &self,
         kube: &Client,
         store: &ResolvedStore,
         path: &str,
         version: Option<&str>,
+        metadata: bool,
         max_age: Duration,
     ) -> Result<Arc<VaultSecret>, VaultError> {
-        let key: ReadKey = (store.key.clone(), path.to_owned(), version.map(str::to_owned));
+        if metadata && store.provider.version.unwrap_or_default() != KvVersion::V2 {
+            return Err(VaultError::Misconfigured(format!(
+                "{}: metadataPolicy Fetch needs a KV version 2 mount (version: v2)",
+                store.display
+            )));
+        }
+        let key: ReadKey = (store.key.clone(), path.to_owned(), version.map(str::to_owned), metadata);
         let cell = {
             let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
@@ -314,7 +324,7 @@ impl VaultPool {
             reads.entry(key.clone()).or_insert_with(|| (now, ReadCell::default())).1.clone()
         };
         cell.get_or_init(|| async {
-            let r = self.read_uncached(kube, store, path, version).await;
+            let r = self.read_uncached(kube, store, path, version, metadata).await;
             if let Err(e) = &r {
                 self.metrics.vault_read_failed(e.reason());
                 // Failures are not kept: the next reconcile retries.
@@ -572,6 +582,7 @@ impl VaultPool {
         store: &ResolvedStore,
         path: &str,
         version: Option<&str>,
+        metadata: bool,
     ) -> Result<Arc<VaultSecret>, VaultError> {
         let mut retried = false;
         loop {
@@ -580,6 +591,17 @@ impl VaultPool {
             let r = self
                 .request(store, async {
                     self.metrics.vault_read();
+                    if metadata {
+                        let m = vaultrs::kv2::read_metadata(client.as_ref(), &store.provider.path, path)
+                            .await
+                            .map_err(|e| from_client(e, &store.display, &what))?;
+                        return Ok(m
+                            .custom_metadata
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(k, v)| (k, serde_json::Value::String(v)))
+                            .collect());
+                    }
                     read_kv(&client, &store.provider, path, version)
                         .await
                         .map_err(|e| from_client(e, &store.display, &what))
