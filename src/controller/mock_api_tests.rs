@@ -130,6 +130,7 @@ fn run_with_metrics<S: Source + serde::Serialize>(
             backoff: Default::default(),
             watch_namespaces: Vec::new(),
             refused_annotation_prefixes: Vec::new(),
+            store_changes: Default::default(),
         });
         drop(client);
         let action = reconcile::reconcile(Arc::new(DeserializeGuard(Ok(obj))), ctx.clone()).await;

@@ -76,6 +76,8 @@ pub struct Context {
     pub watch_namespaces: Vec<String>,
     /// Annotation prefixes refused in Secret templates.
     pub refused_annotation_prefixes: Vec<String>,
+    /// Store spec changes, re-queueing the ExternalSecrets that use them.
+    pub store_changes: stores::StoreChanges,
 }
 
 /// Entry point of the `seal-controller` binary (and of tests that run the

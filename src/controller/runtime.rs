@@ -170,6 +170,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         backoff: Default::default(),
         watch_namespaces: watch_namespace.clone(),
         refused_annotation_prefixes,
+        store_changes: Default::default(),
     });
 
     let objects = match &shard_selector {
@@ -185,6 +186,17 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         stores.push(sealed.store());
         runs.push(wiring.run(sealed, reconcile::reconcile::<SealedSecret>));
         let external = wiring.controller::<ExternalSecret>(&ns, objects.clone()).owns_stream(external_rx.map(Ok));
+        // A store whose spec changed re-queues the ExternalSecrets reading from it.
+        let users = external.store();
+        let external = external.reconcile_on(ctx.store_changes.subscribe().flat_map(move |change| {
+            let refs: Vec<_> = users
+                .state()
+                .iter()
+                .filter(|obj| obj.0.as_ref().is_ok_and(|es| change.used_by(es)))
+                .map(|obj| kube::runtime::reflector::ObjectRef::from_obj(&**obj))
+                .collect();
+            futures::stream::iter(refs)
+        }));
         runs.push(wiring.run(external, reconcile::reconcile::<ExternalSecret>));
         let pushes = wiring.controller::<crate::api::push_secret::PushSecret>(&ns, objects.clone());
         runs.push(wiring.run(pushes, super::push::reconcile));

@@ -16,9 +16,79 @@ use crate::sources::CommonStatus;
 use crate::sources::vault::ResolvedStore;
 use crate::telemetry::metrics::ResultLabel;
 
+/// A store whose spec changed (a new generation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreChange {
+    /// `ClusterSecretStore` (true) or `SecretStore`.
+    pub cluster: bool,
+    /// A SecretStore's namespace.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl StoreChange {
+    /// Whether this ExternalSecret reads from the store.
+    pub fn used_by(&self, es: &crate::api::ExternalSecret) -> bool {
+        use kube::ResourceExt;
+        let r = &es.spec.secret_store_ref;
+        let cluster = r.kind.as_deref() == Some("ClusterSecretStore");
+        r.name == self.name && cluster == self.cluster && (cluster || es.namespace() == self.namespace)
+    }
+}
+
+/// Announces store spec changes, so that the ExternalSecrets reading from a
+/// changed store are reconciled at once (as ESO re-queues them) rather than
+/// at their next refresh. The health reconcile of a store runs after the
+/// store cache holds the new generation, so the ExternalSecrets resolve it.
+pub struct StoreChanges {
+    tx: tokio::sync::broadcast::Sender<StoreChange>,
+    /// Generation last seen per store UID: the first sight (start-up)
+    /// announces nothing, since every ExternalSecret is reconciled then.
+    seen: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+}
+
+impl Default for StoreChanges {
+    fn default() -> Self {
+        StoreChanges { tx: tokio::sync::broadcast::channel(1024).0, seen: Default::default() }
+    }
+}
+
+impl StoreChanges {
+    /// Records a store's generation; announces it when it changed.
+    pub fn observe<K: Resource>(&self, obj: &K, cluster: bool) {
+        let (Some(uid), Some(generation)) = (obj.meta().uid.clone(), obj.meta().generation) else { return };
+        let previous = self.seen.lock().unwrap_or_else(|p| p.into_inner()).insert(uid, generation);
+        if previous.is_some_and(|g| g != generation) {
+            let change = StoreChange {
+                cluster,
+                namespace: obj.meta().namespace.clone(),
+                name: obj.meta().name.clone().unwrap_or_default(),
+            };
+            // No receiver (no ExternalSecret controller yet) is not an error.
+            let _ = self.tx.send(change);
+        }
+    }
+
+    /// The changes announced from now on. A receiver that falls more than
+    /// 1,024 changes behind skips the ones it missed; those ExternalSecrets
+    /// pick the change up at their next refresh.
+    pub fn subscribe(&self) -> impl futures::Stream<Item = StoreChange> + Send + 'static {
+        futures::stream::unfold(self.tx.subscribe(), |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(c) => return Some((c, rx)),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+    }
+}
+
 /// Reconcile of a SecretStore.
 pub async fn reconcile_store(obj: Arc<DeserializeGuard<SecretStore>>, ctx: Arc<Context>) -> Result<Action, Error> {
     let Ok(s) = &obj.0 else { return Ok(Action::await_change()) };
+    ctx.store_changes.observe(s, false);
     let status = s.status.clone().unwrap_or_default();
     check(&ctx, s, &ResolvedStore::of_secret_store(s), status.conditions, status.observed_generation).await
 }
@@ -31,6 +101,7 @@ pub async fn reconcile_cluster_store(
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
     let Ok(s) = &obj.0 else { return Ok(Action::await_change()) };
+    ctx.store_changes.observe(s, true);
     if !serves(&ctx.watch_namespaces, s) {
         return Ok(Action::await_change());
     }
@@ -112,5 +183,54 @@ mod tests {
         assert!(serves(&watch, &store(&["a", "b"])));
         assert!(!serves(&watch, &store(&["a", "c"])));
         assert!(!serves(&watch, &store(&[])), "an unrestricted store belongs to the cluster-wide instance");
+    }
+}
+
+#[cfg(test)]
+mod change_tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn store(uid: &str, generation: i64) -> SecretStore {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "seal.dev/v1alpha1", "kind": "SecretStore",
+            "metadata": {"name": "vault", "namespace": "team-a", "uid": uid, "generation": generation},
+            "spec": {"provider": {"vault": {"server": "http://x", "path": "kv", "auth": {"tokenSecretRef": {"name": "t", "key": "token"}}}}}
+        }))
+        .expect("a store")
+    }
+
+    fn es(ns: &str, store: &str, kind: Option<&str>) -> crate::api::ExternalSecret {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "seal.dev/v1alpha1", "kind": "ExternalSecret",
+            "metadata": {"name": "e", "namespace": ns},
+            "spec": {"secretStoreRef": {"name": store, "kind": kind}, "data": []}
+        }))
+        .expect("an ExternalSecret")
+    }
+
+    #[tokio::test]
+    async fn only_a_new_generation_of_a_known_store_is_announced() {
+        let changes = StoreChanges::default();
+        let mut rx = Box::pin(changes.subscribe());
+        changes.observe(&store("u1", 1), false); // first sight: start-up
+        changes.observe(&store("u1", 1), false); // a status write
+        changes.observe(&store("u1", 2), false); // a spec change
+        let got = rx.next().await.expect("one change");
+        assert_eq!(got, StoreChange { cluster: false, namespace: Some("team-a".into()), name: "vault".into() });
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(50), rx.next()).await.is_err(), "only one");
+    }
+
+    #[test]
+    fn a_change_names_only_the_external_secrets_of_that_store() {
+        let change = StoreChange { cluster: false, namespace: Some("team-a".into()), name: "vault".into() };
+        assert!(change.used_by(&es("team-a", "vault", None)));
+        assert!(change.used_by(&es("team-a", "vault", Some("SecretStore"))));
+        assert!(!change.used_by(&es("team-b", "vault", None)), "a store of the same name elsewhere");
+        assert!(!change.used_by(&es("team-a", "vault", Some("ClusterSecretStore"))));
+        assert!(!change.used_by(&es("team-a", "other", None)));
+        let cluster = StoreChange { cluster: true, namespace: None, name: "vault".into() };
+        assert!(cluster.used_by(&es("team-b", "vault", Some("ClusterSecretStore"))));
+        assert!(!cluster.used_by(&es("team-b", "vault", None)));
     }
 }

@@ -16,7 +16,7 @@ use seal::api::ExternalSecret;
 use serde_json::json;
 
 use crate::env::{self, ensure, wait_for};
-use crate::external::{create, create_store, kv, put_secret, setup, token_auth, vault, wait_ready};
+use crate::external::{create, create_store, kv, metric, put_secret, setup, token_auth, vault, wait_ready};
 use crate::fixtures::kubectl;
 use crate::support::assert_absent;
 
@@ -48,6 +48,7 @@ pub fn trials() -> Vec<Trial> {
         ),
         env::trial("eso::find_rewrite_key_conversion_and_metadata_fetch_name_keys_as_eso_does", find_and_rewrite),
         env::trial("eso::refresh_policies_on_change_and_created_once_read_only_when_due", refresh_policies),
+        env::trial("eso::a_changed_store_re_reads_its_external_secrets_at_once", store_change_requeues),
         env::trial("eso::a_password_generator_makes_a_value_that_never_leaves_the_cluster", password_generator),
         env::trial(
             "eso::cluster_external_secret_fans_out_to_chosen_namespaces_and_reports_the_rest",
@@ -301,6 +302,60 @@ fn pkcs12_keystore() -> Result<(), Failed> {
             String::from_utf8_lossy(&certs).matches("BEGIN CERTIFICATE").count() == 2,
             "the keystore holds the chain",
         )?;
+        Ok::<_, Failed>(())
+    })
+}
+
+/// ESO re-queues an ExternalSecret when its store changes: here the store
+/// moves to another mount, and the Secret follows long before the hour-long
+/// refresh; an ExternalSecret of another store is not read again.
+fn store_change_requeues() -> Result<(), Failed> {
+    let fx = setup("eso-store")?;
+    let bao = env::bao()?;
+    let ns = fx.ns().to_owned();
+    env::block_on(async {
+        let root = bao.root()?;
+        let (old, new) = (bao.enable_kv2().await?, bao.enable_kv2().await?);
+        vaultrs::kv2::set(&root, &old, "app/db", &kv(&[("password", "from-the-old-mount")])).await?;
+        vaultrs::kv2::set(&root, &new, "app/db", &kv(&[("password", "from-the-new-mount")])).await?;
+        put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
+        let stores = fx.stores();
+        create_store(&stores, "moving", vault(&bao.addr, &old, "v2", token_auth("vault-token"))).await?;
+        create_store(&stores, "steady", vault(&bao.addr, &old, "v2", token_auth("vault-token"))).await?;
+        let ctrl = fx.start(&[], &[]).await?;
+        let es: Api<ExternalSecret> = fx.es();
+        for (name, store) in [("follows", "moving"), ("stays", "steady")] {
+            let manifest = json!({
+                "apiVersion": "seal.dev/v1alpha1", "kind": "ExternalSecret",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {
+                    "refreshInterval": "1h",
+                    "secretStoreRef": {"name": store, "kind": "SecretStore"},
+                    "data": [{"secretKey": "password", "remoteRef": {"key": "app/db", "property": "password"}}]
+                }
+            });
+            create(&es, manifest).await?;
+            wait_ready(&es, name, "True", "Materialized").await?;
+        }
+        let reads_before = metric(&ctrl.metrics().await?, "seal_vault_reads_total", &[]);
+        let patch = json!({"spec": {"provider": {"vault": {"path": new}}}});
+        stores.patch("moving", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await?;
+        let secrets = fx.secrets();
+        wait_for("the Secret to follow its store to the new mount", Duration::from_secs(60), || async {
+            let s = secrets.get("follows").await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(
+                (data_of(&s).get("password").map(Vec::as_slice) == Some(b"from-the-new-mount".as_slice()))
+                    .then_some(()),
+            )
+        })
+        .await?;
+        let stays = data_of(&secrets.get("stays").await?);
+        ensure(
+            stays.get("password").map(Vec::as_slice) == Some(b"from-the-old-mount".as_slice()),
+            "the other store's Secret is unchanged",
+        )?;
+        let reads = metric(&ctrl.metrics().await?, "seal_vault_reads_total", &[]) - reads_before;
+        ensure(reads == 1.0, format!("one read after the store changed (the moved store's path), got {reads}"))?;
         Ok::<_, Failed>(())
     })
 }
