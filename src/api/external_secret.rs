@@ -93,6 +93,10 @@ pub struct Target {
     /// every value is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
+    /// ESO's `target.immutable`: make the Secret immutable (the same as
+    /// `template.immutable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub immutable: Option<bool>,
     /// Type, labels, annotations, immutability; and, as in ESO, templates
     /// of the values.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -85,7 +85,7 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
         return finish(ctx, obj, &update, Vec::new(), Action::await_change()).await;
     }
 
-    if let Err(message) = materialize::check_template(common.template, &ctx.refused_annotation_prefixes) {
+    if let Err(message) = materialize::check_template(common.template.as_deref(), &ctx.refused_annotation_prefixes) {
         let e = SourceError::new(Reason::TemplateRefused, message, Retry::AwaitChange);
         return failed(ctx, obj, &key, &common.secret_name, false, &uid, update, e).await;
     }
@@ -191,7 +191,7 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
                 &hmac_key[..],
                 &owner,
                 desired.ownership,
-                common.template,
+                common.template.as_deref(),
                 &data,
                 &desired.digest,
                 live.as_ref(),

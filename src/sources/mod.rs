@@ -107,8 +107,9 @@ pub struct Common<'a> {
     pub suspend: bool,
     /// `spec.driftPolicy`.
     pub drift_policy: DriftPolicy,
-    /// `spec.template` (or `spec.target.template`).
-    pub template: Option<&'a SecretTemplate>,
+    /// `spec.template` (or `spec.target.template`, with ESO's
+    /// `spec.target.immutable` folded in).
+    pub template: Option<std::borrow::Cow<'a, SecretTemplate>>,
     /// `spec.rolloutRestartTargets`.
     pub rollout_restart_targets: &'a [RolloutTarget],
     /// The Secret's name.

@@ -79,7 +79,7 @@ impl Source for SealedSecret {
         Common {
             suspend: self.spec.suspend == Some(true),
             drift_policy: self.spec.drift_policy.unwrap_or_default(),
-            template: self.spec.template.as_ref(),
+            template: self.spec.template.as_ref().map(std::borrow::Cow::Borrowed),
             rollout_restart_targets: &self.spec.rollout_restart_targets,
             secret_name: self.name_any(),
             delete_when_gone: false,

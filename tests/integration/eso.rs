@@ -212,6 +212,7 @@ spec:
     kind: SecretStore
   target:
     name: keystore-tls
+    immutable: true
     template:
       type: kubernetes.io/tls
       engineVersion: v2
@@ -286,6 +287,7 @@ fn pkcs12_keystore() -> Result<(), Failed> {
         wait_ready(&fx.es(), "keystore", "True", "Materialized").await?;
         let s = secret_with(&fx.secrets(), "keystore-tls", "tls.key").await?;
         let got = data_of(&s);
+        ensure(s.immutable == Some(true), "target.immutable makes the Secret immutable")?;
         ensure(got.get("tls.key") == Some(&want_key), "tls.key is the PKCS#8 PEM openssl writes for the key")?;
         ensure(got.get("tls.crt") == Some(&want_chain), "tls.crt is the leaf then the CA, as PEM")?;
         // The packed keystore is binary in the Secret; openssl opens it with

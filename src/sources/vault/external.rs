@@ -578,7 +578,15 @@ impl Source for ExternalSecret {
         Common {
             suspend: self.spec.suspend == Some(true),
             drift_policy: self.spec.drift_policy.unwrap_or_default(),
-            template: self.spec.target.template.as_ref().map(|t| &t.secret),
+            template: match (self.spec.target.template.as_ref(), self.spec.target.immutable) {
+                // ESO's `target.immutable`: the same as the template's `immutable`.
+                (t, Some(true)) => {
+                    let mut secret = t.map(|t| t.secret.clone()).unwrap_or_default();
+                    secret.immutable = Some(true);
+                    Some(std::borrow::Cow::Owned(secret))
+                }
+                (t, _) => t.map(|t| std::borrow::Cow::Borrowed(&t.secret)),
+            },
             rollout_restart_targets: &self.spec.rollout_restart_targets,
             secret_name: self.spec.target.name.clone().unwrap_or_else(|| self.name_any()),
             delete_when_gone: self.spec.target.deletion_policy == Some(DeletionPolicy::Delete),
