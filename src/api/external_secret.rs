@@ -22,6 +22,9 @@ use super::common::{Condition, DriftPolicy, RolloutTarget, SecretTemplate};
 )]
 #[kube(printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#)]
 #[serde(rename_all = "camelCase")]
+// ESO's webhook: no data and no dataFrom is refused (by the API server here,
+// and by the controller for objects stored before this rule).
+#[schemars(extend("anyOf" = [{"required": ["data"]}, {"required": ["dataFrom"]}]))]
 pub struct ExternalSecretSpec {
     /// The store to read from (not needed when every value comes from a
     /// generator).
@@ -81,6 +84,11 @@ pub struct SecretStoreRef {
 /// The Secret written.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
+// ESO's webhook: deletionPolicy Delete cannot go with creationPolicy Merge.
+#[schemars(extend("not" = {
+    "required": ["creationPolicy", "deletionPolicy"],
+    "properties": {"creationPolicy": {"enum": ["Merge"]}, "deletionPolicy": {"enum": ["Delete"]}}
+}))]
 pub struct Target {
     /// Secret name (default: the ExternalSecret's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,9 +302,11 @@ pub enum DecodingStrategy {
     Auto,
 }
 
-/// Values read in bulk: exactly one of `extract` and `find`, then the
+/// Values read in bulk: exactly one of `extract`, `find` and `sourceRef`, then the
 /// `rewrite` rules applied to the keys in order.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+// ESO's webhook: each entry has exactly one source.
+#[schemars(extend("oneOf" = [{"required": ["extract"]}, {"required": ["find"]}, {"required": ["sourceRef"]}]))]
 pub struct DataFrom {
     /// Extract every property of this path.
     #[serde(default, skip_serializing_if = "Option::is_none")]

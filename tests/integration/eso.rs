@@ -49,6 +49,7 @@ pub fn trials() -> Vec<Trial> {
         env::trial("eso::find_rewrite_key_conversion_and_metadata_fetch_name_keys_as_eso_does", find_and_rewrite),
         env::trial("eso::refresh_policies_on_change_and_created_once_read_only_when_due", refresh_policies),
         env::trial("eso::a_changed_store_re_reads_its_external_secrets_at_once", store_change_requeues),
+        env::trial("eso::the_api_server_refuses_what_esos_webhook_refuses", schema_refuses),
         env::trial("eso::a_password_generator_makes_a_value_that_never_leaves_the_cluster", password_generator),
         env::trial(
             "eso::cluster_external_secret_fans_out_to_chosen_namespaces_and_reports_the_rest",
@@ -360,6 +361,45 @@ fn store_change_requeues() -> Result<(), Failed> {
         ensure(reads == 1.0, format!("one read after the store changed (the moved store's path), got {reads}"))?;
         Ok::<_, Failed>(())
     })
+}
+
+/// The CRD's schema carries ESO's webhook rules that OpenAPI can express
+/// (the test API server, 1.20, has no CEL): `kubectl apply` is refused with
+/// the rule's field, before the controller sees anything.
+fn schema_refuses() -> Result<(), Failed> {
+    let fx = setup("eso-schema")?;
+    let ns = fx.ns().to_owned();
+    let es = |spec: &str| {
+        format!(
+            "apiVersion: seal.dev/v1alpha1\nkind: ExternalSecret\nmetadata:\n  name: x\n  namespace: {ns}\nspec:\n  secretStoreRef: {{name: s}}\n{spec}"
+        )
+    };
+    let cases = [
+        ("no data and no dataFrom", es("  target: {name: t}\n"), "spec"),
+        (
+            "two sources in one dataFrom entry",
+            es("  dataFrom:\n  - extract: {key: a}\n    find: {path: b}\n"),
+            "spec.dataFrom",
+        ),
+        ("a dataFrom entry without a source", es("  dataFrom:\n  - rewrite: []\n"), "spec.dataFrom"),
+        (
+            "creationPolicy Merge with deletionPolicy Delete",
+            es(
+                "  data: [{secretKey: k, remoteRef: {key: a}}]\n  target: {creationPolicy: Merge, deletionPolicy: Delete}\n",
+            ),
+            "spec.target",
+        ),
+    ];
+    for (what, manifest, field) in cases {
+        let out = kubectl(&fx.cluster.kubeconfig, &["apply", "-f", "-"]).stdin(manifest).output()?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        ensure(!out.status.success(), format!("{what}: the API server accepted it"))?;
+        ensure(err.contains(field) && err.contains("Invalid value"), format!("{what}: {err}"))?;
+    }
+    let ok = es("  dataFrom:\n  - extract: {key: a}\n    rewrite: [{regexp: {source: a, target: b}}]\n");
+    let out = kubectl(&fx.cluster.kubeconfig, &["apply", "-f", "-"]).stdin(ok).output()?;
+    ensure(out.status.success(), format!("a valid object is accepted: {}", String::from_utf8_lossy(&out.stderr)))?;
+    Ok(())
 }
 
 fn data_of(s: &Secret) -> std::collections::BTreeMap<String, Vec<u8>> {
