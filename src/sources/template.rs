@@ -103,6 +103,7 @@ pub fn bytes_from_text(text: &str) -> Vec<u8> {
 pub fn execute(name: &str, src: &str, ctx: &Value, salt_key: &[u8]) -> Result<Zeroizing<String>, String> {
     let bcrypt_calls = Arc::new(AtomicUsize::new(0));
     let kdf_budget = Arc::new(Mutex::new(pkcs12::Budget::default()));
+    unclosed_block(name, src)?;
     let tpl = Template::new(name)
         .missing_key(MissingKey::Error)
         .max_range_iters(MAX_RANGE_ITERATIONS)
@@ -114,6 +115,67 @@ pub fn execute(name: &str, src: &str, ctx: &Value, salt_key: &[u8]) -> Result<Ze
         Ok(()) => Ok(out.text),
         Err(_) if out.full => Err(format!("template {name}: its output is larger than {} KiB", MAX_OUTPUT >> 10)),
         Err(e) => Err(describe(name, src, &e)),
+    }
+}
+
+/// Go refuses a template whose `if`, `range`, `with`, `define` or `block`
+/// has no `{{end}}` ("unexpected EOF"); the engine accepts it, so it is
+/// checked here: a scan of the actions (strings, raw strings, characters
+/// and comments skipped) counting the blocks opened and closed.
+fn unclosed_block(name: &str, src: &str) -> Result<(), String> {
+    let bytes = src.as_bytes();
+    let mut open: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while let Some(at) = src.get(i..).and_then(|s| s.find("{{")).map(|p| p + i) {
+        let mut j = at + 2;
+        if bytes.get(j) == Some(&b'-') && bytes.get(j + 1).is_some_and(|b| b.is_ascii_whitespace()) {
+            j += 1;
+        }
+        while bytes.get(j).is_some_and(|b| b.is_ascii_whitespace()) {
+            j += 1;
+        }
+        if src.get(j..).is_some_and(|s| s.starts_with("/*")) {
+            // A comment runs to "*/", then the action's close.
+            match src.get(j..).and_then(|s| s.find("*/")) {
+                Some(end) => i = j + end + 2,
+                None => return Ok(()), // the engine reports the unclosed comment
+            }
+            continue;
+        }
+        let word: String =
+            src.get(j..).unwrap_or_default().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        match word.as_str() {
+            "if" | "range" | "with" | "define" | "block" => open.push(at),
+            "end" => {
+                open.pop();
+            }
+            _ => {}
+        }
+        // The action ends at the first "}}" outside a string.
+        let mut k = j;
+        let mut quote: Option<u8> = None;
+        loop {
+            let Some(&b) = bytes.get(k) else { return Ok(()) }; // unclosed action: the engine reports it
+            match quote {
+                Some(q) if b == b'\\' && q != b'`' => k += 1,
+                Some(q) if b == q => quote = None,
+                Some(_) => {}
+                None if b == b'"' || b == b'`' || b == b'\'' => quote = Some(b),
+                None if b == b'}' && bytes.get(k + 1) == Some(&b'}') => break,
+                None => {}
+            }
+            k += 1;
+        }
+        i = k + 2;
+    }
+    match open.last() {
+        Some(&at) => {
+            let before = src.get(..at).unwrap_or_default();
+            let line = before.matches('\n').count() + 1;
+            let col = before.rfind('\n').map_or(at, |nl| at - nl - 1) + 1;
+            Err(format!("template: {name}:{line}:{col}: unexpected EOF: this block has no {{{{end}}}}"))
+        }
+        None => Ok(()),
     }
 }
 

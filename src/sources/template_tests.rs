@@ -284,3 +284,25 @@ fn pkcs12_errors_hold_no_value() {
         assert!(!e.contains(CANARY), "{src} leaked the value: {e}");
     }
 }
+
+#[test]
+fn a_block_without_end_is_refused_as_go_refuses_it() {
+    for (src, at) in [
+        ("{{ if .a }}x", "t:1:1:"),
+        ("ok\n  {{- range .l }}x{{ if .a }}{{ end }}", "t:2:3:"),
+        ("{{ with .a }}{{ end }}{{ define \"x\" }}y", "t:1:23:"),
+    ] {
+        let e = run(src, &[("a", CANARY), ("l", "")]).expect_err(src);
+        assert!(e.contains(at) && e.contains("unexpected EOF"), "{src}: {e}");
+        assert!(!e.contains(CANARY));
+    }
+    // Strings, raw strings and comments that look like actions do not count.
+    for src in [
+        r#"{{ if eq .a "{{ if" }}y{{ end }}"#,
+        "{{ if eq .a `}} {{ range` }}y{{ end }}",
+        "{{/* {{ if }} */}}{{ if .a }}y{{ end }}",
+        "{{ if .a }}{{ else if .a }}{{ else }}{{ end }}",
+    ] {
+        assert!(run(src, &[("a", "v")]).is_ok(), "{src}");
+    }
+}
