@@ -856,6 +856,71 @@ mod tests {
         assert_eq!(decode(&single, "", &mut Budget::default()).expect("reads").certs.len(), 1);
     }
 
+    /// A PFX around `auth_safe` with a valid one-iteration SHA-256 MAC, so
+    /// that mutations of the content reach the parser behind the MAC.
+    fn with_mac(auth_safe: &[u8], password: &str) -> Vec<u8> {
+        let salt = [7u8; 8];
+        let key = p12_kdf::<Sha256>(&bmp(password), &salt, 3, 1, 32);
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("any key length");
+        mac.update(auth_safe);
+        let digest = mac.finalize().into_bytes();
+        let alg = tlv(SEQ, &[&tlv(OID, &[oid::SHA256]), &tlv(NULL, &[])]);
+        let mac_data = tlv(SEQ, &[&tlv(SEQ, &[&alg, &tlv(OCTETS, &[&digest])]), &tlv(OCTETS, &[&salt]), &der_uint(1)]);
+        let info = tlv(SEQ, &[&tlv(OID, &[oid::DATA]), &tlv(EXPLICIT0, &[&tlv(OCTETS, &[auth_safe])])]);
+        tlv(SEQ, &[&der_uint(3), &info, &mac_data])
+    }
+
+    #[test]
+    fn mutated_contents_behind_a_valid_mac_give_errors_not_panics() {
+        // Plain (unencrypted) bags: every mutation reaches the bag parser.
+        let key = pem_blocks(include_str!("testdata/pkcs12/leaf.key")).expect("pem").remove(0).1;
+        let cert = pem_blocks(include_str!("testdata/pkcs12/leaf.crt")).expect("pem").remove(0).1;
+        let bags = tlv(
+            SEQ,
+            &[
+                &tlv(SEQ, &[&tlv(OID, &[oid::KEY_BAG]), &tlv(EXPLICIT0, &[&key])]),
+                &tlv(
+                    SEQ,
+                    &[
+                        &tlv(OID, &[oid::CERT_BAG]),
+                        &tlv(
+                            EXPLICIT0,
+                            &[&tlv(SEQ, &[&tlv(OID, &[oid::X509_CERT]), &tlv(EXPLICIT0, &[&tlv(OCTETS, &[&cert])])])],
+                        ),
+                    ],
+                ),
+            ],
+        );
+        let auth_safe = tlv(SEQ, &[&tlv(SEQ, &[&tlv(OID, &[oid::DATA]), &tlv(EXPLICIT0, &[&tlv(OCTETS, &[&bags])])])]);
+        let good = decode(&with_mac(&auth_safe, "pw"), "pw", &mut Budget::default()).expect("the unmutated file reads");
+        assert_eq!(good.certs, vec![cert.to_vec()]);
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // A panic anywhere in the reader fails this test.
+        let mut failed = 0;
+        for _ in 0..5000 {
+            let mut m = auth_safe.clone();
+            for _ in 0..(1 + next() % 4) {
+                let at = (next() as usize) % m.len().max(1);
+                match next() % 4 {
+                    0 => m[at] ^= 1 << (next() % 8),
+                    1 => m[at] = next() as u8,
+                    2 => m.insert(at, next() as u8),
+                    _ => m.truncate(at.max(1)),
+                }
+            }
+            if decode(&with_mac(&m, "pw"), "pw", &mut Budget::default()).is_err() {
+                failed += 1;
+            }
+        }
+        assert!(failed > 0, "mutations must reach the parser's errors");
+    }
+
     #[test]
     fn a_chain_is_ordered_leaf_first_by_key_identifiers() {
         let blocks = pem_blocks(&format!(
