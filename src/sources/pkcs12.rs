@@ -7,8 +7,9 @@
 //!   recursion (the structure's depth is fixed by the code that walks it);
 //! - at most [`MAX_INPUT`] bytes and [`MAX_BAGS`] bags;
 //! - key derivation costs what the file says (its iteration counts), so
-//!   every derivation is charged to a [`Budget`] shared by one template
-//!   execution before it runs; scrypt is not supported at all.
+//!   every derivation is charged to a [`Budget`] shared by every template
+//!   of one object in one reconcile before it runs; scrypt is not supported
+//!   at all.
 //!
 //! What is read: the MAC (SHA-1/SHA-2 with the PKCS#12 KDF), `data` and
 //! `encryptedData` content, key bags (plain and shrouded) and X.509
@@ -42,7 +43,7 @@ const WRITE_ITERATIONS: u64 = 2048;
 /// What writing one file costs from a [`Budget`]: two encryptions, one MAC.
 pub const WRITE_COST: u64 = 3 * WRITE_ITERATIONS;
 
-/// What is left of one execution's key-derivation iterations.
+/// What is left of one object's key-derivation iterations in one reconcile.
 #[derive(Debug)]
 pub struct Budget(u64);
 
@@ -63,7 +64,7 @@ impl Budget {
                 Ok(())
             }
             None => Err(format!(
-                "its key derivation asks for more iterations than seal allows in one template ({MAX_ITERATIONS})"
+                "its key derivation asks for more iterations than seal allows one object in one reconcile ({MAX_ITERATIONS})"
             )),
         }
     }

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 pub const MAX_OUTPUT: usize = 1 << 20;
 /// Most `range` iterations of one execution.
 pub const MAX_RANGE_ITERATIONS: u64 = 100_000;
-/// Most bcrypt hashes (`htpasswd`) of one execution.
+/// Most bcrypt hashes (`htpasswd`) of one object's templates in one reconcile.
 pub const MAX_BCRYPT_CALLS: usize = 16;
 /// bcrypt cost of `htpasswd`, as sprig uses (`bcrypt.DefaultCost`).
 pub const BCRYPT_COST: u32 = 10;
@@ -97,25 +97,217 @@ pub fn bytes_from_text(text: &str) -> Vec<u8> {
     out
 }
 
-/// Renders one template: `name` (for messages), its source, the context.
-/// `salt_key` keys the salts of `htpasswd`, so that the same input gives the
-/// same hash and an unchanged Secret is not rewritten on every refresh.
+/// Renders one template with a budget of its own (see [`execute_in`]).
 pub fn execute(name: &str, src: &str, ctx: &Value, salt_key: &[u8]) -> Result<Zeroizing<String>, String> {
-    let bcrypt_calls = Arc::new(AtomicUsize::new(0));
-    let kdf_budget = Arc::new(Mutex::new(pkcs12::Budget::default()));
+    execute_in(&Work::new(), name, src, ctx, salt_key)
+}
+
+/// Renders one template: `name` (for messages), its source, the context,
+/// charged to `work`, the budget every template of one object shares in one
+/// reconcile. `salt_key` keys the salts of `htpasswd`, so that the same
+/// input gives the same hash and an unchanged Secret is not rewritten on
+/// every refresh.
+pub fn execute_in(
+    work: &Arc<Work>,
+    name: &str,
+    src: &str,
+    ctx: &Value,
+    salt_key: &[u8],
+) -> Result<Zeroizing<String>, String> {
+    work.check_time().map_err(|why| format!("template {name}: {why}"))?;
     unclosed_block(name, src)?;
     let tpl = Template::new(name)
         .missing_key(MissingKey::Error)
         .max_range_iters(MAX_RANGE_ITERATIONS)
-        .funcs(functions(salt_key, bcrypt_calls, kdf_budget))
+        .funcs(metered(work, functions(salt_key, work)))
         .parse(src)
-        .map_err(|e| describe(name, src, &e))?;
+        .map_err(|e| describe(name, src, &e, work))?;
     let mut out = Bounded { text: Zeroizing::new(String::new()), full: false };
-    match tpl.execute_fmt(&mut out, ctx) {
-        Ok(()) => Ok(out.text),
+    let result = tpl.execute_fmt(&mut out, ctx);
+    // What a template writes is charged too: the Secret holds it.
+    let written = work.charge_bytes(out.text.len());
+    match result {
+        Ok(()) => written.map(|()| out.text).map_err(|why| format!("template {name}: {why}")),
         Err(_) if out.full => Err(format!("template {name}: its output is larger than {} KiB", MAX_OUTPUT >> 10)),
-        Err(e) => Err(describe(name, src, &e)),
+        Err(e) => Err(describe(name, src, &e, work)),
     }
+}
+
+/// Most bytes the templates of one object may process in one reconcile:
+/// every function's string arguments and results, and every output.
+pub const MAX_WORK_BYTES: usize = 64 << 20;
+/// Most list and map elements (and strings in them) the functions of one
+/// object's templates may build in one reconcile.
+pub const MAX_WORK_ELEMENTS: usize = 200_000;
+/// Deepest list or map a function may return (lists of lists built in a
+/// loop would otherwise make printing and dropping them recurse without
+/// bound).
+pub const MAX_VALUE_DEPTH: usize = 64;
+/// Longest the templates of one object may run in one reconcile, checked
+/// before every function call and every template.
+pub const MAX_WORK_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The work budget of one object's templates in one reconcile: bytes
+/// processed, elements built, bcrypt hashes and key derivations, and a
+/// deadline. Shared by all of its templates, so that a tenant cannot
+/// multiply a per-template bound by writing more templates.
+pub struct Work {
+    spent: Mutex<Spent>,
+    deadline: std::time::Instant,
+    bcrypt_calls: AtomicUsize,
+    kdf: Mutex<pkcs12::Budget>,
+}
+
+#[derive(Default)]
+struct Spent {
+    bytes: usize,
+    elements: usize,
+    /// The message of the last failure of one of seal's functions: written
+    /// by seal (names and reasons, never values), so it may be shown.
+    failure: Option<String>,
+}
+
+impl Work {
+    /// A full budget, its deadline [`MAX_WORK_TIME`] from now.
+    pub fn new() -> Arc<Work> {
+        Work::with_deadline(std::time::Instant::now() + MAX_WORK_TIME)
+    }
+
+    fn with_deadline(deadline: std::time::Instant) -> Arc<Work> {
+        Arc::new(Work {
+            spent: Mutex::new(Spent::default()),
+            deadline,
+            bcrypt_calls: AtomicUsize::new(0),
+            kdf: Mutex::new(pkcs12::Budget::default()),
+        })
+    }
+
+    fn spent(&self) -> std::sync::MutexGuard<'_, Spent> {
+        self.spent.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn check_time(&self) -> Result<(), String> {
+        if std::time::Instant::now() > self.deadline {
+            return Err(format!(
+                "the object's templates ran longer than {} s in one reconcile",
+                MAX_WORK_TIME.as_secs()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Charges `n` bytes processed.
+    pub fn charge_bytes(&self, n: usize) -> Result<(), String> {
+        let mut s = self.spent();
+        s.bytes = s.bytes.saturating_add(n);
+        if s.bytes > MAX_WORK_BYTES {
+            return Err(format!(
+                "the object's templates process more than {} MiB in one reconcile",
+                MAX_WORK_BYTES >> 20
+            ));
+        }
+        Ok(())
+    }
+
+    fn charge_elements(&self, n: usize) -> Result<(), String> {
+        let mut s = self.spent();
+        s.elements = s.elements.saturating_add(n);
+        if s.elements > MAX_WORK_ELEMENTS {
+            return Err(format!(
+                "the object's templates build more than {MAX_WORK_ELEMENTS} list or map elements in one reconcile"
+            ));
+        }
+        Ok(())
+    }
+
+    fn failed(&self, message: String) {
+        self.spent().failure = Some(message);
+    }
+}
+
+/// Bytes of the strings a function is given (the strings directly in a
+/// list or map argument included): what it will read.
+fn input_bytes(args: &[Value]) -> usize {
+    let one = |v: &Value| match v {
+        Value::String(x) => x.len(),
+        _ => 1,
+    };
+    args.iter()
+        .map(|a| match a {
+            Value::List(l) => l.iter().map(one).fold(0, usize::saturating_add),
+            Value::Map(m) => m.iter().map(|(k, v)| k.len().saturating_add(one(v))).fold(0, usize::saturating_add),
+            other => one(other),
+        })
+        .fold(0, usize::saturating_add)
+}
+
+/// Charges what a function returned: its strings' bytes, its elements, and
+/// refuses a result nested deeper than [`MAX_VALUE_DEPTH`]. An explicit
+/// stack, not recursion, and the walk stops as soon as the budget is spent.
+fn charge_result(work: &Work, v: &Value) -> Result<(), String> {
+    let mut stack: Vec<(&Value, usize)> = vec![(v, 0)];
+    let (mut bytes, mut elements) = (0usize, 0usize);
+    while let Some((v, depth)) = stack.pop() {
+        if depth > MAX_VALUE_DEPTH {
+            return Err(format!("a list or map nested deeper than {MAX_VALUE_DEPTH} levels"));
+        }
+        match v {
+            Value::String(x) => bytes = bytes.saturating_add(x.len()),
+            Value::List(l) => {
+                elements = elements.saturating_add(l.len());
+                stack.extend(l.iter().map(|x| (x, depth + 1)));
+            }
+            Value::Map(m) => {
+                elements = elements.saturating_add(m.len());
+                for (k, x) in m.iter() {
+                    bytes = bytes.saturating_add(k.len());
+                    stack.push((x, depth + 1));
+                }
+            }
+            _ => {}
+        }
+        if elements > MAX_WORK_ELEMENTS || bytes > MAX_WORK_BYTES {
+            break; // over budget either way: the charges below say so
+        }
+    }
+    work.charge_elements(elements)?;
+    work.charge_bytes(bytes)
+}
+
+/// seal's functions behind the work budget: the deadline checked and the
+/// arguments charged before the call, the result charged after it; a
+/// failure remembered, so that its message (seal's words, see `fail`) can
+/// be shown. The engine's built-ins (`eq`, `len`, `slice`, …) are not
+/// reachable from outside the engine; they do work proportional to their
+/// arguments, which seal's functions and the store's values bound, times
+/// the range iterations of one execution.
+fn metered(work: &Arc<Work>, funcs: FuncMap) -> FuncMap {
+    funcs
+        .into_iter()
+        .map(|(name, f)| {
+            let work = work.clone();
+            let label = name.clone();
+            let wrapped: gotmpl::ValueFunc = Arc::new(move |args: &[Value]| {
+                let refuse = |why: String| {
+                    let e = fail(&label, &why);
+                    work.failed(format!("{label}: {why}"));
+                    e
+                };
+                work.check_time().map_err(refuse)?;
+                work.charge_bytes(input_bytes(args)).map_err(refuse)?;
+                match f(args) {
+                    Ok(v) => charge_result(&work, &v).map(|()| v).map_err(refuse),
+                    Err(TemplateError::Exec(m)) if m.starts_with(&format!("{label}: ")) => {
+                        // One of seal's functions: its own words (see `fail`).
+                        work.failed(m.clone());
+                        Err(TemplateError::Exec(m))
+                    }
+                    Err(e) => Err(e),
+                }
+            });
+            (name, wrapped)
+        })
+        .collect()
 }
 
 /// Go refuses a template whose `if`, `range`, `with`, `define` or `block`
@@ -196,23 +388,47 @@ impl std::fmt::Write for Bounded {
     }
 }
 
-/// An engine error as a message: parse errors carry their line and column;
-/// a missing key is located in the source (the engine reports only the
-/// key), as Go reports `template: NAME:LINE:COL: … map has no entry for key`.
-fn describe(name: &str, src: &str, e: &TemplateError) -> String {
+/// An engine error as a message: the template's name, the position where
+/// known, and the reason, never text a template computed. Parse errors
+/// carry their line and column and quote only the template's source; a
+/// missing key is located in the source (the engine reports only the key)
+/// and named only when the source spells it, as Go reports `template:
+/// NAME:LINE:COL: … map has no entry for key`; a failure of one of seal's
+/// functions is given in seal's words; every other execution error is
+/// described by its kind alone, since the engine's text can quote values
+/// (an index, a number that overflows, a value of the wrong type).
+fn describe(name: &str, src: &str, e: &TemplateError, work: &Work) -> String {
     match e {
-        TemplateError::MissingKey { key } => {
-            let at = locate(src, key).map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
-            format!("template: {name}{at}: map has no entry for key {key:?} (no such value in the store's data)")
+        TemplateError::Parse { .. } | TemplateError::Lex { .. } => {
+            let text = e.to_string();
+            if text.starts_with("template:") { text } else { format!("template: {name}: {text}") }
         }
+        TemplateError::MissingKey { key } => match locate(src, key) {
+            Some((l, c)) => {
+                format!("template: {name}:{l}:{c}: map has no entry for key {key:?} (no such value in the store's data)")
+            }
+            None => format!("template: {name}: map has no entry for a key the template computed"),
+        },
         TemplateError::RangeIterLimit => {
             format!("template {name}: more than {MAX_RANGE_ITERATIONS} range iterations in one execution")
         }
         TemplateError::RecursionLimit => format!("template {name}: nested too deeply"),
-        other => {
-            let text = other.to_string();
-            if text.starts_with("template:") { text } else { format!("template: {name}: {text}") }
+        TemplateError::Exec(_) => match work.spent().failure.take() {
+            Some(m) => format!("template: {name}: error calling {m}"),
+            None => format!("template: {name}: execution failed (a value of the wrong type, or an operation the engine refuses)"),
+        },
+        TemplateError::TypeMismatch { expected, got } => {
+            format!("template: {name}: type mismatch: expected {expected}, got {got}")
         }
+        TemplateError::IndexOutOfRange { .. } => format!("template: {name}: index out of range"),
+        TemplateError::ArgCount { name: f, expected, got } => {
+            format!("template: {name}: wrong number of arguments: {f} expects {expected}, got {got}")
+        }
+        TemplateError::UndefinedFunction(f) => format!("template: {name}: function {f:?} not defined"),
+        TemplateError::UndefinedVariable(v) => format!("template: {name}: undefined variable {v}"),
+        TemplateError::UndefinedTemplate(t) => format!("template: {name}: no such template {t:?}"),
+        TemplateError::NotIterable(_) => format!("template: {name}: range over a value that is not a list, map or number"),
+        _ => format!("template: {name}: execution failed"),
     }
 }
 
@@ -392,7 +608,7 @@ pub fn filter_pem(kind: &str, pem: &str) -> Result<String, String> {
 
 /// The functions of ESO's engine v2 that seal provides (sprig's and ESO's
 /// own; Go's built-ins such as `printf`, `index`, `eq` come with the engine).
-fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>, kdf_budget: Arc<Mutex<pkcs12::Budget>>) -> FuncMap {
+fn functions(salt_key: &[u8], work: &Arc<Work>) -> FuncMap {
     let mut fm = FuncMap::new();
     unary(&mut fm, "b64enc", |x| Ok(base64::engine::general_purpose::STANDARD.encode(bytes_from_text(x))));
     unary(&mut fm, "b64dec", |x| {
@@ -505,7 +721,10 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>, kdf_budget: Arc<Mu
             let msg = text(arg(args, 0, "required", 2)?);
             let v = arg(args, 1, "required", 2)?;
             if matches!(v, Value::Nil) || v.as_str() == Some("") {
-                Err(TemplateError::Exec(msg))
+                // The message is template output (`required .v ""` would
+                // show a value): it is not shown, only that a value is empty.
+                drop(msg);
+                Err(fail("required", "a required value is empty (its message is not shown: it is template output)"))
             } else {
                 Ok(v.clone())
             }
@@ -656,6 +875,11 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>, kdf_budget: Arc<Mu
             if sep.is_empty() {
                 return Err(fail("splitList", "the separator is empty"));
             }
+            // Counted before the list is built: its elements are charged
+            // again (with their bytes) when it is returned.
+            if x.matches(sep.as_str()).count() >= MAX_WORK_ELEMENTS {
+                return Err(fail("splitList", &format!("the result would have more than {MAX_WORK_ELEMENTS} elements")));
+            }
             Ok(Value::List(x.split(sep.as_str()).map(s).collect::<Vec<_>>().into()))
         }),
     );
@@ -703,12 +927,17 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>, kdf_budget: Arc<Mu
         }),
     );
     let key = salt_key.to_vec();
+    let bcrypt_work = work.clone();
     fm.insert(
         "htpasswd".into(),
         Arc::new(move |args: &[Value]| {
+            let bcrypt_calls = &bcrypt_work.bcrypt_calls;
             let (user, pass) = (text(arg(args, 0, "htpasswd", 2)?), Zeroizing::new(text(arg(args, 1, "htpasswd", 2)?)));
             if bcrypt_calls.fetch_add(1, Ordering::Relaxed) >= MAX_BCRYPT_CALLS {
-                return Err(fail("htpasswd", &format!("called more than {MAX_BCRYPT_CALLS} times in one template")));
+                return Err(fail(
+                    "htpasswd",
+                    &format!("called more than {MAX_BCRYPT_CALLS} times by the object's templates in one reconcile"),
+                ));
             }
             if user.contains(':') {
                 return Err(fail("htpasswd", "the user name contains ':'"));
@@ -726,7 +955,7 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>, kdf_budget: Arc<Mu
         ("pkcs12cert", false, false),
         ("pkcs12certPass", true, false),
     ] {
-        let budget = kdf_budget.clone();
+        let work = work.clone();
         fm.insert(
             name.into(),
             Arc::new(move |args: &[Value]| {
@@ -737,7 +966,7 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>, kdf_budget: Arc<Mu
                     (String::new(), text(arg(args, 0, name, 1)?))
                 };
                 let (pass, input) = (Zeroizing::new(pass), Zeroizing::new(bytes_from_text(&input)));
-                let mut budget = budget.lock().map_err(|_| fail(name, "an earlier call failed"))?;
+                let mut budget = work.kdf.lock().map_err(|_| fail(name, "an earlier call failed"))?;
                 let got = pkcs12::decode(&input, &pass, &mut budget)
                     .map_err(|why| fail(name, &format!("unable to decode the PKCS#12 file: {why}")))?;
                 if want_key {
@@ -758,7 +987,7 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>, kdf_budget: Arc<Mu
         ("fullPemToPkcs12", false, true),
         ("fullPemToPkcs12Pass", true, true),
     ] {
-        let (budget, key) = (kdf_budget.clone(), salt_key.to_vec());
+        let (work, key) = (work.clone(), salt_key.to_vec());
         fm.insert(
             name.into(),
             Arc::new(move |args: &[Value]| {
@@ -767,7 +996,7 @@ fn functions(salt_key: &[u8], bcrypt_calls: Arc<AtomicUsize>, kdf_budget: Arc<Mu
                 let cert = text(arg(args, 0, name, n)?);
                 let private = Zeroizing::new(text(arg(args, 1, name, n)?));
                 let pass = Zeroizing::new(if with_pass { text(arg(args, 2, name, n)?) } else { String::new() });
-                budget
+                work.kdf
                     .lock()
                     .map_err(|_| fail(name, "an earlier call failed"))?
                     .charge(pkcs12::WRITE_COST)

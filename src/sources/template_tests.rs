@@ -15,7 +15,14 @@ fn data(pairs: &[(&str, &str)]) -> SecretData {
 }
 
 fn run(src: &str, pairs: &[(&str, &str)]) -> Result<String, String> {
-    execute("t", src, &context(&data(pairs)), KEY).map(|z| z.to_string())
+    execute_in(&unhurried(), "t", src, &context(&data(pairs)), KEY).map(|z| z.to_string())
+}
+
+/// A budget whose deadline is an hour away: the tests of the other bounds
+/// must not depend on how fast (or how loaded) the machine is; the deadline
+/// has a test of its own.
+fn unhurried() -> Arc<Work> {
+    Work::with_deadline(std::time::Instant::now() + std::time::Duration::from_secs(3600))
 }
 
 #[test]
@@ -81,7 +88,8 @@ fn htpasswd_is_bcrypt_and_stable_for_the_same_input() {
     assert_eq!(user, "admin");
     assert!(hash.starts_with("$2a$10$"), "{hash}");
     assert!(bcrypt::verify(CANARY, hash).expect("a bcrypt hash"));
-    let other = execute(
+    let other = execute_in(
+        &unhurried(),
         "t",
         "{{ htpasswd .user .pass }}",
         &context(&data(&[("user", "admin"), ("pass", CANARY)])),
@@ -223,12 +231,12 @@ fn bytes_that_are_not_utf8_pass_through_the_engine_unchanged() {
     ];
     for bytes in samples {
         assert_eq!(bytes_from_text(&text_from_bytes(bytes)), bytes);
-        let out = execute("t", "{{ .v }}|{{ .v | b64enc | b64dec }}", &raw(&[("v", bytes)]), KEY).expect("renders");
+        let out = execute_in(&unhurried(), "t", "{{ .v }}|{{ .v | b64enc | b64dec }}", &raw(&[("v", bytes)]), KEY).expect("renders");
         let mut twice = bytes.to_vec();
         twice.push(b'|');
         twice.extend_from_slice(bytes);
         assert_eq!(bytes_from_text(&out), twice);
-        let b64 = execute("t", "{{ .v | b64enc }}", &raw(&[("v", bytes)]), KEY).expect("renders");
+        let b64 = execute_in(&unhurried(), "t", "{{ .v | b64enc }}", &raw(&[("v", bytes)]), KEY).expect("renders");
         assert_eq!(*b64, base64::engine::general_purpose::STANDARD.encode(bytes));
     }
 }
@@ -239,7 +247,7 @@ fn pkcs12_functions_give_the_key_and_the_ordered_chain_as_pem() {
     let chain = format!("{}{}", include_str!("testdata/pkcs12/leaf.crt"), include_str!("testdata/pkcs12/ca.crt"));
     for file in ["modern", "des"] {
         let ctx = raw(&[("p12", &fixture(file))]);
-        let got = |src: &str| execute("t", src, &ctx, KEY).map(|z| z.to_string());
+        let got = |src: &str| execute_in(&unhurried(), "t", src, &ctx, KEY).map(|z| z.to_string());
         assert_eq!(got(r#"{{ .p12 | pkcs12keyPass "my-password" }}"#).as_deref(), Ok(key));
         assert_eq!(got(r#"{{ .p12 | pkcs12certPass "my-password" }}"#).as_deref(), Ok(chain.as_str()));
         assert_eq!(got(r#"{{ .p12 | b64enc | b64dec | pkcs12keyPass "my-password" }}"#).as_deref(), Ok(key));
@@ -247,11 +255,11 @@ fn pkcs12_functions_give_the_key_and_the_ordered_chain_as_pem() {
         assert!(e.contains("pkcs12key") && e.contains("MAC does not match"), "{e}");
     }
     let ctx = raw(&[("crt", chain.as_bytes()), ("key", key.as_bytes())]);
-    let pfx = execute("t", r#"{{ fullPemToPkcs12Pass .crt .key "pw" }}"#, &ctx, KEY).expect("renders");
-    let back = execute("t", r#"{{ .p | b64dec | pkcs12certPass "pw" }}"#, &raw(&[("p", pfx.as_bytes())]), KEY);
+    let pfx = execute_in(&unhurried(), "t", r#"{{ fullPemToPkcs12Pass .crt .key "pw" }}"#, &ctx, KEY).expect("renders");
+    let back = execute_in(&unhurried(), "t", r#"{{ .p | b64dec | pkcs12certPass "pw" }}"#, &raw(&[("p", pfx.as_bytes())]), KEY);
     assert_eq!(back.map(|z| z.to_string()).as_deref(), Ok(chain.as_str()));
-    let one = execute("t", "{{ pemToPkcs12 .crt .key }}", &ctx, KEY).expect("renders");
-    let back = execute("t", "{{ .p | b64dec | pkcs12cert }}", &raw(&[("p", one.as_bytes())]), KEY);
+    let one = execute_in(&unhurried(), "t", "{{ pemToPkcs12 .crt .key }}", &ctx, KEY).expect("renders");
+    let back = execute_in(&unhurried(), "t", "{{ .p | b64dec | pkcs12cert }}", &raw(&[("p", one.as_bytes())]), KEY);
     assert_eq!(back.map(|z| z.to_string()).as_deref(), Ok(include_str!("testdata/pkcs12/leaf.crt")));
 }
 
@@ -261,7 +269,8 @@ fn pkcs12_key_derivation_is_bounded_per_execution() {
     // a loop asking for 1,000 stops with a clear error instead of hashing on.
     let list = vec!["1"; 1000].join(",");
     let ctx = raw(&[("p12", &fixture("modern")), ("l", list.as_bytes())]);
-    let e = execute(
+    let e = execute_in(
+        &unhurried(),
         "t",
         r#"{{ range splitList "," .l }}{{ $.p12 | pkcs12keyPass "my-password" | len }}{{ end }}"#,
         &ctx,
@@ -280,7 +289,7 @@ fn pkcs12_errors_hold_no_value() {
         r#"{{ pemToPkcs12 .secret .secret }}"#,
         r#"{{ fullPemToPkcs12Pass .secret .secret .secret }}"#,
     ] {
-        let e = execute("t", src, &ctx, KEY).expect_err(src);
+        let e = execute_in(&unhurried(), "t", src, &ctx, KEY).expect_err(src);
         assert!(!e.contains(CANARY), "{src} leaked the value: {e}");
     }
 }
@@ -305,4 +314,77 @@ fn a_block_without_end_is_refused_as_go_refuses_it() {
     ] {
         assert!(run(src, &[("a", "v")]).is_ok(), "{src}");
     }
+}
+
+#[test]
+fn required_does_not_show_its_message_which_is_template_output() {
+    // `required .v ""` would put the value in the object's status.
+    let e = run("{{ required .v \"\" }}", &[("v", CANARY)]).expect_err("the value is empty");
+    assert!(e.contains("required") && e.contains("empty"), "{e}");
+    assert!(!e.contains(CANARY), "{e}");
+}
+
+#[test]
+fn engine_errors_are_described_by_kind_never_by_the_engine_text() {
+    // The engine's own messages quote values: `len` prints its argument,
+    // `slice` its indices, a type error the value.
+    for (src, kind) in [
+        ("{{ len (fromJson .n) }}", "execution failed"),
+        ("{{ slice .v 0 (len (printf \"%s%s\" .v .v)) }}", "execution failed"),
+        ("{{ range .v }}{{ end }}", "range over a value"),
+    ] {
+        let e = run(src, &[("n", "9081726354"), ("v", CANARY)]).expect_err(src);
+        assert!(e.contains(kind), "{src}: {e}");
+        assert!(!e.contains("9081726354") && !e.contains(CANARY), "{src} leaked a value: {e}");
+    }
+}
+
+#[test]
+fn work_on_large_values_stops_at_the_objects_byte_budget() {
+    // `range` × `sha256sum` of 960 KiB: minutes of CPU per template without
+    // a budget; now refused after 64 MiB processed (a fraction of a second in a release build).
+    let big = "x".repeat(960 * 1024);
+    let e = run("{{ range 100000 }}{{ $h := sha256sum $.big }}{{ end }}", &[("big", &big)])
+        .expect_err("over the byte budget");
+    assert!(e.contains("MiB in one reconcile"), "{e}");
+}
+
+#[test]
+fn lists_stop_at_the_objects_element_budget() {
+    // Eight splitList calls on 960 KiB used to take 800 MiB.
+    let commas = ",".repeat(960 * 1024);
+    let src = "{{ range 8 }}{{ $l := splitList \",\" $.c }}{{ end }}";
+    let e = run(src, &[("c", &commas)]).expect_err("over the element budget");
+    assert!(e.contains(&MAX_WORK_ELEMENTS.to_string()), "{e}");
+    let few = vec!["a"; 1000].join(",");
+    let src = "{{ range 50 }}{{ $l := splitList \",\" $.c }}{{ end }}{{ len (splitList \",\" .c) }}";
+    assert_eq!(run(src, &[("c", &few)]).as_deref(), Ok("1000"), "ordinary lists fit");
+}
+
+#[test]
+fn lists_nested_in_a_loop_stop_at_the_depth_bound() {
+    let src = "{{ $x := list }}{{ range 100000 }}{{ $x = list $x }}{{ end }}{{ $x }}";
+    let e = run(src, &[]).expect_err("too deep");
+    assert!(e.contains(&format!("deeper than {MAX_VALUE_DEPTH}")), "{e}");
+}
+
+#[test]
+fn the_budget_is_shared_by_every_template_of_one_object() {
+    let work = unhurried();
+    let ctx = context(&data(&[]));
+    let half = "{{ htpasswd \"u\" \"p\" }}".repeat(MAX_BCRYPT_CALLS / 2);
+    execute_in(&work, "a", &half, &ctx, KEY).expect("the first half fits");
+    execute_in(&work, "b", &half, &ctx, KEY).expect("the second half fits");
+    let e = execute_in(&work, "c", "{{ htpasswd \"u\" \"p\" }}", &ctx, KEY).expect_err("the budget is spent");
+    assert!(e.contains("more than 16"), "{e}");
+    // A fresh object starts with a full budget.
+    assert!(execute("d", "{{ htpasswd \"u\" \"p\" }}", &ctx, KEY).is_ok());
+}
+
+#[test]
+fn templates_stop_at_the_objects_deadline() {
+    let work = Work::with_deadline(std::time::Instant::now());
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let e = execute_in(&work, "t", "x", &context(&data(&[])), KEY).expect_err("past the deadline");
+    assert!(e.contains("ran longer than"), "{e}");
 }
