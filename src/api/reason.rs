@@ -31,6 +31,8 @@ pub enum Reason {
     TemplateFailed,
     /// A rollout restart target has not opted in (or could not be restarted).
     RestartRefused,
+    /// A Secret the object reads (a `templateFrom` source) has not granted it.
+    SecretNotShared,
     /// The controller failed on this object (a bug); retried with backoff.
     InternalError,
     /// No controller key is a recipient.
@@ -67,7 +69,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, for tests and documentation.
-    pub const ALL: [Reason; 28] = [
+    pub const ALL: [Reason; 29] = [
         Reason::Materialized,
         Reason::Authenticated,
         Reason::Suspended,
@@ -80,6 +82,7 @@ impl Reason {
         Reason::TemplateRefused,
         Reason::TemplateFailed,
         Reason::RestartRefused,
+        Reason::SecretNotShared,
         Reason::InternalError,
         Reason::NoMatchingKey,
         Reason::SecretNotOwned,
@@ -113,6 +116,7 @@ impl Reason {
             Reason::TemplateRefused => "TemplateRefused",
             Reason::TemplateFailed => "TemplateFailed",
             Reason::RestartRefused => "RestartRefused",
+            Reason::SecretNotShared => "SecretNotShared",
             Reason::InternalError => "InternalError",
             Reason::NoMatchingKey => "NoMatchingKey",
             Reason::SecretNotOwned => "SecretNotOwned",

@@ -167,9 +167,11 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
             };
             let invalid = materialize::invalid_keys(&data);
             if !invalid.is_empty() {
+                // Counted, not named: a key can be template output or come
+                // from the store's values.
                 let message = format!(
-                    "{} are not valid Secret keys (letters, digits, '-', '_' and '.'; at most 253 characters)",
-                    invalid.join(", ")
+                    "{} of the Secret's keys are not valid Secret keys (letters, digits, '-', '_' and '.'; at most 253 characters)",
+                    invalid.len()
                 );
                 let e = SourceError::new(Reason::InvalidDocument, message, Retry::Resync);
                 return failed(ctx, obj, &key, &common.secret_name, false, &uid, update, e).await;
@@ -260,12 +262,27 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
 
 /// The reason and message for an API refusal of a Secret write that the
 /// object's status should show; `None` for failures worth a plain retry
-/// (server errors, timeouts, conflicts).
+/// (server errors, timeouts, conflicts). The API server's own text is not
+/// repeated (nor logged): a refusal of a Secret can quote its values (a
+/// `dockerconfigjson` that is not JSON, a label value), so only the status
+/// code and reason are given.
 pub fn write_refusal(e: &kube::Error) -> Option<(Reason, String)> {
     let kube::Error::Api(s) = e else { return None };
     match s.code {
-        403 => Some((Reason::Forbidden, format!("the controller may not write the Secret: {}", s.message))),
-        400 | 413 | 422 => Some((Reason::WriteFailed, format!("the API server refused the Secret: {}", s.message))),
+        403 => Some((
+            Reason::Forbidden,
+            format!(
+                "the controller may not write the Secret (403 {}): check its RBAC in this namespace",
+                s.reason
+            ),
+        )),
+        400 | 413 | 422 => Some((
+            Reason::WriteFailed,
+            format!(
+                "the API server refused the Secret ({} {}); its message is not shown, as it can quote the Secret's values: check the Secret's type against its keys and values, its size, and the template's labels and annotations",
+                s.code, s.reason
+            ),
+        )),
         _ => None,
     }
 }
@@ -375,6 +392,20 @@ mod tests {
         for code in [409, 429, 500, 503] {
             assert!(write_refusal(&api_error(code)).is_none(), "{code}");
         }
+    }
+
+    #[test]
+    fn a_refusal_quoting_a_value_is_not_repeated() {
+        let canary = "canary-R3fusal-v4lue";
+        let e = kube::Error::Api(
+            kube::core::Status::failure(&format!("Secret \"x\" is invalid: data[.dockerconfigjson]: {canary}"), "Invalid")
+                .with_code(422)
+                .boxed(),
+        );
+        let (reason, message) = write_refusal(&e).expect("a refusal");
+        assert_eq!(reason, Reason::WriteFailed);
+        assert!(message.contains("422 Invalid"), "{message}");
+        assert!(!message.contains(canary), "{message}");
     }
 
     #[test]

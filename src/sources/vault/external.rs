@@ -445,8 +445,15 @@ pub async fn apply_templates(
             return Err(refused(format!("{field}: give exactly one of configMap, secret and literal")));
         }
         sources.push(match (&from.config_map, &from.secret) {
-            (Some(r), _) => Some(template_source(ctx, &ns, "ConfigMap", &r.name).await),
-            (_, Some(r)) => Some(template_source(ctx, &ns, "Secret", &r.name).await),
+            (Some(r), _) => Some(template_source(ctx, &ns, "ConfigMap", &r.name, &es.name_any()).await),
+            (_, Some(r)) => {
+                let read = template_source(ctx, &ns, "Secret", &r.name, &es.name_any()).await;
+                // No grant: refused at once, before anything is rendered.
+                if let Err(TemplateSourceError::NotGranted(m)) = &read {
+                    return Err(SourceError::new(Reason::SecretNotShared, format!("{field}.secret: {m}"), Retry::AwaitChange));
+                }
+                Some(read)
+            }
             _ => None,
         });
     }
@@ -457,7 +464,37 @@ pub async fn apply_templates(
 }
 
 /// The contents of one `templateFrom` ConfigMap or Secret, as read.
-type TemplateSource = Result<std::collections::BTreeMap<String, Zeroizing<String>>, String>;
+type TemplateSource = Result<std::collections::BTreeMap<String, Zeroizing<String>>, TemplateSourceError>;
+
+/// Why a `templateFrom` source could not be used.
+#[derive(Debug)]
+pub enum TemplateSourceError {
+    /// Not read: a Secret whose owner did not grant this ExternalSecret.
+    NotGranted(String),
+    /// Missing, unreadable or not text.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for TemplateSourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TemplateSourceError::NotGranted(m) | TemplateSourceError::Unreadable(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Annotation on a Secret: the ExternalSecrets (comma-separated names, or
+/// `*`) of its namespace that may read it through `templateFrom`. Without
+/// it a template cannot become a way to read what its author cannot.
+pub const ALLOW_TEMPLATE_READ_ANNOTATION: &str = "seal.dev/allow-template-read";
+
+/// Whether a Secret's annotations let the ExternalSecret `name` read it
+/// through `templateFrom`.
+pub fn template_read_allowed(annotations: &std::collections::BTreeMap<String, String>, name: &str) -> bool {
+    annotations
+        .get(ALLOW_TEMPLATE_READ_ANNOTATION)
+        .is_some_and(|v| v.split(',').map(str::trim).any(|n| n == "*" || n == name))
+}
 
 fn render_templates(
     t: &crate::api::external_secret::ExternalSecretTemplate,
@@ -470,12 +507,15 @@ fn render_templates(
     use crate::sources::template;
     let failed = |m: String| SourceError::new(Reason::TemplateFailed, m, Retry::Backoff);
     let ctx_value = template::context(&fetched);
+    // One budget for every template of the object in this reconcile.
+    let work = template::Work::new();
     let mut out =
         if t.merge_policy.unwrap_or_default() == MergePolicy::Merge { fetched } else { SecretData::default() };
     for (i, (from, source)) in t.template_from.iter().zip(sources).enumerate() {
         let field = format!("spec.target.template.templateFrom[{i}]");
         if let Some(lit) = &from.literal {
-            let text = template::execute(&format!("{field}.literal"), lit, &ctx_value, salt_key).map_err(failed)?;
+            let text =
+                template::execute_in(&work, &format!("{field}.literal"), lit, &ctx_value, salt_key).map_err(failed)?;
             keys_and_values(&text, &field, &mut out).map_err(failed)?;
             continue;
         }
@@ -484,13 +524,15 @@ fn render_templates(
             (_, Some(r)) => ("Secret", r),
             _ => continue,
         };
-        let contents = source.unwrap_or_else(|| Err("not read".into())).map_err(|m| failed(format!("{field}: {m}")))?;
+        let contents = source
+            .unwrap_or_else(|| Err(TemplateSourceError::Unreadable("not read".into())))
+            .map_err(|m| failed(format!("{field}: {m}")))?;
         for item in &r.items {
             let src = contents
                 .get(&item.key)
                 .ok_or_else(|| failed(format!("{field}: {kind} {ns}/{} has no key {:?}", r.name, item.key)))?;
             let name = format!("{kind} {}/{}", r.name, item.key);
-            let text = template::execute(&name, src, &ctx_value, salt_key).map_err(failed)?;
+            let text = template::execute_in(&work, &name, src, &ctx_value, salt_key).map_err(failed)?;
             match item.template_as.unwrap_or_default() {
                 TemplateAs::Values => {
                     out.0.insert(item.key.clone(), Zeroizing::new(template::bytes_from_text(&text)));
@@ -500,7 +542,7 @@ fn render_templates(
         }
     }
     for (key, src) in &t.data {
-        let text = template::execute(key, src, &ctx_value, salt_key)
+        let text = template::execute_in(&work, key, src, &ctx_value, salt_key)
             .map_err(|e| failed(format!("spec.target.template.data[{key:?}]: {e}")))?;
         out.0.insert(key.clone(), Zeroizing::new(template::bytes_from_text(&text)));
     }
@@ -508,20 +550,21 @@ fn render_templates(
 }
 
 /// A template's output read as YAML `key: value` lines (ESO's
-/// `KeysAndValues` and `literal`).
+/// `KeysAndValues` and `literal`). Errors count the entries, never quote
+/// them: keys and values are template output.
 fn keys_and_values(text: &str, name: &str, out: &mut SecretData) -> Result<(), String> {
     use seal_format::sops::Value as Y;
     let docs = seal_format::sops::yaml::parse(text)
         .map_err(|_| format!("{name}: the output is not YAML `key: value` lines"))?;
     for doc in docs {
-        for (k, v) in doc.pairs() {
+        for (n, (k, v)) in doc.pairs().enumerate() {
             let bytes = match v {
                 Y::Str(s) => crate::sources::template::bytes_from_text(s),
                 Y::Null => Vec::new(),
                 Y::Bool(b) => b.to_string().into_bytes(),
                 Y::Int(i) => i.to_string().into_bytes(),
                 Y::Float(f) => f.to_string().into_bytes(),
-                _ => return Err(format!("{name}: the output's value for {k:?} is not a scalar")),
+                _ => return Err(format!("{name}: the output's entry {} is not a scalar", n + 1)),
             };
             out.0.insert(k.to_owned(), Zeroizing::new(bytes));
         }
@@ -530,16 +573,15 @@ fn keys_and_values(text: &str, name: &str, out: &mut SecretData) -> Result<(), S
 }
 
 /// The text of a ConfigMap's or Secret's keys, in the object's namespace.
-async fn template_source(
-    ctx: &SourceContext,
-    ns: &str,
-    kind: &str,
-    name: &str,
-) -> Result<std::collections::BTreeMap<String, Zeroizing<String>>, String> {
+/// A Secret is read only when it grants the ExternalSecret `reader`
+/// ([`ALLOW_TEMPLATE_READ_ANNOTATION`]); ConfigMaps hold no secrets by
+/// contract and are read as they are.
+async fn template_source(ctx: &SourceContext, ns: &str, kind: &str, name: &str, reader: &str) -> TemplateSource {
     use k8s_openapi::api::core::v1::{ConfigMap, Secret};
     use kube::Api;
-    let gone = || format!("{kind} {ns}/{name} does not exist");
-    let why = |e: kube::Error| format!("cannot read {kind} {ns}/{name}: {e}");
+    let gone = || TemplateSourceError::Unreadable(format!("{kind} {ns}/{name} does not exist"));
+    // The API server's text is not repeated: only its status code.
+    let why = |e: kube::Error| TemplateSourceError::Unreadable(format!("cannot read {kind} {ns}/{name}: {}", api_reason(&e)));
     let mut out = std::collections::BTreeMap::new();
     if kind == "ConfigMap" {
         let cm =
@@ -549,12 +591,27 @@ async fn template_source(
         }
     } else {
         let s = Api::<Secret>::namespaced(ctx.client.clone(), ns).get_opt(name).await.map_err(why)?.ok_or_else(gone)?;
+        if !template_read_allowed(s.annotations(), reader) {
+            return Err(TemplateSourceError::NotGranted(format!(
+                "Secret {ns}/{name} does not let this ExternalSecret read it: its owner must annotate it {ALLOW_TEMPLATE_READ_ANNOTATION}: \"{reader}\" (or \"*\")"
+            )));
+        }
         for (k, v) in s.data.unwrap_or_default() {
-            let text = String::from_utf8(v.0).map_err(|_| format!("{kind} {ns}/{name} key {k:?} is not text"))?;
+            let text = String::from_utf8(v.0)
+                .map_err(|_| TemplateSourceError::Unreadable(format!("{kind} {ns}/{name} key {k:?} is not text")))?;
             out.insert(k, Zeroizing::new(text));
         }
     }
     Ok(out)
+}
+
+/// A Kubernetes API error as its status code and reason, never its message
+/// (which can quote what was sent).
+fn api_reason(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("the API server answered {} {}", s.code, s.reason),
+        _ => "the API server could not be reached".to_owned(),
+    }
 }
 
 /// The store, unless every value comes from a generator.
