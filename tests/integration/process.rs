@@ -103,6 +103,15 @@ impl ControllerProcess {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
+    /// Its peak resident memory so far (`VmHWM`, KiB), while it runs.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let pid = child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
     /// Fails when the process has exited.
     pub fn alive(&self) -> Result<(), String> {
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
