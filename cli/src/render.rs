@@ -5,7 +5,9 @@
 //! - a SealedSecret becomes the Secret seal-controller would make from it,
 //!   judged by the same library code (`seal_format::document::open`: the
 //!   structure, the MAC, every value's path, the scope binding; then the
-//!   template rules and the key names);
+//!   template rules and the key names). What is a SealedSecret is decided
+//!   by its encryption, not by its clear-text `apiVersion` and `kind`
+//!   ([`sealed_by_structure`]);
 //! - any other SOPS-encrypted manifest (a Flux-style `kind: Secret` with a
 //!   `sops` block) is decrypted with its MAC checked;
 //! - everything else passes through unchanged, byte for byte, in order.
@@ -23,7 +25,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use clap::Args;
 use seal_format::document::{self as sealed, SecretData};
-use seal_format::sops::{self, DecryptOptions, Identities, Map, Metadata, Value};
+use seal_format::sops::{self, DecryptOptions, Identities, Item, Map, Metadata, Value};
 
 use crate::commands::{read_input, sealed_failure, write_stdout};
 use crate::{Failure, IdentityArgs, identity};
@@ -122,8 +124,9 @@ struct Renderer<'a> {
 }
 
 /// What one document is.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// A seal SealedSecret (`seal.dev/…`).
+    /// A SealedSecret: opened only by `sealed::open`, with its scope check.
     Sealed,
     /// Another manifest with a top-level `sops` block.
     Sops,
@@ -133,27 +136,120 @@ enum Kind {
     Other,
 }
 
+/// What a document is. `apiVersion` and `kind` are clear text outside the
+/// MAC, so they cannot make a SealedSecret anything else: a document with
+/// a `sops` block is a SealedSecret when its structure says so (see
+/// [`sealed_by_structure`]), whatever it calls itself.
 fn kind_of(doc: &Map) -> Kind {
     let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
     let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-    if kind == sealed::KIND && api.starts_with("seal.dev/") {
+    let has_sops = doc.get("sops").is_some();
+    if says_sealed(doc) || (has_sops && sealed_by_structure(doc)) {
         Kind::Sealed
     } else if kind == "ResourceList" && api.starts_with("config.kubernetes.io/") {
         Kind::ResourceList
-    } else if doc.get("sops").is_some() {
+    } else if has_sops {
         Kind::Sops
     } else {
         Kind::Other
     }
 }
 
-/// `Kind ns/name` of an object, for messages (names are not secret).
-fn describe(doc: &Map) -> String {
+/// Whether a SOPS document holds a SealedSecret, judged by what the
+/// encryption binds rather than by what the document calls itself: its
+/// `sops` block selects with the SealedSecret rule (`encrypted_regex
+/// ^(data|stringData|scope)$`), or any encrypted value sits where a
+/// SealedSecret's values are encrypted (see [`sealed_value_path`]).
+///
+/// The second test is the one an attacker cannot get around: every value
+/// of a SealedSecret is encrypted with its path (`spec:data:KEY:`,
+/// `spec:stringData:KEY:`, `spec:scope:`) as additional data, so it
+/// decrypts at no other path, however the document around it is renamed,
+/// re-ruled or restructured (keys joined with `:`, lists that share their
+/// key's path).
+fn sealed_by_structure(doc: &Map) -> bool {
+    let rule = doc
+        .get("sops")
+        .and_then(Value::as_map)
+        .and_then(|m| m.get("encrypted_regex"))
+        .and_then(Value::as_str)
+        .is_some_and(|r| r == sealed::ENCRYPTED_REGEX);
+    rule || sealed_value_path(doc).is_some()
+}
+
+/// Whether `aad` (a value's path as SOPS binds it: the keys joined with
+/// `:`, plus `:`) is one where a SealedSecret encrypts its values.
+fn is_sealed_aad(aad: &str) -> bool {
+    aad == "spec:scope:" || aad.starts_with("spec:data:") || aad.starts_with("spec:stringData:")
+}
+
+/// Whether a path could still lead to one of a SealedSecret's value paths.
+fn may_lead_to_sealed_aad(aad: &str) -> bool {
+    is_sealed_aad(aad) || ["spec:scope:", "spec:data:", "spec:stringData:"].iter().any(|t| t.starts_with(aad))
+}
+
+/// The additional data of the first encrypted value (or encrypted
+/// comment) that SOPS would decrypt at a SealedSecret's value path, walking
+/// the tree as SOPS does (`sops.go: walkBranch`): each key appends `KEY:`,
+/// list items share their key's path.
+fn sealed_value_path(doc: &Map) -> Option<String> {
+    fn map(m: &Map, aad: &mut String) -> Option<String> {
+        for item in &m.items {
+            match item {
+                Item::Comment(c) => {
+                    if sops::cipher::is_envelope(c) && is_sealed_aad(aad) {
+                        return Some(aad.clone());
+                    }
+                }
+                Item::Pair(k, v) => {
+                    let len = aad.len();
+                    aad.push_str(k);
+                    aad.push(':');
+                    let found = if may_lead_to_sealed_aad(aad) { value(v, aad) } else { None };
+                    aad.truncate(len);
+                    if found.is_some() {
+                        return found;
+                    }
+                }
+            }
+        }
+        None
+    }
+    fn value(v: &Value, aad: &mut String) -> Option<String> {
+        match v {
+            Value::Map(m) => map(m, aad),
+            Value::List(items) => items.iter().find_map(|item| value(item, aad)),
+            Value::Str(s) | Value::Comment(s) if sops::cipher::is_envelope(s) && is_sealed_aad(aad) => {
+                Some(aad.clone())
+            }
+            _ => None,
+        }
+    }
+    map(doc, &mut String::new())
+}
+
+/// Whether a document calls itself a seal SealedSecret.
+fn says_sealed(doc: &Map) -> bool {
+    doc.get("kind").and_then(Value::as_str) == Some(sealed::KIND)
+        && doc.get("apiVersion").and_then(Value::as_str).is_some_and(|a| a.starts_with("seal.dev/"))
+}
+
+/// `Kind ns/name` of an object, for messages (names are not secret); a
+/// SealedSecret that calls itself something else is said to be one.
+fn describe(doc: &Map, kind_of_doc: Kind) -> String {
     let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("object");
-    match sealed::object_ref(doc) {
+    let what = match sealed::object_ref(doc) {
         (Some(ns), Some(name)) => format!("{kind} {ns}/{name}"),
         (None, Some(name)) => format!("{kind} {name}"),
         _ => kind.to_owned(),
+    };
+    if kind_of_doc == Kind::Sealed && !says_sealed(doc) {
+        let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("none");
+        format!(
+            "{what}, apiVersion {api}: encrypted as a SealedSecret, so opened as one whatever its apiVersion and kind say"
+        )
+    } else {
+        what
     }
 }
 
@@ -180,10 +276,10 @@ impl Renderer<'_> {
                         changed = true;
                         rendered.push(self.resource_list(doc, &at())?);
                     }
-                    _ => {
+                    kind @ (Kind::Sealed | Kind::Sops) => {
                         changed = true;
-                        let what = describe(&doc);
-                        rendered.push(self.object(doc).map_err(|f| f.in_file(&format!("{} ({what})", at())))?);
+                        let what = describe(&doc, kind);
+                        rendered.push(self.object(doc, kind).map_err(|f| f.in_file(&format!("{} ({what})", at())))?);
                     }
                 }
             }
@@ -216,15 +312,15 @@ impl Renderer<'_> {
                 continue;
             };
             match kind_of(&doc) {
-                Kind::Sealed | Kind::Sops => {
+                kind @ (Kind::Sealed | Kind::Sops) => {
                     // kustomize records where an item came from.
                     let origin = origin_path(&doc).map(|p| format!(" from {p}")).unwrap_or_default();
-                    let what = format!("{at}: items[{i}] ({}{origin})", describe(&doc));
+                    let what = format!("{at}: items[{i}] ({}{origin})", describe(&doc, kind));
                     // Taken off before decrypting: a file whose MAC covers
                     // its metadata was written without them.
                     let (doc, kept) = take_kustomize_annotations(doc);
-                    let sops_item = matches!(kind_of(&doc), Kind::Sops);
-                    let mut secret = self.object(doc).map_err(|mut f| {
+                    let sops_item = kind == Kind::Sops;
+                    let mut secret = self.object(doc, kind).map_err(|mut f| {
                         if sops_item && f.code == crate::exit::INTEGRITY {
                             f.message.push_str(". kustomize reorders an object's fields, which a MAC over every value cannot allow: list this file under the function's `files:` (seal reads it itself, as a generator), or encrypt it with --mac-only-encrypted");
                         }
@@ -247,8 +343,10 @@ impl Renderer<'_> {
         Ok(list)
     }
 
-    /// A SealedSecret or another SOPS-encrypted manifest → its plaintext object.
-    fn object(&self, mut doc: Map) -> Result<Map, Failure> {
+    /// A SealedSecret or another SOPS-encrypted manifest → its plaintext
+    /// object. `kind` is decided before the `sops` block is taken off (it
+    /// is part of what marks a SealedSecret).
+    fn object(&self, mut doc: Map, kind: Kind) -> Result<Map, Failure> {
         let meta = match doc.remove("sops") {
             Some(Value::Map(m)) => Metadata::from_map(&m)?,
             Some(_) => return Err(Failure::input("the `sops` key is not a mapping")),
@@ -258,7 +356,7 @@ impl Renderer<'_> {
                 ));
             }
         };
-        match kind_of(&doc) {
+        match kind {
             Kind::Sealed => self.sealed(doc, meta),
             _ => {
                 let enc = sops::EncryptedDocument { branches: vec![doc], metadata: meta };
@@ -476,5 +574,44 @@ mod tests {
         assert_eq!(split_documents(text), vec!["a: 1\n", "---\nb: |\n  ---\n  x\n", "--- # c\nc: 3\n---x: 1\n"]);
         assert_eq!(split_documents("---\na: 1\n"), vec!["---\na: 1\n"]);
         assert!(split_documents("").is_empty());
+    }
+
+    const ENC: &str = "ENC[AES256_GCM,data:eA==,iv:eA==,tag:eA==,type:str]";
+
+    fn doc(text: &str) -> Map {
+        sops::yaml::parse(&text.replace("ENC", ENC)).ok().and_then(|mut d| d.pop()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_sealed_secret_is_known_by_where_its_values_are_encrypted_not_by_its_kind() {
+        let sops_block = "sops:\n  encrypted_regex: ^(data|stringData)$\n";
+        for text in [
+            // Renamed: clear-text fields outside the MAC.
+            "apiVersion: example.com/v1\nkind: SealedSecret\nspec:\n  scope: ENC\n",
+            "apiVersion: v1\nkind: ConfigMap\nspec:\n  stringData:\n    password: ENC\n",
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nspec:\n  data:\n    k: ENC\n",
+            // Restructured: the same additional data, `spec:scope:`.
+            "kind: ConfigMap\n\"spec:scope\": ENC\n\"spec:stringData\":\n  password: ENC\n",
+            "kind: ConfigMap\nspec:\n- scope: ENC\n",
+            "kind: ConfigMap\nspec:\n  stringData:\n    - ENC\n",
+        ] {
+            let d = doc(&format!("{text}{sops_block}"));
+            assert!(sealed_value_path(&d).is_some(), "{text}");
+            assert!(kind_of(&d) == Kind::Sealed, "{text}");
+        }
+        // The SealedSecret rule alone marks it too.
+        let d = doc("apiVersion: v1\nkind: Secret\nsops:\n  encrypted_regex: ^(data|stringData|scope)$\n");
+        assert!(kind_of(&d) == Kind::Sealed);
+        // A Flux Secret is not one; nor is a clear spec.scope, or no sops block.
+        let flux = doc(
+            "apiVersion: v1\nkind: Secret\ndata:\n  scope: ENC\nstringData:\n  spec: ENC\nsops:\n  encrypted_regex: ^(data|stringData)$\n",
+        );
+        assert!(sealed_value_path(&flux).is_none() && kind_of(&flux) == Kind::Sops);
+        let crd = doc("kind: Thing\nspec:\n  scope: Namespaced\n  data:\n    x: y\nsops:\n  mac: ENC\n");
+        assert!(kind_of(&crd) == Kind::Sops);
+        let plain = doc("kind: ConfigMap\nspec:\n  scope: ENC\n");
+        assert!(kind_of(&plain) == Kind::Other);
+        let list = doc("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\n");
+        assert!(kind_of(&list) == Kind::ResourceList);
     }
 }

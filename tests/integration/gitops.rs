@@ -28,6 +28,10 @@ pub fn trials() -> Vec<Trial> {
             render_mixed_folder,
         ),
         Trial::test("gitops::render_fails_whole_on_a_tampered_or_mis_scoped_file", render_fails_whole),
+        Trial::test(
+            "gitops::render_opens_a_renamed_sealed_secret_with_its_scope_check",
+            render_opens_renamed_sealed_secret,
+        ),
         Trial::test("gitops::render_runs_as_a_kustomize_krm_function", render_as_krm_function),
         Trial::test("gitops::argocd_plugin_discovers_and_generates_an_application", argocd_plugin),
         Trial::test("gitops::convert_turns_a_flux_secret_into_a_sealed_secret_with_its_values", convert_flux),
@@ -197,6 +201,114 @@ fn render_fails_whole() -> Result<(), Failed> {
     // Without a key: exit 4, nothing printed.
     let (code, out, _) = Run::seal(["render", &s(&dir)]).fails()?;
     check(code == 4 && out.is_empty(), format!("no key exits 4 and prints nothing, got {code}"))
+}
+
+/// Runs a render that must be refused: exit 3 (input) or 5 (integrity),
+/// nothing on stdout, and the canary (plain or base64) nowhere. Returns
+/// (exit code, stderr).
+fn refused(run: Run, what: &str) -> Result<(i32, String), Failed> {
+    let out = run.output()?;
+    let code = out.status.code().unwrap_or(-1);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert_absent(bytes, CANARY, &format!("{what}: {stream}"))?;
+        assert_absent(bytes, &b64(CANARY), &format!("{what}: {stream} (base64)"))?;
+    }
+    check(code == 3 || code == 5, format!("{what}: must be refused with exit 3 or 5, got {code}: {err}"))?;
+    check(
+        out.stdout.is_empty(),
+        format!("{what}: nothing may be printed, got:\n{}", String::from_utf8_lossy(&out.stdout)),
+    )?;
+    Ok((code, err))
+}
+
+/// A SealedSecret bound to prod/db, copied into another namespace under
+/// another apiVersion or kind (clear text, outside the MAC): it is still
+/// opened as a SealedSecret, so its scope refuses it, whatever it claims to
+/// be. In its own namespace it renders as the Secret, never as a decrypted
+/// copy of itself.
+fn render_opens_renamed_sealed_secret() -> Result<(), Failed> {
+    let f = sealed_fixture()?;
+    let text = std::fs::read_to_string(&f.file)?;
+    let header = "apiVersion: seal.dev/v1alpha1\nkind: SealedSecret\n";
+    check(text.starts_with(header), format!("the fixture starts with {header:?}"))?;
+    let renames = [
+        ("apiVersion example.com/v1", "apiVersion: example.com/v1\nkind: SealedSecret\n"),
+        ("kind ConfigMap", "apiVersion: v1\nkind: ConfigMap\n"),
+        ("kind ResourceList", "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\n"),
+    ];
+    for (what, head) in renames {
+        let renamed = text.replacen(header, head, 1);
+        let moved = renamed.replace("namespace: prod", "namespace: attacker");
+        // A file, stdin, and an item of a ResourceList (the KRM function).
+        let file = f.dir.path().join("moved.yaml");
+        std::fs::write(&file, &moved)?;
+        let (code, err) =
+            refused(Run::seal(["render", &s(&file)]).env("SOPS_AGE_KEY_FILE", &f.key), &format!("{what}, a file"))?;
+        check(
+            code == 5 && err.contains("scope mismatch") && err.contains("moved.yaml"),
+            format!("{what}: the scope must refuse the copy in another namespace (exit 5): {code} {err}"),
+        )?;
+        refused(
+            Run::seal(["render", "-"]).env("SOPS_AGE_KEY_FILE", &f.key).stdin(moved.clone()),
+            &format!("{what}, stdin"),
+        )?;
+        let list = format!(
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n{}",
+            moved
+                .lines()
+                .enumerate()
+                .map(|(i, l)| format!("{}{l}\n", if i == 0 { "- " } else { "  " }))
+                .collect::<String>()
+        );
+        let (code, err) = refused(
+            Run::seal(["render", "-"]).env("SOPS_AGE_KEY_FILE", &f.key).stdin(list),
+            &format!("{what}, a ResourceList item"),
+        )?;
+        check(
+            code == 5 && err.contains("scope mismatch"),
+            format!("{what}: the item's scope refuses it: {code} {err}"),
+        )?;
+
+        // In the namespace it is bound to: the Secret the controller would write.
+        let out = utf8(Run::seal(["render", "-"]).env("SOPS_AGE_KEY_FILE", &f.key).stdin(renamed).ok()?)?;
+        check(
+            out.contains("kind: Secret\n")
+                && out.contains(&format!("password: {}", b64(CANARY)))
+                && !out.contains("scope")
+                && !out.contains("sops:"),
+            format!("{what}: in prod it renders as the Secret prod/db:\n{}", out.replace(CANARY, "CANARY")),
+        )?;
+    }
+    // The selection rule rewritten as well (the sops block is clear text
+    // too): the encrypted spec.scope still marks it, and it is refused.
+    let rule = "encrypted_regex: ^(data|stringData|scope)$";
+    check(text.contains(rule), "the fixture names its rule")?;
+    let moved = text
+        .replacen(header, "apiVersion: v1\nkind: ConfigMap\n", 1)
+        .replace(rule, "encrypted_regex: ^(scope|data|stringData)$")
+        .replace("namespace: prod", "namespace: attacker");
+    refused(Run::seal(["render", "-"]).env("SOPS_AGE_KEY_FILE", &f.key).stdin(moved), "a rewritten rule")?;
+    // Restructured too: `spec.scope` becomes a top-level key "spec:scope".
+    // SOPS binds a value to its keys joined with ':', so every ciphertext
+    // still decrypts and the MAC still matches; there is no `spec` left,
+    // yet the values sit where a SealedSecret's do, and that is refused.
+    let flat = text
+        .replacen(header, "apiVersion: v1\nkind: ConfigMap\n", 1)
+        .replace("namespace: prod", "namespace: attacker")
+        .replace("spec:\n    scope: ", "\"spec:scope\": ")
+        .replace("    stringData:\n", "\"spec:stringData\":\n")
+        .replace("        host:", "    host:")
+        .replace("        password:", "    password:")
+        .replace("        username:", "    username:")
+        .replace("    template:\n        type: Opaque\n", "")
+        .replace(rule, "encrypted_regex: ^(spec:scope|spec:stringData)$");
+    check(
+        flat.contains("\"spec:scope\": ENC[") && !flat.contains("template:"),
+        format!("the flattened copy:\n{flat}"),
+    )?;
+    refused(Run::seal(["render", "-"]).env("SOPS_AGE_KEY_FILE", &f.key).stdin(flat), "a restructured copy")?;
+    Ok(())
 }
 
 /// The kustomize on PATH (tests/run installs kustomize v4.5.4, the version
