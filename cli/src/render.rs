@@ -19,6 +19,11 @@
 //! When the input is a kustomize `ResourceList` (what a KRM exec function
 //! reads on stdin), the output is a `ResourceList` with the same items,
 //! transformed the same way.
+//!
+//! What a repository holds cannot make seal read files from elsewhere: a
+//! directory walk and `functionConfig.files` stay under their root (the
+//! directory given; the function's working directory) once `..` and every
+//! symlink are resolved ([`resolve_under`]).
 
 use std::path::{Path, PathBuf};
 
@@ -54,44 +59,121 @@ pub fn run(a: RenderArgs) -> Result<(), Failure> {
     let ctx = Renderer { ids: &ids, namespace: a.namespace.as_deref() };
     let mut out = String::new();
     for file in &files {
-        let bytes = read_input(file)?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| Failure::input(format!("{file}: not UTF-8")))?;
-        out.push_str(&ctx.stream(file, text)?);
+        out.push_str(&ctx.stream(&file.name, &file.read()?)?);
     }
     write_stdout(out.as_bytes())
 }
 
+/// A file to render: the name messages give it, and the path read (for a
+/// symlink, its target, resolved when it was checked).
+struct Input {
+    name: String,
+    path: PathBuf,
+}
+
+impl Input {
+    /// A path read as named (`-` is stdin).
+    fn named(name: &str) -> Input {
+        Input { name: name.to_owned(), path: PathBuf::from(name) }
+    }
+
+    /// Its text.
+    fn read(&self) -> Result<String, Failure> {
+        let bytes = if self.name == "-" {
+            read_input("-")?
+        } else {
+            read_input(&self.path.display().to_string()).map_err(|mut f| {
+                if self.path != Path::new(&self.name) {
+                    f.message = format!("{} (a link to {}): {}", self.name, self.path.display(), f.message);
+                }
+                f
+            })?
+        };
+        String::from_utf8(bytes).map_err(|_| Failure::input(format!("{}: not UTF-8", self.name)))
+    }
+}
+
+/// `path` with every symlink and `..` resolved, if that stays under `root`
+/// (itself resolved): the rule kustomize's load restrictor applies, so
+/// that what a repository holds cannot make seal read, and decrypt, a file
+/// from elsewhere on the machine. Errors name the resolved path and the
+/// root (`root_is` says what it is), never content.
+fn resolve_under(root: &Path, root_is: &str, path: &Path) -> Result<PathBuf, String> {
+    let real = std::fs::canonicalize(path).map_err(|e| format!("cannot resolve it: {e}"))?;
+    if real.starts_with(root) {
+        Ok(real)
+    } else {
+        Err(format!(
+            "refused: it resolves to {}, outside {root_is} {} (through `..`, an absolute path or a symlink); seal render reads only files under it",
+            real.display(),
+            root.display()
+        ))
+    }
+}
+
 /// The inputs a path names: a file (or `-`) itself, or a directory's
 /// manifests, recursively, sorted by name. Hidden entries and kustomize's
-/// own files are skipped: they are not Kubernetes objects.
-fn collect(path: &str, out: &mut Vec<String>) -> Result<(), Failure> {
+/// own files are skipped: they are not Kubernetes objects. A directory is
+/// the root of its walk: a symlink in it is followed only when its target
+/// (every link resolved) is under the directory, and each directory is
+/// read once however many links lead to it.
+fn collect(path: &str, out: &mut Vec<Input>) -> Result<(), Failure> {
     if path == "-" || !Path::new(path).is_dir() {
-        out.push(path.to_owned());
+        out.push(Input::named(path));
         return Ok(());
     }
-    fn walk(dir: &Path, out: &mut Vec<String>, depth: usize) -> Result<(), Failure> {
-        if depth > 32 {
-            return Err(Failure::input(format!("{}: directories nested more than 32 deep", dir.display())));
-        }
-        let read = std::fs::read_dir(dir).map_err(|e| Failure::input(format!("cannot read {}: {e}", dir.display())))?;
-        let mut entries: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        entries.sort();
-        for p in entries {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            if name.starts_with('.')
-                || matches!(name.as_str(), "kustomization.yaml" | "kustomization.yml" | "Kustomization")
-            {
-                continue;
-            }
-            if p.is_dir() {
-                walk(&p, out, depth + 1)?;
-            } else if [".yaml", ".yml", ".json"].iter().any(|s| name.ends_with(s)) {
-                out.push(p.display().to_string());
-            }
-        }
-        Ok(())
+    let root = std::fs::canonicalize(path).map_err(|e| Failure::input(format!("cannot resolve {path}: {e}")))?;
+    let mut seen = std::collections::HashSet::new();
+    walk(&root, Path::new(path), &root, &mut seen, out, 0)
+}
+
+/// One directory of a walk under `root` (the directory given, resolved):
+/// `shown` is its path as the user wrote it (for messages), `real` the
+/// same directory resolved.
+fn walk(
+    root: &Path,
+    shown: &Path,
+    real: &Path,
+    seen: &mut std::collections::HashSet<PathBuf>,
+    out: &mut Vec<Input>,
+    depth: usize,
+) -> Result<(), Failure> {
+    if depth > 32 {
+        return Err(Failure::input(format!("{}: directories nested more than 32 deep", shown.display())));
     }
-    walk(Path::new(path), out, 0)
+    if !seen.insert(real.to_path_buf()) {
+        return Ok(());
+    }
+    let read = std::fs::read_dir(real).map_err(|e| Failure::input(format!("cannot read {}: {e}", shown.display())))?;
+    let mut names: Vec<std::ffi::OsString> = read.filter_map(|e| e.ok().map(|e| e.file_name())).collect();
+    names.sort();
+    for os_name in names {
+        let name = os_name.to_string_lossy().into_owned();
+        if name.starts_with('.')
+            || matches!(name.as_str(), "kustomization.yaml" | "kustomization.yml" | "Kustomization")
+        {
+            continue;
+        }
+        let entry_shown = shown.join(&os_name);
+        let entry = real.join(&os_name);
+        let cannot = |e: std::io::Error| Failure::input(format!("cannot read {}: {e}", entry_shown.display()));
+        let mut meta = std::fs::symlink_metadata(&entry).map_err(cannot)?;
+        let mut target = entry.clone();
+        if meta.file_type().is_symlink() {
+            target = resolve_under(root, "the directory given,", &entry)
+                .map_err(|e| Failure::input(format!("{} is a symlink: {e}", entry_shown.display())))?;
+            meta = std::fs::metadata(&target).map_err(cannot)?;
+        }
+        if meta.is_dir() {
+            walk(root, &entry_shown, &target, seen, out, depth + 1)?;
+        } else if [".yaml", ".yml", ".json"].iter().any(|s| name.ends_with(s)) {
+            if !meta.is_file() {
+                return Err(Failure::input(format!("{}: not a regular file", entry_shown.display())));
+            }
+            out.push(Input { name: entry_shown.display().to_string(), path: target });
+        }
+    }
+    Ok(())
 }
 
 /// Splits a YAML stream into its documents' text, each with the line that
@@ -333,9 +415,7 @@ impl Renderer<'_> {
             }
         }
         for file in files {
-            let bytes = read_input(&file)?;
-            let text = std::str::from_utf8(&bytes).map_err(|_| Failure::input(format!("{file}: not UTF-8")))?;
-            let rendered = self.stream(&file, text)?;
+            let rendered = self.stream(&file.name, &file.read()?)?;
             for doc in sops::yaml::parse(&rendered)? {
                 items.push(Value::Map(doc));
             }
@@ -398,15 +478,19 @@ impl Renderer<'_> {
     }
 }
 
-/// The files a KRM function's config (`functionConfig.files`) names.
-fn generator_files(list: &Map) -> Result<Vec<String>, Failure> {
+/// The files a KRM function's config (`functionConfig.files`) names,
+/// each resolved under the function's working directory (kustomize runs an
+/// exec function in the kustomization's folder): a path that leaves it, as
+/// written or through a symlink, is refused, as kustomize's load
+/// restrictor refuses a resource outside the kustomization's root.
+fn generator_files(list: &Map) -> Result<Vec<Input>, Failure> {
     let Some(files) = list.get("functionConfig").and_then(Value::as_map).and_then(|c| c.get("files")) else {
         return Ok(Vec::new());
     };
     let Value::List(files) = files else {
         return Err(Failure::input("functionConfig.files must be a list of file names"));
     };
-    files
+    let names = files
         .iter()
         .filter(|v| !matches!(v, Value::Comment(_)))
         .map(|v| {
@@ -414,6 +498,27 @@ fn generator_files(list: &Map) -> Result<Vec<String>, Failure> {
                 .filter(|s| !s.is_empty() && *s != "-")
                 .map(str::to_owned)
                 .ok_or_else(|| Failure::input("functionConfig.files must be a list of file names"))
+        })
+        .collect::<Result<Vec<String>, Failure>>()?;
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let root = std::env::current_dir()
+        .and_then(std::fs::canonicalize)
+        .map_err(|e| Failure::input(format!("functionConfig.files: cannot resolve the working directory: {e}")))?;
+    names
+        .into_iter()
+        .map(|name| {
+            let path = resolve_under(
+                &root,
+                "the kustomization's directory (the function's working directory),",
+                &root.join(&name),
+            )
+            .map_err(|e| Failure::input(format!("functionConfig.files: {name}: {e}")))?;
+            if !path.is_file() {
+                return Err(Failure::input(format!("functionConfig.files: {name}: not a regular file")));
+            }
+            Ok(Input { name, path })
         })
         .collect()
 }
@@ -613,5 +718,53 @@ mod tests {
         assert!(kind_of(&plain) == Kind::Other);
         let list = doc("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\n");
         assert!(kind_of(&list) == Kind::ResourceList);
+    }
+
+    #[test]
+    fn paths_resolve_under_their_root_only() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let base = std::fs::canonicalize(dir.path())?;
+        let root = base.join("root");
+        std::fs::create_dir_all(root.join("sub"))?;
+        std::fs::write(root.join("sub/in.yaml"), "a: 1\n")?;
+        std::fs::write(base.join("out.yaml"), "a: 1\n")?;
+        std::os::unix::fs::symlink("sub/in.yaml", root.join("link-in.yaml"))?;
+        std::os::unix::fs::symlink("../out.yaml", root.join("link-out.yaml"))?;
+        std::os::unix::fs::symlink(&base, root.join("link-up"))?;
+        assert_eq!(resolve_under(&root, "the root", &root.join("link-in.yaml"))?, root.join("sub/in.yaml"));
+        assert_eq!(resolve_under(&root, "the root", &root.join("sub/../sub/in.yaml"))?, root.join("sub/in.yaml"));
+        for bad in
+            [root.join("link-out.yaml"), root.join("../out.yaml"), root.join("link-up/out.yaml"), base.join("out.yaml")]
+        {
+            let e = resolve_under(&root, "the root", &bad).err().unwrap_or_default();
+            assert!(e.contains("outside") && e.contains(&root.display().to_string()), "{}: {e}", bad.display());
+        }
+        // A sibling whose name starts like the root is outside it.
+        std::fs::create_dir_all(base.join("root2"))?;
+        std::fs::write(base.join("root2/x.yaml"), "a: 1\n")?;
+        assert!(resolve_under(&root, "the root", &base.join("root2/x.yaml")).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_walk_stays_in_its_tree_and_reads_each_folder_once() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("app");
+        std::fs::create_dir_all(root.join("b"))?;
+        std::fs::write(root.join("a.yaml"), "a: 1\n")?;
+        std::fs::write(root.join("b/c.yml"), "c: 1\n")?;
+        std::os::unix::fs::symlink("..", root.join("b/loop"))?;
+        std::os::unix::fs::symlink("b", root.join("d"))?;
+        let mut out = Vec::new();
+        collect(&root.display().to_string(), &mut out).map_err(|f| f.message)?;
+        let names: Vec<String> = out.iter().map(|i| i.name.clone()).collect();
+        let shown = |p: &str| root.join(p).display().to_string();
+        assert_eq!(names, vec![shown("a.yaml"), shown("b/c.yml")]);
+        std::fs::write(dir.path().join("secret.yaml"), "s: 1\n")?;
+        std::os::unix::fs::symlink("../../secret.yaml", root.join("b/e.yaml"))?;
+        let mut out = Vec::new();
+        let e = collect(&root.display().to_string(), &mut out).err().map(|f| f.message).unwrap_or_default();
+        assert!(e.contains("b/e.yaml is a symlink") && e.contains("outside"), "{e}");
+        Ok(())
     }
 }

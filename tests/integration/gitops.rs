@@ -32,6 +32,11 @@ pub fn trials() -> Vec<Trial> {
             "gitops::render_opens_a_renamed_sealed_secret_with_its_scope_check",
             render_opens_renamed_sealed_secret,
         ),
+        Trial::test(
+            "gitops::render_refuses_function_config_files_outside_the_kustomization_dir",
+            render_refuses_files_outside_root,
+        ),
+        Trial::test("gitops::render_refuses_a_symlink_out_of_the_directory_tree", render_refuses_symlink_out_of_tree),
         Trial::test("gitops::render_runs_as_a_kustomize_krm_function", render_as_krm_function),
         Trial::test("gitops::argocd_plugin_discovers_and_generates_an_application", argocd_plugin),
         Trial::test("gitops::convert_turns_a_flux_secret_into_a_sealed_secret_with_its_values", convert_flux),
@@ -309,6 +314,96 @@ fn render_opens_renamed_sealed_secret() -> Result<(), Failed> {
     )?;
     refused(Run::seal(["render", "-"]).env("SOPS_AGE_KEY_FILE", &f.key).stdin(flat), "a restructured copy")?;
     Ok(())
+}
+
+/// A ResourceList, as kustomize hands a generator, listing `files`.
+fn generator_input(files: &[String]) -> String {
+    let mut list = String::from(
+        "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nfunctionConfig:\n  apiVersion: seal.dev/v1alpha1\n  kind: Render\n  metadata:\n    name: seal-generator\n  files:\n",
+    );
+    for f in files {
+        list.push_str(&format!("  - {f:?}\n"));
+    }
+    list
+}
+
+/// `functionConfig.files` names files relative to the kustomization (the
+/// function's working directory); a path that leaves it, as given or
+/// through a symlink, is refused, as kustomize's load restrictor refuses
+/// it, and no file is decrypted.
+fn render_refuses_files_outside_root() -> Result<(), Failed> {
+    let f = sealed_fixture()?;
+    let app = f.dir.path().join("kapp");
+    let outside = f.dir.path().join("outside");
+    std::fs::create_dir_all(&app)?;
+    std::fs::create_dir_all(&outside)?;
+    let secret = flux_secret(&outside, &f.recipient, "other-team", CANARY)?;
+    let inside = flux_secret(&app, &f.recipient, "ours", "our-token")?;
+    std::os::unix::fs::symlink(&secret, app.join("link.enc.yaml"))?;
+    std::os::unix::fs::symlink(&outside, app.join("linked-dir"))?;
+    let abs = s(&secret);
+    let cases = [
+        ("../", "../outside/other-team.enc.yaml".to_owned()),
+        ("an absolute path", abs.clone()),
+        ("an absolute path through the root", format!("{}/../outside/other-team.enc.yaml", s(&app))),
+        ("a symlink", "link.enc.yaml".to_owned()),
+        ("a symlinked folder", "linked-dir/other-team.enc.yaml".to_owned()),
+    ];
+    for (what, path) in cases {
+        let input = generator_input(&["ours.enc.yaml".to_owned(), path.clone()]);
+        let (code, err) = refused(
+            Run::seal(["render", "-"]).dir(&app).env("SOPS_AGE_KEY_FILE", &f.key).stdin(input),
+            &format!("functionConfig.files with {what}"),
+        )?;
+        check(
+            code == 3 && err.contains("functionConfig.files") && err.contains(&path) && err.contains("outside"),
+            format!("{what}: exit 3, naming the field, the path and why: {code} {err}"),
+        )?;
+    }
+    // A path inside stays allowed, also through `..` that comes back in.
+    let input = generator_input(&["ours.enc.yaml".to_owned(), "../kapp/ours.enc.yaml".to_owned()]);
+    let out = utf8(Run::seal(["render", "-"]).dir(&app).env("SOPS_AGE_KEY_FILE", &f.key).stdin(input).ok()?)?;
+    check(out.contains("token: our-token"), format!("a file inside the kustomization renders:\n{out}"))?;
+    let _ = inside;
+    Ok(())
+}
+
+/// `seal render DIR` reads DIR's tree only: a symlink (to a file or a
+/// folder) that resolves outside it is refused, naming it; one inside is
+/// read.
+fn render_refuses_symlink_out_of_tree() -> Result<(), Failed> {
+    let f = sealed_fixture()?;
+    let app = f.dir.path().join("app");
+    let outside = f.dir.path().join("outside");
+    std::fs::create_dir_all(app.join("nested"))?;
+    std::fs::create_dir_all(&outside)?;
+    let secret = flux_secret(&outside, &f.recipient, "other-team", CANARY)?;
+    std::fs::write(app.join("10-settings.yaml"), CONFIGMAP)?;
+    for (what, link, target) in [
+        ("a file", app.join("20-other.yaml"), secret.clone()),
+        ("a folder", app.join("nested/30-other"), outside.clone()),
+        ("a relative link", app.join("nested/40-other.yaml"), PathBuf::from("../../outside/other-team.enc.yaml")),
+    ] {
+        std::os::unix::fs::symlink(&target, &link)?;
+        let (code, err) =
+            refused(Run::seal(["render", &s(&app)]).env("SOPS_AGE_KEY_FILE", &f.key), &format!("a symlink to {what}"))?;
+        let name = link.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        check(
+            code == 3 && err.contains(&name) && err.contains("outside"),
+            format!("{what}: exit 3, naming the link and why: {code} {err}"),
+        )?;
+        std::fs::remove_file(&link)?;
+    }
+    // Links inside the tree are followed, a loop ends.
+    std::fs::copy(&f.file, app.join("nested/db.sealed"))?;
+    std::os::unix::fs::symlink("nested/db.sealed", app.join("20-db.yaml"))?;
+    std::os::unix::fs::symlink("..", app.join("nested/loop"))?;
+    let out = utf8(Run::seal(["render", &s(&app)]).env("SOPS_AGE_KEY_FILE", &f.key).ok()?)?;
+    let docs = documents(&out);
+    check(
+        docs.len() == 2 && out.contains(&format!("password: {}", b64(CANARY))),
+        format!("a link inside the tree is read, once:\n{}", out.replace(&b64(CANARY), "CANARY")),
+    )
 }
 
 /// The kustomize on PATH (tests/run installs kustomize v4.5.4, the version
