@@ -42,6 +42,14 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("gitops::convert_turns_a_flux_secret_into_a_sealed_secret_with_its_values", convert_flux),
         Trial::test("gitops::convert_turns_a_bitnami_sealed_secret_into_a_seal_secret_skeleton", convert_bitnami),
         Trial::test(
+            "gitops::convert_refuses_a_bitnami_name_that_would_inject_manifests_and_writes_nothing",
+            convert_refuses_injected_name,
+        ),
+        Trial::test(
+            "gitops::convert_refuses_a_bitnami_namespace_that_is_not_a_dns_label_and_writes_nothing",
+            convert_refuses_bad_namespace,
+        ),
+        Trial::test(
             "gitops::diff_names_added_removed_changed_and_template_changes_without_values",
             diff_without_values,
         ),
@@ -679,6 +687,48 @@ fn convert_bitnami() -> Result<(), Failed> {
     }
     let verify = utf8(Run::seal(["verify", &s(&sealed)]).env("SOPS_AGE_KEY_FILE", &key).ok()?)?;
     check(verify.contains("scope payments/*"), format!("namespace-wide becomes the namespace scope: {verify}"))
+}
+
+/// `seal convert` of a Bitnami object whose name or namespace Kubernetes
+/// would refuse: exit 3, the field named, no file written and nothing on
+/// stdout.
+fn convert_refused(doc: &str, field: &str) -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("bitnami.yaml");
+    std::fs::write(&input, doc)?;
+    let out_file = dir.path().join("skeleton.yaml");
+    let (code, out, err) = Run::seal(["convert", &s(&input), "-o", &s(&out_file)]).fails()?;
+    check(code == 3, format!("{field}: exit 3 expected, got {code}: {err}"))?;
+    check(err.contains(field), format!("the error must name {field}: {err}"))?;
+    check(
+        !err.contains("\n---\n") && !err.contains("kind: Secret"),
+        format!("the error must not echo the value: {err}"),
+    )?;
+    check(out.is_empty() && !out_file.exists(), "nothing may be written")?;
+    let (code, out, _) = Run::seal(["convert", &s(&input)]).fails()?;
+    check(code == 3 && out.is_empty(), format!("{field}: nothing on stdout either ({code}):\n{out}"))
+}
+
+fn convert_refuses_injected_name() -> Result<(), Failed> {
+    let hostile = BITNAMI.replace(
+        "  name: mysecret\n",
+        "  name: \"mysecret\\n---\\napiVersion: v1\\nkind: Secret\\nmetadata:\\n  name: injected\\n  namespace: kube-system\\n\"\n",
+    );
+    check(hostile != BITNAMI, "the name was replaced")?;
+    convert_refused(&hostile, "metadata.name")?;
+    // The same through a comment line's other inputs: a key name.
+    let hostile_key = BITNAMI.replace("    username: AgAK", "    \"x\\n---\\nkind: Secret\": AgAK");
+    check(hostile_key != BITNAMI, "the key was replaced")?;
+    convert_refused(&hostile_key, "spec.encryptedData")
+}
+
+fn convert_refuses_bad_namespace() -> Result<(), Failed> {
+    for ns in ["\"payments\\n---\\nkind: Secret\"", "Payments_NS", "a.b", &"n".repeat(64)] {
+        let bad = BITNAMI.replace("  namespace: payments\n", &format!("  namespace: {ns}\n"));
+        check(bad != BITNAMI, "the namespace was replaced")?;
+        convert_refused(&bad, "metadata.namespace")?;
+    }
+    Ok(())
 }
 
 /// The fixture, and a second version: `password` changed, `token` added,
