@@ -5,7 +5,9 @@
 //! - a SealedSecret becomes the Secret seal-controller would make from it,
 //!   judged by the same library code (`seal_format::document::open`: the
 //!   structure, the MAC, every value's path, the scope binding; then the
-//!   template rules and the key names);
+//!   template rules and the key names). What is a SealedSecret is decided
+//!   by its encryption, not by its clear-text `apiVersion` and `kind`
+//!   ([`sealed_by_structure`]);
 //! - any other SOPS-encrypted manifest (a Flux-style `kind: Secret` with a
 //!   `sops` block) is decrypted with its MAC checked;
 //! - everything else passes through unchanged, byte for byte, in order.
@@ -17,13 +19,18 @@
 //! When the input is a kustomize `ResourceList` (what a KRM exec function
 //! reads on stdin), the output is a `ResourceList` with the same items,
 //! transformed the same way.
+//!
+//! What a repository holds cannot make seal read files from elsewhere: a
+//! directory walk and `functionConfig.files` stay under their root (the
+//! directory given; the function's working directory) once `..` and every
+//! symlink are resolved ([`resolve_under`]).
 
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use clap::Args;
 use seal_format::document::{self as sealed, SecretData};
-use seal_format::sops::{self, DecryptOptions, Identities, Map, Metadata, Value};
+use seal_format::sops::{self, DecryptOptions, Identities, Item, Map, Metadata, Value};
 
 use crate::commands::{read_input, sealed_failure, write_stdout};
 use crate::{Failure, IdentityArgs, identity};
@@ -52,44 +59,121 @@ pub fn run(a: RenderArgs) -> Result<(), Failure> {
     let ctx = Renderer { ids: &ids, namespace: a.namespace.as_deref() };
     let mut out = String::new();
     for file in &files {
-        let bytes = read_input(file)?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| Failure::input(format!("{file}: not UTF-8")))?;
-        out.push_str(&ctx.stream(file, text)?);
+        out.push_str(&ctx.stream(&file.name, &file.read()?)?);
     }
     write_stdout(out.as_bytes())
 }
 
+/// A file to render: the name messages give it, and the path read (for a
+/// symlink, its target, resolved when it was checked).
+struct Input {
+    name: String,
+    path: PathBuf,
+}
+
+impl Input {
+    /// A path read as named (`-` is stdin).
+    fn named(name: &str) -> Input {
+        Input { name: name.to_owned(), path: PathBuf::from(name) }
+    }
+
+    /// Its text.
+    fn read(&self) -> Result<String, Failure> {
+        let bytes = if self.name == "-" {
+            read_input("-")?
+        } else {
+            read_input(&self.path.display().to_string()).map_err(|mut f| {
+                if self.path != Path::new(&self.name) {
+                    f.message = format!("{} (a link to {}): {}", self.name, self.path.display(), f.message);
+                }
+                f
+            })?
+        };
+        String::from_utf8(bytes).map_err(|_| Failure::input(format!("{}: not UTF-8", self.name)))
+    }
+}
+
+/// `path` with every symlink and `..` resolved, if that stays under `root`
+/// (itself resolved): the rule kustomize's load restrictor applies, so
+/// that what a repository holds cannot make seal read, and decrypt, a file
+/// from elsewhere on the machine. Errors name the resolved path and the
+/// root (`root_is` says what it is), never content.
+fn resolve_under(root: &Path, root_is: &str, path: &Path) -> Result<PathBuf, String> {
+    let real = std::fs::canonicalize(path).map_err(|e| format!("cannot resolve it: {e}"))?;
+    if real.starts_with(root) {
+        Ok(real)
+    } else {
+        Err(format!(
+            "refused: it resolves to {}, outside {root_is} {} (through `..`, an absolute path or a symlink); seal render reads only files under it",
+            real.display(),
+            root.display()
+        ))
+    }
+}
+
 /// The inputs a path names: a file (or `-`) itself, or a directory's
 /// manifests, recursively, sorted by name. Hidden entries and kustomize's
-/// own files are skipped: they are not Kubernetes objects.
-fn collect(path: &str, out: &mut Vec<String>) -> Result<(), Failure> {
+/// own files are skipped: they are not Kubernetes objects. A directory is
+/// the root of its walk: a symlink in it is followed only when its target
+/// (every link resolved) is under the directory, and each directory is
+/// read once however many links lead to it.
+fn collect(path: &str, out: &mut Vec<Input>) -> Result<(), Failure> {
     if path == "-" || !Path::new(path).is_dir() {
-        out.push(path.to_owned());
+        out.push(Input::named(path));
         return Ok(());
     }
-    fn walk(dir: &Path, out: &mut Vec<String>, depth: usize) -> Result<(), Failure> {
-        if depth > 32 {
-            return Err(Failure::input(format!("{}: directories nested more than 32 deep", dir.display())));
-        }
-        let read = std::fs::read_dir(dir).map_err(|e| Failure::input(format!("cannot read {}: {e}", dir.display())))?;
-        let mut entries: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        entries.sort();
-        for p in entries {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            if name.starts_with('.')
-                || matches!(name.as_str(), "kustomization.yaml" | "kustomization.yml" | "Kustomization")
-            {
-                continue;
-            }
-            if p.is_dir() {
-                walk(&p, out, depth + 1)?;
-            } else if [".yaml", ".yml", ".json"].iter().any(|s| name.ends_with(s)) {
-                out.push(p.display().to_string());
-            }
-        }
-        Ok(())
+    let root = std::fs::canonicalize(path).map_err(|e| Failure::input(format!("cannot resolve {path}: {e}")))?;
+    let mut seen = std::collections::HashSet::new();
+    walk(&root, Path::new(path), &root, &mut seen, out, 0)
+}
+
+/// One directory of a walk under `root` (the directory given, resolved):
+/// `shown` is its path as the user wrote it (for messages), `real` the
+/// same directory resolved.
+fn walk(
+    root: &Path,
+    shown: &Path,
+    real: &Path,
+    seen: &mut std::collections::HashSet<PathBuf>,
+    out: &mut Vec<Input>,
+    depth: usize,
+) -> Result<(), Failure> {
+    if depth > 32 {
+        return Err(Failure::input(format!("{}: directories nested more than 32 deep", shown.display())));
     }
-    walk(Path::new(path), out, 0)
+    if !seen.insert(real.to_path_buf()) {
+        return Ok(());
+    }
+    let read = std::fs::read_dir(real).map_err(|e| Failure::input(format!("cannot read {}: {e}", shown.display())))?;
+    let mut names: Vec<std::ffi::OsString> = read.filter_map(|e| e.ok().map(|e| e.file_name())).collect();
+    names.sort();
+    for os_name in names {
+        let name = os_name.to_string_lossy().into_owned();
+        if name.starts_with('.')
+            || matches!(name.as_str(), "kustomization.yaml" | "kustomization.yml" | "Kustomization")
+        {
+            continue;
+        }
+        let entry_shown = shown.join(&os_name);
+        let entry = real.join(&os_name);
+        let cannot = |e: std::io::Error| Failure::input(format!("cannot read {}: {e}", entry_shown.display()));
+        let mut meta = std::fs::symlink_metadata(&entry).map_err(cannot)?;
+        let mut target = entry.clone();
+        if meta.file_type().is_symlink() {
+            target = resolve_under(root, "the directory given,", &entry)
+                .map_err(|e| Failure::input(format!("{} is a symlink: {e}", entry_shown.display())))?;
+            meta = std::fs::metadata(&target).map_err(cannot)?;
+        }
+        if meta.is_dir() {
+            walk(root, &entry_shown, &target, seen, out, depth + 1)?;
+        } else if [".yaml", ".yml", ".json"].iter().any(|s| name.ends_with(s)) {
+            if !meta.is_file() {
+                return Err(Failure::input(format!("{}: not a regular file", entry_shown.display())));
+            }
+            out.push(Input { name: entry_shown.display().to_string(), path: target });
+        }
+    }
+    Ok(())
 }
 
 /// Splits a YAML stream into its documents' text, each with the line that
@@ -122,8 +206,9 @@ struct Renderer<'a> {
 }
 
 /// What one document is.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// A seal SealedSecret (`seal.dev/…`).
+    /// A SealedSecret: opened only by `sealed::open`, with its scope check.
     Sealed,
     /// Another manifest with a top-level `sops` block.
     Sops,
@@ -133,27 +218,120 @@ enum Kind {
     Other,
 }
 
+/// What a document is. `apiVersion` and `kind` are clear text outside the
+/// MAC, so they cannot make a SealedSecret anything else: a document with
+/// a `sops` block is a SealedSecret when its structure says so (see
+/// [`sealed_by_structure`]), whatever it calls itself.
 fn kind_of(doc: &Map) -> Kind {
     let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
     let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-    if kind == sealed::KIND && api.starts_with("seal.dev/") {
+    let has_sops = doc.get("sops").is_some();
+    if says_sealed(doc) || (has_sops && sealed_by_structure(doc)) {
         Kind::Sealed
     } else if kind == "ResourceList" && api.starts_with("config.kubernetes.io/") {
         Kind::ResourceList
-    } else if doc.get("sops").is_some() {
+    } else if has_sops {
         Kind::Sops
     } else {
         Kind::Other
     }
 }
 
-/// `Kind ns/name` of an object, for messages (names are not secret).
-fn describe(doc: &Map) -> String {
+/// Whether a SOPS document holds a SealedSecret, judged by what the
+/// encryption binds rather than by what the document calls itself: its
+/// `sops` block selects with the SealedSecret rule (`encrypted_regex
+/// ^(data|stringData|scope)$`), or any encrypted value sits where a
+/// SealedSecret's values are encrypted (see [`sealed_value_path`]).
+///
+/// The second test is the one an attacker cannot get around: every value
+/// of a SealedSecret is encrypted with its path (`spec:data:KEY:`,
+/// `spec:stringData:KEY:`, `spec:scope:`) as additional data, so it
+/// decrypts at no other path, however the document around it is renamed,
+/// re-ruled or restructured (keys joined with `:`, lists that share their
+/// key's path).
+fn sealed_by_structure(doc: &Map) -> bool {
+    let rule = doc
+        .get("sops")
+        .and_then(Value::as_map)
+        .and_then(|m| m.get("encrypted_regex"))
+        .and_then(Value::as_str)
+        .is_some_and(|r| r == sealed::ENCRYPTED_REGEX);
+    rule || sealed_value_path(doc).is_some()
+}
+
+/// Whether `aad` (a value's path as SOPS binds it: the keys joined with
+/// `:`, plus `:`) is one where a SealedSecret encrypts its values.
+fn is_sealed_aad(aad: &str) -> bool {
+    aad == "spec:scope:" || aad.starts_with("spec:data:") || aad.starts_with("spec:stringData:")
+}
+
+/// Whether a path could still lead to one of a SealedSecret's value paths.
+fn may_lead_to_sealed_aad(aad: &str) -> bool {
+    is_sealed_aad(aad) || ["spec:scope:", "spec:data:", "spec:stringData:"].iter().any(|t| t.starts_with(aad))
+}
+
+/// The additional data of the first encrypted value (or encrypted
+/// comment) that SOPS would decrypt at a SealedSecret's value path, walking
+/// the tree as SOPS does (`sops.go: walkBranch`): each key appends `KEY:`,
+/// list items share their key's path.
+fn sealed_value_path(doc: &Map) -> Option<String> {
+    fn map(m: &Map, aad: &mut String) -> Option<String> {
+        for item in &m.items {
+            match item {
+                Item::Comment(c) => {
+                    if sops::cipher::is_envelope(c) && is_sealed_aad(aad) {
+                        return Some(aad.clone());
+                    }
+                }
+                Item::Pair(k, v) => {
+                    let len = aad.len();
+                    aad.push_str(k);
+                    aad.push(':');
+                    let found = if may_lead_to_sealed_aad(aad) { value(v, aad) } else { None };
+                    aad.truncate(len);
+                    if found.is_some() {
+                        return found;
+                    }
+                }
+            }
+        }
+        None
+    }
+    fn value(v: &Value, aad: &mut String) -> Option<String> {
+        match v {
+            Value::Map(m) => map(m, aad),
+            Value::List(items) => items.iter().find_map(|item| value(item, aad)),
+            Value::Str(s) | Value::Comment(s) if sops::cipher::is_envelope(s) && is_sealed_aad(aad) => {
+                Some(aad.clone())
+            }
+            _ => None,
+        }
+    }
+    map(doc, &mut String::new())
+}
+
+/// Whether a document calls itself a seal SealedSecret.
+fn says_sealed(doc: &Map) -> bool {
+    doc.get("kind").and_then(Value::as_str) == Some(sealed::KIND)
+        && doc.get("apiVersion").and_then(Value::as_str).is_some_and(|a| a.starts_with("seal.dev/"))
+}
+
+/// `Kind ns/name` of an object, for messages (names are not secret); a
+/// SealedSecret that calls itself something else is said to be one.
+fn describe(doc: &Map, kind_of_doc: Kind) -> String {
     let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("object");
-    match sealed::object_ref(doc) {
+    let what = match sealed::object_ref(doc) {
         (Some(ns), Some(name)) => format!("{kind} {ns}/{name}"),
         (None, Some(name)) => format!("{kind} {name}"),
         _ => kind.to_owned(),
+    };
+    if kind_of_doc == Kind::Sealed && !says_sealed(doc) {
+        let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("none");
+        format!(
+            "{what}, apiVersion {api}: encrypted as a SealedSecret, so opened as one whatever its apiVersion and kind say"
+        )
+    } else {
+        what
     }
 }
 
@@ -180,10 +358,10 @@ impl Renderer<'_> {
                         changed = true;
                         rendered.push(self.resource_list(doc, &at())?);
                     }
-                    _ => {
+                    kind @ (Kind::Sealed | Kind::Sops) => {
                         changed = true;
-                        let what = describe(&doc);
-                        rendered.push(self.object(doc).map_err(|f| f.in_file(&format!("{} ({what})", at())))?);
+                        let what = describe(&doc, kind);
+                        rendered.push(self.object(doc, kind).map_err(|f| f.in_file(&format!("{} ({what})", at())))?);
                     }
                 }
             }
@@ -216,15 +394,15 @@ impl Renderer<'_> {
                 continue;
             };
             match kind_of(&doc) {
-                Kind::Sealed | Kind::Sops => {
+                kind @ (Kind::Sealed | Kind::Sops) => {
                     // kustomize records where an item came from.
                     let origin = origin_path(&doc).map(|p| format!(" from {p}")).unwrap_or_default();
-                    let what = format!("{at}: items[{i}] ({}{origin})", describe(&doc));
+                    let what = format!("{at}: items[{i}] ({}{origin})", describe(&doc, kind));
                     // Taken off before decrypting: a file whose MAC covers
                     // its metadata was written without them.
                     let (doc, kept) = take_kustomize_annotations(doc);
-                    let sops_item = matches!(kind_of(&doc), Kind::Sops);
-                    let mut secret = self.object(doc).map_err(|mut f| {
+                    let sops_item = kind == Kind::Sops;
+                    let mut secret = self.object(doc, kind).map_err(|mut f| {
                         if sops_item && f.code == crate::exit::INTEGRITY {
                             f.message.push_str(". kustomize reorders an object's fields, which a MAC over every value cannot allow: list this file under the function's `files:` (seal reads it itself, as a generator), or encrypt it with --mac-only-encrypted");
                         }
@@ -237,9 +415,7 @@ impl Renderer<'_> {
             }
         }
         for file in files {
-            let bytes = read_input(&file)?;
-            let text = std::str::from_utf8(&bytes).map_err(|_| Failure::input(format!("{file}: not UTF-8")))?;
-            let rendered = self.stream(&file, text)?;
+            let rendered = self.stream(&file.name, &file.read()?)?;
             for doc in sops::yaml::parse(&rendered)? {
                 items.push(Value::Map(doc));
             }
@@ -247,8 +423,10 @@ impl Renderer<'_> {
         Ok(list)
     }
 
-    /// A SealedSecret or another SOPS-encrypted manifest → its plaintext object.
-    fn object(&self, mut doc: Map) -> Result<Map, Failure> {
+    /// A SealedSecret or another SOPS-encrypted manifest → its plaintext
+    /// object. `kind` is decided before the `sops` block is taken off (it
+    /// is part of what marks a SealedSecret).
+    fn object(&self, mut doc: Map, kind: Kind) -> Result<Map, Failure> {
         let meta = match doc.remove("sops") {
             Some(Value::Map(m)) => Metadata::from_map(&m)?,
             Some(_) => return Err(Failure::input("the `sops` key is not a mapping")),
@@ -258,7 +436,7 @@ impl Renderer<'_> {
                 ));
             }
         };
-        match kind_of(&doc) {
+        match kind {
             Kind::Sealed => self.sealed(doc, meta),
             _ => {
                 let enc = sops::EncryptedDocument { branches: vec![doc], metadata: meta };
@@ -300,15 +478,19 @@ impl Renderer<'_> {
     }
 }
 
-/// The files a KRM function's config (`functionConfig.files`) names.
-fn generator_files(list: &Map) -> Result<Vec<String>, Failure> {
+/// The files a KRM function's config (`functionConfig.files`) names,
+/// each resolved under the function's working directory (kustomize runs an
+/// exec function in the kustomization's folder): a path that leaves it, as
+/// written or through a symlink, is refused, as kustomize's load
+/// restrictor refuses a resource outside the kustomization's root.
+fn generator_files(list: &Map) -> Result<Vec<Input>, Failure> {
     let Some(files) = list.get("functionConfig").and_then(Value::as_map).and_then(|c| c.get("files")) else {
         return Ok(Vec::new());
     };
     let Value::List(files) = files else {
         return Err(Failure::input("functionConfig.files must be a list of file names"));
     };
-    files
+    let names = files
         .iter()
         .filter(|v| !matches!(v, Value::Comment(_)))
         .map(|v| {
@@ -316,6 +498,27 @@ fn generator_files(list: &Map) -> Result<Vec<String>, Failure> {
                 .filter(|s| !s.is_empty() && *s != "-")
                 .map(str::to_owned)
                 .ok_or_else(|| Failure::input("functionConfig.files must be a list of file names"))
+        })
+        .collect::<Result<Vec<String>, Failure>>()?;
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let root = std::env::current_dir()
+        .and_then(std::fs::canonicalize)
+        .map_err(|e| Failure::input(format!("functionConfig.files: cannot resolve the working directory: {e}")))?;
+    names
+        .into_iter()
+        .map(|name| {
+            let path = resolve_under(
+                &root,
+                "the kustomization's directory (the function's working directory),",
+                &root.join(&name),
+            )
+            .map_err(|e| Failure::input(format!("functionConfig.files: {name}: {e}")))?;
+            if !path.is_file() {
+                return Err(Failure::input(format!("functionConfig.files: {name}: not a regular file")));
+            }
+            Ok(Input { name, path })
         })
         .collect()
 }
@@ -476,5 +679,92 @@ mod tests {
         assert_eq!(split_documents(text), vec!["a: 1\n", "---\nb: |\n  ---\n  x\n", "--- # c\nc: 3\n---x: 1\n"]);
         assert_eq!(split_documents("---\na: 1\n"), vec!["---\na: 1\n"]);
         assert!(split_documents("").is_empty());
+    }
+
+    const ENC: &str = "ENC[AES256_GCM,data:eA==,iv:eA==,tag:eA==,type:str]";
+
+    fn doc(text: &str) -> Map {
+        sops::yaml::parse(&text.replace("ENC", ENC)).ok().and_then(|mut d| d.pop()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_sealed_secret_is_known_by_where_its_values_are_encrypted_not_by_its_kind() {
+        let sops_block = "sops:\n  encrypted_regex: ^(data|stringData)$\n";
+        for text in [
+            // Renamed: clear-text fields outside the MAC.
+            "apiVersion: example.com/v1\nkind: SealedSecret\nspec:\n  scope: ENC\n",
+            "apiVersion: v1\nkind: ConfigMap\nspec:\n  stringData:\n    password: ENC\n",
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nspec:\n  data:\n    k: ENC\n",
+            // Restructured: the same additional data, `spec:scope:`.
+            "kind: ConfigMap\n\"spec:scope\": ENC\n\"spec:stringData\":\n  password: ENC\n",
+            "kind: ConfigMap\nspec:\n- scope: ENC\n",
+            "kind: ConfigMap\nspec:\n  stringData:\n    - ENC\n",
+        ] {
+            let d = doc(&format!("{text}{sops_block}"));
+            assert!(sealed_value_path(&d).is_some(), "{text}");
+            assert!(kind_of(&d) == Kind::Sealed, "{text}");
+        }
+        // The SealedSecret rule alone marks it too.
+        let d = doc("apiVersion: v1\nkind: Secret\nsops:\n  encrypted_regex: ^(data|stringData|scope)$\n");
+        assert!(kind_of(&d) == Kind::Sealed);
+        // A Flux Secret is not one; nor is a clear spec.scope, or no sops block.
+        let flux = doc(
+            "apiVersion: v1\nkind: Secret\ndata:\n  scope: ENC\nstringData:\n  spec: ENC\nsops:\n  encrypted_regex: ^(data|stringData)$\n",
+        );
+        assert!(sealed_value_path(&flux).is_none() && kind_of(&flux) == Kind::Sops);
+        let crd = doc("kind: Thing\nspec:\n  scope: Namespaced\n  data:\n    x: y\nsops:\n  mac: ENC\n");
+        assert!(kind_of(&crd) == Kind::Sops);
+        let plain = doc("kind: ConfigMap\nspec:\n  scope: ENC\n");
+        assert!(kind_of(&plain) == Kind::Other);
+        let list = doc("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\n");
+        assert!(kind_of(&list) == Kind::ResourceList);
+    }
+
+    #[test]
+    fn paths_resolve_under_their_root_only() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let base = std::fs::canonicalize(dir.path())?;
+        let root = base.join("root");
+        std::fs::create_dir_all(root.join("sub"))?;
+        std::fs::write(root.join("sub/in.yaml"), "a: 1\n")?;
+        std::fs::write(base.join("out.yaml"), "a: 1\n")?;
+        std::os::unix::fs::symlink("sub/in.yaml", root.join("link-in.yaml"))?;
+        std::os::unix::fs::symlink("../out.yaml", root.join("link-out.yaml"))?;
+        std::os::unix::fs::symlink(&base, root.join("link-up"))?;
+        assert_eq!(resolve_under(&root, "the root", &root.join("link-in.yaml"))?, root.join("sub/in.yaml"));
+        assert_eq!(resolve_under(&root, "the root", &root.join("sub/../sub/in.yaml"))?, root.join("sub/in.yaml"));
+        for bad in
+            [root.join("link-out.yaml"), root.join("../out.yaml"), root.join("link-up/out.yaml"), base.join("out.yaml")]
+        {
+            let e = resolve_under(&root, "the root", &bad).err().unwrap_or_default();
+            assert!(e.contains("outside") && e.contains(&root.display().to_string()), "{}: {e}", bad.display());
+        }
+        // A sibling whose name starts like the root is outside it.
+        std::fs::create_dir_all(base.join("root2"))?;
+        std::fs::write(base.join("root2/x.yaml"), "a: 1\n")?;
+        assert!(resolve_under(&root, "the root", &base.join("root2/x.yaml")).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_walk_stays_in_its_tree_and_reads_each_folder_once() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("app");
+        std::fs::create_dir_all(root.join("b"))?;
+        std::fs::write(root.join("a.yaml"), "a: 1\n")?;
+        std::fs::write(root.join("b/c.yml"), "c: 1\n")?;
+        std::os::unix::fs::symlink("..", root.join("b/loop"))?;
+        std::os::unix::fs::symlink("b", root.join("d"))?;
+        let mut out = Vec::new();
+        collect(&root.display().to_string(), &mut out).map_err(|f| f.message)?;
+        let names: Vec<String> = out.iter().map(|i| i.name.clone()).collect();
+        let shown = |p: &str| root.join(p).display().to_string();
+        assert_eq!(names, vec![shown("a.yaml"), shown("b/c.yml")]);
+        std::fs::write(dir.path().join("secret.yaml"), "s: 1\n")?;
+        std::os::unix::fs::symlink("../../secret.yaml", root.join("b/e.yaml"))?;
+        let mut out = Vec::new();
+        let e = collect(&root.display().to_string(), &mut out).err().map(|f| f.message).unwrap_or_default();
+        assert!(e.contains("b/e.yaml is a symlink") && e.contains("outside"), "{e}");
+        Ok(())
     }
 }

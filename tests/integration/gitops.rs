@@ -28,10 +28,27 @@ pub fn trials() -> Vec<Trial> {
             render_mixed_folder,
         ),
         Trial::test("gitops::render_fails_whole_on_a_tampered_or_mis_scoped_file", render_fails_whole),
+        Trial::test(
+            "gitops::render_opens_a_renamed_sealed_secret_with_its_scope_check",
+            render_opens_renamed_sealed_secret,
+        ),
+        Trial::test(
+            "gitops::render_refuses_function_config_files_outside_the_kustomization_dir",
+            render_refuses_files_outside_root,
+        ),
+        Trial::test("gitops::render_refuses_a_symlink_out_of_the_directory_tree", render_refuses_symlink_out_of_tree),
         Trial::test("gitops::render_runs_as_a_kustomize_krm_function", render_as_krm_function),
         Trial::test("gitops::argocd_plugin_discovers_and_generates_an_application", argocd_plugin),
         Trial::test("gitops::convert_turns_a_flux_secret_into_a_sealed_secret_with_its_values", convert_flux),
         Trial::test("gitops::convert_turns_a_bitnami_sealed_secret_into_a_seal_secret_skeleton", convert_bitnami),
+        Trial::test(
+            "gitops::convert_refuses_a_bitnami_name_that_would_inject_manifests_and_writes_nothing",
+            convert_refuses_injected_name,
+        ),
+        Trial::test(
+            "gitops::convert_refuses_a_bitnami_namespace_that_is_not_a_dns_label_and_writes_nothing",
+            convert_refuses_bad_namespace,
+        ),
         Trial::test(
             "gitops::diff_names_added_removed_changed_and_template_changes_without_values",
             diff_without_values,
@@ -197,6 +214,204 @@ fn render_fails_whole() -> Result<(), Failed> {
     // Without a key: exit 4, nothing printed.
     let (code, out, _) = Run::seal(["render", &s(&dir)]).fails()?;
     check(code == 4 && out.is_empty(), format!("no key exits 4 and prints nothing, got {code}"))
+}
+
+/// Runs a render that must be refused: exit 3 (input) or 5 (integrity),
+/// nothing on stdout, and the canary (plain or base64) nowhere. Returns
+/// (exit code, stderr).
+fn refused(run: Run, what: &str) -> Result<(i32, String), Failed> {
+    let out = run.output()?;
+    let code = out.status.code().unwrap_or(-1);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert_absent(bytes, CANARY, &format!("{what}: {stream}"))?;
+        assert_absent(bytes, &b64(CANARY), &format!("{what}: {stream} (base64)"))?;
+    }
+    check(code == 3 || code == 5, format!("{what}: must be refused with exit 3 or 5, got {code}: {err}"))?;
+    check(
+        out.stdout.is_empty(),
+        format!("{what}: nothing may be printed, got:\n{}", String::from_utf8_lossy(&out.stdout)),
+    )?;
+    Ok((code, err))
+}
+
+/// A SealedSecret bound to prod/db, copied into another namespace under
+/// another apiVersion or kind (clear text, outside the MAC): it is still
+/// opened as a SealedSecret, so its scope refuses it, whatever it claims to
+/// be. In its own namespace it renders as the Secret, never as a decrypted
+/// copy of itself.
+fn render_opens_renamed_sealed_secret() -> Result<(), Failed> {
+    let f = sealed_fixture()?;
+    let text = std::fs::read_to_string(&f.file)?;
+    let header = "apiVersion: seal.dev/v1alpha1\nkind: SealedSecret\n";
+    check(text.starts_with(header), format!("the fixture starts with {header:?}"))?;
+    let renames = [
+        ("apiVersion example.com/v1", "apiVersion: example.com/v1\nkind: SealedSecret\n"),
+        ("kind ConfigMap", "apiVersion: v1\nkind: ConfigMap\n"),
+        ("kind ResourceList", "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\n"),
+    ];
+    for (what, head) in renames {
+        let renamed = text.replacen(header, head, 1);
+        let moved = renamed.replace("namespace: prod", "namespace: attacker");
+        // A file, stdin, and an item of a ResourceList (the KRM function).
+        let file = f.dir.path().join("moved.yaml");
+        std::fs::write(&file, &moved)?;
+        let (code, err) =
+            refused(Run::seal(["render", &s(&file)]).env("SOPS_AGE_KEY_FILE", &f.key), &format!("{what}, a file"))?;
+        check(
+            code == 5 && err.contains("scope mismatch") && err.contains("moved.yaml"),
+            format!("{what}: the scope must refuse the copy in another namespace (exit 5): {code} {err}"),
+        )?;
+        refused(
+            Run::seal(["render", "-"]).env("SOPS_AGE_KEY_FILE", &f.key).stdin(moved.clone()),
+            &format!("{what}, stdin"),
+        )?;
+        let list = format!(
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n{}",
+            moved
+                .lines()
+                .enumerate()
+                .map(|(i, l)| format!("{}{l}\n", if i == 0 { "- " } else { "  " }))
+                .collect::<String>()
+        );
+        let (code, err) = refused(
+            Run::seal(["render", "-"]).env("SOPS_AGE_KEY_FILE", &f.key).stdin(list),
+            &format!("{what}, a ResourceList item"),
+        )?;
+        check(
+            code == 5 && err.contains("scope mismatch"),
+            format!("{what}: the item's scope refuses it: {code} {err}"),
+        )?;
+
+        // In the namespace it is bound to: the Secret the controller would write.
+        let out = utf8(Run::seal(["render", "-"]).env("SOPS_AGE_KEY_FILE", &f.key).stdin(renamed).ok()?)?;
+        check(
+            out.contains("kind: Secret\n")
+                && out.contains(&format!("password: {}", b64(CANARY)))
+                && !out.contains("scope")
+                && !out.contains("sops:"),
+            format!("{what}: in prod it renders as the Secret prod/db:\n{}", out.replace(CANARY, "CANARY")),
+        )?;
+    }
+    // The selection rule rewritten as well (the sops block is clear text
+    // too): the encrypted spec.scope still marks it, and it is refused.
+    let rule = "encrypted_regex: ^(data|stringData|scope)$";
+    check(text.contains(rule), "the fixture names its rule")?;
+    let moved = text
+        .replacen(header, "apiVersion: v1\nkind: ConfigMap\n", 1)
+        .replace(rule, "encrypted_regex: ^(scope|data|stringData)$")
+        .replace("namespace: prod", "namespace: attacker");
+    refused(Run::seal(["render", "-"]).env("SOPS_AGE_KEY_FILE", &f.key).stdin(moved), "a rewritten rule")?;
+    // Restructured too: `spec.scope` becomes a top-level key "spec:scope".
+    // SOPS binds a value to its keys joined with ':', so every ciphertext
+    // still decrypts and the MAC still matches; there is no `spec` left,
+    // yet the values sit where a SealedSecret's do, and that is refused.
+    let flat = text
+        .replacen(header, "apiVersion: v1\nkind: ConfigMap\n", 1)
+        .replace("namespace: prod", "namespace: attacker")
+        .replace("spec:\n    scope: ", "\"spec:scope\": ")
+        .replace("    stringData:\n", "\"spec:stringData\":\n")
+        .replace("        host:", "    host:")
+        .replace("        password:", "    password:")
+        .replace("        username:", "    username:")
+        .replace("    template:\n        type: Opaque\n", "")
+        .replace(rule, "encrypted_regex: ^(spec:scope|spec:stringData)$");
+    check(
+        flat.contains("\"spec:scope\": ENC[") && !flat.contains("template:"),
+        format!("the flattened copy:\n{flat}"),
+    )?;
+    refused(Run::seal(["render", "-"]).env("SOPS_AGE_KEY_FILE", &f.key).stdin(flat), "a restructured copy")?;
+    Ok(())
+}
+
+/// A ResourceList, as kustomize hands a generator, listing `files`.
+fn generator_input(files: &[String]) -> String {
+    let mut list = String::from(
+        "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nfunctionConfig:\n  apiVersion: seal.dev/v1alpha1\n  kind: Render\n  metadata:\n    name: seal-generator\n  files:\n",
+    );
+    for f in files {
+        list.push_str(&format!("  - {f:?}\n"));
+    }
+    list
+}
+
+/// `functionConfig.files` names files relative to the kustomization (the
+/// function's working directory); a path that leaves it, as given or
+/// through a symlink, is refused, as kustomize's load restrictor refuses
+/// it, and no file is decrypted.
+fn render_refuses_files_outside_root() -> Result<(), Failed> {
+    let f = sealed_fixture()?;
+    let app = f.dir.path().join("kapp");
+    let outside = f.dir.path().join("outside");
+    std::fs::create_dir_all(&app)?;
+    std::fs::create_dir_all(&outside)?;
+    let secret = flux_secret(&outside, &f.recipient, "other-team", CANARY)?;
+    let inside = flux_secret(&app, &f.recipient, "ours", "our-token")?;
+    std::os::unix::fs::symlink(&secret, app.join("link.enc.yaml"))?;
+    std::os::unix::fs::symlink(&outside, app.join("linked-dir"))?;
+    let abs = s(&secret);
+    let cases = [
+        ("../", "../outside/other-team.enc.yaml".to_owned()),
+        ("an absolute path", abs.clone()),
+        ("an absolute path through the root", format!("{}/../outside/other-team.enc.yaml", s(&app))),
+        ("a symlink", "link.enc.yaml".to_owned()),
+        ("a symlinked folder", "linked-dir/other-team.enc.yaml".to_owned()),
+    ];
+    for (what, path) in cases {
+        let input = generator_input(&["ours.enc.yaml".to_owned(), path.clone()]);
+        let (code, err) = refused(
+            Run::seal(["render", "-"]).dir(&app).env("SOPS_AGE_KEY_FILE", &f.key).stdin(input),
+            &format!("functionConfig.files with {what}"),
+        )?;
+        check(
+            code == 3 && err.contains("functionConfig.files") && err.contains(&path) && err.contains("outside"),
+            format!("{what}: exit 3, naming the field, the path and why: {code} {err}"),
+        )?;
+    }
+    // A path inside stays allowed, also through `..` that comes back in.
+    let input = generator_input(&["ours.enc.yaml".to_owned(), "../kapp/ours.enc.yaml".to_owned()]);
+    let out = utf8(Run::seal(["render", "-"]).dir(&app).env("SOPS_AGE_KEY_FILE", &f.key).stdin(input).ok()?)?;
+    check(out.contains("token: our-token"), format!("a file inside the kustomization renders:\n{out}"))?;
+    let _ = inside;
+    Ok(())
+}
+
+/// `seal render DIR` reads DIR's tree only: a symlink (to a file or a
+/// folder) that resolves outside it is refused, naming it; one inside is
+/// read.
+fn render_refuses_symlink_out_of_tree() -> Result<(), Failed> {
+    let f = sealed_fixture()?;
+    let app = f.dir.path().join("app");
+    let outside = f.dir.path().join("outside");
+    std::fs::create_dir_all(app.join("nested"))?;
+    std::fs::create_dir_all(&outside)?;
+    let secret = flux_secret(&outside, &f.recipient, "other-team", CANARY)?;
+    std::fs::write(app.join("10-settings.yaml"), CONFIGMAP)?;
+    for (what, link, target) in [
+        ("a file", app.join("20-other.yaml"), secret.clone()),
+        ("a folder", app.join("nested/30-other"), outside.clone()),
+        ("a relative link", app.join("nested/40-other.yaml"), PathBuf::from("../../outside/other-team.enc.yaml")),
+    ] {
+        std::os::unix::fs::symlink(&target, &link)?;
+        let (code, err) =
+            refused(Run::seal(["render", &s(&app)]).env("SOPS_AGE_KEY_FILE", &f.key), &format!("a symlink to {what}"))?;
+        let name = link.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        check(
+            code == 3 && err.contains(&name) && err.contains("outside"),
+            format!("{what}: exit 3, naming the link and why: {code} {err}"),
+        )?;
+        std::fs::remove_file(&link)?;
+    }
+    // Links inside the tree are followed, a loop ends.
+    std::fs::copy(&f.file, app.join("nested/db.sealed"))?;
+    std::os::unix::fs::symlink("nested/db.sealed", app.join("20-db.yaml"))?;
+    std::os::unix::fs::symlink("..", app.join("nested/loop"))?;
+    let out = utf8(Run::seal(["render", &s(&app)]).env("SOPS_AGE_KEY_FILE", &f.key).ok()?)?;
+    let docs = documents(&out);
+    check(
+        docs.len() == 2 && out.contains(&format!("password: {}", b64(CANARY))),
+        format!("a link inside the tree is read, once:\n{}", out.replace(&b64(CANARY), "CANARY")),
+    )
 }
 
 /// The kustomize on PATH (tests/run installs kustomize v4.5.4, the version
@@ -472,6 +687,48 @@ fn convert_bitnami() -> Result<(), Failed> {
     }
     let verify = utf8(Run::seal(["verify", &s(&sealed)]).env("SOPS_AGE_KEY_FILE", &key).ok()?)?;
     check(verify.contains("scope payments/*"), format!("namespace-wide becomes the namespace scope: {verify}"))
+}
+
+/// `seal convert` of a Bitnami object whose name or namespace Kubernetes
+/// would refuse: exit 3, the field named, no file written and nothing on
+/// stdout.
+fn convert_refused(doc: &str, field: &str) -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("bitnami.yaml");
+    std::fs::write(&input, doc)?;
+    let out_file = dir.path().join("skeleton.yaml");
+    let (code, out, err) = Run::seal(["convert", &s(&input), "-o", &s(&out_file)]).fails()?;
+    check(code == 3, format!("{field}: exit 3 expected, got {code}: {err}"))?;
+    check(err.contains(field), format!("the error must name {field}: {err}"))?;
+    check(
+        !err.contains("\n---\n") && !err.contains("kind: Secret"),
+        format!("the error must not echo the value: {err}"),
+    )?;
+    check(out.is_empty() && !out_file.exists(), "nothing may be written")?;
+    let (code, out, _) = Run::seal(["convert", &s(&input)]).fails()?;
+    check(code == 3 && out.is_empty(), format!("{field}: nothing on stdout either ({code}):\n{out}"))
+}
+
+fn convert_refuses_injected_name() -> Result<(), Failed> {
+    let hostile = BITNAMI.replace(
+        "  name: mysecret\n",
+        "  name: \"mysecret\\n---\\napiVersion: v1\\nkind: Secret\\nmetadata:\\n  name: injected\\n  namespace: kube-system\\n\"\n",
+    );
+    check(hostile != BITNAMI, "the name was replaced")?;
+    convert_refused(&hostile, "metadata.name")?;
+    // The same through a comment line's other inputs: a key name.
+    let hostile_key = BITNAMI.replace("    username: AgAK", "    \"x\\n---\\nkind: Secret\": AgAK");
+    check(hostile_key != BITNAMI, "the key was replaced")?;
+    convert_refused(&hostile_key, "spec.encryptedData")
+}
+
+fn convert_refuses_bad_namespace() -> Result<(), Failed> {
+    for ns in ["\"payments\\n---\\nkind: Secret\"", "Payments_NS", "a.b", &"n".repeat(64)] {
+        let bad = BITNAMI.replace("  namespace: payments\n", &format!("  namespace: {ns}\n"));
+        check(bad != BITNAMI, "the namespace was replaced")?;
+        convert_refused(&bad, "metadata.namespace")?;
+    }
+    Ok(())
 }
 
 /// The fixture, and a second version: `password` changed, `token` added,
