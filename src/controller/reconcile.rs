@@ -271,10 +271,7 @@ pub fn write_refusal(e: &kube::Error) -> Option<(Reason, String)> {
     match s.code {
         403 => Some((
             Reason::Forbidden,
-            format!(
-                "the controller may not write the Secret (403 {}): check its RBAC in this namespace",
-                s.reason
-            ),
+            format!("the controller may not write the Secret (403 {}): check its RBAC in this namespace", s.reason),
         )),
         400 | 413 | 422 => Some((
             Reason::WriteFailed,
@@ -398,9 +395,12 @@ mod tests {
     fn a_refusal_quoting_a_value_is_not_repeated() {
         let canary = "canary-R3fusal-v4lue";
         let e = kube::Error::Api(
-            kube::core::Status::failure(&format!("Secret \"x\" is invalid: data[.dockerconfigjson]: {canary}"), "Invalid")
-                .with_code(422)
-                .boxed(),
+            kube::core::Status::failure(
+                &format!("Secret \"x\" is invalid: data[.dockerconfigjson]: {canary}"),
+                "Invalid",
+            )
+            .with_code(422)
+            .boxed(),
         );
         let (reason, message) = write_refusal(&e).expect("a refusal");
         assert_eq!(reason, Reason::WriteFailed);

@@ -405,7 +405,9 @@ fn describe(name: &str, src: &str, e: &TemplateError, work: &Work) -> String {
         }
         TemplateError::MissingKey { key } => match locate(src, key) {
             Some((l, c)) => {
-                format!("template: {name}:{l}:{c}: map has no entry for key {key:?} (no such value in the store's data)")
+                format!(
+                    "template: {name}:{l}:{c}: map has no entry for key {key:?} (no such value in the store's data)"
+                )
             }
             None => format!("template: {name}: map has no entry for a key the template computed"),
         },
@@ -415,7 +417,9 @@ fn describe(name: &str, src: &str, e: &TemplateError, work: &Work) -> String {
         TemplateError::RecursionLimit => format!("template {name}: nested too deeply"),
         TemplateError::Exec(_) => match work.spent().failure.take() {
             Some(m) => format!("template: {name}: error calling {m}"),
-            None => format!("template: {name}: execution failed (a value of the wrong type, or an operation the engine refuses)"),
+            None => format!(
+                "template: {name}: execution failed (a value of the wrong type, or an operation the engine refuses)"
+            ),
         },
         TemplateError::TypeMismatch { expected, got } => {
             format!("template: {name}: type mismatch: expected {expected}, got {got}")
@@ -427,7 +431,9 @@ fn describe(name: &str, src: &str, e: &TemplateError, work: &Work) -> String {
         TemplateError::UndefinedFunction(f) => format!("template: {name}: function {f:?} not defined"),
         TemplateError::UndefinedVariable(v) => format!("template: {name}: undefined variable {v}"),
         TemplateError::UndefinedTemplate(t) => format!("template: {name}: no such template {t:?}"),
-        TemplateError::NotIterable(_) => format!("template: {name}: range over a value that is not a list, map or number"),
+        TemplateError::NotIterable(_) => {
+            format!("template: {name}: range over a value that is not a list, map or number")
+        }
         _ => format!("template: {name}: execution failed"),
     }
 }
@@ -878,7 +884,10 @@ fn functions(salt_key: &[u8], work: &Arc<Work>) -> FuncMap {
             // Counted before the list is built: its elements are charged
             // again (with their bytes) when it is returned.
             if x.matches(sep.as_str()).count() >= MAX_WORK_ELEMENTS {
-                return Err(fail("splitList", &format!("the result would have more than {MAX_WORK_ELEMENTS} elements")));
+                return Err(fail(
+                    "splitList",
+                    &format!("the result would have more than {MAX_WORK_ELEMENTS} elements"),
+                ));
             }
             Ok(Value::List(x.split(sep.as_str()).map(s).collect::<Vec<_>>().into()))
         }),

@@ -231,7 +231,8 @@ fn bytes_that_are_not_utf8_pass_through_the_engine_unchanged() {
     ];
     for bytes in samples {
         assert_eq!(bytes_from_text(&text_from_bytes(bytes)), bytes);
-        let out = execute_in(&unhurried(), "t", "{{ .v }}|{{ .v | b64enc | b64dec }}", &raw(&[("v", bytes)]), KEY).expect("renders");
+        let out = execute_in(&unhurried(), "t", "{{ .v }}|{{ .v | b64enc | b64dec }}", &raw(&[("v", bytes)]), KEY)
+            .expect("renders");
         let mut twice = bytes.to_vec();
         twice.push(b'|');
         twice.extend_from_slice(bytes);
@@ -256,7 +257,13 @@ fn pkcs12_functions_give_the_key_and_the_ordered_chain_as_pem() {
     }
     let ctx = raw(&[("crt", chain.as_bytes()), ("key", key.as_bytes())]);
     let pfx = execute_in(&unhurried(), "t", r#"{{ fullPemToPkcs12Pass .crt .key "pw" }}"#, &ctx, KEY).expect("renders");
-    let back = execute_in(&unhurried(), "t", r#"{{ .p | b64dec | pkcs12certPass "pw" }}"#, &raw(&[("p", pfx.as_bytes())]), KEY);
+    let back = execute_in(
+        &unhurried(),
+        "t",
+        r#"{{ .p | b64dec | pkcs12certPass "pw" }}"#,
+        &raw(&[("p", pfx.as_bytes())]),
+        KEY,
+    );
     assert_eq!(back.map(|z| z.to_string()).as_deref(), Ok(chain.as_str()));
     let one = execute_in(&unhurried(), "t", "{{ pemToPkcs12 .crt .key }}", &ctx, KEY).expect("renders");
     let back = execute_in(&unhurried(), "t", "{{ .p | b64dec | pkcs12cert }}", &raw(&[("p", one.as_bytes())]), KEY);

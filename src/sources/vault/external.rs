@@ -448,9 +448,15 @@ pub async fn apply_templates(
             (Some(r), _) => Some(template_source(ctx, &ns, "ConfigMap", &r.name, &es.name_any()).await),
             (_, Some(r)) => {
                 let read = template_source(ctx, &ns, "Secret", &r.name, &es.name_any()).await;
-                // No grant: refused at once, before anything is rendered.
+                // No grant: refused at once, before anything is rendered;
+                // tried again with backoff, as the grant is given on the
+                // Secret, not on this object.
                 if let Err(TemplateSourceError::NotGranted(m)) = &read {
-                    return Err(SourceError::new(Reason::SecretNotShared, format!("{field}.secret: {m}"), Retry::AwaitChange));
+                    return Err(SourceError::new(
+                        Reason::SecretNotShared,
+                        format!("{field}.secret: {m}"),
+                        Retry::Backoff,
+                    ));
                 }
                 Some(read)
             }
@@ -581,7 +587,8 @@ async fn template_source(ctx: &SourceContext, ns: &str, kind: &str, name: &str, 
     use kube::Api;
     let gone = || TemplateSourceError::Unreadable(format!("{kind} {ns}/{name} does not exist"));
     // The API server's text is not repeated: only its status code.
-    let why = |e: kube::Error| TemplateSourceError::Unreadable(format!("cannot read {kind} {ns}/{name}: {}", api_reason(&e)));
+    let why =
+        |e: kube::Error| TemplateSourceError::Unreadable(format!("cannot read {kind} {ns}/{name}: {}", api_reason(&e)));
     let mut out = std::collections::BTreeMap::new();
     if kind == "ConfigMap" {
         let cm =
