@@ -241,7 +241,7 @@ fn kind_of(doc: &Map) -> Kind {
 /// encryption binds rather than by what the document calls itself: its
 /// `sops` block selects with the SealedSecret rule (`encrypted_regex
 /// ^(data|stringData|scope)$`), or any encrypted value sits where a
-/// SealedSecret's values are encrypted (see [`sealed_value_path`]).
+/// SealedSecret's values are encrypted (see [`sealed::sealed_value_path`]).
 ///
 /// The second test is the one an attacker cannot get around: every value
 /// of a SealedSecret is encrypted with its path (`spec:data:KEY:`,
@@ -256,58 +256,7 @@ fn sealed_by_structure(doc: &Map) -> bool {
         .and_then(|m| m.get("encrypted_regex"))
         .and_then(Value::as_str)
         .is_some_and(|r| r == sealed::ENCRYPTED_REGEX);
-    rule || sealed_value_path(doc).is_some()
-}
-
-/// Whether `aad` (a value's path as SOPS binds it: the keys joined with
-/// `:`, plus `:`) is one where a SealedSecret encrypts its values.
-fn is_sealed_aad(aad: &str) -> bool {
-    aad == "spec:scope:" || aad.starts_with("spec:data:") || aad.starts_with("spec:stringData:")
-}
-
-/// Whether a path could still lead to one of a SealedSecret's value paths.
-fn may_lead_to_sealed_aad(aad: &str) -> bool {
-    is_sealed_aad(aad) || ["spec:scope:", "spec:data:", "spec:stringData:"].iter().any(|t| t.starts_with(aad))
-}
-
-/// The additional data of the first encrypted value (or encrypted
-/// comment) that SOPS would decrypt at a SealedSecret's value path, walking
-/// the tree as SOPS does (`sops.go: walkBranch`): each key appends `KEY:`,
-/// list items share their key's path.
-fn sealed_value_path(doc: &Map) -> Option<String> {
-    fn map(m: &Map, aad: &mut String) -> Option<String> {
-        for item in &m.items {
-            match item {
-                Item::Comment(c) => {
-                    if sops::cipher::is_envelope(c) && is_sealed_aad(aad) {
-                        return Some(aad.clone());
-                    }
-                }
-                Item::Pair(k, v) => {
-                    let len = aad.len();
-                    aad.push_str(k);
-                    aad.push(':');
-                    let found = if may_lead_to_sealed_aad(aad) { value(v, aad) } else { None };
-                    aad.truncate(len);
-                    if found.is_some() {
-                        return found;
-                    }
-                }
-            }
-        }
-        None
-    }
-    fn value(v: &Value, aad: &mut String) -> Option<String> {
-        match v {
-            Value::Map(m) => map(m, aad),
-            Value::List(items) => items.iter().find_map(|item| value(item, aad)),
-            Value::Str(s) | Value::Comment(s) if sops::cipher::is_envelope(s) && is_sealed_aad(aad) => {
-                Some(aad.clone())
-            }
-            _ => None,
-        }
-    }
-    map(doc, &mut String::new())
+    rule || sealed::sealed_value_path(doc).is_some()
 }
 
 /// Whether a document calls itself a seal SealedSecret.
@@ -701,7 +650,7 @@ mod tests {
             "kind: ConfigMap\nspec:\n  stringData:\n    - ENC\n",
         ] {
             let d = doc(&format!("{text}{sops_block}"));
-            assert!(sealed_value_path(&d).is_some(), "{text}");
+            assert!(sealed::sealed_value_path(&d).is_some(), "{text}");
             assert!(kind_of(&d) == Kind::Sealed, "{text}");
         }
         // The SealedSecret rule alone marks it too.
@@ -711,7 +660,7 @@ mod tests {
         let flux = doc(
             "apiVersion: v1\nkind: Secret\ndata:\n  scope: ENC\nstringData:\n  spec: ENC\nsops:\n  encrypted_regex: ^(data|stringData)$\n",
         );
-        assert!(sealed_value_path(&flux).is_none() && kind_of(&flux) == Kind::Sops);
+        assert!(sealed::sealed_value_path(&flux).is_none() && kind_of(&flux) == Kind::Sops);
         let crd = doc("kind: Thing\nspec:\n  scope: Namespaced\n  data:\n    x: y\nsops:\n  mac: ENC\n");
         assert!(kind_of(&crd) == Kind::Sops);
         let plain = doc("kind: ConfigMap\nspec:\n  scope: ENC\n");

@@ -83,10 +83,66 @@ impl fmt::Display for ScopeBinding {
     }
 }
 
-/// True when the document is a SealedSecret.
+/// True when the document is a SealedSecret: it says so (`kind`), or,
+/// whatever it says, one of its encrypted values sits where a
+/// SealedSecret's values are encrypted ([`sealed_value_path`]). `kind` and
+/// `apiVersion` are clear text outside the MAC, so a renamed copy must not
+/// escape the scope check.
 pub fn is_sealed_secret(doc: &Map) -> bool {
-    doc.get("kind").and_then(Value::as_str) == Some(KIND)
+    doc.get("kind").and_then(Value::as_str) == Some(KIND) || sealed_value_path(doc).is_some()
 }
+
+/// Whether `aad` (a value's path as SOPS binds it: the keys joined with
+/// `:`, plus `:`) is one where a SealedSecret encrypts its values.
+fn is_sealed_aad(aad: &str) -> bool {
+    aad == "spec:scope:" || aad.starts_with("spec:data:") || aad.starts_with("spec:stringData:")
+}
+
+/// Whether a path could still lead to one of a SealedSecret's value paths.
+fn may_lead_to_sealed_aad(aad: &str) -> bool {
+    is_sealed_aad(aad) || ["spec:scope:", "spec:data:", "spec:stringData:"].iter().any(|t| t.starts_with(aad))
+}
+
+/// The additional data of the first encrypted value (or encrypted
+/// comment) that SOPS would decrypt at a SealedSecret's value path, walking
+/// the tree as SOPS does (`sops.go: walkBranch`): each key appends `KEY:`,
+/// list items share their key's path.
+pub fn sealed_value_path(doc: &Map) -> Option<String> {
+    fn map(m: &Map, aad: &mut String) -> Option<String> {
+        for item in &m.items {
+            match item {
+                Item::Comment(c) => {
+                    if sops::cipher::is_envelope(c) && is_sealed_aad(aad) {
+                        return Some(aad.clone());
+                    }
+                }
+                Item::Pair(k, v) => {
+                    let len = aad.len();
+                    aad.push_str(k);
+                    aad.push(':');
+                    let found = if may_lead_to_sealed_aad(aad) { value(v, aad) } else { None };
+                    aad.truncate(len);
+                    if found.is_some() {
+                        return found;
+                    }
+                }
+            }
+        }
+        None
+    }
+    fn value(v: &Value, aad: &mut String) -> Option<String> {
+        match v {
+            Value::Map(m) => map(m, aad),
+            Value::List(items) => items.iter().find_map(|item| value(item, aad)),
+            Value::Str(s) | Value::Comment(s) if sops::cipher::is_envelope(s) && is_sealed_aad(aad) => {
+                Some(aad.clone())
+            }
+            _ => None,
+        }
+    }
+    map(doc, &mut String::new())
+}
+
 
 /// `metadata.namespace` and `metadata.name` of a document.
 pub fn object_ref(doc: &Map) -> (Option<&str>, Option<&str>) {

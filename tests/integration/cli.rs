@@ -497,6 +497,16 @@ fn verify_rejects_scope_and_order() -> Result<(), Failed> {
     let (code, out, _) =
         Run::seal(["verify", &moved.display().to_string()]).env("SOPS_AGE_KEY_FILE", &s.key).fails()?;
     check(code == 6 && out.contains("scope mismatch") && out.contains("prod/db"), format!("exit {code}: {out}"))?;
+    // The same copy renamed (kind and apiVersion are clear text outside the
+    // MAC): still checked as a SealedSecret, still refused.
+    for head in ["apiVersion: v1\nkind: ConfigMap\n", "apiVersion: example.com/v1\nkind: Whatever\n"] {
+        let renamed = s.dir.path().join("renamed.yaml");
+        let text = text.replacen("apiVersion: seal.dev/v1alpha1\nkind: SealedSecret\n", head, 1);
+        std::fs::write(&renamed, text.replace("namespace: prod", "namespace: staging"))?;
+        let (code, out, _) =
+            Run::seal(["verify", &renamed.display().to_string()]).env("SOPS_AGE_KEY_FILE", &s.key).fails()?;
+        check(code == 6 && out.contains("scope mismatch"), format!("renamed to {head:?}: exit {code}: {out}"))?;
+    }
     // stringData keys out of order: the MAC would fail after the API server sorts them.
     let lines: Vec<&str> = text.lines().collect();
     let host = lines.iter().position(|l| l.trim_start().starts_with("host:")).ok_or("no host")?;
