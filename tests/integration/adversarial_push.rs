@@ -326,12 +326,16 @@ fn a_push_secret_cannot_overwrite_a_path_another_push_secret_owns() -> Result<()
         a_secrets.patch("mine", &PatchParams::default(), &Patch::Merge(&whole)).await?;
         push_secret(&pss, "whole", r, ("mine", "whole"), VICTIM_PATH, None).await?;
         for name in ["overwrite", "add", "whole"] {
-            let obj = wait_errored(&pss, name, &format!("owned by PushSecret {victim}")).await?;
+            // Refused, without telling the attacker which object owns it.
+            let obj = wait_errored(&pss, name, "owned by a PushSecret of another namespace").await?;
             assert_absent(&serde_json::to_vec(&obj)?, CANARY_V2, "the attacker's status")?;
+            let msg = ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
+            ensure(!msg.contains(&victim), format!("the attacker is told the owner: {msg}"))?;
             let f = pss.get(name).await?.finalizers().to_vec();
             ensure(f.is_empty(), format!("{name} got finalizers {f:?} without writing anything"))?;
         }
-        // Not even another PushSecret of the victim's own namespace.
+        // Not even another PushSecret of the victim's own namespace (told
+        // which one owns it).
         let secrets = fx.secrets();
         source(&secrets, "other", "password", "other-value", "push-db-2").await?;
         let own: Api<PushSecret> = fx.app.api();

@@ -117,9 +117,11 @@ pub fn claim(meta: Option<&HashMap<String, String>>, me: &PushOwner, ctx: ClaimC
     if let Some(v) = custom.get(PUSHED_BY_KEY) {
         return match PushOwner::parse(v) {
             Some(o) if me.may_write_as(&o) => Ok(Claim::Mine(recorded_properties(custom))),
+            // Another namespace's owner is not named: a shared store must
+            // not tell a tenant which objects other tenants have.
             Some(o) => Err(format!(
                 "is owned by {} (custom metadata {PUSHED_BY_KEY}); a path has one owner, refusing to write it",
-                o.display()
+                if o.namespace == me.namespace { o.display() } else { "a PushSecret of another namespace".to_owned() }
             )),
             None => Err(format!("has a custom metadata {PUSHED_BY_KEY} seal cannot read; refusing to write it")),
         };
@@ -301,11 +303,14 @@ mod tests {
         let m = meta(&[(MANAGED_BY_KEY, "seal"), (PUSHED_BY_KEY, "team-b/push-db/u-9")]);
         for ctx in [SHARED, ClaimContext { wrote_before: true, namespaced_store: true }] {
             let e = claim(Some(&m), &me(), ctx).err().unwrap_or_default();
-            assert!(e.contains("owned by PushSecret team-b/push-db"), "{e}");
+            // Refused, without naming another tenant's object.
+            assert!(e.contains("owned by a PushSecret of another namespace"), "{e}");
+            assert!(!e.contains("team-b"), "{e}");
         }
         let other_name = PushOwner { name: "push-db-2".into(), ..me() };
         let m = meta(&[(MANAGED_BY_KEY, "seal"), (PUSHED_BY_KEY, &me().record())]);
-        assert!(claim(Some(&m), &other_name, SHARED).is_err());
+        let e = claim(Some(&m), &other_name, SHARED).err().unwrap_or_default();
+        assert!(e.contains("owned by PushSecret team-a/push-db "), "{e}");
         let garbled = meta(&[(MANAGED_BY_KEY, "seal"), (PUSHED_BY_KEY, "nonsense")]);
         assert!(claim(Some(&garbled), &me(), SHARED).is_err());
     }
