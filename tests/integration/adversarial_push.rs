@@ -37,6 +37,10 @@ pub fn trials() -> Vec<Trial> {
             "adversarial_push::a_push_secret_cannot_overwrite_a_path_another_push_secret_owns",
             a_push_secret_cannot_overwrite_a_path_another_push_secret_owns,
         ),
+        env::trial(
+            "adversarial_push::an_ownerless_path_is_taken_over_only_by_its_pusher_or_with_own_credentials",
+            an_ownerless_path_is_taken_over_only_by_its_pusher_or_with_own_credentials,
+        ),
     ]
 }
 
@@ -360,6 +364,66 @@ fn a_push_secret_cannot_overwrite_a_path_another_push_secret_owns() -> Result<()
         // only one there.
         delete_and_wait(&own, "push-db").await?;
         ensure(remote(bao, &shared.mount, VICTIM_PATH).await?.is_none(), "the owner's deletion left its secret")?;
+        Ok(())
+    })
+}
+
+fn an_ownerless_path_is_taken_over_only_by_its_pusher_or_with_own_credentials() -> Result<(), Failed> {
+    let fx = setup("adv-push-legacy")?;
+    let bao = env::bao()?;
+    let _lock = cluster_stores_lock();
+    env::block_on(async {
+        let attacker = fx.namespace("adv-push-legacy-attacker").await?;
+        let shared = shared_store(&fx, bao, &[fx.ns(), &attacker.name]).await?;
+        let root = bao.root()?;
+        let mount = &shared.mount;
+        // Secrets marked as seal's before owners were recorded (an upgrade)
+        // and as ESO's, with no owner.
+        for (path, by) in [("legacy/db", "seal"), ("eso/db", "external-secrets")] {
+            vaultrs::kv2::set(&root, mount, path, &BTreeMap::from([("password", "old")])).await?;
+            let mut opts = vaultrs::api::kv2::requests::SetSecretMetadataRequest::builder();
+            opts.custom_metadata(HashMap::from([("managed-by".to_owned(), by.to_owned())]));
+            vaultrs::kv2::set_metadata(&root, mount, path, Some(&mut opts)).await?;
+        }
+        // The PushSecret that pushed legacy/db before the upgrade: its
+        // status lists it.
+        let secrets = fx.secrets();
+        source(&secrets, "db", "password", CANARY, "*").await?;
+        let pss: Api<PushSecret> = fx.app.api();
+        let r = &shared.store_ref;
+        push_secret(&pss, "push-legacy", r, ("db", "password"), "legacy/db", Some("password")).await?;
+        let store = format!("ClusterSecretStore {}", r["name"].as_str().unwrap_or_default());
+        let status = json!({"status": {"syncedPushSecrets": {store: ["legacy/db/password"]}}});
+        pss.patch_status("push-legacy", &PatchParams::default(), &Patch::Merge(&status)).await?;
+        // The attacker, through the shared store, at both.
+        let a_secrets: Api<Secret> = attacker.api();
+        source(&a_secrets, "mine", "password", "attacker-value", "*").await?;
+        let a_pss: Api<PushSecret> = attacker.api();
+        push_secret(&a_pss, "grab-legacy", r, ("mine", "password"), "legacy/db", Some("password")).await?;
+        push_secret(&a_pss, "grab-eso", r, ("mine", "password"), "eso/db", Some("password")).await?;
+        let _ctrl = fx.start(&[&attacker.name], &[]).await?;
+
+        wait_ready(&pss, "push-legacy", "True", "Synced").await?;
+        let legacy = remote(bao, mount, "legacy/db").await?.ok_or("legacy/db is gone")?;
+        ensure(legacy.data.get("password").map(String::as_str) == Some(CANARY), "legacy/db was not pushed")?;
+        let by = legacy.custom.get("seal.dev/pushed-by").cloned().unwrap_or_default();
+        ensure(by.starts_with(&format!("{}/push-legacy/", fx.ns())), format!("legacy/db is recorded as {by:?}"))?;
+        wait_errored(&a_pss, "grab-legacy", "owned by a PushSecret of another namespace").await?;
+        wait_errored(&a_pss, "grab-eso", "no recorded owner").await?;
+        let eso = remote(bao, mount, "eso/db").await?.ok_or("eso/db is gone")?;
+        ensure(eso.data.get("password").map(String::as_str) == Some("old"), "the attacker overwrote eso/db")?;
+        ensure(eso.versions.len() == 1, format!("eso/db versions: {:?}", eso.versions))?;
+
+        // With a SecretStore of its own namespace (its own credentials) a
+        // PushSecret takes an ESO path over, as a migration from ESO does.
+        put_secret(&secrets, "vault-token", "token", &bao.root_token).await?;
+        create_store(&fx.stores(), "own", vault(&bao.addr, mount, "v2", token_auth("vault-token"))).await?;
+        let own = json!({"name": "own", "kind": "SecretStore"});
+        push_secret(&pss, "migrate", &own, ("db", "password"), "eso/db", Some("password")).await?;
+        wait_ready(&pss, "migrate", "True", "Synced").await?;
+        let eso = remote(bao, mount, "eso/db").await?.ok_or("eso/db is gone")?;
+        let by = eso.custom.get("seal.dev/pushed-by").cloned().unwrap_or_default();
+        ensure(by.starts_with(&format!("{}/migrate/", fx.ns())), format!("eso/db is recorded as {by:?}"))?;
         Ok(())
     })
 }
