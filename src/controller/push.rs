@@ -46,6 +46,8 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<PushSecret>>, ctx: Arc<Context>
     let delete = ps.spec.deletion_policy == Some(PushDeletionPolicy::Delete);
     let has_finalizer = ps.finalizers().iter().any(|f| f == FINALIZER);
     let old_record = ps.status.as_ref().map(|s| s.pushed.clone()).unwrap_or_default();
+    // The API server gives every object a uid; without one there is no
+    // owner to record, so nothing is written.
     let Some(uid) = ps.uid() else { return Ok(Action::await_change()) };
     let owner = PushOwner { namespace: ns.clone(), name: name.clone(), uid };
     if ps.meta().deletion_timestamp.is_some() {
