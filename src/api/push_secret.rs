@@ -119,4 +119,26 @@ pub struct PushSecretStatus {
     /// What was pushed: store → remote keys (`path` or `path/property`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub synced_push_secrets: std::collections::BTreeMap<String, Vec<String>>,
+    /// Every path this PushSecret has written and owns, with the properties
+    /// it wrote there, kept until it is deleted (also after a path leaves
+    /// the spec), so that `deletionPolicy: Delete` knows where to look. The
+    /// remote secret's own record (custom metadata `seal.dev/pushed-by`,
+    /// `seal.dev/pushed-properties`) decides what is removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pushed: Vec<PushedPath>,
+}
+
+/// A path a PushSecret wrote, through one store.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub struct PushedPath {
+    /// `SecretStore` or `ClusterSecretStore`.
+    pub store_kind: String,
+    /// The store's name.
+    pub store_name: String,
+    /// The path under the store's mount.
+    pub remote_key: String,
+    /// The properties written there (names, never values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<String>,
 }

@@ -86,7 +86,7 @@ pub fn trials() -> Vec<Trial> {
 /// test here that creates a ClusterSecretStore, until it is deleted again.
 static CLUSTER_STORES: Mutex<()> = Mutex::new(());
 
-fn cluster_stores_lock() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn cluster_stores_lock() -> std::sync::MutexGuard<'static, ()> {
     CLUSTER_STORES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -1131,9 +1131,9 @@ fn secret_store_cannot_use_credentials_from_another_namespace() -> Result<(), Fa
 }
 
 /// Deletes a ClusterSecretStore when dropped (they outlive namespaces).
-struct ClusterStoreGuard {
-    api: Api<ClusterSecretStore>,
-    name: String,
+pub(crate) struct ClusterStoreGuard {
+    pub(crate) api: Api<ClusterSecretStore>,
+    pub(crate) name: String,
 }
 
 impl Drop for ClusterStoreGuard {

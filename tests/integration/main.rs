@@ -7,6 +7,7 @@
 //! first use, and are always torn down when the run ends.
 
 mod adversarial_eso;
+mod adversarial_push;
 mod adversarial_sealed;
 mod adversarial_vault;
 mod cli;
@@ -53,6 +54,7 @@ fn main() {
     trials.extend(adversarial_sealed::trials());
     trials.extend(adversarial_vault::trials());
     trials.extend(adversarial_eso::trials());
+    trials.extend(adversarial_push::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     env::shutdown();
     conclusion.exit();

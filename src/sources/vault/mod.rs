@@ -6,6 +6,7 @@
 
 pub mod connect;
 pub mod external;
+pub mod ownership;
 pub mod pool;
 pub mod store;
 

@@ -9,7 +9,7 @@
 //! whatever the number of ExternalSecrets and keys that name it. A
 //! semaphore bounds the requests in flight to Vault.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use zeroize::Zeroizing;
 
 use super::ResolvedStore;
 use super::connect::{self, ConnectPolicy};
+use super::ownership;
 use crate::api::Reason;
 use crate::api::secret_store::{KvVersion, SecretKeyRef, ServiceAccountRef, VaultProvider};
 use crate::telemetry::Metrics;
@@ -117,10 +118,24 @@ pub struct VaultPool {
     metrics: Arc<Metrics>,
 }
 
-/// Custom metadata key marking the KV v2 secrets a PushSecret wrote.
-pub const MANAGED_BY_KEY: &str = "managed-by";
-/// Its value for seal.
-pub const MANAGED_BY_SEAL: &str = "seal";
+pub use super::ownership::{MANAGED_BY_KEY, MANAGED_BY_SEAL};
+
+/// One value a PushSecret writes (see [`VaultPool::push`]).
+pub struct PushRequest<'a> {
+    /// The path under the store's mount.
+    pub path: &'a str,
+    /// The property written, or `None`: the value is a JSON object of
+    /// properties.
+    pub property: Option<&'a str>,
+    /// The value (zeroized by the caller).
+    pub value: &'a [u8],
+    /// `updatePolicy: IfNotExists`.
+    pub if_not_exists: bool,
+    /// The PushSecret writing.
+    pub owner: &'a ownership::PushOwner,
+    /// Its status lists this path as pushed through this store.
+    pub wrote_before: bool,
+}
 
 /// Most secrets one `dataFrom.find` may match.
 pub const MAX_FIND_KEYS: usize = 1000;
@@ -438,19 +453,25 @@ impl VaultPool {
 
     /// Writes one pushed value to KV v2 at `path`: as `property` of the
     /// secret there (its other properties kept), or, without a property,
-    /// as the whole secret (`value` a JSON object). A secret that exists
-    /// and was not written by seal (or External Secrets Operator) is never
-    /// overwritten; the write is a check-and-set on the version read, and is
-    /// skipped when nothing would change. Returns whether it wrote.
+    /// as the properties of `value` (a JSON object), replacing those this
+    /// PushSecret wrote before. Only a path that is free or that `owner`
+    /// owns is written (see [`ownership::claim`]); the owner and the
+    /// properties it wrote are recorded in the secret's custom metadata
+    /// before the data is written, so that it covers what is there even when
+    /// the data write fails; for a new secret, after (the check-and-set on
+    /// version 0 decides which of two writers creates it; until it is
+    /// marked, no PushSecret writes it again). The write is a
+    /// check-and-set on the version read, and is skipped when nothing would
+    /// change. Returns the properties `owner` owns there now, or `None`
+    /// when it wrote nothing and owns nothing (`IfNotExists` on a secret it
+    /// does not own yet).
     pub async fn push(
         &self,
         kube: &Client,
         store: &ResolvedStore,
-        path: &str,
-        property: Option<&str>,
-        value: &[u8],
-        if_not_exists: bool,
-    ) -> Result<bool, VaultError> {
+        req: &PushRequest<'_>,
+    ) -> Result<Option<BTreeSet<String>>, VaultError> {
+        let path = req.path;
         if store.provider.version.unwrap_or_default() != KvVersion::V2 {
             return Err(VaultError::Misconfigured(format!("{}: PushSecret needs a KV version 2 mount", store.display)));
         }
@@ -461,17 +482,19 @@ impl VaultPool {
         let live = meta.as_ref().is_some_and(|m| {
             m.versions.get(&m.current_version.to_string()).is_some_and(|v| v.deletion_time.is_empty() && !v.destroyed)
         });
-        if let Some(m) = &meta {
-            let by = m.custom_metadata.as_ref().and_then(|c| c.get(MANAGED_BY_KEY)).map(String::as_str);
-            if !matches!(by, Some(MANAGED_BY_SEAL | "external-secrets")) {
-                return Err(VaultError::Denied(format!(
-                    "{}: {path} exists and was not written by seal (custom metadata {MANAGED_BY_KEY} is not {MANAGED_BY_SEAL}); refusing to overwrite it",
-                    store.display
-                )));
-            }
-        }
-        if if_not_exists && live {
-            return Ok(false);
+        let custom = meta.as_ref().map(|m| m.custom_metadata.clone().unwrap_or_default());
+        let ctx = ownership::ClaimContext {
+            wrote_before: req.wrote_before,
+            namespaced_store: store.own_namespace.as_deref() == Some(req.owner.namespace.as_str()),
+        };
+        let claim = ownership::claim(custom.as_ref(), req.owner, ctx)
+            .map_err(|why| VaultError::Denied(format!("{}: {path} {why}", store.display)))?;
+        let owned = match &claim {
+            ownership::Claim::Mine(p) => p.clone(),
+            ownership::Claim::New | ownership::Claim::TakeOver => BTreeSet::new(),
+        };
+        if req.if_not_exists && live {
+            return Ok(matches!(claim, ownership::Claim::Mine(_)).then_some(owned));
         }
         let mut data: serde_json::Map<String, serde_json::Value> = if live {
             let what = format!("{}: read {path}", store.display);
@@ -485,95 +508,145 @@ impl VaultPool {
             serde_json::Map::new()
         };
         let before = data.clone();
-        let text = std::str::from_utf8(value)
+        let text = std::str::from_utf8(req.value)
             .map_err(|_| VaultError::Misconfigured(format!("{}: the value for {path} is not text", store.display)))?;
-        match property {
-            Some(p) => {
-                data.insert(p.to_owned(), serde_json::Value::String(text.to_owned()));
-            }
-            None => match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(serde_json::Value::Object(m)) => data = m,
-                _ => {
-                    return Err(VaultError::Misconfigured(format!(
-                        "{}: without remoteRef.property the value for {path} must be a JSON object",
-                        store.display
-                    )));
-                }
-            },
+        let written = ownership::merge_push(&mut data, &owned, req.property, text).ok_or_else(|| {
+            VaultError::Misconfigured(format!(
+                "{}: without remoteRef.property the value for {path} must be a JSON object",
+                store.display
+            ))
+        })?;
+        let owned_now = ownership::owned_after(&owned, &written, &data);
+        let old_custom = custom.clone().unwrap_or_default();
+        let new_custom = ownership::with_record(&old_custom, req.owner, &owned_now)
+            .map_err(|why| VaultError::Misconfigured(format!("{}: {path}: {why}", store.display)))?;
+        // An existing secret: the record first, so that it covers the data
+        // even when the data write fails.
+        if meta.is_some() && new_custom != old_custom {
+            self.set_custom_metadata(store, &client, path, new_custom.clone(), "record the owner of").await?;
         }
-        if live && data == before {
-            return Ok(false);
-        }
-        let what = format!("{}: write {path}", store.display);
-        let cas = u32::try_from(version).unwrap_or(u32::MAX);
-        self.request(store, async {
-            vaultrs::kv2::set_with_options(
-                client.as_ref(),
-                &mount,
-                path,
-                &data,
-                vaultrs::api::kv2::requests::SetSecretRequestOptions { cas },
-            )
-            .await
-            .map_err(|e| from_client(e, &store.display, &what))
-        })
-        .await?;
-        if meta.is_none() {
-            let what = format!("{}: mark {path}", store.display);
+        if !(live && data == before) {
+            let what = format!("{}: write {path}", store.display);
+            let cas = u32::try_from(version).unwrap_or(u32::MAX);
             self.request(store, async {
-                let mut opts = vaultrs::api::kv2::requests::SetSecretMetadataRequest::builder();
-                opts.custom_metadata(HashMap::from([(MANAGED_BY_KEY.to_owned(), MANAGED_BY_SEAL.to_owned())]));
-                vaultrs::kv2::set_metadata(client.as_ref(), &mount, path, Some(&mut opts))
-                    .await
-                    .map_err(|e| from_client(e, &store.display, &what))
+                vaultrs::kv2::set_with_options(
+                    client.as_ref(),
+                    &mount,
+                    path,
+                    &data,
+                    vaultrs::api::kv2::requests::SetSecretRequestOptions { cas },
+                )
+                .await
+                .map_err(|e| match e {
+                    // Most likely the check-and-set: someone wrote the path
+                    // since it was read (the next reconcile reads it again).
+                    // Not `Unavailable`: that would pause the whole store.
+                    ClientError::APIError { code: 400, .. } => VaultError::Denied(format!(
+                        "{what}: refused (400): the secret changed since it was read (check-and-set), or the store does not accept the data"
+                    )),
+                    e => from_client(e, &store.display, &what),
+                })
             })
             .await?;
         }
-        Ok(true)
+        if meta.is_none() {
+            self.set_custom_metadata(store, &client, path, new_custom, "mark").await?;
+        }
+        Ok(Some(owned_now))
     }
 
-    /// Removes a pushed value: `property` from the secret at `path`, or
-    /// the whole secret (every version); only a secret seal wrote.
+    /// Replaces the custom metadata of the KV v2 secret at `path` (its
+    /// other metadata settings are left as they are).
+    async fn set_custom_metadata(
+        &self,
+        store: &ResolvedStore,
+        client: &VaultClient,
+        path: &str,
+        custom: HashMap<String, String>,
+        doing: &str,
+    ) -> Result<(), VaultError> {
+        let what = format!("{}: {doing} {path}", store.display);
+        self.request(store, async {
+            let mut opts = vaultrs::api::kv2::requests::SetSecretMetadataRequest::builder();
+            opts.custom_metadata(custom);
+            vaultrs::kv2::set_metadata(client, &store.provider.path, path, Some(&mut opts))
+                .await
+                .map_err(|e| from_client(e, &store.display, &what))
+        })
+        .await
+    }
+
+    /// Removes what `owner` pushed to `path`, as the secret's own record
+    /// says (see [`ownership::plan_unpush`]): nothing at a path it does not
+    /// own; the properties it wrote, the others kept; the whole secret
+    /// (every version) only when nothing but its properties is left.
+    /// Returns what was done.
     pub async fn unpush(
         &self,
         kube: &Client,
         store: &ResolvedStore,
         path: &str,
-        property: Option<&str>,
-    ) -> Result<(), VaultError> {
+        owner: &ownership::PushOwner,
+    ) -> Result<ownership::Unpush, VaultError> {
         let client = self.client(kube, store).await?;
         let mount = store.provider.path.clone();
-        let meta = self.kv2_metadata(store, &client, path).await?;
-        let Some(meta) = meta else { return Ok(()) };
-        let by = meta.custom_metadata.as_ref().and_then(|c| c.get(MANAGED_BY_KEY)).map(String::as_str);
-        if by != Some(MANAGED_BY_SEAL) {
-            return Ok(());
-        }
+        let Some(meta) = self.kv2_metadata(store, &client, path).await? else {
+            return Ok(ownership::Unpush::NotMine);
+        };
+        let custom = meta.custom_metadata.clone().unwrap_or_default();
+        let live = meta
+            .versions
+            .get(&meta.current_version.to_string())
+            .is_some_and(|v| v.deletion_time.is_empty() && !v.destroyed);
         let what = format!("{}: delete {path}", store.display);
-        if let Some(p) = property {
-            let mut data: serde_json::Map<String, serde_json::Value> = self
-                .request(store, async {
-                    vaultrs::kv2::read(client.as_ref(), &mount, path)
-                        .await
-                        .map_err(|e| from_client(e, &store.display, &what))
-                })
-                .await?;
-            if data.remove(p).is_some() && !data.is_empty() {
+        // Read only at a path this PushSecret owns.
+        if ownership::plan_unpush(&custom, owner, &BTreeSet::new()) == ownership::Unpush::NotMine {
+            return Ok(ownership::Unpush::NotMine);
+        }
+        let mut data: serde_json::Map<String, serde_json::Value> = if live {
+            self.request(store, async {
+                vaultrs::kv2::read(client.as_ref(), &mount, path)
+                    .await
+                    .map_err(|e| from_client(e, &store.display, &what))
+            })
+            .await?
+        } else {
+            serde_json::Map::new()
+        };
+        let present: BTreeSet<String> = data.keys().cloned().collect();
+        let plan = ownership::plan_unpush(&custom, owner, &present);
+        match &plan {
+            ownership::Unpush::NotMine => {}
+            ownership::Unpush::DeleteAll => {
                 self.request(store, async {
-                    vaultrs::kv2::set(client.as_ref(), &mount, path, &data)
+                    vaultrs::kv2::delete_metadata(client.as_ref(), &mount, path)
                         .await
                         .map_err(|e| from_client(e, &store.display, &what))
                 })
                 .await?;
-                return Ok(());
+            }
+            ownership::Unpush::Remove(ours) => {
+                data.retain(|k, _| !ours.contains(k));
+                let cas = u32::try_from(meta.current_version).unwrap_or(u32::MAX);
+                self.request(store, async {
+                    vaultrs::kv2::set_with_options(
+                        client.as_ref(),
+                        &mount,
+                        path,
+                        &data,
+                        vaultrs::api::kv2::requests::SetSecretRequestOptions { cas },
+                    )
+                    .await
+                    .map_err(|e| from_client(e, &store.display, &what))
+                })
+                .await?;
+                self.set_custom_metadata(store, &client, path, ownership::without_record(&custom), "release").await?;
+            }
+            ownership::Unpush::Release => {
+                self.set_custom_metadata(store, &client, path, ownership::without_record(&custom), "release").await?;
             }
         }
-        self.request(store, async {
-            vaultrs::kv2::delete_metadata(client.as_ref(), &mount, path)
-                .await
-                .map_err(|e| from_client(e, &store.display, &what))
-        })
-        .await
+        Ok(plan)
     }
 
     async fn read_uncached(
