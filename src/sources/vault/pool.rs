@@ -51,6 +51,10 @@ pub enum VaultError {
     /// the given time (the message is the same as for `Unavailable`).
     #[error("{0}")]
     Paused(String, Duration),
+    /// The object asks for something that cannot be made, whatever the
+    /// store holds: a `Password` shape, a rewrite beyond its bounds.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl VaultError {
@@ -62,6 +66,7 @@ impl VaultError {
             VaultError::NotFound(_) => Reason::SecretNotFound,
             VaultError::PropertyNotFound(_) => Reason::PropertyNotFound,
             VaultError::Misconfigured(_) => Reason::StoreMisconfigured,
+            VaultError::Invalid(_) => Reason::InvalidDocument,
         }
     }
 }
