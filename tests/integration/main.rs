@@ -6,6 +6,7 @@
 //! expensive components (the control plane, OpenBao) are started once, on
 //! first use, and are always torn down when the run ends.
 
+mod adversarial_bounds;
 mod adversarial_sealed;
 mod adversarial_vault;
 mod cli;
@@ -51,6 +52,7 @@ fn main() {
     trials.extend(image::trials());
     trials.extend(adversarial_sealed::trials());
     trials.extend(adversarial_vault::trials());
+    trials.extend(adversarial_bounds::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     env::shutdown();
     conclusion.exit();

@@ -114,6 +114,23 @@ impl ControllerProcess {
         Ok(())
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(Child::id)
+    }
+
+    /// Its peak resident memory so far (`VmHWM` in `/proc/<pid>/status`), in KiB.
+    pub fn peak_rss_kib(&self) -> Result<u64, String> {
+        self.alive()?;
+        let pid = self.pid().ok_or("the controller is not running")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}: {e}"))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| format!("/proc/{pid}/status has no VmHWM"))
+    }
+
     /// GET on its HTTP port.
     pub async fn get(&self, path: &str) -> Result<(u16, Vec<u8>), String> {
         http_get(self.port, path).await

@@ -332,7 +332,7 @@ mod tests {
         let chunk = vec![b'x'; 64 * 1024];
         let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", 400u64 << 20);
         let addr = server(head, chunk, 6400);
-        let e = get(&addr).await.err().expect("refused");
+        let e = get(&addr).await.expect_err("refused");
         assert!(too_large(&ClientError::from(e)));
     }
 
@@ -341,7 +341,7 @@ mod tests {
         // HTTP/1.0 style: no length, the body ends when the server closes.
         let chunk = vec![b'x'; 64 * 1024];
         let addr = server("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".into(), chunk, 6400);
-        let e = get(&addr).await.err().expect("refused");
+        let e = get(&addr).await.expect_err("refused");
         assert!(too_large(&ClientError::from(e)));
     }
 
