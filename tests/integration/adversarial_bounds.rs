@@ -83,6 +83,39 @@ where
     .await
 }
 
+/// [`wait_refused`], failing at once when the controller's peak memory
+/// passes the shipped limit meanwhile (the process would have been
+/// OOM-killed, and restarted into the same work).
+async fn wait_refused_in_memory<K>(
+    ctrl: &ControllerProcess,
+    api: &Api<K>,
+    name: &str,
+    reason: &str,
+    needles: &[&str],
+) -> Result<String, Failed>
+where
+    K: Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let peak = ctrl.peak_rss_kib()?;
+        ensure(
+            peak < SHIPPED_LIMIT_KIB,
+            format!("while {name} was reconciled the controller's peak RSS reached {} MiB, over 256 MiB", peak >> 10),
+        )?;
+        let v = serde_json::to_value(api.get(name).await?)?;
+        let (status, r, message) = ready(&v);
+        if status == "False" && r == reason && needles.iter().all(|n| message.contains(n)) {
+            return Ok(message);
+        }
+        if Instant::now() >= deadline {
+            let shown: String = message.chars().take(300).collect();
+            return Err(format!("{name} was not refused with {reason} within 60 s: Ready={status} {r}: {shown}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The controller's peak resident memory, checked against the shipped
 /// limit; returns it in MiB.
 fn peak_under(ctrl: &ControllerProcess, limit_kib: u64, what: &str) -> Result<u64, Failed> {
@@ -229,7 +262,14 @@ fn doubling_rewrite_rules_are_refused_without_growing_memory() -> Result<(), Fai
             .await?;
         }
         let ctrl = fx.start(&[&attacker.name], &[]).await?;
-        let msg = wait_refused(&es, "double", "InvalidDocument", &["spec.dataFrom[0].rewrite[4]", "253 bytes"]).await?;
+        let msg = wait_refused_in_memory(
+            &ctrl,
+            &es,
+            "double",
+            "InvalidDocument",
+            &["spec.dataFrom[0].rewrite[4]", "253 bytes"],
+        )
+        .await?;
         ensure(!msg.contains("canary"), format!("the key or value is quoted: {msg}"))?;
         let msg = wait_refused(&es, "many", "InvalidDocument", &["spec.dataFrom[0].rewrite", "at most 32"]).await?;
         ensure(!msg.contains("canary"), format!("the key or value is quoted: {msg}"))?;
@@ -327,8 +367,8 @@ fn a_store_answering_a_huge_login_is_refused_without_growing_memory() -> Result<
         }
         let ctrl = fx.start(&[&attacker.name], &[]).await?;
         for (name, _) in &stores {
-            let msg = wait_refused(&attacker.api::<seal::api::SecretStore>(), name, "StoreUnavailable", &["1024 KiB"])
-                .await?;
+            let stores = attacker.api::<seal::api::SecretStore>();
+            let msg = wait_refused_in_memory(&ctrl, &stores, name, "StoreUnavailable", &["1024 KiB"]).await?;
             ensure(msg.contains(&format!("SecretStore {}/{name}", attacker.name)), format!("no store named: {msg}"))?;
             wait_refused(&es, name, "StoreUnavailable", &["1024 KiB"]).await?;
             eprintln!("adversarial_bounds: store {name}: {msg}");
@@ -388,16 +428,27 @@ fn two_hundred_tenant_secrets_labelled_as_ours_cost_a_slim_entry_each() -> Resul
         // Secrets it manages returns all of them, and it is ready (what
         // `start` waits for) once that list is done.
         let ctrl = fx.start(&[&tenant.name], &[]).await?;
+        // Until every Secret was listed (pages of at most 10), the peak
+        // stays under the bound.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let peak = ctrl.peak_rss_kib()?;
+            ensure(
+                peak < TENANT_BOUND_KIB,
+                format!("while the Secrets were listed the controller's peak RSS reached {} MiB", peak >> 10),
+            )?;
+            let m = ctrl.metrics().await?;
+            let lists =
+                crate::external::metric(&m, "seal_api_requests_total", &[("verb", "list"), ("resource", "secrets")]);
+            if lists >= (TENANT_SECRETS / 10) as f64 {
+                break;
+            }
+            ensure(Instant::now() < deadline, format!("{lists} lists of Secrets after 60 s"))?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         let took = victim_materializes(&fx, "victim").await?;
         eprintln!("adversarial_bounds: the victim's ExternalSecret materialized in {took:?}");
         tokio::time::sleep(Duration::from_secs(3)).await;
-        // They were listed, in pages of at most 10.
-        let lists = crate::external::metric(
-            &ctrl.metrics().await?,
-            "seal_api_requests_total",
-            &[("verb", "list"), ("resource", "secrets")],
-        );
-        ensure(lists >= (TENANT_SECRETS / 10) as f64, format!("{lists} lists of Secrets"))?;
         peak_under(&ctrl, TENANT_BOUND_KIB, "200 tenant Secrets of 1 MiB labelled as seal's")?;
         Ok(())
     })
