@@ -294,11 +294,13 @@ fn bounded_regex(src: &str) -> Result<regex::Regex, String> {
 /// ESO's key conversion (`conversionStrategy`) of `dataFrom` keys when the
 /// entry has no rewrite rules: every character that is not a letter, a
 /// digit, `-`, `.` or `_` becomes `_` (`Default`) or `_UXXXX_` with its
-/// code point in hex (`Unicode`). Two keys that convert to one are an error.
+/// code point in hex (`Unicode`). Two keys that convert to one are an error,
+/// and so is a key longer than a Secret key may be (checked as it is
+/// built: a key from the store is never expanded past that).
 pub fn convert_keys(entry: SecretData, strategy: ConversionStrategy, i: usize) -> Result<SecretData, String> {
     let mut out = SecretData::default();
     for (k, v) in entry.0 {
-        let mut key = String::with_capacity(k.len());
+        let mut key = String::with_capacity(k.len().min(MAX_KEY_BYTES));
         for c in k.chars() {
             if c.is_alphanumeric() || matches!(c, '-' | '.' | '_') {
                 key.push(c);
@@ -306,6 +308,11 @@ pub fn convert_keys(entry: SecretData, strategy: ConversionStrategy, i: usize) -
                 key.push_str(&format!("_U{:04x}_", u32::from(c)));
             } else {
                 key.push('_');
+            }
+            if key.len() > MAX_KEY_BYTES {
+                return Err(format!(
+                    "spec.dataFrom[{i}]: a key from the store is longer than {MAX_KEY_BYTES} bytes, the longest Secret key; add rewrite rules to shorten it"
+                ));
             }
         }
         if out.0.insert(key.clone(), v).is_some() {
@@ -840,6 +847,21 @@ mod tests {
         }
         let e = convert_keys(clash, ConversionStrategy::Default, 2).err().expect("two keys, one name");
         assert!(e.contains("spec.dataFrom[2]") && e.contains("\"a_b\""), "{e}");
+    }
+
+    #[test]
+    fn a_converted_key_longer_than_a_secret_key_is_refused_without_quoting_it() {
+        let ok = "k".repeat(MAX_KEY_BYTES);
+        assert!(convert_keys(one_key(&ok), ConversionStrategy::Default, 0).is_ok());
+        for (key, strategy) in [
+            ("k".repeat(MAX_KEY_BYTES + 1), ConversionStrategy::Default),
+            ("/".repeat(1 << 20), ConversionStrategy::Unicode),
+            (format!("canary{}", "/".repeat(40)), ConversionStrategy::Unicode),
+        ] {
+            let e = convert_keys(one_key(&key), strategy, 2).err().expect("too long");
+            assert!(e.starts_with("spec.dataFrom[2]: a key from the store is longer than 253 bytes"), "{e}");
+            assert!(!e.contains("canary") && !e.contains("///"), "{e}");
+        }
     }
 
     #[test]
