@@ -332,6 +332,10 @@ pub const MAX_REWRITE_RULES: usize = 32;
 pub const MAX_REWRITE_KEYS: usize = 1000;
 /// Longest `rewrite[].regexp.target`, in bytes.
 pub const MAX_REWRITE_TARGET: usize = 1024;
+/// Most template runs the `transform` rules of one entry may make (rules
+/// times keys): each run is bounded by the template engine, but thousands
+/// of them would hold a reconcile's task for minutes.
+pub const MAX_TRANSFORM_RUNS: usize = 4096;
 
 /// Applies ESO's `rewrite` rules to the keys of one `dataFrom` entry.
 ///
@@ -353,6 +357,14 @@ pub fn rewrite(
         return Err(format!(
             "spec.dataFrom[{i}].rewrite: the entry has {} keys; rewrite rules apply to at most {MAX_REWRITE_KEYS}",
             entry.0.len()
+        ));
+    }
+    let transforms = rules.iter().filter(|r| r.regexp.is_none() && r.transform.is_some()).count();
+    if transforms.saturating_mul(entry.0.len()) > MAX_TRANSFORM_RUNS {
+        return Err(format!(
+            "spec.dataFrom[{i}].rewrite: {transforms} transform rules over {} keys would run {} templates; at most {MAX_TRANSFORM_RUNS}",
+            entry.0.len(),
+            transforms.saturating_mul(entry.0.len())
         ));
     }
     let too_long = |field: &str| {
@@ -925,6 +937,17 @@ mod tests {
         }
         let e = rewrite(many, &[regexp("k", "x")], 0).err().expect("too many keys");
         assert!(e.contains("1001 keys"), "{e}");
+        let mut keys = SecretData::default();
+        for n in 0..500 {
+            keys.0.insert(format!("k{n}"), Zeroizing::new(Vec::new()));
+        }
+        let upper = crate::api::external_secret::Rewrite {
+            regexp: None,
+            transform: Some(crate::api::external_secret::RewriteTransform { template: "{{ .value | upper }}".into() }),
+        };
+        assert!(rewrite(keys.clone(), &vec![upper.clone(); 8], 0).is_ok(), "4000 runs");
+        let e = rewrite(keys, &vec![upper; 9], 0).err().expect("4500 runs");
+        assert!(e.contains("9 transform rules over 500 keys"), "{e}");
 
         let mut es = es(None);
         es.spec.data_from.push(crate::api::external_secret::DataFrom {
