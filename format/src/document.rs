@@ -143,7 +143,6 @@ pub fn sealed_value_path(doc: &Map) -> Option<String> {
     map(doc, &mut String::new())
 }
 
-
 /// `metadata.namespace` and `metadata.name` of a document.
 pub fn object_ref(doc: &Map) -> (Option<&str>, Option<&str>) {
     let md = doc.get("metadata").and_then(Value::as_map);

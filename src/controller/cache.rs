@@ -77,6 +77,11 @@ impl SecretCache {
         SecretCache(stores)
     }
 
+    /// The stores, one per watched scope.
+    pub fn stores(&self) -> &[Store<Secret>] {
+        &self.0
+    }
+
     /// The cached (slimmed) Secret `ns/name`, if a store holds it.
     pub fn get(&self, ns: &str, name: &str) -> Option<Arc<Secret>> {
         let key = ObjectRef::new(name).within(ns);

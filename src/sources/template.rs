@@ -173,7 +173,8 @@ impl Work {
         Work::with_deadline(std::time::Instant::now() + MAX_WORK_TIME)
     }
 
-    fn with_deadline(deadline: std::time::Instant) -> Arc<Work> {
+    /// A full budget with the given deadline.
+    pub(crate) fn with_deadline(deadline: std::time::Instant) -> Arc<Work> {
         Arc::new(Work {
             spent: Mutex::new(Spent::default()),
             deadline,

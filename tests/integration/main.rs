@@ -6,6 +6,7 @@
 //! expensive components (the control plane, OpenBao) are started once, on
 //! first use, and are always torn down when the run ends.
 
+mod adversarial_bounds;
 mod adversarial_eso;
 mod adversarial_push;
 mod adversarial_sealed;
@@ -55,6 +56,7 @@ fn main() {
     trials.extend(adversarial_vault::trials());
     trials.extend(adversarial_eso::trials());
     trials.extend(adversarial_push::trials());
+    trials.extend(adversarial_bounds::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     env::shutdown();
     conclusion.exit();

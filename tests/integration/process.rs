@@ -103,15 +103,6 @@ impl ControllerProcess {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
-    /// Its peak resident memory so far (`VmHWM`, KiB), while it runs.
-    pub fn peak_rss_kib(&self) -> Option<u64> {
-        let child = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        let pid = child.as_ref()?.id();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    }
-
     /// Fails when the process has exited.
     pub fn alive(&self) -> Result<(), String> {
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
@@ -121,6 +112,23 @@ impl ControllerProcess {
             return Err(format!("the controller exited ({status}); its last output:\n{}", self.log_tail()));
         }
         Ok(())
+    }
+
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(Child::id)
+    }
+
+    /// Its peak resident memory so far (`VmHWM` in `/proc/<pid>/status`), in KiB.
+    pub fn peak_rss_kib(&self) -> Result<u64, String> {
+        self.alive()?;
+        let pid = self.pid().ok_or("the controller is not running")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}: {e}"))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| format!("/proc/{pid}/status has no VmHWM"))
     }
 
     /// GET on its HTTP port.

@@ -108,9 +108,20 @@ pub fn validate(es: &ExternalSecret) -> Result<(), String> {
                 ));
             }
         }
+        if df.rewrite.len() > MAX_REWRITE_RULES {
+            return Err(format!(
+                "spec.dataFrom[{i}].rewrite has {} rules; at most {MAX_REWRITE_RULES}",
+                df.rewrite.len()
+            ));
+        }
         for (j, r) in df.rewrite.iter().enumerate() {
             if r.regexp.is_some() == r.transform.is_some() {
                 return Err(format!("spec.dataFrom[{i}].rewrite[{j}]: give exactly one of regexp and transform"));
+            }
+            if r.regexp.as_ref().is_some_and(|r| r.target.len() > MAX_REWRITE_TARGET) {
+                return Err(format!(
+                    "spec.dataFrom[{i}].rewrite[{j}].regexp.target is longer than {MAX_REWRITE_TARGET} bytes"
+                ));
             }
         }
     }
@@ -144,6 +155,8 @@ pub async fn fetch(
 ) -> Result<SecretData, VaultError> {
     let mut data = SecretData::default();
     let no_store = || VaultError::Misconfigured("spec.secretStoreRef names no store".into());
+    // One budget for every rewrite transform of the object.
+    let work = crate::sources::template::Work::new();
     for d in &es.spec.data {
         let r = &d.remote_ref;
         let store = store.ok_or_else(no_store)?;
@@ -211,9 +224,10 @@ pub async fn fetch(
         }
         if let Some(g) = df.source_ref.as_ref().and_then(|r| r.generator_ref.as_ref()) {
             let field = format!("spec.dataFrom[{i}].sourceRef.generatorRef");
-            let value = generate(ctx, es, g, epoch(now_secs(), interval))
-                .await
-                .map_err(|e| VaultError::Misconfigured(format!("{field}: {e}")))?;
+            let value = generate(ctx, es, g, epoch(now_secs(), interval)).await.map_err(|e| match e {
+                VaultError::Invalid(m) => VaultError::Invalid(format!("{field}: {m}")),
+                other => VaultError::Misconfigured(format!("{field}: {other}")),
+            })?;
             entry.0.insert("password".to_owned(), value);
         }
         // ESO: the rewrite rules, or, when there are none, the key
@@ -226,7 +240,15 @@ pub async fn fetch(
                 .or(df.find.as_ref().and_then(|f| f.conversion_strategy));
             convert_keys(entry, strategy.unwrap_or_default(), i).map_err(VaultError::Misconfigured)?
         } else {
-            rewrite(entry, &df.rewrite, i).map_err(VaultError::Misconfigured)?
+            // Transform rules are tenant templates: off the async workers,
+            // and charged to the object's one template budget.
+            let (rules, work) = (df.rewrite.clone(), work.clone());
+            tokio::task::spawn_blocking(move || rewrite_in(&work, entry, &rules, i))
+                .await
+                .map_err(|_| {
+                    VaultError::Invalid(format!("spec.dataFrom[{i}].rewrite: the rewrite stopped unexpectedly"))
+                })?
+                .map_err(VaultError::Invalid)?
         };
         data.0.extend(entry.0);
     }
@@ -234,34 +256,40 @@ pub async fn fetch(
 }
 
 /// A generator's value (`Password`, from the ExternalSecret's namespace),
-/// the same within one refresh epoch (see `sources::generator`).
+/// the same within one refresh epoch (see `sources::generator`). A shape
+/// that cannot be made is `Invalid`, refused before anything is drawn; the
+/// draw itself is bounded and cheap (at most 1024 characters, no
+/// rejection loop), so it runs here rather than on a blocking thread.
 async fn generate(
     ctx: &SourceContext,
     es: &ExternalSecret,
     g: &crate::api::external_secret::GeneratorRef,
     epoch: u64,
-) -> Result<Zeroizing<Vec<u8>>, String> {
+) -> Result<Zeroizing<Vec<u8>>, VaultError> {
     use crate::api::generator::Password;
     use crate::sources::generator;
     if g.kind != "Password" || g.api_version.as_deref().is_some_and(|v| !v.starts_with("seal.dev/")) {
-        return Err(format!(
+        return Err(VaultError::Invalid(format!(
             "{} {}: seal has one generator, seal.dev/v1alpha1 Password",
             g.api_version.as_deref().unwrap_or(""),
             g.kind
-        ));
+        )));
     }
     let ns = es.namespace().unwrap_or_default();
     let api: kube::Api<Password> = kube::Api::namespaced(ctx.client.clone(), &ns);
     let p = api
         .get_opt(&g.name)
         .await
-        .map_err(|e| format!("cannot read Password {ns}/{}: {e}", g.name))?
-        .ok_or_else(|| format!("Password {ns}/{} does not exist", g.name))?;
-    let key = ctx.registry.hmac_key_bytes().ok_or("the controller's keys are not loaded yet")?;
+        .map_err(|e| VaultError::Misconfigured(format!("cannot read Password {ns}/{}: {e}", g.name)))?
+        .ok_or_else(|| VaultError::Misconfigured(format!("Password {ns}/{} does not exist", g.name)))?;
+    let key = ctx
+        .registry
+        .hmac_key_bytes()
+        .ok_or_else(|| VaultError::Unavailable("the controller's keys are not loaded yet".into()))?;
     let uid = es.uid().unwrap_or_default();
     let seed = format!("password\0{uid}\0{}\0{epoch}", g.name);
     let value = generator::password(&p.spec, &mut generator::Stream::new(&key[..], seed.as_bytes()))
-        .map_err(|e| format!("Password {ns}/{}: {e}", g.name))?;
+        .map_err(|e| VaultError::Invalid(format!("Password {ns}/{}: {e}", g.name)))?;
     Ok(Zeroizing::new(value.as_bytes().to_vec()))
 }
 
@@ -273,15 +301,16 @@ fn bounded_regex(src: &str) -> Result<regex::Regex, String> {
         .map_err(|e| format!("not a valid regular expression ({e})"))
 }
 
-/// Applies ESO's `rewrite` rules to the keys of one `dataFrom` entry.
 /// ESO's key conversion (`conversionStrategy`) of `dataFrom` keys when the
 /// entry has no rewrite rules: every character that is not a letter, a
 /// digit, `-`, `.` or `_` becomes `_` (`Default`) or `_UXXXX_` with its
-/// code point in hex (`Unicode`). Two keys that convert to one are an error.
+/// code point in hex (`Unicode`). Two keys that convert to one are an error,
+/// and so is a key longer than a Secret key may be (checked as it is
+/// built: a key from the store is never expanded past that).
 pub fn convert_keys(entry: SecretData, strategy: ConversionStrategy, i: usize) -> Result<SecretData, String> {
     let mut out = SecretData::default();
     for (k, v) in entry.0 {
-        let mut key = String::with_capacity(k.len());
+        let mut key = String::with_capacity(k.len().min(MAX_KEY_BYTES));
         for c in k.chars() {
             if c.is_alphanumeric() || matches!(c, '-' | '.' | '_') {
                 key.push(c);
@@ -289,6 +318,11 @@ pub fn convert_keys(entry: SecretData, strategy: ConversionStrategy, i: usize) -
                 key.push_str(&format!("_U{:04x}_", u32::from(c)));
             } else {
                 key.push('_');
+            }
+            if key.len() > MAX_KEY_BYTES {
+                return Err(format!(
+                    "spec.dataFrom[{i}]: a key from the store is longer than {MAX_KEY_BYTES} bytes, the longest Secret key; add rewrite rules to shorten it"
+                ));
             }
         }
         if out.0.insert(key.clone(), v).is_some() {
@@ -300,19 +334,66 @@ pub fn convert_keys(entry: SecretData, strategy: ConversionStrategy, i: usize) -
     Ok(out)
 }
 
-pub fn rewrite(
+/// Longest Secret key Kubernetes accepts, in bytes.
+pub const MAX_KEY_BYTES: usize = 253;
+/// Most rewrite rules one `dataFrom` entry may have.
+pub const MAX_REWRITE_RULES: usize = 32;
+/// Most keys one `dataFrom` entry with rewrite rules may have.
+pub const MAX_REWRITE_KEYS: usize = 1000;
+/// Longest `rewrite[].regexp.target`, in bytes.
+pub const MAX_REWRITE_TARGET: usize = 1024;
+/// Most template runs the `transform` rules of one entry may make (rules
+/// times keys): each run is bounded by the template engine, but thousands
+/// of them would hold a reconcile's task for minutes.
+pub const MAX_TRANSFORM_RUNS: usize = 4096;
+
+/// Applies ESO's `rewrite` rules to the keys of one `dataFrom` entry.
+///
+/// Bounded whatever the rules: at most [`MAX_REWRITE_RULES`] rules over at
+/// most [`MAX_REWRITE_KEYS`] keys, and every key, after every rule, at most
+/// [`MAX_KEY_BYTES`] (checked while a replacement is built, so no rule can
+/// make a key larger than that plus one target: doubling rules cannot grow
+/// memory). A rule that would make a longer key is refused with its field;
+/// keys and values are never quoted. Transform templates are charged to
+/// `work`, the object's template budget for this reconcile.
+pub fn rewrite_in(
+    work: &std::sync::Arc<crate::sources::template::Work>,
     entry: SecretData,
     rules: &[crate::api::external_secret::Rewrite],
     i: usize,
 ) -> Result<SecretData, String> {
+    if rules.len() > MAX_REWRITE_RULES {
+        return Err(format!("spec.dataFrom[{i}].rewrite has {} rules; at most {MAX_REWRITE_RULES}", rules.len()));
+    }
+    if entry.0.len() > MAX_REWRITE_KEYS {
+        return Err(format!(
+            "spec.dataFrom[{i}].rewrite: the entry has {} keys; rewrite rules apply to at most {MAX_REWRITE_KEYS}",
+            entry.0.len()
+        ));
+    }
+    let transforms = rules.iter().filter(|r| r.regexp.is_none() && r.transform.is_some()).count();
+    if transforms.saturating_mul(entry.0.len()) > MAX_TRANSFORM_RUNS {
+        return Err(format!(
+            "spec.dataFrom[{i}].rewrite: {transforms} transform rules over {} keys would run {} templates; at most {MAX_TRANSFORM_RUNS}",
+            entry.0.len(),
+            transforms.saturating_mul(entry.0.len())
+        ));
+    }
+    let too_long = |field: &str| {
+        format!("{field}: a rewritten key would be longer than {MAX_KEY_BYTES} bytes, the longest Secret key")
+    };
     let mut entry = entry;
     for (j, rule) in rules.iter().enumerate() {
         let field = format!("spec.dataFrom[{i}].rewrite[{j}]");
         let mut out = SecretData::default();
         if let Some(r) = &rule.regexp {
+            if r.target.len() > MAX_REWRITE_TARGET {
+                return Err(format!("{field}.regexp.target is longer than {MAX_REWRITE_TARGET} bytes"));
+            }
             let re = bounded_regex(&r.source).map_err(|e| format!("{field}.regexp.source: {e}"))?;
             for (k, v) in entry.0 {
-                out.0.insert(re.replace_all(&k, r.target.as_str()).into_owned(), v);
+                let key = replace_bounded(&re, &k, &r.target, MAX_KEY_BYTES).ok_or_else(|| too_long(&field))?;
+                out.0.insert(key, v);
             }
         } else if let Some(t) = &rule.transform {
             for (k, v) in entry.0 {
@@ -321,8 +402,15 @@ pub fn rewrite(
                         .into_iter()
                         .collect(),
                 ));
-                let key = crate::sources::template::execute(&format!("{field}.transform"), &t.template, &ctx, &[])?;
-                out.0.insert(key.trim().to_owned(), v);
+                // The template's output is bounded by the template engine
+                // (1 MiB); the key is checked before it is kept.
+                let key =
+                    crate::sources::template::execute_in(work, &format!("{field}.transform"), &t.template, &ctx, &[])?;
+                let key = key.trim();
+                if key.len() > MAX_KEY_BYTES {
+                    return Err(too_long(&format!("{field}.transform")));
+                }
+                out.0.insert(key.to_owned(), v);
             }
         } else {
             out = entry;
@@ -330,6 +418,49 @@ pub fn rewrite(
         entry = out;
     }
     Ok(entry)
+}
+
+/// `re.replace_all(haystack, target)` (the same matches and the same
+/// `$1`/`${name}`/`$$` syntax, through the regex crate's own interpolation),
+/// or `None` as soon as the result would be longer than `limit` bytes: the
+/// result never grows past `limit` plus one piece of `target`.
+fn replace_bounded(re: &regex::Regex, haystack: &str, target: &str, limit: usize) -> Option<String> {
+    let names: Vec<Option<&str>> = re.capture_names().collect();
+    let mut out = String::new();
+    let mut last = 0;
+    let fits = |out: &String, more: usize| out.len().checked_add(more).is_some_and(|n| n <= limit);
+    for caps in re.captures_iter(haystack) {
+        let m = caps.get(0)?;
+        let before = haystack.get(last..m.start())?;
+        if !fits(&out, before.len()) {
+            return None;
+        }
+        out.push_str(before);
+        let mut over = false;
+        regex_automata::util::interpolate::string(
+            target,
+            |index, dst| {
+                let group = caps.get(index).map(|g| g.as_str()).unwrap_or_default();
+                if over || !fits(dst, group.len()) {
+                    over = true;
+                } else {
+                    dst.push_str(group);
+                }
+            },
+            |name| names.iter().position(|n| *n == Some(name)),
+            &mut out,
+        );
+        if over || out.len() > limit {
+            return None;
+        }
+        last = m.end();
+    }
+    let rest = haystack.get(last..)?;
+    if !fits(&out, rest.len()) {
+        return None;
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// A property of a secret, as ESO finds it: the key itself, else a gjson
@@ -808,6 +939,43 @@ mod tests {
     }
 
     #[test]
+    fn a_converted_key_longer_than_a_secret_key_is_refused_without_quoting_it() {
+        let ok = "k".repeat(MAX_KEY_BYTES);
+        assert!(convert_keys(one_key(&ok), ConversionStrategy::Default, 0).is_ok());
+        for (key, strategy) in [
+            ("k".repeat(MAX_KEY_BYTES + 1), ConversionStrategy::Default),
+            ("/".repeat(1 << 20), ConversionStrategy::Unicode),
+            (format!("canary{}", "/".repeat(40)), ConversionStrategy::Unicode),
+        ] {
+            let e = convert_keys(one_key(&key), strategy, 2).err().expect("too long");
+            assert!(e.starts_with("spec.dataFrom[2]: a key from the store is longer than 253 bytes"), "{e}");
+            assert!(!e.contains("canary") && !e.contains("///"), "{e}");
+        }
+    }
+
+    /// `rewrite_in` with a budget of its own.
+    fn rewrite(
+        entry: SecretData,
+        rules: &[crate::api::external_secret::Rewrite],
+        i: usize,
+    ) -> Result<SecretData, String> {
+        rewrite_in(&crate::sources::template::Work::new(), entry, rules, i)
+    }
+
+    #[test]
+    fn transforms_are_charged_to_the_objects_template_budget() {
+        use crate::api::external_secret::{Rewrite, RewriteTransform};
+        let mut d = SecretData::default();
+        d.0.insert("k".to_owned(), Zeroizing::new(b"v".to_vec()));
+        let rule = Rewrite { regexp: None, transform: Some(RewriteTransform { template: "{{ .value }}".into() }) };
+        let spent = crate::sources::template::Work::with_deadline(std::time::Instant::now());
+        std::thread::sleep(Duration::from_millis(5));
+        let e = rewrite_in(&spent, d.clone(), std::slice::from_ref(&rule), 0).err().expect("past the deadline");
+        assert!(e.contains("spec.dataFrom[0].rewrite[0].transform") && e.contains("ran longer than"), "{e}");
+        assert!(rewrite(d, &[rule], 0).is_ok(), "a fresh budget runs it");
+    }
+
+    #[test]
     fn rewrites_rename_keys_in_order() {
         use crate::api::external_secret::{Rewrite, RewriteRegexp, RewriteTransform};
         let mut d = SecretData::default();
@@ -829,6 +997,109 @@ mod tests {
         }];
         let e = rewrite(SecretData::default(), &bad, 2).err().unwrap_or_default();
         assert!(e.starts_with("spec.dataFrom[2].rewrite[0].regexp.source"), "{e}");
+    }
+
+    fn regexp(source: &str, target: &str) -> crate::api::external_secret::Rewrite {
+        use crate::api::external_secret::{Rewrite, RewriteRegexp};
+        Rewrite { regexp: Some(RewriteRegexp { source: source.into(), target: target.into() }), transform: None }
+    }
+
+    fn one_key(k: &str) -> SecretData {
+        let mut d = SecretData::default();
+        d.0.insert(k.to_owned(), Zeroizing::new(b"v".to_vec()));
+        d
+    }
+
+    #[test]
+    fn doubling_rules_are_refused_at_the_rule_that_passes_the_key_limit() {
+        // 25 rules that double the key made 788 MiB; 31 aborted the process.
+        let rules = vec![regexp("^.*$", "$0$0"); 25];
+        let e = rewrite(one_key("canary-key-name"), &rules, 1).err().expect("refused");
+        // 15 → 30 → 60 → 120 → 240 → 480: the fifth rule passes 253 bytes.
+        assert!(e.starts_with("spec.dataFrom[1].rewrite[4]:"), "{e}");
+        assert!(e.contains("253 bytes") && !e.contains("canary"), "{e}");
+        let fits = rewrite(one_key("canary-key-name"), &rules[..4], 1).expect("240 bytes fit");
+        assert_eq!(fits.0.keys().next().map(String::len), Some(240));
+    }
+
+    #[test]
+    fn rule_counts_targets_and_key_counts_are_bounded() {
+        let rules = vec![regexp("a", "b"); MAX_REWRITE_RULES + 1];
+        let e = rewrite(one_key("a"), &rules, 0).err().expect("too many rules");
+        assert!(e.starts_with("spec.dataFrom[0].rewrite has 33 rules"), "{e}");
+        let long = vec![regexp("a", &"b".repeat(MAX_REWRITE_TARGET + 1))];
+        let e = rewrite(one_key("a"), &long, 0).err().expect("target too long");
+        assert!(e.starts_with("spec.dataFrom[0].rewrite[0].regexp.target"), "{e}");
+        let mut many = SecretData::default();
+        for n in 0..=MAX_REWRITE_KEYS {
+            many.0.insert(format!("k{n}"), Zeroizing::new(Vec::new()));
+        }
+        let e = rewrite(many, &[regexp("k", "x")], 0).err().expect("too many keys");
+        assert!(e.contains("1001 keys"), "{e}");
+        let mut keys = SecretData::default();
+        for n in 0..500 {
+            keys.0.insert(format!("k{n}"), Zeroizing::new(Vec::new()));
+        }
+        let upper = crate::api::external_secret::Rewrite {
+            regexp: None,
+            transform: Some(crate::api::external_secret::RewriteTransform { template: "{{ .value | upper }}".into() }),
+        };
+        assert!(rewrite(keys.clone(), &vec![upper.clone(); 8], 0).is_ok(), "4000 runs");
+        let e = rewrite(keys, &vec![upper; 9], 0).err().expect("4500 runs");
+        assert!(e.contains("9 transform rules over 500 keys"), "{e}");
+
+        let mut es = es(None);
+        es.spec.data_from.push(crate::api::external_secret::DataFrom {
+            extract: Some(Default::default()),
+            rewrite: vec![regexp("a", "b"); MAX_REWRITE_RULES + 1],
+            ..Default::default()
+        });
+        assert!(validate(&es).is_err_and(|e| e.starts_with("spec.dataFrom[0].rewrite has 33 rules")));
+        es.spec.data_from[0].rewrite = long;
+        assert!(validate(&es).is_err_and(|e| e.starts_with("spec.dataFrom[0].rewrite[0].regexp.target")));
+    }
+
+    #[test]
+    fn a_transform_output_longer_than_a_key_is_refused_without_quoting_it() {
+        use crate::api::external_secret::{Rewrite, RewriteTransform};
+        let rules = vec![Rewrite {
+            regexp: None,
+            transform: Some(RewriteTransform { template: format!("{{{{ .value }}}}{}", "x".repeat(300)) }),
+        }];
+        let e = rewrite(one_key("canary"), &rules, 3).err().expect("too long");
+        assert!(e.starts_with("spec.dataFrom[3].rewrite[0].transform"), "{e}");
+        assert!(!e.contains("canary") && !e.contains("xxx"), "{e}");
+    }
+
+    #[test]
+    fn bounded_replacement_is_regex_replace_all() {
+        for (source, target, key) in [
+            ("^team_a_(.*)$", "app-${1}", "team_a_db"),
+            ("(?P<first>[a-z]+)_(?P<second>[a-z]+)", "$second.$first", "ab_cd-ef_gh"),
+            ("a", "$$1", "banana"),
+            ("", "-", "abc"),
+            ("x*", "<$0>", "axxb"),
+            ("(a)|(b)", "[$1|$2]", "abc"),
+            ("é", "$0$0", "café"),
+            ("(q)", "$1x$name${1}x", "qq"),
+            ("nomatch", "z", "key"),
+        ] {
+            let re = bounded_regex(source).expect("regex");
+            let want = re.replace_all(key, target).into_owned();
+            assert_eq!(replace_bounded(&re, key, target, 253).as_deref(), Some(want.as_str()), "{source} {target}");
+        }
+    }
+
+    #[test]
+    fn a_huge_key_from_a_store_is_rewritten_without_copying_it() {
+        let huge = "k".repeat(1 << 20);
+        let re = bounded_regex("^(.{3}).*$").expect("regex");
+        assert_eq!(replace_bounded(&re, &huge, "$1", 253).as_deref(), Some("kkk"));
+        let all = bounded_regex(".*").expect("regex");
+        assert_eq!(replace_bounded(&all, &huge, "$0$0", 253), None);
+        assert_eq!(replace_bounded(&all, "short", &"$0".repeat(200), 253), None);
+        let e = rewrite(one_key(&huge), &[regexp("x", "y")], 0).err().expect("refused");
+        assert!(e.contains("longer than 253"), "{e}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! reads with de-duplication; [`external`] turns an ExternalSecret into its
 //! data (which paths, which properties, which keys).
 
+pub mod bounded;
 pub mod connect;
 pub mod external;
 pub mod ownership;

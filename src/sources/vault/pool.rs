@@ -23,6 +23,7 @@ use vaultrs::error::ClientError;
 use zeroize::Zeroizing;
 
 use super::ResolvedStore;
+use super::bounded;
 use super::connect::{self, ConnectPolicy};
 use super::ownership;
 use crate::api::Reason;
@@ -52,17 +53,26 @@ pub enum VaultError {
     /// the given time (the message is the same as for `Unavailable`).
     #[error("{0}")]
     Paused(String, Duration),
+    /// The server answered with more than a store's answer may hold; it is
+    /// paused as an unreachable one is.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The object asks for something that cannot be made, whatever the
+    /// store holds: a `Password` shape, a rewrite beyond its bounds.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl VaultError {
     /// The status reason (also the bounded metric label).
     pub fn reason(&self) -> Reason {
         match self {
-            VaultError::Unavailable(_) | VaultError::Paused(..) => Reason::StoreUnavailable,
+            VaultError::Unavailable(_) | VaultError::Paused(..) | VaultError::TooLarge(_) => Reason::StoreUnavailable,
             VaultError::Denied(_) => Reason::StoreAccessDenied,
             VaultError::NotFound(_) => Reason::SecretNotFound,
             VaultError::PropertyNotFound(_) => Reason::PropertyNotFound,
             VaultError::Misconfigured(_) => Reason::StoreMisconfigured,
+            VaultError::Invalid(_) => Reason::InvalidDocument,
         }
     }
 }
@@ -72,6 +82,9 @@ impl VaultError {
 /// while the store is paused, so the message does not depend on timing and
 /// a refused port reads like a silent one.
 fn from_client(e: ClientError, store: &str, what: &str) -> VaultError {
+    if bounded::too_large(&e) {
+        return VaultError::TooLarge(too_large_message(store));
+    }
     match e {
         ClientError::APIError { code: 403, .. } => VaultError::Denied(format!("{what}: permission denied (403)")),
         ClientError::APIError { code: 404, .. } => VaultError::NotFound(format!("{what}: not found (404)")),
@@ -89,6 +102,15 @@ fn from_client(e: ClientError, store: &str, what: &str) -> VaultError {
         }
         _ => VaultError::Unavailable(format!("{what}: unexpected response from Vault")),
     }
+}
+
+/// A store whose server answered with more than [`bounded::MAX_RESPONSE`]
+/// bytes: the store's name alone (the same words while it is paused).
+fn too_large_message(store: &str) -> String {
+    format!(
+        "{store}: the server answered with more than {} KiB, the limit for one answer from a store; refused",
+        bounded::MAX_RESPONSE >> 10
+    )
 }
 
 /// The properties of one Vault secret. Values zeroized on drop; no `Debug`.
@@ -152,11 +174,19 @@ struct StoreState {
     slots: Arc<Semaphore>,
     failures: u32,
     paused_until: Option<Instant>,
+    /// Whether the last failure was an answer over the limit (said while
+    /// the store is paused, instead of "unreachable").
+    too_large: bool,
 }
 
 impl Default for StoreState {
     fn default() -> StoreState {
-        StoreState { slots: Arc::new(Semaphore::new(PER_STORE_INFLIGHT)), failures: 0, paused_until: None }
+        StoreState {
+            slots: Arc::new(Semaphore::new(PER_STORE_INFLIGHT)),
+            failures: 0,
+            paused_until: None,
+            too_large: false,
+        }
     }
 }
 
@@ -191,7 +221,12 @@ impl VaultPool {
             if let Some(until) = st.paused_until
                 && now < until
             {
-                return Err(VaultError::Paused(format!("{}: Vault is unreachable", store.display), until - now));
+                let why = if st.too_large {
+                    too_large_message(&store.display)
+                } else {
+                    format!("{}: Vault is unreachable", store.display)
+                };
+                return Err(VaultError::Paused(why, until - now));
             }
             st.slots.clone()
         };
@@ -201,7 +236,8 @@ impl VaultPool {
         let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
         let st = stores.entry(store.key.clone()).or_default();
         match &r {
-            Err(VaultError::Unavailable(_)) => {
+            Err(VaultError::Unavailable(_) | VaultError::TooLarge(_)) => {
+                st.too_large = matches!(r, Err(VaultError::TooLarge(_)));
                 st.failures = st.failures.saturating_add(1);
                 let pause = Duration::from_secs(1u64 << st.failures.min(5)).min(MAX_PAUSE);
                 st.paused_until = Some(Instant::now() + pause);
@@ -260,7 +296,7 @@ impl VaultPool {
         } else if let Some(a) = &auth.app_role {
             let secret_id = read_secret_key(kube, store, "auth.appRole.secretRef", &a.secret_ref).await?;
             let c = connect::client(store, url, "")?;
-            let info = vaultrs::auth::approle::login(&c, &a.path, &a.role_id, &secret_id)
+            let info = bounded::approle::login(&c, &a.path, &a.role_id, &secret_id)
                 .await
                 .map_err(|e| from_client(e, &store.display, &what))?;
             (Zeroizing::new(info.client_token), Some(info.lease_duration))
@@ -274,7 +310,7 @@ impl VaultPool {
             )
             .await?;
             let c = connect::client(store, url, "")?;
-            let info = vaultrs::auth::kubernetes::login(&c, &k.mount_path, &k.role, &jwt)
+            let info = bounded::kubernetes::login(&c, &k.mount_path, &k.role, &jwt)
                 .await
                 .map_err(|e| from_client(e, &store.display, &what))?;
             (Zeroizing::new(info.client_token), Some(info.lease_duration))
@@ -289,7 +325,7 @@ impl VaultPool {
             )
             .await?;
             let c = connect::client(store, url, "")?;
-            let info = vaultrs::auth::oidc::login(&c, &j.path, &jwt, Some(j.role.clone()))
+            let info = bounded::oidc::login(&c, &j.path, &jwt, Some(j.role.clone()))
                 .await
                 .map_err(|e| from_client(e, &store.display, &what))?;
             (Zeroizing::new(info.client_token), Some(info.lease_duration))
@@ -303,7 +339,7 @@ impl VaultPool {
         // A token from a Secret is checked now, so a bad one shows on the store.
         let ttl = match ttl {
             Some(t) => t,
-            None => vaultrs::token::lookup_self(&client).await.map_err(|e| from_client(e, &store.display, &what))?.ttl,
+            None => bounded::token::lookup_self(&client).await.map_err(|e| from_client(e, &store.display, &what))?.ttl,
         };
         // Log in again at two thirds of the token's life (0 = no expiry).
         // The TTL comes from the store's server: bounded before any
@@ -382,7 +418,7 @@ impl VaultPool {
             let what = format!("{}: list {}", store.display, if folder.is_empty() { "/" } else { &folder });
             let listed = self
                 .request(store, async {
-                    vaultrs::kv2::list(client.as_ref(), &mount, &folder)
+                    bounded::kv2::list(client.as_ref(), &mount, &folder)
                         .await
                         .map_err(|e| from_client(e, &store.display, &what))
                 })
@@ -414,7 +450,7 @@ impl VaultPool {
                 let meta = if tags {
                     let what = format!("{}: read metadata of {path}", store.display);
                     self.request(store, async {
-                        vaultrs::kv2::read_metadata(client.as_ref(), &mount, &path)
+                        bounded::kv2::read_metadata(client.as_ref(), &mount, &path)
                             .await
                             .map_err(|e| from_client(e, &store.display, &what))
                     })
@@ -442,7 +478,7 @@ impl VaultPool {
     ) -> Result<Option<vaultrs::api::kv2::responses::ReadSecretMetadataResponse>, VaultError> {
         let what = format!("{}: read metadata of {path}", store.display);
         self.request(store, async {
-            match vaultrs::kv2::read_metadata(client, &store.provider.path, path).await {
+            match bounded::kv2::read_metadata(client, &store.provider.path, path).await {
                 Ok(m) => Ok(Some(m)),
                 Err(ClientError::APIError { code: 404, .. }) => Ok(None),
                 Err(e) => Err(from_client(e, &store.display, &what)),
@@ -499,7 +535,7 @@ impl VaultPool {
         let mut data: serde_json::Map<String, serde_json::Value> = if live {
             let what = format!("{}: read {path}", store.display);
             self.request(store, async {
-                vaultrs::kv2::read(client.as_ref(), &mount, path)
+                bounded::kv2::read(client.as_ref(), &mount, path)
                     .await
                     .map_err(|e| from_client(e, &store.display, &what))
             })
@@ -529,7 +565,7 @@ impl VaultPool {
             let what = format!("{}: write {path}", store.display);
             let cas = u32::try_from(version).unwrap_or(u32::MAX);
             self.request(store, async {
-                vaultrs::kv2::set_with_options(
+                bounded::kv2::set_with_options(
                     client.as_ref(),
                     &mount,
                     path,
@@ -569,7 +605,7 @@ impl VaultPool {
         self.request(store, async {
             let mut opts = vaultrs::api::kv2::requests::SetSecretMetadataRequest::builder();
             opts.custom_metadata(custom);
-            vaultrs::kv2::set_metadata(client, &store.provider.path, path, Some(&mut opts))
+            bounded::kv2::set_metadata(client, &store.provider.path, path, Some(&mut opts))
                 .await
                 .map_err(|e| from_client(e, &store.display, &what))
         })
@@ -605,7 +641,7 @@ impl VaultPool {
         }
         let mut data: serde_json::Map<String, serde_json::Value> = if live {
             self.request(store, async {
-                vaultrs::kv2::read(client.as_ref(), &mount, path)
+                bounded::kv2::read(client.as_ref(), &mount, path)
                     .await
                     .map_err(|e| from_client(e, &store.display, &what))
             })
@@ -619,7 +655,7 @@ impl VaultPool {
             ownership::Unpush::NotMine => {}
             ownership::Unpush::DeleteAll => {
                 self.request(store, async {
-                    vaultrs::kv2::delete_metadata(client.as_ref(), &mount, path)
+                    bounded::kv2::delete_metadata(client.as_ref(), &mount, path)
                         .await
                         .map_err(|e| from_client(e, &store.display, &what))
                 })
@@ -629,7 +665,7 @@ impl VaultPool {
                 data.retain(|k, _| !ours.contains(k));
                 let cas = u32::try_from(meta.current_version).unwrap_or(u32::MAX);
                 self.request(store, async {
-                    vaultrs::kv2::set_with_options(
+                    bounded::kv2::set_with_options(
                         client.as_ref(),
                         &mount,
                         path,
@@ -665,7 +701,7 @@ impl VaultPool {
                 .request(store, async {
                     self.metrics.vault_read();
                     if metadata {
-                        let m = vaultrs::kv2::read_metadata(client.as_ref(), &store.provider.path, path)
+                        let m = bounded::kv2::read_metadata(client.as_ref(), &store.provider.path, path)
                             .await
                             .map_err(|e| from_client(e, &store.display, &what))?;
                         return Ok(m
@@ -710,10 +746,10 @@ async fn read_kv(
     version: Option<&str>,
 ) -> Result<serde_json::Map<String, serde_json::Value>, ClientError> {
     match p.version.unwrap_or_default() {
-        KvVersion::V1 => vaultrs::kv1::get(client, &p.path, path).await,
+        KvVersion::V1 => bounded::kv1::get(client, &p.path, path).await,
         KvVersion::V2 => match version.and_then(|v| v.parse::<u64>().ok()) {
-            Some(v) => vaultrs::kv2::read_version(client, &p.path, path, v).await,
-            None => vaultrs::kv2::read(client, &p.path, path).await,
+            Some(v) => bounded::kv2::read_version(client, &p.path, path, v).await,
+            None => bounded::kv2::read(client, &p.path, path).await,
         },
     }
 }
