@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use clap::Args;
 use seal_format::document::{self as sealed, SecretData};
-use seal_format::sops::{self, DecryptOptions, Identities, Item, Map, Metadata, Value};
+use seal_format::sops::{self, DecryptOptions, Identities, Map, Metadata, Value};
 
 use crate::commands::{read_input, sealed_failure, write_stdout};
 use crate::{Failure, IdentityArgs, identity};
