@@ -239,7 +239,7 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
                         record.push(("refreshTime", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()));
                     }
                 }
-                Err(e) => match write_refusal(&e) {
+                Err(e) => match write_refusal(&e, live.as_ref().is_some_and(|l| l.immutable)) {
                     Some((reason, message)) => {
                         // The API server refused the Secret as written: shown
                         // on the object and retried with backoff, not in a
@@ -262,24 +262,51 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
 
 /// The reason and message for an API refusal of a Secret write that the
 /// object's status should show; `None` for failures worth a plain retry
-/// (server errors, timeouts, conflicts). The API server's own text is not
-/// repeated (nor logged): a refusal of a Secret can quote its values (a
-/// `dockerconfigjson` that is not JSON, a label value), so only the status
-/// code and reason are given.
-pub fn write_refusal(e: &kube::Error) -> Option<(Reason, String)> {
+/// (server errors, timeouts, conflicts). `immutable`: the live Secret is
+/// immutable, the usual cause of a refused change.
+///
+/// A validation refusal (400, 413, 422) is never repeated as the API server
+/// wrote it, nor logged: it can quote the Secret's values (a
+/// `dockerconfigjson` that is not JSON, a label value). It is given as its
+/// code, its reason and those of its causes, each with the top of its field
+/// path (`data`, not `data[KEY]`: key names can be template output). An
+/// RBAC refusal (403) is repeated: the authorizer writes it from the
+/// request's verb, resource, namespace and user, never from its body, and
+/// it names the rule to grant.
+pub fn write_refusal(e: &kube::Error, immutable: bool) -> Option<(Reason, String)> {
     let kube::Error::Api(s) = e else { return None };
     match s.code {
-        403 => Some((
-            Reason::Forbidden,
-            format!("the controller may not write the Secret (403 {}): check its RBAC in this namespace", s.reason),
-        )),
-        400 | 413 | 422 => Some((
-            Reason::WriteFailed,
-            format!(
-                "the API server refused the Secret ({} {}); its message is not shown, as it can quote the Secret's values: check the Secret's type against its keys and values, its size, and the template's labels and annotations",
-                s.code, s.reason
-            ),
-        )),
+        403 => Some((Reason::Forbidden, format!("the controller may not write the Secret: {}", s.message))),
+        400 | 413 | 422 => {
+            let causes: Vec<String> = s
+                .details
+                .iter()
+                .flat_map(|d| d.causes.iter())
+                .take(4)
+                .map(|c| {
+                    let field: String =
+                        c.field.chars().take_while(|ch| *ch != '[').take(64).filter(|ch| !ch.is_control()).collect();
+                    let reason: String = c.reason.chars().filter(char::is_ascii_alphanumeric).take(64).collect();
+                    if field.is_empty() { reason } else { format!("{reason} at {field}") }
+                })
+                .collect();
+            let mut why =
+                format!("{} {}", s.code, s.reason.chars().filter(char::is_ascii_alphanumeric).collect::<String>());
+            if !causes.is_empty() {
+                why.push_str(&format!(": {}", causes.join(", ")));
+            }
+            let hint = if immutable {
+                "the Secret is immutable and its data changed: delete it to let seal write the new values"
+            } else {
+                "check the Secret's type against its keys and values, its size, and the template's labels and annotations"
+            };
+            Some((
+                Reason::WriteFailed,
+                format!(
+                    "the API server refused the Secret ({why}); its message is not shown, as it can quote the Secret's values: {hint}"
+                ),
+            ))
+        }
         _ => None,
     }
 }
@@ -382,12 +409,12 @@ mod tests {
 
     #[test]
     fn write_refusals_map_to_reasons_and_server_errors_retry() {
-        assert_eq!(write_refusal(&api_error(403)).map(|r| r.0), Some(Reason::Forbidden));
+        assert_eq!(write_refusal(&api_error(403), false).map(|r| r.0), Some(Reason::Forbidden));
         for code in [400, 413, 422] {
-            assert_eq!(write_refusal(&api_error(code)).map(|r| r.0), Some(Reason::WriteFailed), "{code}");
+            assert_eq!(write_refusal(&api_error(code), false).map(|r| r.0), Some(Reason::WriteFailed), "{code}");
         }
         for code in [409, 429, 500, 503] {
-            assert!(write_refusal(&api_error(code)).is_none(), "{code}");
+            assert!(write_refusal(&api_error(code), false).is_none(), "{code}");
         }
     }
 
@@ -402,9 +429,24 @@ mod tests {
             .with_code(422)
             .boxed(),
         );
-        let (reason, message) = write_refusal(&e).expect("a refusal");
+        let (reason, message) = write_refusal(&e, false).expect("a refusal");
         assert_eq!(reason, Reason::WriteFailed);
         assert!(message.contains("422 Invalid"), "{message}");
+        assert!(!message.contains(canary), "{message}");
+        // Causes give their reason and the top of their field, not the key
+        // inside it (a key can be template output) nor their message.
+        let mut status = kube::core::Status::failure("refused", "Invalid").with_code(422);
+        status.details = Some(kube::core::response::StatusDetails {
+            causes: vec![kube::core::response::StatusCause {
+                reason: "FieldValueInvalid".into(),
+                message: canary.into(),
+                field: format!("data[{canary}]"),
+            }],
+            ..Default::default()
+        });
+        let (_, message) = write_refusal(&kube::Error::Api(status.boxed()), true).expect("a refusal");
+        assert!(message.contains("422 Invalid: FieldValueInvalid at data)"), "{message}");
+        assert!(message.contains("immutable"), "an immutable Secret is named as the cause: {message}");
         assert!(!message.contains(canary), "{message}");
     }
 

@@ -193,6 +193,8 @@ pub struct LiveSecret {
     pub merge_allowed: bool,
     /// The input digest this object's last merge recorded.
     pub merged_digest: Option<String>,
+    /// The Secret is immutable (a changed value cannot be written to it).
+    pub immutable: bool,
 }
 
 impl LiveSecret {
@@ -222,6 +224,7 @@ impl LiveSecret {
             recorded_digest: ann.and_then(|a| a.get(INPUT_DIGEST_ANNOTATION)).cloned(),
             recorded_generation: ann.and_then(|a| a.get(GENERATION_ANNOTATION)).and_then(|g| g.parse().ok()),
             recorded_resume: ann.and_then(|a| a.get(RESUMED_ANNOTATION)).cloned(),
+            immutable: s.immutable == Some(true),
         }
     }
 
@@ -343,6 +346,7 @@ mod tests {
             keys: Vec::new(),
             merge_allowed: false,
             merged_digest: None,
+            immutable: false,
         }
     }
 

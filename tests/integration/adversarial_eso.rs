@@ -216,7 +216,9 @@ fn template_work_is_bounded_and_other_namespaces_keep_working() -> Result<(), Fa
         // 960 KiB values: the largest a Secret holds comfortably.
         let big = "x".repeat(960 * 1024);
         let commas = ",".repeat(960 * 1024);
-        vaultrs::kv2::set(&root, &mount, "big/v", &json!({"big": big, "commas": commas})).await?;
+        // One value a path: a store's answer is capped at 1 MiB.
+        vaultrs::kv2::set(&root, &mount, "big/v", &json!({"big": big})).await?;
+        vaultrs::kv2::set(&root, &mount, "big/c", &json!({"commas": commas})).await?;
         vaultrs::kv2::set(&root, &mount, "ok/v", &kv(&[("v", "fine")])).await?;
         for api in [fx.secrets(), other.api()] {
             put_secret(&api, "vault-token", "token", &bao.root_token).await?;
@@ -226,7 +228,7 @@ fn template_work_is_bounded_and_other_namespaces_keep_working() -> Result<(), Fa
         }
         let ctrl = fx.start(&[&other.name], &[]).await?;
         let data = json!([{"secretKey": "big", "remoteRef": {"key": "big/v", "property": "big"}},
-                          {"secretKey": "commas", "remoteRef": {"key": "big/v", "property": "commas"}}]);
+                          {"secretKey": "commas", "remoteRef": {"key": "big/c", "property": "commas"}}]);
         let hostile = [
             ("hash-loop", "{{ range 100000 }}{{ $h := sha256sum $.big }}{{ end }}", "in one reconcile"),
             ("split-lists", "{{ range 8 }}{{ $l := splitList \",\" $.commas }}{{ end }}", "elements"),
