@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
+use seal_format::sops::metadata::RULE_FIELDS;
 use seal_format::sops::{Map, Rule, Value, yaml};
 
 /// The settings one creation rule gives a file.
@@ -80,20 +81,13 @@ fn parse_rule(r: &Map, config: &Path, i: usize) -> Result<CreationRule, String> 
                 out.groups.push(recipients(age));
             }
         }
-        if let Some(Value::Int(t)) = r.get("shamir_threshold") {
-            out.shamir_threshold = *t as usize;
+        if let Some(t) = r.get("shamir_threshold") {
+            out.shamir_threshold = threshold(t, out.groups.len(), config, i)?;
         }
     } else if let Some(age) = r.get("age") {
         out.groups.push(recipients(age));
     }
-    for field in [
-        "unencrypted_suffix",
-        "encrypted_suffix",
-        "unencrypted_regex",
-        "encrypted_regex",
-        "unencrypted_comment_regex",
-        "encrypted_comment_regex",
-    ] {
+    for field in RULE_FIELDS {
         if let Some(v) = r.get(field).and_then(Value::as_str) {
             if out.rule.is_some() {
                 return Err(format!("{}: creation_rules[{i}] sets more than one selection rule", config.display()));
@@ -103,4 +97,93 @@ fn parse_rule(r: &Map, config: &Path, i: usize) -> Result<CreationRule, String> 
     }
     out.mac_only_encrypted = matches!(r.get("mac_only_encrypted"), Some(Value::Bool(true)));
     Ok(out)
+}
+
+/// Checks a creation rule's `shamir_threshold` against its key groups. A
+/// quorum must be between 1 and the number of groups: a negative value would
+/// otherwise wrap to a huge `usize`, an explicit zero is no quorum (and would
+/// silently mean "every group"), and more shares than groups could never be
+/// met. The messages name the rule and field, not the value.
+fn threshold(v: &Value, groups: usize, config: &Path, i: usize) -> Result<usize, String> {
+    let field = || format!("{}: creation_rules[{i}].shamir_threshold", config.display());
+    let t = match v {
+        // `shamir_threshold:` with no value is unset, as in sops.
+        Value::Null => return Ok(0),
+        Value::Int(t) => t,
+        _ => return Err(format!("{} must be an integer", field())),
+    };
+    match usize::try_from(*t) {
+        Ok(t) if t >= 1 && t <= groups => Ok(t),
+        Ok(0) | Err(_) => Err(format!("{} must be at least 1", field())),
+        Ok(_) => Err(format!("{} is more than the number of key groups ({groups})", field())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses the first creation rule of a `.sops.yaml` text.
+    fn first_rule(text: &str) -> Result<CreationRule, String> {
+        let docs = yaml::parse_without_comments(text).expect("test config parses");
+        let Some(Value::List(rules)) = docs.first().and_then(|d| d.get("creation_rules")) else {
+            panic!("test config has creation_rules");
+        };
+        let rule = rules.first().and_then(Value::as_map).expect("a first rule");
+        parse_rule(rule, Path::new(".sops.yaml"), 0)
+    }
+
+    fn two_groups(threshold: &str) -> String {
+        format!(
+            "creation_rules:\n  - key_groups:\n      - age: [age1a]\n      - age: [age1b]\n    shamir_threshold: {threshold}\n"
+        )
+    }
+
+    #[test]
+    fn negative_threshold_is_refused() {
+        let e = first_rule(&two_groups("-1")).err().expect("refused");
+        assert!(e.contains("creation_rules[0].shamir_threshold") && e.contains("at least 1"), "{e}");
+        assert!(!e.contains("-1"), "the value stays out of the message: {e}");
+    }
+
+    #[test]
+    fn zero_threshold_is_refused() {
+        let e = first_rule(&two_groups("0")).err().expect("refused");
+        assert!(e.contains("creation_rules[0].shamir_threshold") && e.contains("at least 1"), "{e}");
+    }
+
+    #[test]
+    fn threshold_above_group_count_is_refused() {
+        let e = first_rule(&two_groups("3")).err().expect("refused");
+        assert!(e.contains("creation_rules[0].shamir_threshold") && e.contains("number of key groups"), "{e}");
+        let e = first_rule(&two_groups("9223372036854775807")).err().expect("refused");
+        assert!(e.contains("number of key groups"), "{e}");
+    }
+
+    #[test]
+    fn non_integer_threshold_is_refused() {
+        let e = first_rule(&two_groups("two")).err().expect("refused");
+        assert!(e.contains("creation_rules[0].shamir_threshold") && e.contains("integer"), "{e}");
+    }
+
+    #[test]
+    fn valid_threshold_is_kept() {
+        for (text, want) in [("1", 1), ("2", 2)] {
+            let r = first_rule(&two_groups(text)).expect("accepted");
+            assert_eq!(r.shamir_threshold, want);
+            assert_eq!(r.groups.len(), 2);
+        }
+        // Unset (no value) leaves the default: every group is needed.
+        let r = first_rule(&two_groups("")).expect("accepted");
+        assert_eq!(r.shamir_threshold, 0);
+    }
+
+    #[test]
+    fn every_selection_rule_field_is_read() {
+        for field in RULE_FIELDS {
+            let text = format!("creation_rules:\n  - age: age1a\n    {field}: x\n");
+            let r = first_rule(&text).expect("accepted");
+            assert_eq!(r.rule.map(|r| r.field().0), Some(field));
+        }
+    }
 }

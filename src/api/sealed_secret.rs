@@ -206,14 +206,7 @@ fn sops_schema() -> JSONSchemaProps {
         ("mac_only_encrypted", JSONSchemaProps { type_: Some("boolean".into()), ..Default::default() }),
         ("shamir_threshold", JSONSchemaProps { type_: Some("integer".into()), ..Default::default() }),
     ];
-    for rule in [
-        "encrypted_regex",
-        "unencrypted_regex",
-        "encrypted_suffix",
-        "unencrypted_suffix",
-        "encrypted_comment_regex",
-        "unencrypted_comment_regex",
-    ] {
+    for rule in seal_format::sops::metadata::RULE_FIELDS {
         props.push((rule, string(1024, "The selection rule.")));
     }
     for backend in ["kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "pgp"] {

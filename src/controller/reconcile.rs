@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
 use super::cache::CACHED_HMAC_ANNOTATION;
@@ -69,7 +70,14 @@ async fn panicked<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
 
 /// A stable key for per-object state (backoff).
 fn object_key<S: Source>(obj: &S) -> String {
-    format!("{}/{}/{}", super::kind_label::<S>(), obj.namespace().unwrap_or_default(), obj.name_any())
+    key_of::<S>(obj.meta())
+}
+
+/// The per-object state key of an object of kind `K`, from its metadata
+/// alone, so that the watch can name the entry of an object it saw deleted.
+pub fn key_of<K: Resource<DynamicType = ()>>(meta: &ObjectMeta) -> String {
+    let name = meta.name.as_deref().or(meta.generate_name.as_deref()).unwrap_or_default();
+    format!("{}/{}/{name}", super::kind_label::<K>(), meta.namespace.as_deref().unwrap_or_default())
 }
 
 async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
@@ -373,29 +381,70 @@ async fn finish<S: Source>(
 
 /// Per-object exponential backoff with jitter (2 s doubling to 5 min),
 /// independent of the refresh interval.
+///
+/// An entry is dropped on success, when the watch sees its object deleted
+/// ([`Backoff::reset`]), and, because a watch can miss a deletion (it
+/// relists after a disconnect without reporting what went away), once it
+/// has not been used for [`BACKOFF_IDLE`]: anyone who may create and delete
+/// failing objects could otherwise grow the map without end.
 #[derive(Default)]
-pub struct Backoff(std::sync::Mutex<std::collections::HashMap<String, backon::ExponentialBackoff>>);
+pub struct Backoff(std::sync::Mutex<BackoffEntries>);
+
+/// The longest delay [`Backoff`] gives (before jitter, which at most doubles it).
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// An entry unused this long belongs to an object that is gone or no longer
+/// retried with backoff: well past the longest jittered delay (2 ×
+/// [`BACKOFF_MAX`]) plus a slow reconcile. Dropping a live one only restarts
+/// its backoff from the bottom.
+const BACKOFF_IDLE: Duration = Duration::from_secs(20 * 60);
+
+/// How often [`Backoff::next`] looks for idle entries: a sweep visits every
+/// entry, so not on every call.
+const BACKOFF_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct BackoffEntries {
+    /// Each object's backoff and when it was last used.
+    map: std::collections::HashMap<String, (Instant, backon::ExponentialBackoff)>,
+    /// When idle entries were last dropped.
+    swept: Option<Instant>,
+}
 
 impl Backoff {
     fn builder() -> backon::ExponentialBuilder {
         backon::ExponentialBuilder::default()
             .with_min_delay(Duration::from_secs(2))
-            .with_max_delay(Duration::from_secs(300))
+            .with_max_delay(BACKOFF_MAX)
             .with_factor(2.0)
             .with_jitter()
             .without_max_times()
     }
 
-    /// The next delay for `key`.
-    pub fn next(&self, key: &str) -> Duration {
-        use backon::BackoffBuilder;
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(key.to_owned()).or_insert_with(|| Self::builder().build()).next().unwrap_or(Duration::from_secs(300))
+    fn lock(&self) -> std::sync::MutexGuard<'_, BackoffEntries> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Forgets `key`'s failures.
+    /// The next delay for `key`.
+    pub fn next(&self, key: &str) -> Duration {
+        self.next_at(key, Instant::now())
+    }
+
+    fn next_at(&self, key: &str, now: Instant) -> Duration {
+        use backon::BackoffBuilder;
+        let mut entries = self.lock();
+        if entries.swept.is_none_or(|t| now.saturating_duration_since(t) >= BACKOFF_SWEEP_EVERY) {
+            entries.map.retain(|_, (used, _)| now.saturating_duration_since(*used) < BACKOFF_IDLE);
+            entries.swept = Some(now);
+        }
+        let (used, backoff) = entries.map.entry(key.to_owned()).or_insert_with(|| (now, Self::builder().build()));
+        *used = now;
+        backoff.next().unwrap_or(BACKOFF_MAX)
+    }
+
+    /// Forgets `key`'s failures: on success, and when its object is deleted.
     pub fn reset(&self, key: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.lock().map.remove(key);
     }
 }
 
@@ -465,5 +514,44 @@ mod tests {
         assert!(b.next("b") <= Duration::from_secs(4));
         b.reset("a");
         assert!(b.next("a") <= Duration::from_secs(4));
+    }
+
+    #[test]
+    fn backoff_entries_of_objects_no_longer_retried_are_dropped() {
+        let b = Backoff::default();
+        let start = Instant::now();
+        for i in 0..100 {
+            b.next_at(&format!("gone-{i}"), start);
+        }
+        // Still retried: used every longest jittered delay, kept throughout.
+        let mut now = start;
+        for _ in 0..12 {
+            now += 2 * BACKOFF_MAX;
+            b.next_at("failing", now);
+        }
+        assert!(now.duration_since(start) >= BACKOFF_IDLE);
+        let entries = b.lock();
+        assert_eq!(entries.map.len(), 1, "only the object still retried is kept");
+        assert!(entries.map.contains_key("failing"));
+        drop(entries);
+        // Its backoff kept growing across the sweeps.
+        assert!(b.next_at("failing", now) >= BACKOFF_MAX);
+    }
+
+    #[test]
+    fn a_deleted_objects_backoff_is_forgotten_by_its_key() {
+        let b = Backoff::default();
+        let mut meta = ObjectMeta { name: Some("db".into()), namespace: Some("team".into()), ..Default::default() };
+        let key = key_of::<crate::api::SealedSecret>(&meta);
+        assert_eq!(key, "SealedSecret/team/db");
+        for _ in 0..10 {
+            b.next(&key);
+        }
+        // The watch's Delete event carries the same metadata.
+        meta.resource_version = Some("42".into());
+        b.reset(&key_of::<crate::api::SealedSecret>(&meta));
+        assert!(b.lock().map.is_empty());
+        // Other kinds with the same name are other entries.
+        assert_ne!(key_of::<crate::api::ExternalSecret>(&meta), key);
     }
 }

@@ -310,8 +310,17 @@ impl Wiring<'_> {
             None => Api::all(self.client.clone()),
         };
         let (reader, writer) = reflector::store();
+        // kube-runtime never reconciles an object that is gone, so the
+        // watch's Delete is where its per-object state is dropped (a
+        // deletion the watch misses ages out of the map instead).
+        let ctx = self.ctx.clone();
         let trigger =
             reflector::reflector(writer, watcher(api, config).modify(cache::slim_object::<DeserializeGuard<K>>))
+                .inspect(move |event| {
+                    if let Ok(watcher::Event::Delete(obj)) = event {
+                        ctx.backoff.reset(&reconcile::key_of::<K>(obj.meta()));
+                    }
+                })
                 .applied_objects()
                 .predicate_filter(spec_or_metadata, PredicateConfig::default());
         Controller::for_stream(trigger, reader)

@@ -121,7 +121,10 @@ pub struct Metadata {
     pub extra: Vec<(String, Value)>,
 }
 
-const RULE_FIELDS: [&str; 6] = [
+/// The field names of the six selection rules, as sops writes them in the
+/// metadata and reads them in `.sops.yaml` creation rules. One list, so the
+/// file reader, the creation-rule reader and the CRD schema cannot drift apart.
+pub const RULE_FIELDS: [&str; 6] = [
     "unencrypted_suffix",
     "encrypted_suffix",
     "unencrypted_regex",
