@@ -491,7 +491,11 @@ mod tests {
                 message: canary.into(),
                 field: format!("data[{canary}]"),
             }],
-            ..Default::default()
+            name: String::new(),
+            group: String::new(),
+            kind: String::new(),
+            uid: String::new(),
+            retry_after_seconds: 0,
         });
         let (_, message) = write_refusal(&kube::Error::Api(status.boxed()), true).expect("a refusal");
         assert!(message.contains("422 Invalid: FieldValueInvalid at data)"), "{message}");

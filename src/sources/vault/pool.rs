@@ -562,33 +562,47 @@ impl VaultPool {
             self.set_custom_metadata(store, &client, path, new_custom.clone(), "record the owner of").await?;
         }
         if !(live && data == before) {
-            let what = format!("{}: write {path}", store.display);
-            let cas = u32::try_from(version).unwrap_or(u32::MAX);
-            self.request(store, async {
-                bounded::kv2::set_with_options(
-                    client.as_ref(),
-                    &mount,
-                    path,
-                    &data,
-                    vaultrs::api::kv2::requests::SetSecretRequestOptions { cas },
-                )
-                .await
-                .map_err(|e| match e {
-                    // Most likely the check-and-set: someone wrote the path
-                    // since it was read (the next reconcile reads it again).
-                    // Not `Unavailable`: that would pause the whole store.
-                    ClientError::APIError { code: 400, .. } => VaultError::Denied(format!(
-                        "{what}: refused (400): the secret changed since it was read (check-and-set), or the store does not accept the data"
-                    )),
-                    e => from_client(e, &store.display, &what),
-                })
-            })
-            .await?;
+            self.write_cas(store, &client, path, &data, version, &format!("{}: write {path}", store.display)).await?;
         }
         if meta.is_none() {
             self.set_custom_metadata(store, &client, path, new_custom, "mark").await?;
         }
         Ok(Some(owned_now))
+    }
+
+    /// Writes `data` at `path` with check-and-set on `version` (the version
+    /// read before deciding what to write; 0 for a new secret).
+    async fn write_cas(
+        &self,
+        store: &ResolvedStore,
+        client: &VaultClient,
+        path: &str,
+        data: &serde_json::Map<String, serde_json::Value>,
+        version: u64,
+        what: &str,
+    ) -> Result<(), VaultError> {
+        let cas = u32::try_from(version).unwrap_or(u32::MAX);
+        self.request(store, async {
+            bounded::kv2::set_with_options(
+                client,
+                &store.provider.path,
+                path,
+                data,
+                vaultrs::api::kv2::requests::SetSecretRequestOptions { cas },
+            )
+            .await
+            .map_err(|e| match e {
+                // Most likely the check-and-set: someone wrote the path
+                // since it was read (the next reconcile reads it again).
+                // Not `Unavailable`: that would pause the whole store.
+                ClientError::APIError { code: 400, .. } => VaultError::Denied(format!(
+                    "{what}: refused (400): the secret changed since it was read (check-and-set), or the store does not accept the data"
+                )),
+                e => from_client(e, &store.display, what),
+            })
+        })
+        .await
+        .map(drop)
     }
 
     /// Replaces the custom metadata of the KV v2 secret at `path` (its
@@ -663,19 +677,7 @@ impl VaultPool {
             }
             ownership::Unpush::Remove(ours) => {
                 data.retain(|k, _| !ours.contains(k));
-                let cas = u32::try_from(meta.current_version).unwrap_or(u32::MAX);
-                self.request(store, async {
-                    bounded::kv2::set_with_options(
-                        client.as_ref(),
-                        &mount,
-                        path,
-                        &data,
-                        vaultrs::api::kv2::requests::SetSecretRequestOptions { cas },
-                    )
-                    .await
-                    .map_err(|e| from_client(e, &store.display, &what))
-                })
-                .await?;
+                self.write_cas(store, &client, path, &data, meta.current_version, &what).await?;
                 self.set_custom_metadata(store, &client, path, ownership::without_record(&custom), "release").await?;
             }
             ownership::Unpush::Release => {
