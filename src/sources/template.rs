@@ -114,7 +114,15 @@ pub fn execute_in(
     ctx: &Value,
     salt_key: &[u8],
 ) -> Result<Zeroizing<String>, String> {
-    work.check_time().map_err(|why| format!("template {name}: {why}"))?;
+    // Only the time spent rendering counts: not the store reads between
+    // two rewrite rules, nor the wait for a blocking thread.
+    let started = work.begin().map_err(|why| format!("template {name}: {why}"))?;
+    let result = run(work, name, src, ctx, salt_key);
+    work.end(started);
+    result
+}
+
+fn run(work: &Arc<Work>, name: &str, src: &str, ctx: &Value, salt_key: &[u8]) -> Result<Zeroizing<String>, String> {
     unclosed_block(name, src)?;
     let tpl = Template::new(name)
         .missing_key(MissingKey::Error)
@@ -143,17 +151,19 @@ pub const MAX_WORK_ELEMENTS: usize = 200_000;
 /// loop would otherwise make printing and dropping them recurse without
 /// bound).
 pub const MAX_VALUE_DEPTH: usize = 64;
-/// Longest the templates of one object may run in one reconcile, checked
-/// before every function call and every template.
+/// Longest the templates of one object may run in one reconcile, all
+/// executions together, checked before every function call and every
+/// template.
 pub const MAX_WORK_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The work budget of one object's templates in one reconcile: bytes
-/// processed, elements built, bcrypt hashes and key derivations, and a
-/// deadline. Shared by all of its templates, so that a tenant cannot
-/// multiply a per-template bound by writing more templates.
+/// processed, elements built, bcrypt hashes and key derivations, and time
+/// spent rendering. Shared by all of its templates (the Secret's and the
+/// rewrite transforms), so that a tenant cannot multiply a per-template
+/// bound by writing more templates.
 pub struct Work {
     spent: Mutex<Spent>,
-    deadline: std::time::Instant,
+    time: std::time::Duration,
     bcrypt_calls: AtomicUsize,
     kdf: Mutex<pkcs12::Budget>,
 }
@@ -162,25 +172,49 @@ pub struct Work {
 struct Spent {
     bytes: usize,
     elements: usize,
+    /// Time spent by the executions that ended.
+    used: std::time::Duration,
+    /// When the running execution must stop.
+    deadline: Option<std::time::Instant>,
     /// The message of the last failure of one of seal's functions: written
     /// by seal (names and reasons, never values), so it may be shown.
     failure: Option<String>,
 }
 
 impl Work {
-    /// A full budget, its deadline [`MAX_WORK_TIME`] from now.
+    /// A full budget, with [`MAX_WORK_TIME`] to spend rendering.
     pub fn new() -> Arc<Work> {
-        Work::with_deadline(std::time::Instant::now() + MAX_WORK_TIME)
+        Work::with_time(MAX_WORK_TIME)
     }
 
-    /// A full budget with the given deadline.
-    pub(crate) fn with_deadline(deadline: std::time::Instant) -> Arc<Work> {
+    /// A full budget with `time` to spend rendering.
+    pub(crate) fn with_time(time: std::time::Duration) -> Arc<Work> {
         Arc::new(Work {
             spent: Mutex::new(Spent::default()),
-            deadline,
+            time,
             bcrypt_calls: AtomicUsize::new(0),
             kdf: Mutex::new(pkcs12::Budget::default()),
         })
+    }
+
+    fn out_of_time() -> String {
+        format!("the object's templates ran longer than {} s in one reconcile", MAX_WORK_TIME.as_secs())
+    }
+
+    /// Starts an execution: its deadline is what is left of the time.
+    fn begin(&self) -> Result<std::time::Instant, String> {
+        let now = std::time::Instant::now();
+        let mut s = self.spent();
+        let left = self.time.checked_sub(s.used).filter(|d| !d.is_zero()).ok_or_else(Work::out_of_time)?;
+        s.deadline = Some(now + left);
+        Ok(now)
+    }
+
+    /// Ends the execution started at `started`.
+    fn end(&self, started: std::time::Instant) {
+        let mut s = self.spent();
+        s.used = s.used.saturating_add(started.elapsed());
+        s.deadline = None;
     }
 
     fn spent(&self) -> std::sync::MutexGuard<'_, Spent> {
@@ -188,13 +222,10 @@ impl Work {
     }
 
     fn check_time(&self) -> Result<(), String> {
-        if std::time::Instant::now() > self.deadline {
-            return Err(format!(
-                "the object's templates ran longer than {} s in one reconcile",
-                MAX_WORK_TIME.as_secs()
-            ));
+        match self.spent().deadline {
+            Some(d) if std::time::Instant::now() > d => Err(Work::out_of_time()),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Charges `n` bytes processed.

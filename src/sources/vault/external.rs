@@ -145,18 +145,18 @@ pub fn validate(es: &ExternalSecret) -> Result<(), String> {
 }
 
 /// Reads every value the ExternalSecret names (each path once per read
-/// window; `interval` seeds the generators' refresh epoch).
+/// window; `interval` seeds the generators' refresh epoch); rewrite
+/// transforms are charged to `work`, the object's template budget.
 pub async fn fetch(
     ctx: &SourceContext,
     es: &ExternalSecret,
     store: Option<&ResolvedStore>,
     max_age: Duration,
     interval: Duration,
+    work: &std::sync::Arc<crate::sources::template::Work>,
 ) -> Result<SecretData, VaultError> {
     let mut data = SecretData::default();
     let no_store = || VaultError::Misconfigured("spec.secretStoreRef names no store".into());
-    // One budget for every rewrite transform of the object.
-    let work = crate::sources::template::Work::new();
     for d in &es.spec.data {
         let r = &d.remote_ref;
         let store = store.ok_or_else(no_store)?;
@@ -553,6 +553,7 @@ pub async fn apply_templates(
     es: &ExternalSecret,
     fetched: SecretData,
     salt_key: &[u8],
+    work: &std::sync::Arc<crate::sources::template::Work>,
 ) -> Result<SecretData, SourceError> {
     let Some(t) = es.spec.target.template.as_ref().filter(|t| t.has_templates()) else {
         return Ok(fetched);
@@ -594,8 +595,8 @@ pub async fn apply_templates(
             _ => None,
         });
     }
-    let (t, salt_key) = (t.clone(), salt_key.to_vec());
-    tokio::task::spawn_blocking(move || render_templates(&t, &ns, fetched, sources, &salt_key))
+    let (t, salt_key, work) = (t.clone(), salt_key.to_vec(), work.clone());
+    tokio::task::spawn_blocking(move || render_templates(&t, &ns, fetched, sources, &salt_key, &work))
         .await
         .map_err(|_| failed("the template run stopped unexpectedly".into()))?
 }
@@ -639,20 +640,19 @@ fn render_templates(
     fetched: SecretData,
     sources: Vec<Option<TemplateSource>>,
     salt_key: &[u8],
+    work: &std::sync::Arc<crate::sources::template::Work>,
 ) -> Result<SecretData, SourceError> {
     use crate::api::external_secret::{MergePolicy, TemplateAs};
     use crate::sources::template;
     let failed = |m: String| SourceError::new(Reason::TemplateFailed, m, Retry::Backoff);
     let ctx_value = template::context(&fetched);
-    // One budget for every template of the object in this reconcile.
-    let work = template::Work::new();
     let mut out =
         if t.merge_policy.unwrap_or_default() == MergePolicy::Merge { fetched } else { SecretData::default() };
     for (i, (from, source)) in t.template_from.iter().zip(sources).enumerate() {
         let field = format!("spec.target.template.templateFrom[{i}]");
         if let Some(lit) = &from.literal {
             let text =
-                template::execute_in(&work, &format!("{field}.literal"), lit, &ctx_value, salt_key).map_err(failed)?;
+                template::execute_in(work, &format!("{field}.literal"), lit, &ctx_value, salt_key).map_err(failed)?;
             keys_and_values(&text, &field, &mut out).map_err(failed)?;
             continue;
         }
@@ -669,7 +669,7 @@ fn render_templates(
                 .get(&item.key)
                 .ok_or_else(|| failed(format!("{field}: {kind} {ns}/{} has no key {:?}", r.name, item.key)))?;
             let name = format!("{kind} {}/{}", r.name, item.key);
-            let text = template::execute_in(&work, &name, src, &ctx_value, salt_key).map_err(failed)?;
+            let text = template::execute_in(work, &name, src, &ctx_value, salt_key).map_err(failed)?;
             match item.template_as.unwrap_or_default() {
                 TemplateAs::Values => {
                     out.0.insert(item.key.clone(), Zeroizing::new(template::bytes_from_text(&text)));
@@ -679,7 +679,7 @@ fn render_templates(
         }
     }
     for (key, src) in &t.data {
-        let text = template::execute_in(&work, key, src, &ctx_value, salt_key)
+        let text = template::execute_in(work, key, src, &ctx_value, salt_key)
             .map_err(|e| failed(format!("spec.target.template.data[{key:?}]: {e}")))?;
         out.0.insert(key.clone(), Zeroizing::new(template::bytes_from_text(&text)));
     }
@@ -821,13 +821,17 @@ impl Source for ExternalSecret {
             return Ok(Desired { digest, ownership, requeue: None, data: None, record: Vec::new() });
         }
         let store = resolve_if_needed(ctx, self).await?;
-        let data = fetch(ctx, self, store.as_ref(), read_window(interval), interval).await.map_err(vault_error)?;
+        // One template budget for the object in this reconcile: rewrite
+        // transforms and the Secret's templates.
+        let work = crate::sources::template::Work::new();
+        let data =
+            fetch(ctx, self, store.as_ref(), read_window(interval), interval, &work).await.map_err(vault_error)?;
         let hmac_key = ctx.registry.hmac_key_bytes().ok_or_else(|| {
             SourceError::new(Reason::StoreUnavailable, "the controller's keys are not loaded yet", Retry::Backoff)
         })?;
         // The digest covers the output, so a changed template source (a
         // ConfigMap) is written even when the store's values are the same.
-        let data = apply_templates(ctx, self, data, &hmac_key[..]).await?;
+        let data = apply_templates(ctx, self, data, &hmac_key[..], &work).await?;
         let data_hmac = data.hmac(&hmac_key[..]);
         let spec_json = serde_json::to_vec(&self.spec).unwrap_or_default();
         let digest = input_digest(&[&spec_json, data_hmac.as_bytes(), target.as_bytes()]);
@@ -840,11 +844,13 @@ impl Source for ExternalSecret {
         // and a write is due.
         let interval = refresh_interval(self)?;
         let store = resolve_if_needed(ctx, self).await?;
-        let data = fetch(ctx, self, store.as_ref(), read_window(interval), interval).await.map_err(vault_error)?;
+        let work = crate::sources::template::Work::new();
+        let data =
+            fetch(ctx, self, store.as_ref(), read_window(interval), interval, &work).await.map_err(vault_error)?;
         let hmac_key = ctx.registry.hmac_key_bytes().ok_or_else(|| {
             SourceError::new(Reason::StoreUnavailable, "the controller's keys are not loaded yet", Retry::Backoff)
         })?;
-        apply_templates(ctx, self, data, &hmac_key[..]).await
+        apply_templates(ctx, self, data, &hmac_key[..], &work).await
     }
 }
 
@@ -968,8 +974,7 @@ mod tests {
         let mut d = SecretData::default();
         d.0.insert("k".to_owned(), Zeroizing::new(b"v".to_vec()));
         let rule = Rewrite { regexp: None, transform: Some(RewriteTransform { template: "{{ .value }}".into() }) };
-        let spent = crate::sources::template::Work::with_deadline(std::time::Instant::now());
-        std::thread::sleep(Duration::from_millis(5));
+        let spent = crate::sources::template::Work::with_time(Duration::ZERO);
         let e = rewrite_in(&spent, d.clone(), std::slice::from_ref(&rule), 0).err().expect("past the deadline");
         assert!(e.contains("spec.dataFrom[0].rewrite[0].transform") && e.contains("ran longer than"), "{e}");
         assert!(rewrite(d, &[rule], 0).is_ok(), "a fresh budget runs it");
