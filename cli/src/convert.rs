@@ -15,7 +15,7 @@ use clap::Args;
 use seal_format::document::valid_secret_key;
 use seal_format::sops::{self, Format, Map, Value};
 
-use crate::commands::{read_input, write_in_place, write_stdout};
+use crate::common::{read_input, write_in_place, write_stdout};
 use crate::secret::{Scope, SealTo, SecretArgs};
 use crate::{Failure, IdentityArgs};
 

@@ -24,7 +24,7 @@ use seal_format::document as sealed;
 use seal_format::sops::compare::Leaf;
 use seal_format::sops::{self, DecryptOptions, Format, Identities, Map, Value};
 
-use crate::commands::{read_input, write_stdout};
+use crate::common::{read_input, write_stdout};
 use crate::{Failure, IdentityArgs, identity};
 
 /// Arguments of `seal diff`.

@@ -6,14 +6,22 @@
 //! `seal` library. Errors name the file, the path inside it and what to do.
 
 mod cluster;
-mod commands;
+mod common;
 mod config;
 mod convert;
+mod decrypt;
 mod diff;
+mod edit;
+mod encrypt;
 mod guard;
 mod identity;
+mod keygen;
+mod man;
 mod render;
+mod rotate;
 mod secret;
+mod updatekeys;
+mod verify;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -98,19 +106,19 @@ enum Command {
         output: Option<PathBuf>,
     },
     /// Encrypt a file (the `sops -e` equivalent).
-    Encrypt(EncryptArgs),
+    Encrypt(encrypt::EncryptArgs),
     /// Decrypt a file (the `sops -d` equivalent).
-    Decrypt(DecryptArgs),
+    Decrypt(decrypt::DecryptArgs),
     /// Edit an encrypted file in $EDITOR; unchanged values keep their ciphertext.
-    Edit(EditArgs),
+    Edit(edit::EditArgs),
     /// Re-wrap the data key to the recipients the rules name now (values untouched).
-    Updatekeys(UpdatekeysArgs),
+    Updatekeys(updatekeys::UpdatekeysArgs),
     /// Re-encrypt every value under a new data key.
-    Rotate(RotateArgs),
+    Rotate(rotate::RotateArgs),
     /// Turn a Kubernetes Secret into a SealedSecret.
     Secret(secret::SecretArgs),
     /// Check files: structure, recipients, selection rule; with a key, MAC and scope.
-    Verify(VerifyArgs),
+    Verify(verify::VerifyArgs),
     /// Print manifests with every SealedSecret as its Secret and SOPS manifests decrypted (also a KRM function).
     Render(render::RenderArgs),
     /// Convert a Flux SOPS Secret into a SealedSecret, or a Bitnami SealedSecret into a `seal secret` skeleton.
@@ -175,145 +183,27 @@ pub struct RuleArgs {
     pub unencrypted_comment_regex: Option<String>,
 }
 
-#[derive(Args)]
-struct EncryptArgs {
-    /// Age recipients, comma-separated (overrides .sops.yaml).
-    #[arg(long, value_name = "R,...", env = "SOPS_AGE_RECIPIENTS", value_delimiter = ',')]
-    age: Vec<String>,
-    #[command(flatten)]
-    rule: RuleArgs,
-    /// Compute the MAC over encrypted values only.
-    #[arg(long)]
-    mac_only_encrypted: bool,
-    /// Shamir threshold when .sops.yaml gives several key groups.
-    #[arg(long, value_name = "N")]
-    shamir_secret_sharing_threshold: Option<usize>,
-    /// Input format: yaml, json, dotenv, binary (default: from the file name).
-    #[arg(long, value_name = "TYPE")]
-    input_type: Option<String>,
-    /// Output format (default: the input format).
-    #[arg(long, value_name = "TYPE")]
-    output_type: Option<String>,
-    /// Use this .sops.yaml instead of searching from the current directory.
-    #[arg(long, value_name = "FILE", env = "SOPS_CONFIG")]
-    config: Option<PathBuf>,
-    /// Path used to match .sops.yaml rules when reading stdin.
-    #[arg(long, value_name = "PATH")]
-    filename_override: Option<PathBuf>,
-    /// Write the result back to the file.
-    #[arg(short = 'i', long)]
-    in_place: bool,
-    /// The file, or - for stdin.
-    file: String,
-}
-
-#[derive(Args)]
-struct DecryptArgs {
-    #[command(flatten)]
-    ids: IdentityArgs,
-    /// Print only this value, e.g. '["stringData"]["password"]'.
-    #[arg(long, value_name = "PATH")]
-    extract: Option<String>,
-    /// Do not check the MAC (values must still decrypt). For files changed by tools that do not know sops.
-    #[arg(long)]
-    ignore_mac: bool,
-    /// Input format (default: from the file name).
-    #[arg(long, value_name = "TYPE")]
-    input_type: Option<String>,
-    /// Output format (default: the input format).
-    #[arg(long, value_name = "TYPE")]
-    output_type: Option<String>,
-    /// Write the plaintext back to the file.
-    #[arg(short = 'i', long)]
-    in_place: bool,
-    /// The file, or - for stdin.
-    file: String,
-}
-
-#[derive(Args)]
-struct EditArgs {
-    #[command(flatten)]
-    ids: IdentityArgs,
-    /// Input format (default: from the file name).
-    #[arg(long, value_name = "TYPE")]
-    input_type: Option<String>,
-    /// The file to edit.
-    file: PathBuf,
-}
-
-#[derive(Args)]
-struct UpdatekeysArgs {
-    #[command(flatten)]
-    ids: IdentityArgs,
-    /// The new recipients, comma-separated (default: the .sops.yaml rule for the file).
-    #[arg(long, value_name = "R,...", value_delimiter = ',')]
-    age: Vec<String>,
-    /// Use this .sops.yaml instead of searching from the current directory.
-    #[arg(long, value_name = "FILE", env = "SOPS_CONFIG")]
-    config: Option<PathBuf>,
-    /// Input format (default: from the file name).
-    #[arg(long, value_name = "TYPE")]
-    input_type: Option<String>,
-    /// Accepted for sops compatibility; seal does not prompt.
-    #[arg(short = 'y', long)]
-    yes: bool,
-    /// The file (rewritten in place).
-    file: PathBuf,
-}
-
-#[derive(Args)]
-struct RotateArgs {
-    #[command(flatten)]
-    ids: IdentityArgs,
-    /// Add these recipients while rotating.
-    #[arg(long, value_name = "R,...", value_delimiter = ',')]
-    add_age: Vec<String>,
-    /// Remove these recipients while rotating.
-    #[arg(long, value_name = "R,...", value_delimiter = ',')]
-    rm_age: Vec<String>,
-    /// Input format (default: from the file name).
-    #[arg(long, value_name = "TYPE")]
-    input_type: Option<String>,
-    /// Write the result back to the file (default: stdout).
-    #[arg(short = 'i', long)]
-    in_place: bool,
-    /// The file.
-    file: String,
-}
-
-#[derive(Args)]
-struct VerifyArgs {
-    #[command(flatten)]
-    ids: IdentityArgs,
-    /// Only check structure and recipients, even when a key is available.
-    #[arg(long)]
-    no_decrypt: bool,
-    /// The files to check.
-    #[arg(required = true)]
-    files: Vec<String>,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Keygen { output } => commands::keygen(output.as_deref()),
-        Command::Encrypt(a) => commands::encrypt(a),
-        Command::Decrypt(a) => commands::decrypt(a),
-        Command::Edit(a) => commands::edit(a),
-        Command::Updatekeys(a) => commands::updatekeys(a),
-        Command::Rotate(a) => commands::rotate(a),
+        Command::Keygen { output } => keygen::run(output.as_deref()),
+        Command::Encrypt(a) => encrypt::run(a),
+        Command::Decrypt(a) => decrypt::run(a),
+        Command::Edit(a) => edit::run(a),
+        Command::Updatekeys(a) => updatekeys::run(a),
+        Command::Rotate(a) => rotate::run(a),
         Command::Secret(a) => secret::run(a),
-        Command::Verify(a) => commands::verify(a),
+        Command::Verify(a) => verify::run(a),
         Command::Render(a) => render::run(a),
         Command::Convert(a) => convert::run(a),
         Command::Diff(a) => diff::run(a),
         Command::Recipients(a) => cluster::recipients(a.context.as_deref(), &a.controller_namespace)
-            .and_then(|r| commands::write_stdout(seal_format::document::recipients_text(&r).as_bytes())),
+            .and_then(|r| common::write_stdout(seal_format::document::recipients_text(&r).as_bytes())),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "seal", &mut std::io::stdout());
             Ok(())
         }
-        Command::Man { output } => commands::man(Cli::command(), &output),
+        Command::Man { output } => man::run(Cli::command(), &output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -32,7 +32,7 @@ use clap::Args;
 use seal_format::document::{self as sealed, SecretData};
 use seal_format::sops::{self, DecryptOptions, Identities, Map, Metadata, Value};
 
-use crate::commands::{read_input, sealed_failure, write_stdout};
+use crate::common::{read_input, sealed_failure, write_stdout};
 use crate::{Failure, IdentityArgs, identity};
 
 /// Arguments of `seal render`.

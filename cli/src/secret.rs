@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use seal_format::document::{self as sealed, ScopeBinding, SecretParts};
 use seal_format::sops::{self, DecryptOptions, EncryptOptions, Format, Recipient, Value, recipients as keys};
 
-use crate::commands::{open, read_input, write_in_place, write_stdout};
+use crate::common::{open, read_input, write_in_place, write_stdout};
 use crate::{Failure, IdentityArgs, identity};
 
 /// How widely a SealedSecret may be used.

@@ -1,0 +1,131 @@
+//! What the subcommands share: reading input (bounded), writing output
+//! (stdout or an atomic in-place replace), the format from a flag or a file
+//! name, recipients and `.sops.yaml` lookup, opening and re-sealing an
+//! encrypted file, and the exit code of a SealedSecret check.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use seal_format::document as sealed;
+use seal_format::sops::{self, DecryptOptions, EncryptedDocument, Format, Identities, Recipient};
+
+use crate::{Failure, config, exit};
+
+/// Reads a file, or stdin for `-`, up to one byte past the format's input
+/// limit: a larger input is refused without being read whole.
+pub fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
+    let limit = sops::limits::MAX_INPUT_BYTES as u64 + 1;
+    let mut buf = Vec::new();
+    if file == "-" {
+        std::io::stdin()
+            .take(limit)
+            .read_to_end(&mut buf)
+            .map_err(|e| Failure::input(format!("cannot read stdin: {e}")))?;
+    } else {
+        std::fs::File::open(file)
+            .and_then(|f| f.take(limit).read_to_end(&mut buf))
+            .map_err(|e| Failure::input(format!("cannot read {file}: {e}")))?;
+    }
+    if buf.len() > sops::limits::MAX_INPUT_BYTES {
+        return Err(Failure::from(sops::Error::Limit(format!(
+            "the input is larger than {} MiB, the most seal reads",
+            sops::limits::MAX_INPUT_BYTES >> 20
+        )))
+        .in_file(file));
+    }
+    Ok(buf)
+}
+
+/// Writes bytes to stdout.
+pub fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes).and_then(|_| out.flush()).map_err(|e| Failure::general(format!("cannot write to stdout: {e}")))
+}
+
+/// Replaces a file atomically (temporary file in the same folder, then
+/// rename), keeping its permissions.
+pub fn write_in_place(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let fail = |e: std::io::Error| Failure::general(format!("cannot write {}: {e}", path.display()));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        tmp.as_file().set_permissions(meta.permissions()).map_err(fail)?;
+    }
+    tmp.write_all(bytes).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+/// The format from a flag or the file name.
+pub fn format_of(flag: Option<&str>, file: &str, default_stdin: Format) -> Result<Format, Failure> {
+    match flag {
+        Some(name) => Format::from_name(name)
+            .ok_or_else(|| Failure::input(format!("unknown type {name:?} (expected yaml, json, dotenv or binary)"))),
+        None if file == "-" => Ok(default_stdin),
+        None => Ok(Format::from_path(file)),
+    }
+}
+
+pub fn parse_recipients(list: &[String]) -> Result<Vec<Recipient>, Failure> {
+    list.iter().filter(|r| !r.trim().is_empty()).map(|r| Recipient::parse(r).map_err(Failure::from)).collect()
+}
+
+/// The `.sops.yaml` to use: the explicit one, else the nearest from the current directory up.
+pub fn find_config(explicit: Option<&Path>) -> Option<PathBuf> {
+    explicit.map(Path::to_path_buf).or_else(|| std::env::current_dir().ok().and_then(|d| config::find(&d)))
+}
+/// Parses an encrypted file and recovers its plaintext.
+pub fn open(
+    file: &str,
+    bytes: &[u8],
+    format: Format,
+    ids: &Identities,
+    opts: DecryptOptions,
+) -> Result<(Vec<sops::Map>, sops::Metadata, sops::Cipher), Failure> {
+    let doc = sops::parse_encrypted(bytes, format).map_err(|e| Failure::from(e).in_file(file))?;
+    let sealed_unsorted = doc.branches.first().filter(|b| sealed::is_sealed_secret(b)).and_then(sealed::unsorted_map);
+    sops::decrypt_document(doc, ids, opts).map_err(|e| {
+        let e = match (e, sealed_unsorted) {
+            (sops::Error::MacMismatch { .. }, Some(path)) => sops::Error::MacMismatch {
+                hint: format!(
+                    ". The keys of {path} are not in sorted order; if a tool reordered them, re-seal the values with `seal secret` (seal writes sorted keys, which the Kubernetes API server keeps)"
+                ),
+            },
+            (e, _) => e,
+        };
+        Failure::from(e).in_file(file)
+    })
+}
+/// Re-encrypts an edited tree with the file's data key and IV stash, so that
+/// unchanged values keep their ciphertext.
+pub fn reseal(
+    mut branches: Vec<sops::Map>,
+    mut metadata: sops::Metadata,
+    cipher: &sops::Cipher,
+) -> Result<EncryptedDocument, Failure> {
+    if let Some(first) = branches.first_mut()
+        && sealed::is_sealed_secret(first)
+    {
+        check_sealed_plaintext(first)?;
+        sealed::normalize(first);
+    }
+    sops::encrypt_tree(&mut branches, &mut metadata, cipher)?;
+    Ok(EncryptedDocument { branches, metadata })
+}
+
+fn check_sealed_plaintext(doc: &sops::Map) -> Result<(), Failure> {
+    sealed::check_plaintext(doc).map_err(Failure::input)
+}
+/// The exit code of a SealedSecret check: a broken document is bad input;
+/// anything that suggests tampering (MAC, a value, the scope) is an
+/// integrity failure.
+pub fn sealed_failure(e: sealed::SealedError) -> Failure {
+    use sealed::SealedError as E;
+    let code = match &e {
+        E::InvalidDocument(_) => exit::INPUT,
+        E::NoMatchingKey(_) => exit::NO_KEY,
+        E::DecryptFailed(_) | E::MacMismatch(_) | E::ScopeMismatch(_) | E::KeysChanged(_) => exit::INTEGRITY,
+    };
+    Failure { code, message: e.to_string() }
+}

@@ -1,0 +1,93 @@
+//! `seal decrypt`: the `sops -d` equivalent, with `--extract`.
+
+use std::path::Path;
+
+use clap::Args;
+use seal_format::sops::{self, DecryptOptions, Format, Value};
+
+use crate::common::{format_of, open, read_input, write_in_place, write_stdout};
+use crate::{Failure, IdentityArgs, identity};
+
+#[derive(Args)]
+pub struct DecryptArgs {
+    #[command(flatten)]
+    ids: IdentityArgs,
+    /// Print only this value, e.g. '["stringData"]["password"]'.
+    #[arg(long, value_name = "PATH")]
+    extract: Option<String>,
+    /// Do not check the MAC (values must still decrypt). For files changed by tools that do not know sops.
+    #[arg(long)]
+    ignore_mac: bool,
+    /// Input format (default: from the file name).
+    #[arg(long, value_name = "TYPE")]
+    input_type: Option<String>,
+    /// Output format (default: the input format).
+    #[arg(long, value_name = "TYPE")]
+    output_type: Option<String>,
+    /// Write the plaintext back to the file.
+    #[arg(short = 'i', long)]
+    in_place: bool,
+    /// The file, or - for stdin.
+    file: String,
+}
+
+/// `seal decrypt`.
+pub fn run(a: DecryptArgs) -> Result<(), Failure> {
+    let format = format_of(a.input_type.as_deref(), &a.file, Format::Yaml)?;
+    let out_format = match &a.output_type {
+        Some(t) => format_of(Some(t), &a.file, format)?,
+        None => format,
+    };
+    let bytes = read_input(&a.file)?;
+    let ids = identity::load(&a.ids.identity)?;
+    let opts = DecryptOptions { verify_mac: !a.ignore_mac, stash: false };
+    let (branches, _, _) = open(&a.file, &bytes, format, &ids, opts)?;
+    let out = match &a.extract {
+        Some(path) => extract(&branches, path, out_format).map_err(|f| f.in_file(&a.file))?,
+        None => sops::emit_plain(&branches, out_format)?,
+    };
+    if a.in_place && a.file != "-" { write_in_place(Path::new(&a.file), &out) } else { write_stdout(&out) }
+}
+
+/// Parses sops' `["a"]["b"][0]` path syntax.
+fn parse_extract(path: &str) -> Result<Vec<Result<String, usize>>, Failure> {
+    let bad = || Failure::input(format!("invalid --extract path {path:?}: expected a form like '[\"key\"][0]'"));
+    let mut rest = path.trim();
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        rest = rest.strip_prefix('[').ok_or_else(bad)?;
+        let end = rest.find(']').ok_or_else(bad)?;
+        let inner = &rest[..end];
+        if let Some(q) = inner.strip_prefix('"').and_then(|i| i.strip_suffix('"')) {
+            out.push(Ok(q.to_owned()));
+        } else if let Some(q) = inner.strip_prefix('\'').and_then(|i| i.strip_suffix('\'')) {
+            out.push(Ok(q.to_owned()));
+        } else {
+            out.push(Err(inner.trim().parse::<usize>().map_err(|_| bad())?));
+        }
+        rest = &rest[end + 1..];
+    }
+    Ok(out)
+}
+
+fn extract(branches: &[sops::Map], path: &str, format: Format) -> Result<Vec<u8>, Failure> {
+    let parts = parse_extract(path)?;
+    let root = branches.first().ok_or_else(|| Failure::input("the file has no document"))?;
+    let mut cur = Value::Map(root.clone());
+    for p in &parts {
+        let next = match (p, &cur) {
+            (Ok(k), Value::Map(m)) => m.get(k).cloned(),
+            (Err(i), Value::List(l)) => l.iter().filter(|v| !matches!(v, Value::Comment(_))).nth(*i).cloned(),
+            _ => None,
+        };
+        cur = next.ok_or_else(|| Failure::input(format!("--extract {path}: the file has no such value")))?;
+    }
+    Ok(match &cur {
+        Value::Str(s) => s.as_bytes().to_vec(),
+        Value::Map(m) => sops::emit_plain(std::slice::from_ref(m), format)?,
+        other => match format {
+            Format::Json => sops::json::emit_value(other, "\t")?.into_bytes(),
+            _ => sops::yaml::emit_value(other, 4).into_bytes(),
+        },
+    })
+}

@@ -1,0 +1,109 @@
+//! `seal edit`: $EDITOR on a private copy of the plaintext; unchanged
+//! values keep their ciphertext.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use seal_format::sops::{self, DecryptOptions, Format};
+
+use crate::common::{format_of, open, read_input, reseal, write_in_place};
+use crate::{Failure, IdentityArgs, identity};
+
+#[derive(Args)]
+pub struct EditArgs {
+    #[command(flatten)]
+    ids: IdentityArgs,
+    /// Input format (default: from the file name).
+    #[arg(long, value_name = "TYPE")]
+    input_type: Option<String>,
+    /// The file to edit.
+    file: PathBuf,
+}
+
+/// `seal edit`.
+pub fn run(a: EditArgs) -> Result<(), Failure> {
+    crate::guard::disable_core_dumps();
+    let file = a.file.display().to_string();
+    let format = format_of(a.input_type.as_deref(), &file, Format::Yaml)?;
+    let bytes = read_input(&file)?;
+    let ids = identity::load(&a.ids.identity)?;
+    let (branches, metadata, cipher) =
+        open(&file, &bytes, format, &ids, DecryptOptions { verify_mac: true, stash: true })?;
+    let plain = sops::emit_plain(&branches, format)?;
+    drop(branches);
+
+    // Plaintext lives only in a private directory (0700) and file (0600),
+    // both removed when `dir` is dropped, on every return path.
+    let dir = tempfile::Builder::new()
+        .prefix("seal-edit-")
+        .tempdir()
+        .map_err(|e| Failure::general(format!("cannot create a private temporary directory: {e}")))?;
+    let guard = crate::guard::Guard::install(dir.path())
+        .map_err(|e| Failure::general(format!("cannot install the signal handlers: {e}")))?;
+    let name = a.file.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "secret".into());
+    let tmp = dir.path().join(name);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| Failure::general(format!("cannot create the temporary file: {e}")))?;
+        f.write_all(&plain).map_err(|e| Failure::general(format!("cannot write the temporary file: {e}")))?;
+    }
+    let plain = zeroize::Zeroizing::new(plain);
+    loop {
+        run_editor(&tmp, &guard)?;
+        let edited = zeroize::Zeroizing::new(
+            std::fs::read(&tmp).map_err(|e| Failure::general(format!("cannot read the edited file: {e}")))?,
+        );
+        if *edited == *plain {
+            eprintln!("seal: {file} has not changed");
+            return Ok(());
+        }
+        let parsed = sops::parse_plain(&edited, format)
+            .map_err(Failure::from)
+            .and_then(|b| reseal(b, metadata.clone(), &cipher));
+        match parsed {
+            Ok(doc) => {
+                let out = sops::emit_encrypted(&doc, format)?;
+                return write_in_place(&a.file, &out);
+            }
+            Err(f) if std::io::stdin().is_terminal() => {
+                eprintln!("seal: the edited file is not valid: {}", f.message);
+                eprint!("Press Enter to edit again, or Ctrl-D to abandon the changes: ");
+                let mut line = String::new();
+                if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 {
+                    return Err(Failure::input("edit abandoned; the file was not changed"));
+                }
+            }
+            Err(f) => return Err(f.in_file(&format!("{file} (edited, not saved)"))),
+        }
+    }
+}
+
+fn run_editor(path: &Path, guard: &crate::guard::Guard) -> Result<(), Failure> {
+    let editor = ["SOPS_EDITOR", "VISUAL", "EDITOR"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
+        .unwrap_or_else(|| "vi".to_owned());
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        // `exec`: the editor is seal's own child, so the signals seal passes
+        // on reach it, not an intermediate shell.
+        .arg(format!("exec {editor} \"$1\""))
+        .arg("sh")
+        .arg(path)
+        .spawn()
+        .map_err(|e| Failure::general(format!("cannot start the editor {editor:?}: {e}")))?;
+    guard.editor(Some(child.id()));
+    let status = child.wait();
+    guard.editor(None);
+    let status = status.map_err(|e| Failure::general(format!("waiting for the editor {editor:?}: {e}")))?;
+    if !status.success() {
+        return Err(Failure::general(format!("the editor {editor:?} exited with {status}; the file was not changed")));
+    }
+    Ok(())
+}
