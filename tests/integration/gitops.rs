@@ -20,6 +20,8 @@ use crate::cli::{CANARY, sealed_fixture};
 use crate::env::{self, ensure, wait_for};
 use crate::support::{Run, age_keygen, assert_absent, check, repo_root, seal_bin, tool};
 
+mod kubectl;
+
 /// Every GitOps test.
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -38,6 +40,11 @@ pub fn trials() -> Vec<Trial> {
         ),
         Trial::test("gitops::render_refuses_a_symlink_out_of_the_directory_tree", render_refuses_symlink_out_of_tree),
         Trial::test("gitops::render_runs_as_a_kustomize_krm_function", render_as_krm_function),
+        // kubectl v1.20.2 comes with the test environment.
+        env::trial(
+            "gitops::kubectl_kustomize_does_what_the_docs_say",
+            kubectl::kubectl_kustomize_does_what_the_docs_say,
+        ),
         Trial::test("gitops::argocd_plugin_discovers_and_generates_an_application", argocd_plugin),
         Trial::test("gitops::convert_turns_a_flux_secret_into_a_sealed_secret_with_its_values", convert_flux),
         Trial::test("gitops::convert_turns_a_bitnami_sealed_secret_into_a_seal_secret_skeleton", convert_bitnami),
@@ -415,7 +422,7 @@ fn render_refuses_symlink_out_of_tree() -> Result<(), Failed> {
 }
 
 /// The kustomize on PATH (tests/run installs kustomize v4.5.4, the version
-/// kubectl 1.24 to 1.26 embed) if it runs KRM exec functions.
+/// kubectl 1.24 embeds) if it runs KRM exec functions.
 fn kustomize() -> Result<PathBuf, Failed> {
     tool("kustomize")
 }
