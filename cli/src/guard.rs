@@ -22,6 +22,7 @@ pub fn disable_core_dumps() {
     let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: plain system calls with valid arguments; failure is harmless
     // (the limits stay as they were) and not worth aborting an edit.
+    #[allow(unsafe_code)]
     unsafe {
         libc::setrlimit(libc::RLIMIT_CORE, &zero);
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -62,6 +63,7 @@ impl Guard {
                     && let Ok(pid) = i32::try_from(pid)
                 {
                     // SAFETY: sends a signal to the editor we started.
+                    #[allow(unsafe_code)]
                     unsafe {
                         libc::kill(pid, sig);
                     }

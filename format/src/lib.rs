@@ -10,5 +10,7 @@
 //! `Cargo.toml` lists neither), so the CLI links none of the controller's
 //! stack.
 
+#![forbid(unsafe_code)]
+
 pub mod document;
 pub mod sops;
