@@ -67,6 +67,7 @@ pub fn format_of(flag: Option<&str>, file: &str, default_stdin: Format) -> Resul
     }
 }
 
+/// Parses recipients, skipping blank entries (as from `--age a,,b`).
 pub fn parse_recipients(list: &[String]) -> Result<Vec<Recipient>, Failure> {
     list.iter().filter(|r| !r.trim().is_empty()).map(|r| Recipient::parse(r).map_err(Failure::from)).collect()
 }
@@ -75,6 +76,7 @@ pub fn parse_recipients(list: &[String]) -> Result<Vec<Recipient>, Failure> {
 pub fn find_config(explicit: Option<&Path>) -> Option<PathBuf> {
     explicit.map(Path::to_path_buf).or_else(|| std::env::current_dir().ok().and_then(|d| config::find(&d)))
 }
+
 /// Parses an encrypted file and recovers its plaintext.
 pub fn open(
     file: &str,
@@ -97,6 +99,7 @@ pub fn open(
         Failure::from(e).in_file(file)
     })
 }
+
 /// Re-encrypts an edited tree with the file's data key and IV stash, so that
 /// unchanged values keep their ciphertext.
 pub fn reseal(
@@ -117,6 +120,7 @@ pub fn reseal(
 fn check_sealed_plaintext(doc: &sops::Map) -> Result<(), Failure> {
     sealed::check_plaintext(doc).map_err(Failure::input)
 }
+
 /// The exit code of a SealedSecret check: a broken document is bad input;
 /// anything that suggests tampering (MAC, a value, the scope) is an
 /// integrity failure.
