@@ -8,6 +8,8 @@ use libtest_mimic::{Failed, Trial};
 
 use crate::support::{Run, age_keygen, assert_absent, check, seal_bin, tool, vectors};
 
+mod shamir;
+
 /// Every CLI test.
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -31,6 +33,10 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("cli::tamper_truncated_armor", tamper_truncated_armor),
         Trial::test("cli::tamper_malformed_yaml", tamper_malformed_yaml),
         Trial::test("cli::sops_yaml_creation_rules_are_honoured", sops_yaml_rules),
+        Trial::test(
+            "cli::sops_yaml_shamir_threshold_out_of_range_is_refused_with_exit_3",
+            shamir::shamir_threshold_out_of_range_is_refused,
+        ),
         Trial::test("cli::keygen_writes_a_private_identity_file", keygen_private_file),
         Trial::test("cli::flux_style_sops_secret_converts_to_a_sealed_secret", flux_secret_converts),
         Trial::test("cli::hostile_files_are_refused_with_exit_3_and_the_limit", hostile_files_refused),
