@@ -177,10 +177,30 @@ impl StatusUpdate {
     }
 }
 
+/// Status fields of one kind written beside the shared ones
+/// (`refreshTime`, a PushSecret's `pushed`, a ClusterExternalSecret's
+/// namespaces), each as its JSON value.
+pub type Extra = Vec<(&'static str, serde_json::Value)>;
+
+/// Every kind seal reconciles: its status has `observedGeneration` and
+/// `conditions`, written through [`write`] whatever else it holds.
+pub trait Reported:
+    Resource<DynamicType = (), Scope: ScopeKind>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// The status fields all kinds share, as the object has them now.
+    fn common_status(&self) -> CommonStatus;
+}
+
 /// The JSON merge patch body for a status (only ever sets `resumed`: a
 /// status read from a lagging watch cache must not erase a value a previous
 /// reconcile just recorded).
-pub fn status_patch(st: &CommonStatus, extra: Vec<(&str, String)>) -> serde_json::Value {
+pub fn status_patch(st: &CommonStatus, extra: Extra) -> serde_json::Value {
     let mut body = serde_json::Map::new();
     body.insert("observedGeneration".into(), serde_json::json!(st.observed_generation));
     body.insert("conditions".into(), serde_json::json!(st.conditions));
@@ -188,7 +208,7 @@ pub fn status_patch(st: &CommonStatus, extra: Vec<(&str, String)>) -> serde_json
         body.insert("resumed".into(), r.clone().into());
     }
     for (k, v) in extra {
-        body.insert(k.into(), v.into());
+        body.insert(k.into(), v);
     }
     serde_json::json!({ "status": body })
 }
@@ -200,16 +220,12 @@ pub fn status_patch(st: &CommonStatus, extra: Vec<(&str, String)>) -> serde_json
 /// controller's last status write yet (a reconcile triggered by the Secret
 /// it just wrote runs before the status event arrives). The same status on
 /// the same cached version is then not written, nor its Event sent, twice.
-pub async fn write<K>(
+pub async fn write<K: Reported>(
     ctx: &Context,
     obj: &K,
     update: &StatusUpdate,
-    extra: Vec<(&str, String)>,
-) -> Result<(), kube::Error>
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    K::Scope: ScopeKind,
-{
+    extra: Extra,
+) -> Result<(), kube::Error> {
     let key = format!("{}/{}/{}", K::kind(&()), obj.meta().namespace.as_deref().unwrap_or_default(), obj.name_any());
     let version = obj.meta().resource_version.clone().unwrap_or_default();
     let writes = update.changed().is_some() || !extra.is_empty();
@@ -410,6 +426,48 @@ impl ScopeKind for kube::core::NamespaceResourceScope {
 impl ScopeKind for kube::core::ClusterResourceScope {
     fn api<K: Resource<DynamicType = (), Scope = Self>>(client: Client, _ns: Option<&str>) -> Api<K> {
         Api::all(client)
+    }
+}
+
+impl Reported for crate::api::SealedSecret {
+    fn common_status(&self) -> CommonStatus {
+        crate::sources::Source::common(self).status
+    }
+}
+
+impl Reported for crate::api::ExternalSecret {
+    fn common_status(&self) -> CommonStatus {
+        crate::sources::Source::common(self).status
+    }
+}
+
+/// The shared part of a status that has only `observedGeneration` and
+/// `conditions` in common with the others.
+fn plain(observed_generation: Option<i64>, conditions: &[Condition]) -> CommonStatus {
+    CommonStatus { observed_generation, conditions: conditions.to_vec(), resumed: None }
+}
+
+impl Reported for crate::api::SecretStore {
+    fn common_status(&self) -> CommonStatus {
+        self.status.as_ref().map(|s| plain(s.observed_generation, &s.conditions)).unwrap_or_default()
+    }
+}
+
+impl Reported for crate::api::ClusterSecretStore {
+    fn common_status(&self) -> CommonStatus {
+        self.status.as_ref().map(|s| plain(s.observed_generation, &s.conditions)).unwrap_or_default()
+    }
+}
+
+impl Reported for crate::api::push_secret::PushSecret {
+    fn common_status(&self) -> CommonStatus {
+        self.status.as_ref().map(|s| plain(s.observed_generation, &s.conditions)).unwrap_or_default()
+    }
+}
+
+impl Reported for crate::api::cluster_external_secret::ClusterExternalSecret {
+    fn common_status(&self) -> CommonStatus {
+        self.status.as_ref().map(|s| plain(s.observed_generation, &s.conditions)).unwrap_or_default()
     }
 }
 

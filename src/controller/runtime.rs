@@ -344,6 +344,10 @@ fn error_policy<K: Resource<DynamicType = ()>>(
     err: &Error,
     ctx: Arc<Context>,
 ) -> Action {
+    // Counted and shown on the object already, under its status reason.
+    if let Error::Unfinished(after) = err {
+        return Action::requeue(*after);
+    }
     let kind = super::kind_label::<K>();
     ctx.metrics.reconciled(kind, ResultLabel::Error);
     ctx.metrics.reconcile_failed(kind, err.metric_label());
