@@ -338,6 +338,9 @@ pub struct EventPublisher {
     inflight: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
+/// Where the Events about cluster-scoped objects go.
+pub const CLUSTER_EVENTS_NAMESPACE: &str = "kube-system";
+
 /// Events sent at once before a reconcile waits for one to finish.
 const EVENTS_INFLIGHT: usize = 32;
 
@@ -363,7 +366,11 @@ impl EventPublisher {
         use k8s_openapi::api::events::v1::Event as K8sEvent;
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
         let now = k8s_openapi::jiff::Timestamp::now();
-        let ns = reference.namespace.clone().unwrap_or_else(|| "default".to_owned());
+        // A cluster-scoped object's Events (ClusterSecretStore,
+        // ClusterExternalSecret) go to kube-system: the API server accepts a
+        // new-style Event about such an object there on every version
+        // (before 1.22 nowhere else; `default` since).
+        let ns = reference.namespace.clone().unwrap_or_else(|| CLUSTER_EVENTS_NAMESPACE.to_owned());
         let name = format!("{}.{:x}", reference.name.as_deref().unwrap_or(&self.controller), now.as_nanosecond());
         K8sEvent {
             action: Some("Reconcile".into()),

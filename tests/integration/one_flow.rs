@@ -110,7 +110,8 @@ fn a_failing_cluster_external_secret_shows_a_reason_an_event_and_its_own_kind_in
         create(
             &foreign,
             json!({"apiVersion": "seal.dev/v1alpha1", "kind": "ExternalSecret", "metadata": {"name": "taken"},
-                   "spec": {"secretStoreRef": {"name": "none"}, "data": []}}),
+                   "spec": {"secretStoreRef": {"name": "none"},
+                            "data": [{"secretKey": "k", "remoteRef": {"key": "app/k"}}]}}),
         )
         .await?;
         let ctrl = fx.start(&[&target.name], &[("SEAL_CLUSTER_EXTERNAL_SECRETS", "true")]).await?;
@@ -136,7 +137,8 @@ async fn failing_ces(
             cess,
             json!({"apiVersion": "seal.dev/v1alpha1", "kind": "ClusterExternalSecret", "metadata": {"name": name},
                    "spec": {"externalSecretName": "taken", "namespaces": [target],
-                            "externalSecretSpec": {"secretStoreRef": {"name": "none"}, "data": []}}}),
+                            "externalSecretSpec": {"secretStoreRef": {"name": "none"},
+                                                   "data": [{"secretKey": "k", "remoteRef": {"key": "app/k"}}]}}}),
         )
         .await?;
         let failed = Reason::ProvisioningFailed.as_str();
@@ -145,8 +147,10 @@ async fn failing_ces(
             obj["status"]["failedNamespaces"][0]["namespace"] == json!(target),
             format!("the failed namespace is listed: {}", obj["status"]),
         )?;
-        // A cluster-scoped object's Events go to the default namespace.
-        wait_event(&fx.cluster.admin(), "default", name, "Warning", failed).await?;
+        // A cluster-scoped object's Events go to kube-system.
+        wait_event(&fx.cluster.admin(), "kube-system", name, "Warning", failed)
+            .await
+            .map_err(|e| format!("{}\n{}", crate::fixtures::fmsg(e), ctrl.log_tail()))?;
         wait_counted(ctrl, "ClusterExternalSecret", failed).await?;
         // The foreign ExternalSecret is left alone.
         let es = foreign.get("taken").await?;
