@@ -122,7 +122,7 @@ fn run_with_metrics<S: Source + crate::controller::report::Reported + serde::Ser
                 metrics: metrics.clone(),
                 stores: Default::default(),
             },
-            events: super::report::EventPublisher::new(client.clone(), "seal-controller", None),
+            events: super::events::EventPublisher::new(client.clone(), "seal-controller", None),
             secrets: Default::default(),
             status_memo: Default::default(),
             metrics,

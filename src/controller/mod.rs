@@ -12,7 +12,8 @@
 //!   label). For the sources (SealedSecret, ExternalSecret) the steps
 //!   between are observe → decide (pure `materialize::plan`) → write.
 //! - [`report`]: status conditions ([`report::StatusUpdate`]), the status
-//!   write and Events ([`report::write`]), for every kind ([`report::Reported`]).
+//!   write with its Warning Event ([`report::write`]), for every kind
+//!   ([`report::Reported`]); [`events`] sends the Events.
 //! - [`push`]: PushSecret — consent, the push, ownership, kube-runtime's
 //!   finalizer helper for `deletionPolicy: Delete`.
 //! - [`cluster_external`]: ClusterExternalSecret — one ExternalSecret per
@@ -24,6 +25,7 @@
 pub mod args;
 pub mod cache;
 pub mod cluster_external;
+pub mod events;
 pub mod leader;
 pub mod push;
 pub mod reconcile;
@@ -84,7 +86,7 @@ pub struct Context {
     /// What sources use: client, keys, Vault, metrics.
     pub sources: SourceContext,
     /// Events.
-    pub events: report::EventPublisher,
+    pub events: events::EventPublisher,
     /// The managed Secrets, slimmed (key names and an HMAC, no values).
     pub secrets: cache::SecretCache,
     /// Status writes the watch cache does not show yet.

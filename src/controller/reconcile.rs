@@ -17,6 +17,7 @@ use kube::{Api, Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
 use super::cache::CACHED_HMAC_ANNOTATION;
+use super::events;
 use super::report::{self, Reported, StatusUpdate};
 use super::{Context, Error};
 use crate::api::Reason;
@@ -228,7 +229,7 @@ async fn run<S: Source + Reported>(obj: &S, ctx: &Context) -> Result<Action, Err
                         let note = format!("not restarted: {}", w.restart_failures.join("; "));
                         warn!(targets = %note, "rollout restart refused or failed");
                         let obj_ref = obj.object_ref(&());
-                        report::publish(ctx, obj_ref, EventType::Warning, Reason::RestartRefused, &note).await;
+                        events::publish(ctx, obj_ref, EventType::Warning, Reason::RestartRefused, &note).await;
                     }
                     if owner_state.resume_requested {
                         update.resumed(resume.clone());
@@ -239,10 +240,10 @@ async fn run<S: Source + Reported>(obj: &S, ctx: &Context) -> Result<Action, Err
                         ctx.metrics.drifted(common.drift_policy);
                         update.drifted_reverted();
                         let note = "the Secret was changed or deleted outside seal; the desired data was restored";
-                        report::publish(ctx, obj_ref, EventType::Warning, Reason::DriftReverted, note).await;
+                        events::publish(ctx, obj_ref, EventType::Warning, Reason::DriftReverted, note).await;
                     } else {
                         update.not_drifted();
-                        report::publish(
+                        events::publish(
                             ctx,
                             obj_ref,
                             EventType::Normal,

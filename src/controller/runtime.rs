@@ -18,7 +18,7 @@ use kube::{Api, Client, Resource};
 use tracing::{info, warn};
 
 use super::cache::{self, SecretCache};
-use super::report::EventPublisher;
+use super::events::EventPublisher;
 use super::{Args, Context, Error, leader, reconcile, stores};
 use crate::api::{ClusterSecretStore, ExternalSecret, SealedSecret, SecretStore};
 use crate::key_registry::KeyRegistry;
