@@ -65,11 +65,19 @@ pub enum Reason {
     DriftPaused,
     /// No drift (a `Drifted` condition cleared).
     NoDrift,
+    /// A value read from the store is not in the encoding its
+    /// `decodingStrategy` names (e.g. not base64).
+    DecodeFailed,
+    /// A generator (`Password`) the object names does not exist or cannot
+    /// be read.
+    GeneratorFailed,
+    /// The controller's keys are not loaded yet (it is starting); retried.
+    KeysNotLoaded,
 }
 
 impl Reason {
     /// Every reason, for tests and documentation.
-    pub const ALL: [Reason; 29] = [
+    pub const ALL: [Reason; 32] = [
         Reason::Materialized,
         Reason::Authenticated,
         Reason::Suspended,
@@ -99,6 +107,9 @@ impl Reason {
         Reason::DriftDetected,
         Reason::DriftPaused,
         Reason::NoDrift,
+        Reason::DecodeFailed,
+        Reason::GeneratorFailed,
+        Reason::KeysNotLoaded,
     ];
 
     /// The CamelCase name (condition reason, Event reason, metric label).
@@ -133,6 +144,9 @@ impl Reason {
             Reason::DriftDetected => "DriftDetected",
             Reason::DriftPaused => "DriftPaused",
             Reason::NoDrift => "NoDrift",
+            Reason::DecodeFailed => "DecodeFailed",
+            Reason::GeneratorFailed => "GeneratorFailed",
+            Reason::KeysNotLoaded => "KeysNotLoaded",
         }
     }
 

@@ -57,10 +57,6 @@ pub enum VaultError {
     /// paused as an unreachable one is.
     #[error("{0}")]
     TooLarge(String),
-    /// The object asks for something that cannot be made, whatever the
-    /// store holds: a `Password` shape, a rewrite beyond its bounds.
-    #[error("{0}")]
-    Invalid(String),
 }
 
 impl VaultError {
@@ -72,7 +68,6 @@ impl VaultError {
             VaultError::NotFound(_) => Reason::SecretNotFound,
             VaultError::PropertyNotFound(_) => Reason::PropertyNotFound,
             VaultError::Misconfigured(_) => Reason::StoreMisconfigured,
-            VaultError::Invalid(_) => Reason::InvalidDocument,
         }
     }
 }
@@ -883,3 +878,7 @@ mod tests {
         assert_eq!(renew_time(now, u64::MAX), Some(now + Duration::from_secs(57_600)));
     }
 }
+
+#[cfg(test)]
+#[path = "pool_tests.rs"]
+mod pool_tests;
