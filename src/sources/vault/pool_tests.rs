@@ -150,10 +150,10 @@ async fn find_is_bounded_in_keys_and_depth() {
     let found = r.pool.find(&r.kube, &r.store, "many", false).await.expect("at the bound");
     assert_eq!(found.len(), MAX_FIND_KEYS);
     r.vault.put("many/one-more", &[("v", "x")]);
-    let e = r.pool.find(&r.kube, &r.store, "many", false).await.err().expect("past the bound");
+    let e = r.pool.find(&r.kube, &r.store, "many", false).await.expect_err("past the bound");
     assert!(e.to_string().contains("more than 1000 secrets"), "{e}");
     let deep = (0..=MAX_FIND_DEPTH).map(|d| format!("d{d}")).collect::<Vec<_>>().join("/");
     r.vault.put(&format!("deep/{deep}/leaf"), &[("v", "x")]);
-    let e = r.pool.find(&r.kube, &r.store, "deep", false).await.err().expect("too deep");
+    let e = r.pool.find(&r.kube, &r.store, "deep", false).await.expect_err("too deep");
     assert!(e.to_string().contains("nested more than 16 deep"), "{e}");
 }
