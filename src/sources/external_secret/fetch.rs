@@ -12,8 +12,8 @@ use zeroize::Zeroizing;
 
 use super::error::{EsError, GeneratorError};
 use super::keys::{bounded_regex, convert_keys, decode, property, rewrite_in};
+use super::templates::engine::Work;
 use crate::api::external_secret::{ExternalSecret, GeneratorRef};
-use crate::sources::template::Work;
 use crate::sources::vault::{ResolvedStore, VaultError, VaultSecret};
 use crate::sources::{SecretData, SourceContext};
 

@@ -6,6 +6,7 @@
 
 use zeroize::Zeroizing;
 
+use super::templates::engine;
 use crate::api::Reason;
 use crate::api::external_secret::{ConversionStrategy, DecodingStrategy};
 use crate::sources::SecretData;
@@ -133,7 +134,7 @@ pub const MAX_TRANSFORM_RUNS: usize = 4096;
 /// keys and values are never quoted. Transform templates are charged to
 /// `work`, the object's template budget for this reconcile.
 pub fn rewrite_in(
-    work: &std::sync::Arc<crate::sources::template::Work>,
+    work: &std::sync::Arc<engine::Work>,
     entry: SecretData,
     rules: &[crate::api::external_secret::Rewrite],
     i: usize,
@@ -187,9 +188,8 @@ pub fn rewrite_in(
                 ));
                 // The template's output is bounded by the template engine
                 // (1 MiB); the key is checked before it is kept.
-                let key =
-                    crate::sources::template::execute_in(work, &format!("{field}.transform"), &t.template, &ctx, &[])
-                        .map_err(KeyError::Transform)?;
+                let key = engine::execute_in(work, &format!("{field}.transform"), &t.template, &ctx, &[])
+                    .map_err(KeyError::Transform)?;
                 let key = key.trim();
                 if key.len() > MAX_KEY_BYTES {
                     return Err(too_long(&format!("{field}.transform")));
@@ -422,7 +422,7 @@ mod tests {
         rules: &[crate::api::external_secret::Rewrite],
         i: usize,
     ) -> Result<SecretData, String> {
-        rewrite_in(&crate::sources::template::Work::new(), entry, rules, i).map_err(|e| e.to_string())
+        rewrite_in(&engine::Work::new(), entry, rules, i).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -431,7 +431,7 @@ mod tests {
         let mut d = SecretData::default();
         d.0.insert("k".to_owned(), Zeroizing::new(b"v".to_vec()));
         let rule = Rewrite { regexp: None, transform: Some(RewriteTransform { template: "{{ .value }}".into() }) };
-        let spent = crate::sources::template::Work::with_time(Duration::ZERO);
+        let spent = engine::Work::with_time(Duration::ZERO);
         let e = rewrite_in(&spent, d.clone(), std::slice::from_ref(&rule), 0).err().expect("past the deadline");
         assert_eq!(e.reason(), Reason::TemplateFailed);
         let e = e.to_string();

@@ -249,7 +249,7 @@ async fn values(
     // read (the controller is starting; not a store problem).
     let hmac_key = ctx.registry.hmac_key_bytes().ok_or(EsError::KeysNotLoaded)?;
     let store = resolve_if_needed(ctx, es).await?;
-    let work = crate::sources::template::Work::new();
+    let work = templates::engine::Work::new();
     let epoch = epoch(now_secs(), interval);
     let data = fetch::fetch(ctx, es, store.as_ref(), read_window(interval), epoch, &work).await?;
     let data = templates::apply_templates(ctx, es, data, &hmac_key[..], &work).await?;

@@ -5,16 +5,19 @@
 //! [`ALLOW_TEMPLATE_READ_ANNOTATION`] naming this ExternalSecret: without it
 //! a template would be a way to read what its author cannot.
 //!
-//! The template engine is called in two places only ([`render_templates`]
-//! here, the rewrite `transform` in `keys`), through `sources::template`.
+//! The template engine (`sources::template`) is named here only, as
+//! [`engine`]; it runs in two places: [`render_templates`] here and the
+//! rewrite `transform` in `keys`.
 
 use kube::ResourceExt;
 use zeroize::Zeroizing;
 
 use crate::api::Reason;
 use crate::api::external_secret::ExternalSecret;
-use crate::sources::template::Work;
+pub use crate::sources::template as engine;
+
 use crate::sources::{SecretData, SourceContext};
+use engine::Work;
 
 /// Why `target.template` could not make the Secret's values. Messages name
 /// fields, objects and keys of the object's own spec; never template output
@@ -135,7 +138,7 @@ fn render_templates(
     work: &std::sync::Arc<Work>,
 ) -> Result<SecretData, TemplateError> {
     use crate::api::external_secret::{MergePolicy, TemplateAs};
-    use crate::sources::template;
+    use engine as template;
     let failed = TemplateError::Failed;
     let ctx_value = template::context(&fetched);
     let mut out =
@@ -188,7 +191,7 @@ fn keys_and_values(text: &str, name: &str, out: &mut SecretData) -> Result<(), T
     for doc in docs {
         for (n, (k, v)) in doc.pairs().enumerate() {
             let bytes = match v {
-                Y::Str(s) => crate::sources::template::bytes_from_text(s),
+                Y::Str(s) => engine::bytes_from_text(s),
                 Y::Null => Vec::new(),
                 Y::Bool(b) => b.to_string().into_bytes(),
                 Y::Int(i) => i.to_string().into_bytes(),
