@@ -362,3 +362,23 @@ async fn created_once_reads_again_only_when_the_secret_is_gone() {
     assert_eq!(rig.vault.kv_reads(), 2);
     assert_eq!(rig.secret_value("db", "password").as_deref(), Some("two"));
 }
+
+#[tokio::test]
+async fn find_names_keys_by_path_converted_as_eso_does() {
+    let rig = Rig::new().await;
+    rig.vault.put("team/a/db", &[("password", CANARY)]);
+    rig.vault.put("team/b", &[("token", "t")]);
+    rig.vault.put("other/c", &[("x", "y")]);
+    rig.create(
+        "db",
+        json!({"secretStoreRef": store_ref(),
+               "dataFrom": [{"find": {"path": "team", "name": {"regexp": "db$|b$"}}}]}),
+    );
+    let sent = rig.reconcile("db").await;
+    assert_eq!(ready(&sent).1, "Materialized");
+    assert_eq!(rig.secret_keys("db"), ["team_a_db", "team_b"]);
+    assert_eq!(rig.secret_value("db", "team_b").as_deref(), Some(r#"{"token":"t"}"#));
+    // One list per folder, one read per secret found.
+    assert_eq!(rig.vault.kv_reads(), 2, "{:?}", rig.vault.requests());
+    no_canary(&sent);
+}

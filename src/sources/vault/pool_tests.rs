@@ -157,3 +157,31 @@ async fn find_is_bounded_in_keys_and_depth() {
     let e = r.pool.find(&r.kube, &r.store, "deep", false).await.expect_err("too deep");
     assert!(e.to_string().contains("nested more than 16 deep"), "{e}");
 }
+
+#[tokio::test]
+async fn an_approle_login_is_one_request_and_a_wrong_secret_id_is_denied() {
+    let r = rig().await;
+    r.vault.put("app/db", &[("v", "x")]);
+    let api = FakeKube::default();
+    let secret = |id: &str| {
+        let mut s = fake::token_secret(NS, "vault", id);
+        s["metadata"]["name"] = "approle".into();
+        s
+    };
+    api.put(&fake::core_path(NS, "secrets", "approle"), secret("wrong"));
+    let kube = api.client();
+    let mut store = r.store.clone();
+    store.provider.auth = serde_json::from_value(serde_json::json!({
+        "appRole": {"path": "approle", "roleId": "role", "secretRef": {"name": "approle", "key": "token"}}
+    }))
+    .expect("auth");
+    let e = r.pool.read(&kube, &store, "app/db", None, false, WINDOW).await.err().expect("refused");
+    assert_eq!(e.reason(), Reason::StoreAccessDenied, "{e}");
+    assert_eq!(r.vault.count("POST /v1/auth/approle/login"), 1);
+    api.put(&fake::core_path(NS, "secrets", "approle"), secret(fake::SECRET_ID));
+    let s = r.pool.read(&kube, &store, "app/db", None, false, WINDOW).await.expect("read");
+    assert_eq!(value(&s, "v"), "x");
+    r.pool.read(&kube, &store, "app/db", None, false, Duration::ZERO).await.expect("read again");
+    assert_eq!(r.vault.count("POST /v1/auth/approle/login"), 2, "one more login, kept for the next read");
+    assert_eq!(r.vault.count("GET /v1/auth/token/lookup-self"), 0, "an AppRole token needs no lookup");
+}
