@@ -17,7 +17,7 @@ impl Context {
         let metrics = sources.metrics.clone();
         Context {
             sources,
-            events: super::report::EventPublisher::new(client, "seal-controller", None),
+            events: super::events::EventPublisher::new(client, "seal-controller", None),
             secrets: Default::default(),
             status_memo: Default::default(),
             metrics,

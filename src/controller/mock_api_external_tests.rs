@@ -220,7 +220,8 @@ async fn templates_render_the_secret_and_read_a_secret_only_with_its_consent() {
     assert!(!wrote_secret(&sent, "db"));
 
     let mut shape = rig.api.get(&fake::core_path(NS, "secrets", "shape")).expect("shape");
-    shape["metadata"]["annotations"] = json!({"seal.dev/allow-template-read": "other, db"});
+    shape["metadata"]["annotations"] =
+        json!({crate::sources::external_secret::ALLOW_TEMPLATE_READ_ANNOTATION: "other, db"});
     rig.api.put(&fake::core_path(NS, "secrets", "shape"), shape);
     let sent = rig.reconcile("db").await;
     assert_eq!(ready(&sent).1, "Materialized");

@@ -84,7 +84,7 @@ fn run(obj: SealedSecret, fake: Fake, ids: Vec<age::x25519::Identity>) -> Vec<Se
 }
 
 /// As [`run`], also returning the metrics text afterwards.
-fn run_with_metrics<S: Source + serde::Serialize>(
+fn run_with_metrics<S: Source + crate::controller::report::Reported + serde::Serialize>(
     obj: S,
     mut fake: Fake,
     ids: Vec<age::x25519::Identity>,
@@ -455,6 +455,12 @@ impl Source for Panicky {
 
     async fn data(&self, _: &SourceContext) -> Result<crate::sources::SecretData, crate::sources::SourceError> {
         panic!("unreachable in this test")
+    }
+}
+
+impl crate::controller::report::Reported for Panicky {
+    fn common_status(&self) -> crate::sources::CommonStatus {
+        Source::common(self).status
     }
 }
 

@@ -119,7 +119,7 @@ pub enum TemplateSourceError {
 /// Annotation on a Secret: the ExternalSecrets (comma-separated names, or
 /// `*`) of its namespace that may read it through `templateFrom`. Without
 /// it a template cannot become a way to read what its author cannot.
-pub const ALLOW_TEMPLATE_READ_ANNOTATION: &str = "seal.dev/allow-template-read";
+pub use crate::api::annotations::ALLOW_TEMPLATE_READ_ANNOTATION;
 
 /// Whether a Secret's annotations let the ExternalSecret `name` read it
 /// through `templateFrom`.
