@@ -73,11 +73,19 @@ pub enum Reason {
     /// A ClusterExternalSecret could not write its ExternalSecret in some
     /// namespaces (listed in `status.failedNamespaces`).
     ProvisioningFailed,
+    /// A value read from the store is not in the encoding its
+    /// `decodingStrategy` names (e.g. not base64).
+    DecodeFailed,
+    /// A generator (`Password`) the object names does not exist or cannot
+    /// be read.
+    GeneratorFailed,
+    /// The controller's keys are not loaded yet (it is starting); retried.
+    KeysNotLoaded,
 }
 
 impl Reason {
     /// Every reason, for tests and documentation.
-    pub const ALL: [Reason; 32] = [
+    pub const ALL: [Reason; 35] = [
         Reason::Materialized,
         Reason::Authenticated,
         Reason::Suspended,
@@ -110,6 +118,9 @@ impl Reason {
         Reason::Synced,
         Reason::Provisioned,
         Reason::ProvisioningFailed,
+        Reason::DecodeFailed,
+        Reason::GeneratorFailed,
+        Reason::KeysNotLoaded,
     ];
 
     /// The CamelCase name (condition reason, Event reason, metric label).
@@ -147,6 +158,9 @@ impl Reason {
             Reason::Synced => "Synced",
             Reason::Provisioned => "Provisioned",
             Reason::ProvisioningFailed => "ProvisioningFailed",
+            Reason::DecodeFailed => "DecodeFailed",
+            Reason::GeneratorFailed => "GeneratorFailed",
+            Reason::KeysNotLoaded => "KeysNotLoaded",
         }
     }
 

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::{Request, Response};
 use k8s_openapi::ByteString;
@@ -114,23 +113,12 @@ fn run_with_metrics<S: Source + crate::controller::report::Reported + serde::Ser
         let client = kube::Client::new(service, "default");
         let metrics = Arc::new(Metrics::default());
         let metrics_out = metrics.clone();
-        let ctx = Arc::new(Context {
-            sources: SourceContext {
-                client: client.clone(),
-                registry: Arc::new(KeyRegistry::preloaded(client.clone(), "seal-system", ids, HMAC_KEY)),
-                vault: VaultPool::new(1, metrics.clone(), Vec::new()),
-                metrics: metrics.clone(),
-                stores: Default::default(),
-            },
-            events: super::events::EventPublisher::new(client.clone(), "seal-controller", None),
-            secrets: Default::default(),
-            status_memo: Default::default(),
+        let ctx = Context::test_arc(SourceContext {
+            client: client.clone(),
+            registry: Arc::new(KeyRegistry::preloaded(client.clone(), "seal-system", ids, HMAC_KEY)),
+            vault: VaultPool::new(1, metrics.clone(), Vec::new()),
             metrics,
-            resync: Duration::from_secs(600),
-            backoff: Default::default(),
-            watch_namespaces: Vec::new(),
-            refused_annotation_prefixes: Vec::new(),
-            store_changes: Default::default(),
+            stores: Default::default(),
         });
         drop(client);
         let action = reconcile::reconcile(Arc::new(DeserializeGuard(Ok(obj))), ctx.clone()).await;

@@ -34,6 +34,10 @@ pub mod runtime;
 pub mod stores;
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod mock_api_external_tests;
+#[cfg(test)]
 mod mock_api_tests;
 
 use std::ffi::OsString;

@@ -1,10 +1,14 @@
 //! Sources turn a resource into the data its Secret should hold, each in
-//! one place: [`sealed`] decrypts a SealedSecret, [`vault`] reads an
-//! ExternalSecret's values from Vault or OpenBao. They know nothing of how
-//! the Secret is written (that is `materialize`) or of status and Events
-//! (that is `controller`), which drives every source the same way through
-//! the [`Source`] trait.
+//! one place: [`sealed`] decrypts a SealedSecret; [`external_secret`]
+//! applies External Secrets Operator's rules to an ExternalSecret (what to
+//! read, keys, rewrites, templates, generators, refresh) and reads its
+//! values through [`vault`], which talks to Vault or OpenBao (stores,
+//! sessions, de-duplicated and bounded reads). They know nothing of how the
+//! Secret is written (that is `materialize`) or of status and Events (that
+//! is `controller`), which drives every source the same way through the
+//! [`Source`] trait.
 
+pub mod external_secret;
 pub mod generator;
 pub mod pkcs12;
 pub mod sealed;

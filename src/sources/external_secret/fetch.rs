@@ -1,0 +1,151 @@
+//! What an ExternalSecret reads, in one function ([`fetch`]): its `data`
+//! items, its `dataFrom` entries (`extract`, `find`, `sourceRef.generatorRef`)
+//! with their key conversion or rewrite rules. Reads go through the pool,
+//! so a path is read once per read window however many objects and keys
+//! name it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::ResourceExt;
+use zeroize::Zeroizing;
+
+use super::error::{EsError, GeneratorError};
+use super::keys::{bounded_regex, convert_keys, decode, property, rewrite_in};
+use super::templates::engine::Work;
+use crate::api::external_secret::{ExternalSecret, GeneratorRef};
+use crate::sources::vault::{ResolvedStore, VaultError, VaultSecret};
+use crate::sources::{SecretData, SourceContext};
+
+/// A whole secret as one value: its properties as a JSON object.
+fn as_json(secret: &VaultSecret) -> Zeroizing<Vec<u8>> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        secret.0.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string()))).collect();
+    Zeroizing::new(serde_json::to_vec(&map).unwrap_or_default())
+}
+
+/// Reads every value the ExternalSecret names (each path once per read
+/// window, `max_age`; `epoch` is the generators' refresh epoch); rewrite
+/// transforms are charged to `work`, the object's template budget.
+pub async fn fetch(
+    ctx: &SourceContext,
+    es: &ExternalSecret,
+    store: Option<&ResolvedStore>,
+    max_age: Duration,
+    epoch: u64,
+    work: &Arc<Work>,
+) -> Result<SecretData, EsError> {
+    let mut data = SecretData::default();
+    let no_store = || VaultError::Misconfigured("spec.secretStoreRef names no store".into());
+    for d in &es.spec.data {
+        let r = &d.remote_ref;
+        let store = store.ok_or_else(no_store)?;
+        let secret =
+            ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), r.fetch_metadata(), max_age).await?;
+        let value: Zeroizing<Vec<u8>> = match &r.property {
+            Some(p) => property(&secret, p).ok_or_else(|| {
+                VaultError::PropertyNotFound(format!("{}: {} has no property {p:?}", store.display, r.key))
+            })?,
+            None => as_json(&secret),
+        };
+        data.0.insert(d.secret_key.clone(), decode(value, r.decoding_strategy, &d.secret_key)?);
+    }
+    for (i, df) in es.spec.data_from.iter().enumerate() {
+        let mut entry = SecretData::default();
+        if let Some(r) = &df.extract {
+            let store = store.ok_or_else(no_store)?;
+            let secret =
+                ctx.vault.read(&ctx.client, store, &r.key, r.version.as_deref(), r.fetch_metadata(), max_age).await?;
+            for (k, v) in &secret.0 {
+                let value = decode(Zeroizing::new(v.as_bytes().to_vec()), r.decoding_strategy, k)?;
+                entry.0.insert(k.clone(), value);
+            }
+        }
+        if let Some(f) = &df.find {
+            let store = store.ok_or_else(no_store)?;
+            let name = match &f.name {
+                Some(n) => Some(bounded_regex(&n.regexp, &format!("spec.dataFrom[{i}].find.name.regexp"))?),
+                None => None,
+            };
+            let found = ctx.vault.find(&ctx.client, store, f.path.as_deref().unwrap_or(""), !f.tags.is_empty()).await?;
+            for (path, meta) in found {
+                if name.as_ref().is_some_and(|re| !re.is_match(&path))
+                    || f.tags.iter().any(|(k, v)| meta.get(k) != Some(v))
+                {
+                    continue;
+                }
+                let secret = ctx.vault.read(&ctx.client, store, &path, None, false, max_age).await?;
+                // Named by path ("a/b"); without rewrite rules the `/`
+                // becomes `_` by the conversion strategy below, as ESO does.
+                let value = decode(as_json(&secret), f.decoding_strategy, &path)?;
+                entry.0.insert(path, value);
+            }
+        }
+        if let Some(g) = df.source_ref.as_ref().and_then(|r| r.generator_ref.as_ref()) {
+            let field = format!("spec.dataFrom[{i}].sourceRef.generatorRef");
+            entry.0.insert("password".to_owned(), generate(ctx, es, g, &field, epoch).await?);
+        }
+        // ESO: the rewrite rules, or, when there are none, the key
+        // conversion of the entry's source.
+        let entry = if df.rewrite.is_empty() {
+            let strategy = df
+                .extract
+                .as_ref()
+                .and_then(|r| r.conversion_strategy)
+                .or(df.find.as_ref().and_then(|f| f.conversion_strategy));
+            convert_keys(entry, strategy.unwrap_or_default(), i)?
+        } else {
+            // Transform rules are tenant templates: off the async workers,
+            // and charged to the object's one template budget.
+            let (rules, work) = (df.rewrite.clone(), work.clone());
+            tokio::task::spawn_blocking(move || rewrite_in(&work, entry, &rules, i)).await.map_err(|_| {
+                super::keys::KeyError::Transform(format!(
+                    "spec.dataFrom[{i}].rewrite: the rewrite stopped unexpectedly"
+                ))
+            })??
+        };
+        data.0.extend(entry.0);
+    }
+    Ok(data)
+}
+
+/// A generator's value (`Password`, from the ExternalSecret's namespace),
+/// the same within one refresh epoch (see `sources::generator`). A shape
+/// that cannot be made is refused before anything is drawn; the draw
+/// itself is bounded and cheap (at most 1024 characters, no rejection
+/// loop), so it runs here rather than on a blocking thread.
+async fn generate(
+    ctx: &SourceContext,
+    es: &ExternalSecret,
+    g: &GeneratorRef,
+    field: &str,
+    epoch: u64,
+) -> Result<Zeroizing<Vec<u8>>, EsError> {
+    use crate::api::generator::Password;
+    use crate::sources::generator;
+    if g.kind != "Password" || g.api_version.as_deref().is_some_and(|v| !v.starts_with("seal.dev/")) {
+        return Err(GeneratorError::Unsupported {
+            field: field.to_owned(),
+            api_version: g.api_version.clone().unwrap_or_default(),
+            kind: g.kind.clone(),
+        }
+        .into());
+    }
+    let ns = es.namespace().unwrap_or_default();
+    let unavailable = |why: String| GeneratorError::Unavailable { field: field.to_owned(), why };
+    let api: kube::Api<Password> = kube::Api::namespaced(ctx.client.clone(), &ns);
+    let p = api
+        .get_opt(&g.name)
+        .await
+        .map_err(|e| {
+            unavailable(format!("cannot read Password {ns}/{}: {}", g.name, super::templates::api_reason(&e)))
+        })?
+        .ok_or_else(|| unavailable(format!("Password {ns}/{} does not exist", g.name)))?;
+    let key = ctx.registry.hmac_key_bytes().ok_or(EsError::KeysNotLoaded)?;
+    let uid = es.uid().unwrap_or_default();
+    let seed = format!("password\0{uid}\0{}\0{epoch}", g.name);
+    let value = generator::password(&p.spec, &mut generator::Stream::new(&key[..], seed.as_bytes())).map_err(|e| {
+        GeneratorError::Impossible { field: field.to_owned(), why: format!("Password {ns}/{}: {e}", g.name) }
+    })?;
+    Ok(Zeroizing::new(value.as_bytes().to_vec()))
+}

@@ -1,0 +1,250 @@
+//! `target.template`: the Secret's values rendered from what was read, with
+//! ESO's engine v2 (Go text/template with sprig). Templates come from
+//! `templateFrom` (ConfigMaps, Secrets of the object's namespace, literals)
+//! and `data`. A Secret is read only with its owner's consent, the
+//! [`ALLOW_TEMPLATE_READ_ANNOTATION`] naming this ExternalSecret: without it
+//! a template would be a way to read what its author cannot.
+//!
+//! The template engine (`sources::template`) is named here only, as
+//! [`engine`]; it runs in two places: [`render_templates`] here and the
+//! rewrite `transform` in `keys`.
+
+use kube::ResourceExt;
+use zeroize::Zeroizing;
+
+use crate::api::Reason;
+use crate::api::external_secret::ExternalSecret;
+pub use crate::sources::template as engine;
+
+use crate::sources::{SecretData, SourceContext};
+use engine::Work;
+
+/// Why `target.template` could not make the Secret's values. Messages name
+/// fields, objects and keys of the object's own spec; never template output
+/// or values (template errors come from the engine, which quotes neither).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// The template asks for what seal does not do (an engine, a target, a
+    /// `templateFrom` entry with no or two sources): tried again only when
+    /// the object changes.
+    #[error("{0}")]
+    Refused(String),
+    /// A template or one of its sources failed; tried again with backoff.
+    #[error("{0}")]
+    Failed(String),
+    /// A `templateFrom` Secret whose owner has not granted this
+    /// ExternalSecret; tried again with backoff (the grant is given on the
+    /// Secret, not on this object).
+    #[error("{0}")]
+    NotShared(String),
+}
+
+impl TemplateError {
+    /// The status reason.
+    pub fn reason(&self) -> Reason {
+        match self {
+            TemplateError::Refused(_) | TemplateError::Failed(_) => Reason::TemplateFailed,
+            TemplateError::NotShared(_) => Reason::SecretNotShared,
+        }
+    }
+}
+
+/// Applies `target.template` to the values read: templates from
+/// `templateFrom` (ConfigMaps, Secrets of the object's namespace, literals),
+/// then `data`; with `mergePolicy: Merge` over the values read, else alone.
+/// The sources are read here; the rendering (which may hash: `htpasswd`,
+/// the PKCS#12 functions) runs on a blocking thread, off the async workers.
+pub async fn apply_templates(
+    ctx: &SourceContext,
+    es: &ExternalSecret,
+    fetched: SecretData,
+    salt_key: &[u8],
+    work: &std::sync::Arc<Work>,
+) -> Result<SecretData, TemplateError> {
+    let Some(t) = es.spec.target.template.as_ref().filter(|t| t.has_templates()) else {
+        return Ok(fetched);
+    };
+    let refused = TemplateError::Refused;
+    if let Some(v) = t.engine_version.as_deref().filter(|v| *v != "v2") {
+        return Err(refused(format!(
+            "spec.target.template.engineVersion {v:?}: seal runs ESO's engine v2 only (Go text/template with sprig); set v2"
+        )));
+    }
+    let ns = es.namespace().unwrap_or_default();
+    let mut sources = Vec::with_capacity(t.template_from.len());
+    for (i, from) in t.template_from.iter().enumerate() {
+        let field = format!("spec.target.template.templateFrom[{i}]");
+        if from.target.as_deref().is_some_and(|x| x != "Data") {
+            return Err(refused(format!("{field}.target: only Data is supported")));
+        }
+        let given = [from.config_map.is_some(), from.secret.is_some(), from.literal.is_some()];
+        if given.iter().filter(|x| **x).count() != 1 {
+            return Err(refused(format!("{field}: give exactly one of configMap, secret and literal")));
+        }
+        sources.push(match (&from.config_map, &from.secret) {
+            (Some(r), _) => Some(template_source(ctx, &ns, "ConfigMap", &r.name, &es.name_any()).await),
+            (_, Some(r)) => {
+                let read = template_source(ctx, &ns, "Secret", &r.name, &es.name_any()).await;
+                // No grant: refused at once, before anything is rendered;
+                // tried again with backoff, as the grant is given on the
+                // Secret, not on this object.
+                if let Err(TemplateSourceError::NotGranted(m)) = &read {
+                    return Err(TemplateError::NotShared(format!("{field}.secret: {m}")));
+                }
+                Some(read)
+            }
+            _ => None,
+        });
+    }
+    let (t, salt_key, work) = (t.clone(), salt_key.to_vec(), work.clone());
+    tokio::task::spawn_blocking(move || render_templates(&t, &ns, fetched, sources, &salt_key, &work))
+        .await
+        .map_err(|_| TemplateError::Failed("the template run stopped unexpectedly".into()))?
+}
+
+/// The contents of one `templateFrom` ConfigMap or Secret, as read.
+type TemplateSource = Result<std::collections::BTreeMap<String, Zeroizing<String>>, TemplateSourceError>;
+
+/// Why a `templateFrom` source could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateSourceError {
+    /// Not read: a Secret whose owner did not grant this ExternalSecret.
+    #[error("{0}")]
+    NotGranted(String),
+    /// Missing, unreadable or not text.
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+/// Annotation on a Secret: the ExternalSecrets (comma-separated names, or
+/// `*`) of its namespace that may read it through `templateFrom`. Without
+/// it a template cannot become a way to read what its author cannot.
+pub use crate::api::annotations::ALLOW_TEMPLATE_READ_ANNOTATION;
+
+/// Whether a Secret's annotations let the ExternalSecret `name` read it
+/// through `templateFrom`.
+pub fn template_read_allowed(annotations: &std::collections::BTreeMap<String, String>, name: &str) -> bool {
+    annotations
+        .get(ALLOW_TEMPLATE_READ_ANNOTATION)
+        .is_some_and(|v| v.split(',').map(str::trim).any(|n| n == "*" || n == name))
+}
+
+fn render_templates(
+    t: &crate::api::external_secret::ExternalSecretTemplate,
+    ns: &str,
+    fetched: SecretData,
+    sources: Vec<Option<TemplateSource>>,
+    salt_key: &[u8],
+    work: &std::sync::Arc<Work>,
+) -> Result<SecretData, TemplateError> {
+    use crate::api::external_secret::{MergePolicy, TemplateAs};
+    use engine as template;
+    let failed = TemplateError::Failed;
+    let ctx_value = template::context(&fetched);
+    let mut out =
+        if t.merge_policy.unwrap_or_default() == MergePolicy::Merge { fetched } else { SecretData::default() };
+    for (i, (from, source)) in t.template_from.iter().zip(sources).enumerate() {
+        let field = format!("spec.target.template.templateFrom[{i}]");
+        if let Some(lit) = &from.literal {
+            let text =
+                template::execute_in(work, &format!("{field}.literal"), lit, &ctx_value, salt_key).map_err(failed)?;
+            keys_and_values(&text, &field, &mut out)?;
+            continue;
+        }
+        let (kind, r) = match (&from.config_map, &from.secret) {
+            (Some(r), _) => ("ConfigMap", r),
+            (_, Some(r)) => ("Secret", r),
+            _ => continue,
+        };
+        let contents = source
+            .unwrap_or_else(|| Err(TemplateSourceError::Unreadable("not read".into())))
+            .map_err(|m| failed(format!("{field}: {m}")))?;
+        for item in &r.items {
+            let src = contents
+                .get(&item.key)
+                .ok_or_else(|| failed(format!("{field}: {kind} {ns}/{} has no key {:?}", r.name, item.key)))?;
+            let name = format!("{kind} {}/{}", r.name, item.key);
+            let text = template::execute_in(work, &name, src, &ctx_value, salt_key).map_err(failed)?;
+            match item.template_as.unwrap_or_default() {
+                TemplateAs::Values => {
+                    out.0.insert(item.key.clone(), Zeroizing::new(template::bytes_from_text(&text)));
+                }
+                TemplateAs::KeysAndValues => keys_and_values(&text, &name, &mut out)?,
+            }
+        }
+    }
+    for (key, src) in &t.data {
+        let text = template::execute_in(work, key, src, &ctx_value, salt_key)
+            .map_err(|e| failed(format!("spec.target.template.data[{key:?}]: {e}")))?;
+        out.0.insert(key.clone(), Zeroizing::new(template::bytes_from_text(&text)));
+    }
+    Ok(out)
+}
+
+/// A template's output read as YAML `key: value` lines (ESO's
+/// `KeysAndValues` and `literal`). Errors count the entries, never quote
+/// them: keys and values are template output.
+fn keys_and_values(text: &str, name: &str, out: &mut SecretData) -> Result<(), TemplateError> {
+    use seal_format::sops::Value as Y;
+    let docs = seal_format::sops::yaml::parse(text)
+        .map_err(|_| TemplateError::Failed(format!("{name}: the output is not YAML `key: value` lines")))?;
+    for doc in docs {
+        for (n, (k, v)) in doc.pairs().enumerate() {
+            let bytes = match v {
+                Y::Str(s) => engine::bytes_from_text(s),
+                Y::Null => Vec::new(),
+                Y::Bool(b) => b.to_string().into_bytes(),
+                Y::Int(i) => i.to_string().into_bytes(),
+                Y::Float(f) => f.to_string().into_bytes(),
+                _ => {
+                    return Err(TemplateError::Failed(format!("{name}: the output's entry {} is not a scalar", n + 1)));
+                }
+            };
+            out.0.insert(k.to_owned(), Zeroizing::new(bytes));
+        }
+    }
+    Ok(())
+}
+
+/// The text of a ConfigMap's or Secret's keys, in the object's namespace.
+/// A Secret is read only when it grants the ExternalSecret `reader`
+/// ([`ALLOW_TEMPLATE_READ_ANNOTATION`]); ConfigMaps hold no secrets by
+/// contract and are read as they are.
+async fn template_source(ctx: &SourceContext, ns: &str, kind: &str, name: &str, reader: &str) -> TemplateSource {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    use kube::Api;
+    let gone = || TemplateSourceError::Unreadable(format!("{kind} {ns}/{name} does not exist"));
+    // The API server's text is not repeated: only its status code.
+    let why =
+        |e: kube::Error| TemplateSourceError::Unreadable(format!("cannot read {kind} {ns}/{name}: {}", api_reason(&e)));
+    let mut out = std::collections::BTreeMap::new();
+    if kind == "ConfigMap" {
+        let cm =
+            Api::<ConfigMap>::namespaced(ctx.client.clone(), ns).get_opt(name).await.map_err(why)?.ok_or_else(gone)?;
+        for (k, v) in cm.data.unwrap_or_default() {
+            out.insert(k, Zeroizing::new(v));
+        }
+    } else {
+        let s = Api::<Secret>::namespaced(ctx.client.clone(), ns).get_opt(name).await.map_err(why)?.ok_or_else(gone)?;
+        if !template_read_allowed(s.annotations(), reader) {
+            return Err(TemplateSourceError::NotGranted(format!(
+                "Secret {ns}/{name} does not let this ExternalSecret read it: its owner must annotate it {ALLOW_TEMPLATE_READ_ANNOTATION}: \"{reader}\" (or \"*\")"
+            )));
+        }
+        for (k, v) in s.data.unwrap_or_default() {
+            let text = String::from_utf8(v.0)
+                .map_err(|_| TemplateSourceError::Unreadable(format!("{kind} {ns}/{name} key {k:?} is not text")))?;
+            out.insert(k, Zeroizing::new(text));
+        }
+    }
+    Ok(out)
+}
+
+/// A Kubernetes API error as its status code and reason, never its message
+/// (which can quote what was sent).
+pub(super) fn api_reason(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("the API server answered {} {}", s.code, s.reason),
+        _ => "the API server could not be reached".to_owned(),
+    }
+}
