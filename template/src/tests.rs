@@ -165,6 +165,8 @@ fn no_error_message_holds_a_value() {
         "{{ printf \"%d\" .secret | b64dec }}",
         "{{ template \"x\" . }}",
         "{{ htpasswd \"a:b\" .secret }}",
+        "{{ filterPEM .secret .json }}",
+        "{{ filterPEM . .json }}",
     ] {
         let e = run(src, &values).expect_err(src);
         assert!(!e.contains(CANARY), "{src} leaked the value: {e}");

@@ -110,7 +110,36 @@ pub fn filter_pem(kind: &str, pem: &str) -> Result<String, String> {
         rest = &after[j + end.len()..];
     }
     if out.is_empty() {
-        return Err(format!("no PEM block of type {kind}"));
+        // The type is an argument, which a template may take from the
+        // store (`filterPEM .` passes the whole data map): only a standard
+        // label is named (found by fuzzing, fuzz/regressions/template_execute).
+        return Err(match PEM_LABELS.contains(&kind) {
+            true => format!("no PEM block of type {kind}"),
+            false => "no PEM block of the type asked for (not named: it is not a standard PEM label)".to_owned(),
+        });
     }
     Ok(out)
 }
+
+/// PEM labels (RFC 7468 and OpenSSL's) that `filterPEM` names in its
+/// errors; any other type may be a stored value.
+const PEM_LABELS: &[&str] = &[
+    "CERTIFICATE",
+    "TRUSTED CERTIFICATE",
+    "CERTIFICATE REQUEST",
+    "NEW CERTIFICATE REQUEST",
+    "X509 CRL",
+    "PRIVATE KEY",
+    "ENCRYPTED PRIVATE KEY",
+    "RSA PRIVATE KEY",
+    "EC PRIVATE KEY",
+    "DSA PRIVATE KEY",
+    "OPENSSH PRIVATE KEY",
+    "PUBLIC KEY",
+    "RSA PUBLIC KEY",
+    "EC PARAMETERS",
+    "DH PARAMETERS",
+    "PKCS7",
+    "CMS",
+    "ATTRIBUTE CERTIFICATE",
+];
