@@ -88,3 +88,14 @@ fn apply_crds() -> Result<(), Failed> {
         .await
     })
 }
+
+/// Every controller that serves ClusterExternalSecrets reconciles every one
+/// in the cluster (limited to the namespaces it watches): a test that
+/// creates one holds this lock until it is deleted, so that two such tests'
+/// controllers do not write each other's status.
+static CLUSTER_EXTERNAL_SECRETS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes [`CLUSTER_EXTERNAL_SECRETS`].
+pub fn cluster_external_secrets_lock() -> std::sync::MutexGuard<'static, ()> {
+    CLUSTER_EXTERNAL_SECRETS.lock().unwrap_or_else(|e| e.into_inner())
+}
