@@ -5,6 +5,14 @@
 //!
 //! Type resolution follows go-yaml v3 as sops uses it: YAML 1.2 core types,
 //! timestamps as times, anchors expanded, duplicate keys rejected.
+//!
+//! The emitter also writes go-yaml v2's layout ([`emit_value_v2`]: 2-space
+//! indentation, sequences at their key's column, long lines folded), which
+//! sigs.k8s.io/yaml writes and so ESO's template function `toYaml`.
+//!
+//! One file over 600 lines: the reader and the emitter share go-yaml's type
+//! rules (`resolve_plain`, `reads_as_other_type`, `plain_allowed`), which a
+//! split would have to make public to the rest of the crate.
 
 use std::collections::HashMap;
 
@@ -734,14 +742,29 @@ fn num(s: &str, max_len: usize) -> Option<u32> {
 // ---------------------------------------------------------------------------
 // Emitter
 
+/// How the emitter lays out a document: sops's (go-yaml v3: `indent`
+/// spaces, sequences indented under their key) or go-yaml v2's (`v2`:
+/// sequences at their key's column, block scalars indented from their
+/// mapping's column, plain and single-quoted values folded past column 80).
+#[derive(Clone, Copy)]
+struct Layout {
+    indent: usize,
+    v2: bool,
+}
+
+/// go-yaml v2's line width: a value's plain or single-quoted text is
+/// folded at a space once its line is longer.
+const V2_WIDTH: usize = 80;
+
 /// Writes documents as a YAML stream, `---` between documents.
 pub fn emit(docs: &[&Map], indent: usize) -> String {
+    let lay = Layout { indent, v2: false };
     let mut out = String::with_capacity(4096);
     for (i, doc) in docs.iter().enumerate() {
         if i > 0 {
             out.push_str("---\n");
         }
-        emit_map(&mut out, doc, 0, indent, indent);
+        emit_map(&mut out, doc, 0, lay, indent);
         if doc.pairs().next().is_none() {
             // A document of comments alone is still a mapping (sops writes
             // `#…` then `{}`), or it would read back as no document.
@@ -753,12 +776,24 @@ pub fn emit(docs: &[&Map], indent: usize) -> String {
 
 /// Writes one value the way `sops -d --extract` prints it.
 pub fn emit_value(v: &Value, indent: usize) -> String {
+    emit_laid_out(v, Layout { indent, v2: false })
+}
+
+/// Writes one value as go-yaml v2's `Marshal` does (what sigs.k8s.io/yaml
+/// gives, after its JSON round trip): 2-space indentation, sequences at
+/// their key's column, plain and single-quoted values folded at a space
+/// past column 80. Map keys are written in the map's order.
+pub fn emit_value_v2(v: &Value) -> String {
+    emit_laid_out(v, Layout { indent: 2, v2: true })
+}
+
+fn emit_laid_out(v: &Value, lay: Layout) -> String {
     let mut out = String::new();
     match v {
-        Value::Map(m) if has_data(v) => emit_map(&mut out, m, 0, indent, indent),
-        Value::List(l) if has_data(v) => emit_list(&mut out, l, 0, indent),
+        Value::Map(m) if has_data(v) => emit_map(&mut out, m, 0, lay, lay.indent),
+        Value::List(l) if has_data(v) => emit_list(&mut out, l, 0, lay),
         other => {
-            emit_scalar(&mut out, other, indent);
+            emit_scalar(&mut out, other, lay.indent, lay.v2);
             out.push('\n');
         }
     }
@@ -772,7 +807,8 @@ fn pad(out: &mut String, n: usize) {
 /// `lit_col` is where block scalar content goes: go-yaml indents it from the
 /// mapping's indentation level, which for a map inside a sequence item is
 /// the dash's column, not the keys'.
-fn emit_map(out: &mut String, m: &Map, col: usize, indent: usize, lit_col: usize) {
+fn emit_map(out: &mut String, m: &Map, col: usize, lay: Layout, lit_col: usize) {
+    let indent = lay.indent;
     for item in &m.items {
         match item {
             Item::Comment(c) => {
@@ -794,17 +830,17 @@ fn emit_map(out: &mut String, m: &Map, col: usize, indent: usize, lit_col: usize
                 match v {
                     Value::Map(m) if has_data(v) => {
                         let start = out.len();
-                        emit_map(out, m, col + indent, indent, col + 2 * indent);
+                        emit_map(out, m, col + indent, lay, col + 2 * indent);
                         value_first_line(out, start, col + 1);
                     }
                     Value::List(l) if has_data(v) => {
                         let start = out.len();
-                        emit_list(out, l, col + indent, indent);
+                        emit_list(out, l, col + indent, lay);
                         value_first_line(out, start, col + 1);
                     }
                     other => {
                         out.push(' ');
-                        emit_scalar(out, other, lit_col);
+                        emit_scalar(out, other, lit_col, lay.v2);
                         out.push('\n');
                         emit_orphan_comments(out, other, col);
                     }
@@ -814,25 +850,26 @@ fn emit_map(out: &mut String, m: &Map, col: usize, indent: usize, lit_col: usize
                 pad(out, col);
                 emit_str(out, k, 0, true);
                 out.push(':');
-                emit_after_key(out, v, col, indent, lit_col);
+                emit_after_key(out, v, col, lay, lit_col);
             }
         }
     }
 }
 
-fn emit_after_key(out: &mut String, v: &Value, col: usize, indent: usize, lit_col: usize) {
+fn emit_after_key(out: &mut String, v: &Value, col: usize, lay: Layout, lit_col: usize) {
+    let indent = lay.indent;
     match v {
         Value::Map(m) if has_data(v) => {
             out.push('\n');
-            emit_map(out, m, col + indent, indent, col + 2 * indent);
+            emit_map(out, m, col + indent, lay, col + 2 * indent);
         }
         Value::List(l) if has_data(v) => {
             out.push('\n');
-            emit_list(out, l, col + indent, indent);
+            emit_list(out, l, if lay.v2 { col } else { col + indent }, lay);
         }
         other => {
             out.push(' ');
-            emit_scalar(out, other, lit_col);
+            emit_scalar(out, other, lit_col, lay.v2);
             out.push('\n');
             emit_orphan_comments(out, other, col);
         }
@@ -877,7 +914,7 @@ fn emit_orphan_comments(out: &mut String, v: &Value, col: usize) {
     }
 }
 
-fn emit_list(out: &mut String, l: &[Value], col: usize, indent: usize) {
+fn emit_list(out: &mut String, l: &[Value], col: usize, lay: Layout) {
     for v in l {
         match v {
             Value::Comment(c) => {
@@ -888,18 +925,19 @@ fn emit_list(out: &mut String, l: &[Value], col: usize, indent: usize) {
             }
             Value::Map(m) if has_data(v) => {
                 let start = out.len();
-                emit_map(out, m, col + 2, indent, col + indent);
+                // go-yaml v3 indents a block scalar from the dash, v2 from the keys.
+                emit_map(out, m, col + 2, lay, if lay.v2 { col + 2 + lay.indent } else { col + lay.indent });
                 dash_first_line(out, start, col);
             }
             Value::List(inner) if has_data(v) => {
                 let start = out.len();
-                emit_list(out, inner, col + 2, indent);
+                emit_list(out, inner, col + 2, lay);
                 dash_first_line(out, start, col);
             }
             other => {
                 pad(out, col);
                 out.push_str("- ");
-                emit_scalar(out, other, col + 2);
+                emit_scalar(out, other, col + 2, lay.v2);
                 out.push('\n');
                 emit_orphan_comments(out, other, col);
             }
@@ -939,7 +977,8 @@ fn dash_first_line(out: &mut String, start: usize, col: usize) {
     }
 }
 
-fn emit_scalar(out: &mut String, v: &Value, lit_col: usize) {
+/// `fold`: go-yaml v2's folding of long values (see [`emit_str`]).
+fn emit_scalar(out: &mut String, v: &Value, lit_col: usize, fold: bool) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -956,7 +995,7 @@ fn emit_scalar(out: &mut String, v: &Value, lit_col: usize) {
             })
         }
         Value::Time(t) => out.push_str(&t.0),
-        Value::Str(s) => emit_str(out, s, lit_col, false),
+        Value::Str(s) => emit_str_folded(out, s, lit_col, fold),
         Value::Comment(c) => emit_str(out, c, lit_col, false),
         Value::Map(_) => out.push_str("{}"),
         Value::List(_) => out.push_str("[]"),
@@ -983,6 +1022,45 @@ fn emit_str(out: &mut String, s: &str, lit_col: usize, is_key: bool) {
         out.push('\'');
         out.push_str(&s.replace('\'', "''"));
         out.push('\'');
+    }
+}
+
+/// A value's string; with `fold`, as go-yaml v2 (libyaml) writes it: a
+/// plain or single-quoted string is broken at a space, instead of the
+/// space, once its line is longer than [`V2_WIDTH`] and the next character
+/// is not a space; continuation lines start at `lit_col`.
+fn emit_str_folded(out: &mut String, s: &str, lit_col: usize, fold: bool) {
+    let start = out.len();
+    emit_str(out, s, lit_col, false);
+    let written = out.split_off(start);
+    let quoted = written.starts_with('\'');
+    if !fold || s.contains('\n') || !(quoted || written == s) {
+        out.push_str(&written);
+        return;
+    }
+    let mut column = out.rsplit('\n').next().map_or(0, |line| line.chars().count());
+    let chars: Vec<char> = written.chars().collect();
+    let last = chars.len().saturating_sub(1);
+    let mut spaces = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let next_is_space = chars.get(i + 1) == Some(&' ');
+            // Single quotes: never at the first or last character inside them.
+            let inside = !quoted || (i > 1 && i + 1 < last);
+            if !spaces && column > V2_WIDTH && !next_is_space && inside {
+                out.push('\n');
+                pad(out, lit_col);
+                column = lit_col;
+            } else {
+                out.push(' ');
+                column += 1;
+            }
+            spaces = true;
+        } else {
+            out.push(c);
+            column += 1;
+            spaces = false;
+        }
     }
 }
 

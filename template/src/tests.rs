@@ -1,6 +1,12 @@
 //! The template engine against the shapes ESO's documentation shows, its
 //! bounds, and its error messages (positions, never values).
 
+use std::sync::Arc;
+
+use base64::Engine;
+use seal_format::document::SecretData;
+use zeroize::Zeroizing;
+
 use super::*;
 
 const CANARY: &str = "canary-T3mpl4te-Zq8";
@@ -159,6 +165,8 @@ fn no_error_message_holds_a_value() {
         "{{ printf \"%d\" .secret | b64dec }}",
         "{{ template \"x\" . }}",
         "{{ htpasswd \"a:b\" .secret }}",
+        "{{ filterPEM .secret .json }}",
+        "{{ filterPEM . .json }}",
     ] {
         let e = run(src, &values).expect_err(src);
         assert!(!e.contains(CANARY), "{src} leaked the value: {e}");
@@ -214,8 +222,8 @@ fn raw(pairs: &[(&str, &[u8])]) -> Value {
 
 fn fixture(name: &str) -> Vec<u8> {
     let b64 = match name {
-        "modern" => include_str!("testdata/pkcs12/modern.p12.b64"),
-        _ => include_str!("testdata/pkcs12/des.p12.b64"),
+        "modern" => include_str!("../testdata/pkcs12/modern.p12.b64"),
+        _ => include_str!("../testdata/pkcs12/des.p12.b64"),
     };
     base64::engine::general_purpose::STANDARD.decode(b64.split_whitespace().collect::<String>()).expect("fixture")
 }
@@ -244,8 +252,8 @@ fn bytes_that_are_not_utf8_pass_through_the_engine_unchanged() {
 
 #[test]
 fn pkcs12_functions_give_the_key_and_the_ordered_chain_as_pem() {
-    let key = include_str!("testdata/pkcs12/leaf.key");
-    let chain = format!("{}{}", include_str!("testdata/pkcs12/leaf.crt"), include_str!("testdata/pkcs12/ca.crt"));
+    let key = include_str!("../testdata/pkcs12/leaf.key");
+    let chain = format!("{}{}", include_str!("../testdata/pkcs12/leaf.crt"), include_str!("../testdata/pkcs12/ca.crt"));
     for file in ["modern", "des"] {
         let ctx = raw(&[("p12", &fixture(file))]);
         let got = |src: &str| execute_in(&unhurried(), "t", src, &ctx, KEY).map(|z| z.to_string());
@@ -267,7 +275,7 @@ fn pkcs12_functions_give_the_key_and_the_ordered_chain_as_pem() {
     assert_eq!(back.map(|z| z.to_string()).as_deref(), Ok(chain.as_str()));
     let one = execute_in(&unhurried(), "t", "{{ pemToPkcs12 .crt .key }}", &ctx, KEY).expect("renders");
     let back = execute_in(&unhurried(), "t", "{{ .p | b64dec | pkcs12cert }}", &raw(&[("p", one.as_bytes())]), KEY);
-    assert_eq!(back.map(|z| z.to_string()).as_deref(), Ok(include_str!("testdata/pkcs12/leaf.crt")));
+    assert_eq!(back.map(|z| z.to_string()).as_deref(), Ok(include_str!("../testdata/pkcs12/leaf.crt")));
 }
 
 #[test]
