@@ -14,11 +14,12 @@ use seal::api::ExternalSecret;
 use serde_json::{Value, json};
 
 use crate::env::{self, ensure, wait_for};
-use crate::external::{
-    create, create_es, create_store, events, kv, put_secret, ready_of, setup, token_auth, vault, wait_data, wait_event,
+use crate::fixtures::kubectl;
+use crate::fixtures::objects::{
+    create, create_es, create_store, events, kv, put_secret, ready_of, token_auth, vault, wait_data, wait_event,
     wait_ready,
 };
-use crate::fixtures::kubectl;
+use crate::fixtures::{Opts, setup};
 use crate::support::assert_absent;
 
 /// Every ExternalSecret template attack test.
@@ -83,7 +84,7 @@ fn a_template_cannot_copy_a_secret_its_owner_did_not_share() -> Result<(), Faile
                 "stringData": {"seed": "1"}}),
         )
         .await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
         let tpl = json!({"engineVersion": "v2", "mergePolicy": "Merge", "templateFrom": [
             {"secret": {"name": "victim", "items": [{"key": "token", "templateAs": "Values"}]}}]});
         create_es(
@@ -152,7 +153,7 @@ fn status_events_and_logs_never_carry_template_output_or_refusal_text() -> Resul
         vaultrs::kv2::set(&root, &mount, "admin/v", &kv(&[("v", STORE_CANARY), ("n", "9081726354")])).await?;
         put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
         create_store(&fx.stores(), "vault", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
-        let ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let data = json!([{"secretKey": "v", "remoteRef": {"key": "admin/v", "property": "v"}},
                           {"secretKey": "n", "remoteRef": {"key": "admin/v", "property": "n"}}]);
         let cases = [
@@ -226,7 +227,7 @@ fn template_work_is_bounded_and_other_namespaces_keep_working() -> Result<(), Fa
         for api in [fx.stores(), other.api()] {
             create_store(&api, "vault", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
         }
-        let ctrl = fx.start(&[&other.name], &[]).await?;
+        let ctrl = fx.start(Opts::watching(&[&other.name])).await?;
         let data = json!([{"secretKey": "big", "remoteRef": {"key": "big/v", "property": "big"}},
                           {"secretKey": "commas", "remoteRef": {"key": "big/c", "property": "commas"}}]);
         let hostile = [

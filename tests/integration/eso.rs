@@ -16,8 +16,10 @@ use seal::api::ExternalSecret;
 use serde_json::json;
 
 use crate::env::{self, ensure, wait_for};
-use crate::external::{create, create_store, kv, metric, put_secret, setup, token_auth, vault, wait_ready};
 use crate::fixtures::kubectl;
+use crate::fixtures::metrics::metric;
+use crate::fixtures::objects::{create, create_store, kv, put_secret, ready_of, token_auth, vault, wait_ready};
+use crate::fixtures::{Opts, setup};
 use crate::support::assert_absent;
 
 const CANARY: &str = "canary-Es0-Tmpl-9Qw";
@@ -281,7 +283,7 @@ fn pkcs12_keystore() -> Result<(), Failed> {
         vaultrs::kv2::set(&root, &mount, "app/keystore", &json!({"p12": p12})).await?;
         put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
         create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
         let manifests =
             PKCS12_MANIFEST.replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1").replace("{NS}", &ns);
         apply(fx.cluster, &manifests).await?;
@@ -325,7 +327,7 @@ fn store_change_requeues() -> Result<(), Failed> {
         let stores = fx.stores();
         create_store(&stores, "moving", vault(&bao.addr, &old, "v2", token_auth("vault-token"))).await?;
         create_store(&stores, "steady", vault(&bao.addr, &old, "v2", token_auth("vault-token"))).await?;
-        let ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let es: Api<ExternalSecret> = fx.es();
         for (name, store) in [("follows", "moving"), ("stays", "steady")] {
             let manifest = json!({
@@ -443,7 +445,7 @@ fn templated_manifests_apply_unchanged() -> Result<(), Failed> {
 
         put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
         create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
 
         // Only the apiVersion changes.
         let manifests = MANIFESTS.replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1").replace("{NS}", &ns);
@@ -533,7 +535,7 @@ fn failing_template_keeps_last_good_secret() -> Result<(), Failed> {
         vaultrs::kv2::set(&root, &mount, "app/db", &kv(&[("user", "app"), ("password", CANARY)])).await?;
         put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
         create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
-        let ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let es: Api<ExternalSecret> = fx.es();
         let spec = |tpl: &str| {
             json!({
@@ -562,7 +564,7 @@ fn failing_template_keeps_last_good_secret() -> Result<(), Failed> {
         let patch = json!({"spec": {"target": {"template": {"data": {"url": "postgres://{{ .user }}:{{ .pasword }}@db/app"}}}}});
         es.patch("db", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await?;
         let obj = wait_ready(&es, "db", "False", "TemplateFailed").await?;
-        let message = crate::external::ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
+        let message = ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
         ensure(
             message.contains("spec.target.template.data[\"url\"]")
                 && message.contains("url:1:27")
@@ -576,7 +578,7 @@ fn failing_template_keeps_last_good_secret() -> Result<(), Failed> {
         let patch = json!({"spec": {"target": {"template": {"data": {"url": "x\n{{ .user | }}"}}}}});
         es.patch("db", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await?;
         let obj = wait_ready(&es, "db", "False", "TemplateFailed").await?;
-        let message = crate::external::ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
+        let message = ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
         ensure(message.contains("url:2:"), format!("a syntax error names its line: {message}"))?;
         ensure(data_of(&secrets.get("db").await?) == data_of(&good), "still the last good Secret")?;
 
@@ -702,7 +704,7 @@ fn find_and_rewrite() -> Result<(), Failed> {
         }
         put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
         create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
         let manifests = FIND.replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1").replace("{NS}", &ns);
         apply(fx.cluster, &manifests).await?;
         let es: Api<ExternalSecret> = fx.es();
@@ -756,7 +758,7 @@ fn refresh_policies() -> Result<(), Failed> {
         vaultrs::kv2::set(&root, &mount, "app/v", &kv(&[("v", "first")])).await?;
         put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
         create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
         let es: Api<ExternalSecret> = fx.es();
         let make = |name: &str, interval: &str, policy: Option<&str>| {
             let mut spec = json!({
@@ -861,7 +863,7 @@ fn password_generator() -> Result<(), Failed> {
     let fx = setup("eso-gen")?;
     let ns = fx.ns().to_owned();
     env::block_on(async {
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
         let manifests = GENERATOR
             .replace("generators.external-secrets.io/v1alpha1", "seal.dev/v1alpha1")
             .replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1")
@@ -963,7 +965,8 @@ fn cluster_external_secret() -> Result<(), Failed> {
                    "spec": {"dataFrom": [{"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}}]}}),
         )
         .await?;
-        let _ctrl = fx.start(&[&a.name, &b.name, &c.name], &[("SEAL_CLUSTER_EXTERNAL_SECRETS", "true")]).await?;
+        let _ctrl =
+            fx.start(Opts::watching(&[&a.name, &b.name, &c.name]).env("SEAL_CLUSTER_EXTERNAL_SECRETS", "true")).await?;
         let manifest = CES
             .replace("generators.external-secrets.io/v1alpha1", "seal.dev/v1alpha1")
             .replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1")
@@ -1099,12 +1102,12 @@ fn push_secret() -> Result<(), Failed> {
             json!({"metadata": {"name": "pokedex-credentials"}, "stringData": {"best-pokemon": CANARY}}),
         )
         .await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
         let manifests = PUSH.replace("external-secrets.io/v1alpha1", "seal.dev/v1alpha1").replace("{NS}", &ns);
         apply(fx.cluster, &manifests).await?;
         let pss: Api<PushSecret> = fx.app.api();
         let obj = wait_ready(&pss, "pushsecret-example", "False", "Errored").await?;
-        let msg = crate::external::ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
+        let msg = ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
         ensure(msg.contains("seal.dev/allow-push"), format!("without consent the message says what to add: {msg}"))?;
         let read = |path: &'static str| {
             let root = bao.root();
@@ -1158,7 +1161,7 @@ fn push_secret() -> Result<(), Failed> {
 
         // A secret seal did not write is never overwritten.
         let obj = wait_ready(&pss, "overwrite-attempt", "False", "Errored").await?;
-        let msg = crate::external::ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
+        let msg = ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
         ensure(msg.contains("was not written by seal"), format!("the refusal says why: {msg}"))?;
         let kept = read("team/root-owned").await.map_err(|e: String| e)?.unwrap_or_default();
         ensure(kept.get("password").map(String::as_str) == Some("kept"), "the foreign secret is unchanged")?;

@@ -16,8 +16,8 @@ use libtest_mimic::{Failed, Trial};
 use seal::api::{ExternalSecret, SealedSecret};
 use serde_json::{Value, json};
 
-use crate::cli::{CANARY, sealed_fixture};
 use crate::env::{self, ensure, wait_for};
+use crate::support::{CANARY, sealed_fixture};
 use crate::support::{Run, age_keygen, assert_absent, check, repo_root, seal_bin, tool};
 
 /// Every GitOps test.
@@ -733,7 +733,7 @@ fn convert_refuses_bad_namespace() -> Result<(), Failed> {
 
 /// The fixture, and a second version: `password` changed, `token` added,
 /// `host` removed (with `seal edit`, as a person would).
-fn two_versions(template_only: bool) -> Result<(crate::cli::Sealed, PathBuf), Failed> {
+fn two_versions(template_only: bool) -> Result<(crate::support::Sealed, PathBuf), Failed> {
     let f = sealed_fixture()?;
     let new = f.dir.path().join("new.sealed.yaml");
     std::fs::copy(&f.file, &new)?;
@@ -916,22 +916,22 @@ where
     wait_for(&format!("{name} to be Ready={status}"), Duration::from_secs(90), || async {
         let obj = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("the object is not there")?;
         let v = serde_json::to_value(&obj).map_err(|e| e.to_string())?;
-        match crate::external::ready_of(&v) {
+        match crate::fixtures::objects::ready_of(&v) {
             (true, Some((s, _, _, _))) if s == status => Ok(Some(v)),
-            _ => Err(crate::external::describe(&v)),
+            _ => Err(crate::fixtures::objects::describe(&v)),
         }
     })
     .await
 }
 
 fn render_matches_controller_and_health_checks() -> Result<(), Failed> {
-    let fx = crate::external::setup("gitops")?;
+    let fx = crate::fixtures::setup("gitops")?;
     let bao = env::bao()?;
     let dir = fx.dir.path().to_owned();
     let (team_key, team_r) = age_keygen(&dir, "team")?;
     let ns = fx.ns().to_owned();
     env::block_on(async {
-        let ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(crate::fixtures::Opts::default()).await?;
         // The cluster's recipients, as `seal recipients` reads them.
         let cms: Api<ConfigMap> = fx.sys.api();
         let cluster_r = wait_for("the recipients ConfigMap", Duration::from_secs(60), || async {
@@ -996,27 +996,27 @@ fn render_matches_controller_and_health_checks() -> Result<(), Failed> {
         // ExternalSecrets: one that reads, one whose path is missing.
         let root = bao.root()?;
         let kv2 = bao.enable_kv2().await?;
-        vaultrs::kv2::set(&root, &kv2, "app/web", &crate::external::kv(&[("password", "from-bao")])).await?;
-        crate::external::put_secret(&secrets, "vault-token", "token", &bao.root_token).await?;
-        crate::external::create_store(
+        vaultrs::kv2::set(&root, &kv2, "app/web", &crate::fixtures::objects::kv(&[("password", "from-bao")])).await?;
+        crate::fixtures::objects::put_secret(&secrets, "vault-token", "token", &bao.root_token).await?;
+        crate::fixtures::objects::create_store(
             &fx.stores(),
             "kv",
-            crate::external::vault(&bao.addr, &kv2, "v2", crate::external::token_auth("vault-token")),
+            crate::fixtures::objects::vault(&bao.addr, &kv2, "v2", crate::fixtures::objects::token_auth("vault-token")),
         )
         .await?;
         let es: Api<ExternalSecret> = fx.es();
-        crate::external::create_es(
+        crate::fixtures::objects::create_es(
             &es,
             "good",
             "kv",
-            json!({"data": [crate::external::item("password", "app/web", Some("password"))]}),
+            json!({"data": [crate::fixtures::objects::item("password", "app/web", Some("password"))]}),
         )
         .await?;
-        crate::external::create_es(
+        crate::fixtures::objects::create_es(
             &es,
             "missing",
             "kv",
-            json!({"data": [crate::external::item("password", "app/nothing", Some("password"))]}),
+            json!({"data": [crate::fixtures::objects::item("password", "app/nothing", Some("password"))]}),
         )
         .await?;
         let ready_es = wait_ready_status(&es, "good", "True").await?;
