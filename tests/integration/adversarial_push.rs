@@ -348,6 +348,15 @@ fn a_push_secret_cannot_overwrite_a_path_another_push_secret_owns() -> Result<()
 
         // Some refresh rounds later nothing changed, and the victim is still
         // the recorded owner; deleting them all changes nothing either.
+        // seal_reconcile_total does not count PushSecrets, so the proof that
+        // the controller still works them: each refused one is touched, then
+        // a new one of the attacker, queued after them, is refused too.
+        for name in ["overwrite", "add", "whole"] {
+            fx.touch_in(&attacker.name, "pushsecret", name)?;
+        }
+        fx.touch("pushsecret", "push-db-2")?;
+        push_secret(&pss, "witness", r, ("mine", "password"), VICTIM_PATH, Some("witness")).await?;
+        wait_errored(&pss, "witness", "owned by a PushSecret of another namespace").await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         victim_intact(bao, &shared.mount).await?;
         victim_recorded(bao, &shared.mount, &own, &victim).await?;

@@ -19,7 +19,7 @@ use crate::env::{self, ensure, wait_for};
 use crate::fixtures::objects::{
     create, create_es, create_store, data_of, kv, put_secret, token_auth, vault, wait_data, wait_ready,
 };
-use crate::fixtures::{Opts, setup};
+use crate::fixtures::{Opts, fmsg, setup};
 
 /// Every store and ExternalSecret attack test.
 pub fn trials() -> Vec<Trial> {
@@ -308,12 +308,22 @@ fn exfiltration_store_at_a_local_listener_receives_no_value_or_token() -> Result
             "data": [{"secretKey": "x", "remoteRef": {"key": "x", "property": "x"}}]}),
         )
         .await?;
-        let _ctrl = fx.start(Opts::default()).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         for store in ["steal-token", "steal-jwt", "steal-jwt2"] {
             wait_refused(&fx.stores(), store, "StoreMisconfigured", "seal.dev/allowed-stores").await?;
         }
         wait_refused(&fx.es(), "loot", "StoreMisconfigured", "seal.dev/allowed-stores").await?;
-        // Several refresh periods later the listener has seen nothing at all.
+        // Several refresh periods later the listener has seen nothing at all,
+        // though the controller reconciled each store and the ExternalSecret
+        // again (touched; the test's only ones).
+        ctrl.wait_reconciles_after("SecretStore", 3, async {
+            for store in ["steal-token", "steal-jwt", "steal-jwt2"] {
+                fx.touch("secretstore", store)?;
+            }
+            Ok(())
+        })
+        .await?;
+        ctrl.wait_reconciles_after("ExternalSecret", 1, async { fx.touch("externalsecret", "loot") }).await?;
         tokio::time::sleep(Duration::from_secs(6)).await;
         let got = listener.received();
         ensure(!got.contains(CANARY_TOKEN), "the token reached the listener")?;
@@ -441,7 +451,7 @@ fn merge_into_a_foreign_secret_needs_consent_and_never_takes_it_over() -> Result
             "data": [{"secretKey": "injected", "remoteRef": {"key": "app/x", "property": "injected"}}]}),
         )
         .await?;
-        let _ctrl = fx.start(Opts::default()).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         wait_refused(&es, "merge", "SecretNotOwned", "seal.dev/allow-merge-from").await?;
         let v = secrets.get("victim").await?;
         ensure(data_of(&v).len() == 1, format!("the victim was written without consent: {:?}", data_of(&v).keys()))?;
@@ -466,6 +476,16 @@ fn merge_into_a_foreign_secret_needs_consent_and_never_takes_it_over() -> Result
         wait_refused(&es, "merge", "SecretNotOwned", "not owned").await?;
         ensure(secrets.get("victim").await?.owner_references().is_empty(), "the victim got an owner")?;
         es.delete("merge", &DeleteParams::default()).await?;
+        // A deleted object is not reconciled: a witness ExternalSecret
+        // created after the deletion, reconciled by this test's own
+        // controller, proves the controller saw the deletion (the watch
+        // delivers events in order) and was not stalled.
+        ctrl.wait_reconciles_after("ExternalSecret", 1, async {
+            let spec = json!({"refreshInterval": "1h",
+                "data": [{"secretKey": "x", "remoteRef": {"key": "app/x", "property": "injected"}}]});
+            create_es(&es, "witness", "kv", spec).await.map_err(fmsg)
+        })
+        .await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         ensure(secrets.get_opt("victim").await?.is_some(), "deleting the ExternalSecret deleted the victim")?;
         Ok(())

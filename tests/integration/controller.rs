@@ -627,7 +627,14 @@ fn drift_is_reverted_reported_or_paused_by_policy() -> Result<(), Failed> {
         fx.wait_cond(ns, "pause", "Drifted", "True", "DriftPaused").await?;
         fx.wait_event(ns, "pause", "DriftPaused").await?;
 
-        // Several resyncs later, Alert and Pause still have the hand-made value.
+        // Several resyncs later, Alert and Pause still have the hand-made
+        // value. A touch of each wakes this test's own controller, and it
+        // must reconcile them: a stalled controller would leave them too.
+        ctrl.wait_reconciles_after("SealedSecret", 2, async {
+            fx.touch("sealedsecret", "alert")?;
+            fx.touch("sealedsecret", "pause")
+        })
+        .await?;
         tokio::time::sleep(Duration::from_secs(6)).await;
         for name in ["alert", "pause"] {
             let s = fx.secret(ns, name).await?.ok_or(format!("Secret {name} vanished"))?;
@@ -648,7 +655,9 @@ fn drift_is_reverted_reported_or_paused_by_policy() -> Result<(), Failed> {
         })
         .await;
         // Pause again; then a spec change (a new value) is written.
-        fx.edit_secret(ns, "pause", "password", b"changed-again").await?;
+        // The edit of its Secret wakes the controller: it must reconcile.
+        ctrl.wait_reconciles_after("SealedSecret", 1, fx.edit_secret(ns, "pause", "password", b"changed-again"))
+            .await?;
         tokio::time::sleep(Duration::from_secs(5)).await;
         let s = fx.secret(ns, "pause").await?.ok_or("Secret pause vanished")?;
         ensure(
@@ -895,7 +904,7 @@ fn unowned_secret_is_left_alone_unless_adopt_annotation() -> Result<(), Failed> 
 fn suspended_sealed_secret_keeps_its_secret_unchanged() -> Result<(), Failed> {
     let fx = setup_with_other("suspended")?;
     env::block_on(async {
-        let _ctrl = fx.start(Opts::default()).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let ns = fx.app();
         let (key, me) = age_keygen(fx.dir.path(), "team")?;
         let rfile = fx.recipients_file(&[&me]).await?;
@@ -908,6 +917,9 @@ fn suspended_sealed_secret_keeps_its_secret_unchanged() -> Result<(), Failed> {
         let unsuspended = fx.read(&f)?;
         fx.apply_text("sus-suspended.yaml", &insert_under(&unsuspended, "spec:", "suspend: true")?).await?;
         fx.wait_cond(ns, "sus", "Ready", "False", "Suspended").await?;
+        // A touch wakes the controller; it reconciles the suspended object
+        // (its only SealedSecret) and still writes nothing.
+        ctrl.wait_reconciles_after("SealedSecret", 1, async { fx.touch("sealedsecret", "sus") }).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let now = fx.secret(ns, "sus").await?.ok_or("the Secret was deleted while suspended")?;
         ensure(rv(&now) == rv(&before), "a suspended SealedSecret's Secret was written")?;
@@ -996,7 +1008,7 @@ fn data_change_restarts_the_target_deployment_exactly_once() -> Result<(), Faile
     use k8s_openapi::api::apps::v1::Deployment;
     let fx = setup_with_other("rollout-restart")?;
     env::block_on(async {
-        let _ctrl = fx.start(Opts { resync: Some("2s"), ..Opts::default() }).await?;
+        let ctrl = fx.start(Opts { resync: Some("2s"), ..Opts::default() }).await?;
         let ns = fx.app();
         let deployments: Api<Deployment> = Api::namespaced(fx.cluster.admin(), ns);
         let web: Deployment = serde_json::from_value(json!({
@@ -1030,7 +1042,9 @@ fn data_change_restarts_the_target_deployment_exactly_once() -> Result<(), Faile
             Ok::<_, String>(restarted_at(&d))
         })
         .await?;
-        // Several resyncs later: no further restart.
+        // Several resyncs later (this test's own controller resyncs its one
+        // SealedSecret every 2 s: at least two of them): no further restart.
+        ctrl.wait_reconciles("SealedSecret", 2).await?;
         tokio::time::sleep(Duration::from_secs(7)).await;
         let d = deployments.get("web").await?;
         ensure(restarted_at(&d) == Some(stamp), "an unchanged resync must not restart again")?;

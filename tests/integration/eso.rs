@@ -19,7 +19,7 @@ use crate::env::{self, ensure, wait_for};
 use crate::fixtures::kubectl;
 use crate::fixtures::metrics::metric;
 use crate::fixtures::objects::{create, create_store, kv, put_secret, ready_of, token_auth, vault, wait_ready};
-use crate::fixtures::{Opts, setup};
+use crate::fixtures::{Opts, fmsg, setup};
 use crate::support::assert_absent;
 
 const CANARY: &str = "canary-Es0-Tmpl-9Qw";
@@ -758,7 +758,7 @@ fn refresh_policies() -> Result<(), Failed> {
         vaultrs::kv2::set(&root, &mount, "app/v", &kv(&[("v", "first")])).await?;
         put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
         create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
-        let _ctrl = fx.start(Opts::default()).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let es: Api<ExternalSecret> = fx.es();
         let make = |name: &str, interval: &str, policy: Option<&str>| {
             let mut spec = json!({
@@ -791,19 +791,28 @@ fn refresh_policies() -> Result<(), Failed> {
             Ok::<_, String>((value("periodic").await.as_deref() == Some("second")).then_some(()))
         })
         .await?;
-        // A few more of the periodic object's refreshes.
+        // A few more of the periodic object's refreshes: this test's own
+        // controller reconciles its ExternalSecrets (the intervals of 1 s
+        // pass), so a stalled one fails here instead of passing below.
+        ctrl.wait_reconciles("ExternalSecret", 2).await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         ensure(value("on-change").await.as_deref() == Some("first"), "OnChange must not read on its interval")?;
         ensure(value("created-once").await.as_deref() == Some("first"), "CreatedOnce must not read again")?;
 
-        // Any change to the object refreshes OnChange, not CreatedOnce.
-        for name in ["on-change", "created-once"] {
-            kubectl(
-                &fx.cluster.kubeconfig,
-                &["-n", &ns, "annotate", "externalsecret", name, "force-sync=1", "--overwrite"],
-            )
-            .ok()?;
-        }
+        // Any change to the object refreshes OnChange, not CreatedOnce; the
+        // controller reconciles both after the change.
+        ctrl.wait_reconciles_after("ExternalSecret", 2, async {
+            for name in ["on-change", "created-once"] {
+                kubectl(
+                    &fx.cluster.kubeconfig,
+                    &["-n", &ns, "annotate", "externalsecret", name, "force-sync=1", "--overwrite"],
+                )
+                .ok()
+                .map_err(fmsg)?;
+            }
+            Ok(())
+        })
+        .await?;
         wait_for("OnChange to read after the annotation", Duration::from_secs(30), || async {
             Ok::<_, String>((value("on-change").await.as_deref() == Some("second")).then_some(()))
         })
@@ -863,7 +872,7 @@ fn password_generator() -> Result<(), Failed> {
     let fx = setup("eso-gen")?;
     let ns = fx.ns().to_owned();
     env::block_on(async {
-        let _ctrl = fx.start(Opts::default()).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let manifests = GENERATOR
             .replace("generators.external-secrets.io/v1alpha1", "seal.dev/v1alpha1")
             .replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1")
@@ -888,12 +897,17 @@ fn password_generator() -> Result<(), Failed> {
         assert_absent(&serde_json::to_vec(&obj)?, &pw, "the ExternalSecret")?;
         let events: Api<Event> = fx.app.api();
         assert_absent(&serde_json::to_vec(&events.list(&ListParams::default()).await?.items)?, &pw, "the Events")?;
-        // Created once: a change to the object does not make a new password.
-        kubectl(
-            &fx.cluster.kubeconfig,
-            &["-n", &ns, "annotate", "externalsecret", "password", "force-sync=1", "--overwrite"],
-        )
-        .ok()?;
+        // Created once: a change to the object does not make a new password
+        // (the controller does reconcile it: its only ExternalSecret).
+        ctrl.wait_reconciles_after("ExternalSecret", 1, async {
+            kubectl(
+                &fx.cluster.kubeconfig,
+                &["-n", &ns, "annotate", "externalsecret", "password", "force-sync=1", "--overwrite"],
+            )
+            .ok()
+            .map_err(fmsg)
+        })
+        .await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         let again = data_of(&secrets.get("password-secret").await?);
         ensure(again == d, "the password is kept")?;

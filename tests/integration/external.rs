@@ -920,7 +920,10 @@ fn no_token_or_value_in_logs_events_status_or_metrics() -> Result<(), Failed> {
                 wait_event(&fx.cluster.admin(), fx.ns(), name, "Warning", reason).await?;
             }
         }
-        // A few refreshes (and failure retries) more.
+        // A few refreshes (and failure retries) more: this test's own
+        // controller reconciles its ExternalSecrets (5 s intervals) in the
+        // window, so the search below is not of a stalled controller.
+        ctrl.wait_reconciles("ExternalSecret", 2).await?;
         tokio::time::sleep(Duration::from_secs(12)).await;
 
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
