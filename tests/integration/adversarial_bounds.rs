@@ -23,6 +23,7 @@ use seal::api::generator::Password;
 use serde_json::{Value, json};
 
 use crate::env::{self, ensure, wait_for};
+use crate::fixtures::metrics::metric;
 use crate::fixtures::objects::{
     approle_auth, create, create_es, create_store, item, kv, put_secret, token_auth, vault,
 };
@@ -439,11 +440,7 @@ fn two_hundred_tenant_secrets_labelled_as_ours_cost_a_slim_entry_each() -> Resul
                 format!("while the Secrets were listed the controller's peak RSS reached {} MiB", peak >> 10),
             )?;
             let m = ctrl.metrics().await?;
-            let lists = crate::fixtures::metrics::metric(
-                &m,
-                "seal_api_requests_total",
-                &[("verb", "list"), ("resource", "secrets")],
-            );
+            let lists = metric(&m, "seal_api_requests_total", &[("verb", "list"), ("resource", "secrets")]);
             if lists >= (TENANT_SECRETS / 10) as f64 {
                 break;
             }
