@@ -1,6 +1,7 @@
 //! The custom resources of seal (group `seal.dev`, version `v1alpha1`).
 //! Types only: no client calls, no decisions.
 
+pub mod annotations;
 pub mod cluster_external_secret;
 pub mod common;
 pub mod duration;

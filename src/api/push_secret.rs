@@ -113,7 +113,7 @@ pub struct PushSecretStatus {
     /// The generation last reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// `Ready` (reason `Synced` or `Errored`).
+    /// `Ready`: reason `Synced`, or why a push or its removal failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// What was pushed: store → remote keys (`path` or `path/property`).

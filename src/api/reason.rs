@@ -31,7 +31,8 @@ pub enum Reason {
     TemplateFailed,
     /// A rollout restart target has not opted in (or could not be restarted).
     RestartRefused,
-    /// A Secret the object reads (a `templateFrom` source) has not granted it.
+    /// A Secret the object reads (a `templateFrom` source, a PushSecret's
+    /// source) has not granted it.
     SecretNotShared,
     /// The controller failed on this object (a bug); retried with backoff.
     InternalError,
@@ -47,9 +48,9 @@ pub enum Reason {
     StoreUnavailable,
     /// The store refused the login or the read.
     StoreAccessDenied,
-    /// The store has no such path.
+    /// The store has no such path (or a Secret the object reads does not exist).
     SecretNotFound,
-    /// The path has no such property.
+    /// The path has no such property (or a PushSecret's source Secret no such key).
     PropertyNotFound,
     /// The store or its credentials are not usable as configured.
     StoreMisconfigured,
@@ -65,11 +66,18 @@ pub enum Reason {
     DriftPaused,
     /// No drift (a `Drifted` condition cleared).
     NoDrift,
+    /// A PushSecret's values are in every store it names (ESO's reason).
+    Synced,
+    /// A ClusterExternalSecret's ExternalSecret is in every namespace it chooses.
+    Provisioned,
+    /// A ClusterExternalSecret could not write its ExternalSecret in some
+    /// namespaces (listed in `status.failedNamespaces`).
+    ProvisioningFailed,
 }
 
 impl Reason {
     /// Every reason, for tests and documentation.
-    pub const ALL: [Reason; 29] = [
+    pub const ALL: [Reason; 32] = [
         Reason::Materialized,
         Reason::Authenticated,
         Reason::Suspended,
@@ -99,6 +107,9 @@ impl Reason {
         Reason::DriftDetected,
         Reason::DriftPaused,
         Reason::NoDrift,
+        Reason::Synced,
+        Reason::Provisioned,
+        Reason::ProvisioningFailed,
     ];
 
     /// The CamelCase name (condition reason, Event reason, metric label).
@@ -133,6 +144,9 @@ impl Reason {
             Reason::DriftDetected => "DriftDetected",
             Reason::DriftPaused => "DriftPaused",
             Reason::NoDrift => "NoDrift",
+            Reason::Synced => "Synced",
+            Reason::Provisioned => "Provisioned",
+            Reason::ProvisioningFailed => "ProvisioningFailed",
         }
     }
 

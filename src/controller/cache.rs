@@ -21,9 +21,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::key_registry::KeyRegistry;
 
-/// Annotation on the cached copy of a managed Secret only (never written):
-/// the HMAC of the data it held when it was cached.
-pub const CACHED_HMAC_ANNOTATION: &str = "seal.dev/cached-data-hmac";
+pub use crate::api::annotations::CACHED_HMAC_ANNOTATION;
 
 /// kubectl's client-side apply copy of the whole object.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";

@@ -17,13 +17,14 @@ use kube::core::{DeserializeGuard, Selector, SelectorExt};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 
+use super::reconcile::{finish, guarded};
+use super::report::{Extra, Reported, StatusUpdate};
 use super::{Context, Error};
 use crate::api::cluster_external_secret::{ClusterExternalSecret, FailedNamespace};
-use crate::api::{Condition, ExternalSecret};
+use crate::api::{ExternalSecret, Reason};
 use crate::key_registry::FIELD_MANAGER;
 
-/// Label on the ExternalSecrets a ClusterExternalSecret made: its name.
-pub const OWNER_LABEL: &str = "seal.dev/cluster-external-secret";
+pub use crate::api::annotations::CLUSTER_EXTERNAL_SECRET_LABEL as OWNER_LABEL;
 
 /// Which namespaces a ClusterExternalSecret chooses, from all namespaces
 /// and their labels (an instance limited to some namespaces: those only).
@@ -52,7 +53,10 @@ pub fn chosen(
 
 /// Reconcile of a ClusterExternalSecret.
 pub async fn reconcile(obj: Arc<DeserializeGuard<ClusterExternalSecret>>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let Ok(ces) = &obj.0 else { return Ok(Action::await_change()) };
+    guarded(&obj, &ctx, |ces| run(ces, &ctx)).await
+}
+
+async fn run(ces: &ClusterExternalSecret, ctx: &Context) -> Result<Action, Error> {
     let client = ctx.sources.client.clone();
     let name = ces.name_any();
     let es_name = ces.spec.external_secret_name.clone().unwrap_or_else(|| name.clone());
@@ -66,9 +70,11 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<ClusterExternalSecret>>, ctx: A
         .map(|n| (n.name_any(), n.metadata.labels.unwrap_or_default()))
         .collect();
     let mut failed = Vec::new();
+    let mut invalid = false;
     let targets = match chosen(ces, &namespaces, &ctx.watch_namespaces) {
         Ok(t) => t,
         Err(e) => {
+            invalid = true;
             failed.push(FailedNamespace { namespace: String::new(), reason: e });
             BTreeSet::new()
         }
@@ -144,44 +150,31 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<ClusterExternalSecret>>, ctx: A
             }
         }
     }
-    let ok = failed.is_empty();
     let old = ces.status.clone().unwrap_or_default();
-    let generation = ces.meta().generation;
-    let (status, reason, message) = if ok {
-        ("True", "Provisioned", format!("the ExternalSecret {es_name} is in {} namespace(s)", provisioned.len()))
+    let mut update = StatusUpdate::new(ces.common_status(), ces.meta().generation);
+    let action = if invalid {
+        update.failed(Reason::InvalidDocument, "a namespace selector is not valid; see status.failedNamespaces");
+        Action::await_change()
+    } else if failed.is_empty() {
+        let message = format!("the ExternalSecret {es_name} is in {} namespace(s)", provisioned.len());
+        update.ready(Reason::Provisioned, &message);
+        Action::requeue(ctx.resync)
     } else {
-        ("False", "ProvisioningFailed", format!("{} namespace(s) failed; see status.failedNamespaces", failed.len()))
+        let message = format!("{} namespace(s) failed; see status.failedNamespaces", failed.len());
+        update.failed(Reason::ProvisioningFailed, &message);
+        Action::requeue(Duration::from_secs(30))
     };
-    let prev = old.conditions.iter().find(|c| c.type_ == "Ready");
-    let since = match prev {
-        Some(c) if c.status == status => c.last_transition_time.clone(),
-        _ => Some(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()),
-    };
-    let condition = Condition {
-        type_: "Ready".into(),
-        status: status.into(),
-        reason: reason.into(),
-        message: super::report::truncate(&message),
-        last_transition_time: since,
-        observed_generation: generation,
-    };
-    let changed = old.observed_generation != generation
-        || old.provisioned_namespaces != provisioned
-        || old.failed_namespaces != failed
-        || old.external_secret_name.as_deref() != Some(es_name.as_str())
-        || prev != Some(&condition);
-    if changed {
-        let patch = serde_json::json!({"status": {
-            "observedGeneration": generation,
-            "externalSecretName": es_name,
-            "provisionedNamespaces": provisioned,
-            "failedNamespaces": failed,
-            "conditions": [condition],
-        }});
-        let api: Api<ClusterExternalSecret> = Api::all(client);
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    let mut extra: Extra = Vec::new();
+    if old.external_secret_name.as_deref() != Some(es_name.as_str()) {
+        extra.push(("externalSecretName", serde_json::json!(es_name)));
     }
-    Ok(if ok { Action::requeue(ctx.resync) } else { Action::requeue(Duration::from_secs(30)) })
+    if old.provisioned_namespaces != provisioned {
+        extra.push(("provisionedNamespaces", serde_json::json!(provisioned)));
+    }
+    if old.failed_namespaces != failed {
+        extra.push(("failedNamespaces", serde_json::json!(failed)));
+    }
+    finish(ctx, ces, &update, extra, action).await
 }
 
 #[cfg(test)]

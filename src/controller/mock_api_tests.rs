@@ -85,7 +85,7 @@ fn run(obj: SealedSecret, fake: Fake, ids: Vec<age::x25519::Identity>) -> Vec<Se
 }
 
 /// As [`run`], also returning the metrics text afterwards.
-fn run_with_metrics<S: Source + serde::Serialize>(
+fn run_with_metrics<S: Source + crate::controller::report::Reported + serde::Serialize>(
     obj: S,
     mut fake: Fake,
     ids: Vec<age::x25519::Identity>,
@@ -122,7 +122,7 @@ fn run_with_metrics<S: Source + serde::Serialize>(
                 metrics: metrics.clone(),
                 stores: Default::default(),
             },
-            events: super::report::EventPublisher::new(client.clone(), "seal-controller", None),
+            events: super::events::EventPublisher::new(client.clone(), "seal-controller", None),
             secrets: Default::default(),
             status_memo: Default::default(),
             metrics,
@@ -467,6 +467,12 @@ impl Source for Panicky {
 
     async fn data(&self, _: &SourceContext) -> Result<crate::sources::SecretData, crate::sources::SourceError> {
         panic!("unreachable in this test")
+    }
+}
+
+impl crate::controller::report::Reported for Panicky {
+    fn common_status(&self) -> crate::sources::CommonStatus {
+        Source::common(self).status
     }
 }
 

@@ -1,17 +1,31 @@
 //! `seal-controller`: wires the key registry, the sources, the materializer
-//! and telemetry into kube-runtime controllers.
+//! and telemetry into kube-runtime controllers, one per kind and scope.
 //!
 //! - [`args`]: the flags.
-//! - [`runtime`]: the process — leadership, keys, the controllers, shutdown.
-//! - [`reconcile`]: the one observe → decide → write → report flow that
-//!   every source (SealedSecret, ExternalSecret) goes through.
-//! - [`report`]: status conditions and Events.
+//! - [`runtime`]: the process — leadership, keys, the controllers, shutdown,
+//!   and the error policy every controller shares.
+//! - [`leader`]: the Lease.
+//! - [`reconcile`]: the flow every kind goes through. [`reconcile::guarded`]
+//!   wraps each reconcile (schema failures logged by name, a span, panic
+//!   isolation, duration); [`reconcile::finish`] ends it (status and Events
+//!   through [`report`], `seal_reconcile_total` under the kind's own
+//!   label). For the sources (SealedSecret, ExternalSecret) the steps
+//!   between are observe → decide (pure `materialize::plan`) → write.
+//! - [`report`]: status conditions ([`report::StatusUpdate`]), the status
+//!   write with its Warning Event ([`report::write`]), for every kind
+//!   ([`report::Reported`]); [`events`] sends the Events.
+//! - [`push`]: PushSecret — consent, the push, ownership, kube-runtime's
+//!   finalizer helper for `deletionPolicy: Delete`.
+//! - [`cluster_external`]: ClusterExternalSecret — one ExternalSecret per
+//!   chosen namespace.
+//! - [`stores`]: SecretStore and ClusterSecretStore health, and the store
+//!   changes that re-queue the ExternalSecrets using them.
 //! - [`cache`]: what the watch caches keep per object (kept small).
-//! - [`stores`]: SecretStore and ClusterSecretStore health.
 
 pub mod args;
 pub mod cache;
 pub mod cluster_external;
+pub mod events;
 pub mod leader;
 pub mod push;
 pub mod reconcile;
@@ -44,6 +58,15 @@ pub enum Error {
     /// The keys are not loaded yet.
     #[error("the key registry is not loaded yet")]
     KeysNotLoaded,
+    /// kube-runtime's finalizer helper refused the object (no name, a
+    /// finalizer name that is not a JSON pointer segment).
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+    /// A step that must finish before the object may go (removing what a
+    /// PushSecret pushed) did not; the status says why. Retried after the
+    /// given time.
+    #[error("not finished; retried in {0:?}")]
+    Unfinished(Duration),
 }
 
 impl Error {
@@ -52,6 +75,8 @@ impl Error {
         match self {
             Error::Kube(_) => "kube_api",
             Error::KeysNotLoaded => "keys_not_loaded",
+            Error::Finalizer(_) => "finalizer",
+            Error::Unfinished(_) => "unfinished",
         }
     }
 }
@@ -61,7 +86,7 @@ pub struct Context {
     /// What sources use: client, keys, Vault, metrics.
     pub sources: SourceContext,
     /// Events.
-    pub events: report::EventPublisher,
+    pub events: events::EventPublisher,
     /// The managed Secrets, slimmed (key names and an HMAC, no values).
     pub secrets: cache::SecretCache,
     /// Status writes the watch cache does not show yet.
@@ -140,6 +165,8 @@ pub fn kind_label<K: Resource<DynamicType = ()>>() -> &'static str {
         "ExternalSecret" => "ExternalSecret",
         "SecretStore" => "SecretStore",
         "ClusterSecretStore" => "ClusterSecretStore",
+        "PushSecret" => "PushSecret",
+        "ClusterExternalSecret" => "ClusterExternalSecret",
         _ => "Other",
     }
 }

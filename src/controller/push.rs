@@ -13,54 +13,105 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, Resource, ResourceExt};
 
+use super::reconcile::{finish, guarded};
+use super::report::{Extra, Reported, StatusUpdate};
 use super::{Context, Error};
-use crate::api::Condition;
+use crate::api::Reason;
 use crate::api::external_secret::SecretStoreRef;
 use crate::api::push_secret::{PushDeletionPolicy, PushSecret, PushSecretStatus, PushUpdatePolicy, PushedPath};
 use crate::sources::vault::ownership::PushOwner;
 use crate::sources::vault::pool::PushRequest;
 use crate::sources::vault::store;
 
-/// Annotation on a Secret: the PushSecrets (names, or `*`) that may push it.
-pub const ALLOW_PUSH_ANNOTATION: &str = "seal.dev/allow-push";
-/// The finalizer of a PushSecret with `deletionPolicy: Delete`.
-pub const FINALIZER: &str = "seal.dev/push-secret";
+pub use crate::api::annotations::{ALLOW_PUSH_ANNOTATION, PUSH_SECRET_FINALIZER as FINALIZER};
 
 /// Whether a Secret's annotations let the PushSecret `name` push it.
 pub fn push_allowed(annotations: &BTreeMap<String, String>, name: &str) -> bool {
     annotations.get(ALLOW_PUSH_ANNOTATION).is_some_and(|v| v.split(',').map(str::trim).any(|n| n == "*" || n == name))
 }
 
+/// Why a push (or the removal of what was pushed) did not happen, with
+/// the status reason it is shown with. Messages name Secrets, keys, stores
+/// and paths, never values.
+#[derive(Debug, thiserror::Error)]
+enum PushError {
+    /// Shown on the object with its reason; retried at the next refresh.
+    #[error("{1}")]
+    Refused(Reason, String),
+    /// The Kubernetes API failed: retried with backoff.
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+}
+
+impl PushError {
+    fn vault(e: crate::sources::vault::VaultError) -> PushError {
+        PushError::Refused(e.reason(), e.to_string())
+    }
+}
+
 /// Reconcile of a PushSecret.
 pub async fn reconcile(obj: Arc<DeserializeGuard<PushSecret>>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let Ok(ps) = &obj.0 else { return Ok(Action::await_change()) };
-    let client = ctx.sources.client.clone();
-    let ns = ps.namespace().unwrap_or_default();
-    let name = ps.name_any();
-    let api: Api<PushSecret> = Api::namespaced(client.clone(), &ns);
-    let delete = ps.spec.deletion_policy == Some(PushDeletionPolicy::Delete);
-    let has_finalizer = ps.finalizers().iter().any(|f| f == FINALIZER);
-    let old_record = ps.status.as_ref().map(|s| s.pushed.clone()).unwrap_or_default();
+    guarded(&obj, &ctx, |ps| run(ps, &ctx)).await
+}
+
+async fn run(ps: &PushSecret, ctx: &Context) -> Result<Action, Error> {
     // The API server gives every object a uid; without one there is no
     // owner to record, so nothing is written.
     let Some(uid) = ps.uid() else { return Ok(Action::await_change()) };
-    let owner = PushOwner { namespace: ns.clone(), name: name.clone(), uid };
-    if ps.meta().deletion_timestamp.is_some() {
-        if has_finalizer {
-            if delete && let Err(e) = remove_all(&ctx, ps, &ns, &owner).await {
-                report(&api, ps, false, "Errored", &e, BTreeMap::new(), &old_record).await?;
-                return Ok(Action::requeue(Duration::from_secs(10)));
-            }
-            let rest: Vec<&String> = ps.finalizers().iter().filter(|f| *f != FINALIZER).collect();
-            set_finalizers(&api, ps, &rest).await?;
+    let owner = PushOwner { namespace: ps.namespace().unwrap_or_default(), name: ps.name_any(), uid };
+    let api: Api<PushSecret> = Api::namespaced(ctx.sources.client.clone(), &owner.namespace);
+    let has_finalizer = ps.finalizers().iter().any(|f| f == FINALIZER);
+    if !has_finalizer {
+        if ps.meta().deletion_timestamp.is_some() {
+            return Ok(Action::await_change());
         }
-        return Ok(Action::await_change());
+        let (action, wrote) = push(ps, ctx, &owner).await?;
+        // The finalizer only once a value is written and owned: never for a
+        // PushSecret refused (no consent, a path it may not write), whose
+        // deletion has nothing of its own to remove. kube-runtime's helper
+        // adds it (with a JSON-patch test, so a concurrent change of the
+        // list is retried rather than overwritten) and runs no step here.
+        if wrote && ps.spec.deletion_policy == Some(PushDeletionPolicy::Delete) {
+            let this = Arc::new(ps.clone());
+            finalizer(&api, FINALIZER, this, |_| async { Ok::<_, Error>(Action::await_change()) })
+                .await
+                .map_err(finalizer_error)?;
+        }
+        return Ok(action);
     }
+    // With the finalizer: kube-runtime's helper pushes while the object
+    // lives, and on deletion removes what it pushed, then the finalizer.
+    // A finalizer that outlived `deletionPolicy: Delete` (the policy was
+    // changed to `None`) is removed without touching the store.
+    finalizer(&api, FINALIZER, Arc::new(ps.clone()), |event| async move {
+        match event {
+            finalizer::Event::Apply(ps) => push(&ps, ctx, &owner).await.map(|(action, _)| action),
+            finalizer::Event::Cleanup(ps) => cleanup(&ps, ctx, &owner).await,
+        }
+    })
+    .await
+    .map_err(finalizer_error)
+}
+
+/// The controller error of a finalizer step.
+fn finalizer_error(e: finalizer::Error<Error>) -> Error {
+    match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e) => Error::Kube(e),
+        other => Error::Finalizer(other.to_string()),
+    }
+}
+
+/// Pushes every value and reports it; returns what to do next and whether
+/// this PushSecret now owns something in a store.
+async fn push(ps: &PushSecret, ctx: &Context, owner: &PushOwner) -> Result<(Action, bool), Error> {
+    let mut update = StatusUpdate::new(ps.common_status(), ps.meta().generation);
+    let old = ps.status.clone().unwrap_or_default();
     let interval = match ps.spec.refresh_interval.as_deref() {
         None => Duration::from_secs(3600),
         Some(s) => match crate::api::duration::parse_bounded(
@@ -71,45 +122,60 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<PushSecret>>, ctx: Arc<Context>
         ) {
             Ok(d) => d,
             Err(e) => {
-                report(&api, ps, false, "Errored", &e.to_string(), BTreeMap::new(), &old_record).await?;
-                return Ok(Action::await_change());
+                update.failed(Reason::InvalidDocument, &e.to_string());
+                let action = finish(ctx, ps, &update, Vec::new(), Action::await_change()).await?;
+                return Ok((action, !old.pushed.is_empty()));
             }
         },
     };
     let mut written = Vec::new();
-    let result = push_all(&ctx, ps, &ns, &owner, &mut written).await;
-    let record = merge_record(&old_record, &written);
-    // The finalizer only once a value is written and owned: never for a
-    // PushSecret refused (no consent, a path it may not write), whose
-    // deletion has nothing of its own to remove.
-    if delete && !has_finalizer && !record.is_empty() {
-        let mut all: Vec<&String> = ps.finalizers().iter().collect();
-        let ours = FINALIZER.to_owned();
-        all.push(&ours);
-        set_finalizers(&api, ps, &all).await?;
-    }
-    match result {
+    let result = push_all(ctx, ps, owner, &mut written).await;
+    let record = merge_record(&old.pushed, &written);
+    let (synced, action) = match result {
         Ok(synced) => {
-            report(&api, ps, true, "Synced", "the values are in the store", synced, &record).await?;
-            Ok(Action::requeue(interval))
+            update.ready(Reason::Synced, "the values are in the store");
+            (synced, Action::requeue(interval))
         }
-        Err(e) => {
-            report(&api, ps, false, "Errored", &e, BTreeMap::new(), &record).await?;
-            Ok(Action::requeue(interval.min(Duration::from_secs(60))))
+        Err(PushError::Refused(reason, message)) => {
+            update.failed(reason, &message);
+            (old.synced_push_secrets.clone(), Action::requeue(interval.min(Duration::from_secs(60))))
         }
+        Err(PushError::Kube(e)) => {
+            // What was written before the failure is recorded all the same.
+            if record != old.pushed {
+                let extra = vec![("pushed", serde_json::json!(record))];
+                finish(ctx, ps, &update, extra, Action::await_change()).await?;
+            }
+            return Err(e.into());
+        }
+    };
+    let mut extra: Extra = Vec::new();
+    if synced != old.synced_push_secrets {
+        extra.push(("syncedPushSecrets", serde_json::json!(synced)));
     }
+    if record != old.pushed {
+        extra.push(("pushed", serde_json::json!(record)));
+    }
+    let owns = !record.is_empty();
+    Ok((finish(ctx, ps, &update, extra, action).await?, owns))
 }
 
-/// Sets the PushSecret's finalizers, on the version read (a conflict, when
-/// someone changed them meanwhile, fails and is retried, rather than
-/// dropping their change).
-async fn set_finalizers(api: &Api<PushSecret>, ps: &PushSecret, finalizers: &[&String]) -> Result<(), Error> {
-    let patch = serde_json::json!({"metadata": {
-        "finalizers": finalizers,
-        "resourceVersion": ps.resource_version(),
-    }});
-    api.patch(&ps.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
-    Ok(())
+/// Removes what this PushSecret pushed, when its policy says so; a failure
+/// is shown on the object and keeps the finalizer (retried after 10 s).
+async fn cleanup(ps: &PushSecret, ctx: &Context, owner: &PushOwner) -> Result<Action, Error> {
+    if ps.spec.deletion_policy != Some(PushDeletionPolicy::Delete) {
+        return Ok(Action::await_change());
+    }
+    match remove_all(ctx, ps, owner).await {
+        Ok(()) => Ok(Action::await_change()),
+        Err(PushError::Kube(e)) => Err(e.into()),
+        Err(PushError::Refused(reason, message)) => {
+            let mut update = StatusUpdate::new(ps.common_status(), ps.meta().generation);
+            update.failed(reason, &format!("{message}; what this PushSecret pushed is not removed yet"));
+            finish(ctx, ps, &update, Vec::new(), Action::await_change()).await?;
+            Err(Error::Unfinished(Duration::from_secs(10)))
+        }
+    }
 }
 
 /// Pushes every value; returns what was synced, per store. Each path
@@ -118,34 +184,38 @@ async fn set_finalizers(api: &Api<PushSecret>, ps: &PushSecret, finalizers: &[&S
 async fn push_all(
     ctx: &Context,
     ps: &PushSecret,
-    ns: &str,
     owner: &PushOwner,
     written: &mut Vec<PushedPath>,
-) -> Result<BTreeMap<String, Vec<String>>, String> {
+) -> Result<BTreeMap<String, Vec<String>>, PushError> {
     let client = &ctx.sources.client;
+    let ns = &owner.namespace;
     let src = &ps.spec.selector.secret.name;
-    let secret = Api::<Secret>::namespaced(client.clone(), ns)
-        .get_opt(src)
-        .await
-        .map_err(|e| format!("cannot read Secret {ns}/{src}: {e}"))?
-        .ok_or_else(|| format!("Secret {ns}/{src} does not exist"))?;
+    let Some(secret) = Api::<Secret>::namespaced(client.clone(), ns).get_opt(src).await? else {
+        return Err(PushError::Refused(Reason::SecretNotFound, format!("Secret {ns}/{src} does not exist")));
+    };
     if !push_allowed(secret.annotations(), &ps.name_any()) {
-        return Err(format!(
-            "Secret {ns}/{src} does not allow this PushSecret to push it: its owner must annotate it {ALLOW_PUSH_ANNOTATION}: \"{}\"",
-            ps.name_any()
+        return Err(PushError::Refused(
+            Reason::SecretNotShared,
+            format!(
+                "Secret {ns}/{src} does not allow this PushSecret to push it: its owner must annotate it {ALLOW_PUSH_ANNOTATION}: \"{}\"",
+                ps.name_any()
+            ),
         ));
     }
     let data = secret.data.unwrap_or_default();
     let status = ps.status.clone().unwrap_or_default();
     let mut synced = BTreeMap::new();
     for r in &ps.spec.secret_store_refs {
-        let st = store::resolve_ref(client, &ctx.sources.stores, ns, r).await.map_err(|(_, m)| m)?;
+        let st = store::resolve_ref(client, &ctx.sources.stores, ns, r)
+            .await
+            .map_err(|(reason, m)| PushError::Refused(reason, m))?;
         let (kind, store_name) = store_of(r);
         let mut keys = Vec::new();
         for d in &ps.spec.data {
             let m = &d.match_;
-            let value =
-                data.get(&m.secret_key).ok_or_else(|| format!("Secret {ns}/{src} has no key {:?}", m.secret_key))?;
+            let value = data.get(&m.secret_key).ok_or_else(|| {
+                PushError::Refused(Reason::PropertyNotFound, format!("Secret {ns}/{src} has no key {:?}", m.secret_key))
+            })?;
             let value = zeroize::Zeroizing::new(value.0.clone());
             let rr = &m.remote_ref;
             let req = PushRequest {
@@ -163,7 +233,7 @@ async fn push_all(
                     rr.property.as_deref(),
                 ),
             };
-            let owned = ctx.sources.vault.push(client, &st, &req).await.map_err(|e| e.to_string())?;
+            let owned = ctx.sources.vault.push(client, &st, &req).await.map_err(PushError::vault)?;
             if let Some(owned) = owned {
                 written.push(PushedPath {
                     store_kind: kind.to_owned(),
@@ -259,56 +329,15 @@ pub fn removal_targets(ps: &PushSecret) -> Vec<(SecretStoreRef, String)> {
 
 /// Removes what this PushSecret pushed (`deletionPolicy: Delete`): at each
 /// path, only the properties the remote record says it wrote.
-async fn remove_all(ctx: &Context, ps: &PushSecret, ns: &str, owner: &PushOwner) -> Result<(), String> {
+async fn remove_all(ctx: &Context, ps: &PushSecret, owner: &PushOwner) -> Result<(), PushError> {
     let client = &ctx.sources.client;
     for (r, path) in removal_targets(ps) {
-        let st = store::resolve_ref(client, &ctx.sources.stores, ns, &r).await.map_err(|(_, m)| m)?;
-        let done = ctx.sources.vault.unpush(client, &st, &path, owner).await.map_err(|e| e.to_string())?;
-        tracing::info!(store = %st.display, path = %path, outcome = ?done, "PushSecret {ns}/{}: removed what it pushed", owner.name);
+        let st = store::resolve_ref(client, &ctx.sources.stores, &owner.namespace, &r)
+            .await
+            .map_err(|(reason, m)| PushError::Refused(reason, m))?;
+        let done = ctx.sources.vault.unpush(client, &st, &path, owner).await.map_err(PushError::vault)?;
+        tracing::info!(store = %st.display, path = %path, outcome = ?done, "removed what the PushSecret pushed");
     }
-    Ok(())
-}
-
-/// Writes the status when it changed.
-async fn report(
-    api: &Api<PushSecret>,
-    ps: &PushSecret,
-    ok: bool,
-    reason: &str,
-    message: &str,
-    synced: BTreeMap<String, Vec<String>>,
-    pushed: &[PushedPath],
-) -> Result<(), Error> {
-    let old = ps.status.clone().unwrap_or_default();
-    let generation = ps.meta().generation;
-    let status = if ok { "True" } else { "False" };
-    let prev = old.conditions.iter().find(|c| c.type_ == "Ready");
-    let condition = Condition {
-        type_: "Ready".into(),
-        status: status.into(),
-        reason: reason.into(),
-        message: super::report::truncate(message),
-        last_transition_time: match prev {
-            Some(c) if c.status == status => c.last_transition_time.clone(),
-            _ => Some(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()),
-        },
-        observed_generation: generation,
-    };
-    let synced = if ok { synced } else { old.synced_push_secrets.clone() };
-    if prev == Some(&condition)
-        && old.observed_generation == generation
-        && old.synced_push_secrets == synced
-        && old.pushed == pushed
-    {
-        return Ok(());
-    }
-    let patch = serde_json::json!({"status": {
-        "observedGeneration": generation,
-        "conditions": [condition],
-        "syncedPushSecrets": synced,
-        "pushed": pushed,
-    }});
-    api.patch_status(&ps.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
     Ok(())
 }
 

@@ -17,7 +17,8 @@ use kube::{Api, Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
 use super::cache::CACHED_HMAC_ANNOTATION;
-use super::report::{self, StatusUpdate};
+use super::events;
+use super::report::{self, Reported, StatusUpdate};
 use super::{Context, Error};
 use crate::api::Reason;
 use crate::materialize::{self, LiveSecret, OwnerState, Plan, apply};
@@ -25,13 +26,31 @@ use crate::sources::{Retry, Source, SourceError};
 use crate::telemetry::metrics::ResultLabel;
 
 /// The kube-runtime reconcile function of every source kind.
-pub async fn reconcile<S: Source>(obj: Arc<DeserializeGuard<S>>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let kind = super::kind_label::<S>();
-    let s = match &obj.0 {
-        Ok(s) => s,
+pub async fn reconcile<S: Source + Reported>(
+    obj: Arc<DeserializeGuard<S>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    guarded(&obj, &ctx, |s| run(s, &ctx)).await
+}
+
+/// What every reconcile of every kind goes through around its own steps
+/// (`body`): an object that does not match its schema is logged by name and
+/// counted, never reconciled; the reconcile runs in a span naming the
+/// object; a panic in it (a bug, or a dependency that panics on input)
+/// becomes an `InternalError` status on that object, retried with backoff,
+/// never a process exit that would stop every other object in the cluster;
+/// its duration is recorded under the object's kind.
+pub async fn guarded<'a, K, F, Fut>(obj: &'a DeserializeGuard<K>, ctx: &'a Context, body: F) -> Result<Action, Error>
+where
+    K: Reported,
+    F: FnOnce(&'a K) -> Fut,
+    Fut: std::future::Future<Output = Result<Action, Error>> + 'a,
+{
+    let kind = super::kind_label::<K>();
+    let k = match &obj.0 {
+        Ok(k) => k,
         Err(invalid) => {
-            // The object does not match the schema: report it by name only
-            // (serde's message could quote a value).
+            // Reported by name only (serde's message could quote a value).
             let ns = invalid.metadata.namespace.clone().unwrap_or_default();
             let name = invalid.metadata.name.clone().unwrap_or_default();
             warn!(kind, namespace = %ns, name = %name, "an object does not match its schema");
@@ -39,14 +58,11 @@ pub async fn reconcile<S: Source>(obj: Arc<DeserializeGuard<S>>, ctx: Arc<Contex
             return Ok(Action::await_change());
         }
     };
-    let span = info_span!("reconcile", kind, namespace = %s.namespace().unwrap_or_default(), name = %s.name_any());
+    let span = info_span!("reconcile", kind, namespace = %k.namespace().unwrap_or_default(), name = %k.name_any());
     let start = Instant::now();
-    // A panic in one object's reconcile (a bug, or a dependency that panics
-    // on input) becomes an error status on that object, never a process
-    // exit that would stop every other object in the cluster.
-    let result = match std::panic::AssertUnwindSafe(run(s, &ctx).instrument(span.clone())).catch_unwind().await {
+    let result = match std::panic::AssertUnwindSafe(body(k).instrument(span.clone())).catch_unwind().await {
         Ok(r) => r,
-        Err(_) => panicked(s, &ctx).instrument(span).await,
+        Err(_) => panicked(k, ctx).instrument(span).await,
     };
     ctx.metrics.observe(kind, start.elapsed());
     result
@@ -55,16 +71,16 @@ pub async fn reconcile<S: Source>(obj: Arc<DeserializeGuard<S>>, ctx: Arc<Contex
 /// Reports a reconcile that panicked: logged (without the panic's
 /// message, which could quote input), counted, shown on the object, retried
 /// with backoff.
-async fn panicked<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
-    let kind = super::kind_label::<S>();
+async fn panicked<K: Reported>(obj: &K, ctx: &Context) -> Result<Action, Error> {
+    let kind = super::kind_label::<K>();
     tracing::error!("the reconcile panicked; the object is retried with backoff");
     ctx.metrics.reconcile_failed(kind, "panic");
-    let mut update = StatusUpdate::new(obj.common().status, obj.meta().generation);
+    let mut update = StatusUpdate::new(obj.common_status(), obj.meta().generation);
     update.failed(
         Reason::InternalError,
-        "seal-controller failed on this object (an internal error, see its log); it is retried with backoff. The existing Secret is kept",
+        "seal-controller failed on this object (an internal error, see its log); it is retried with backoff. What it wrote before is kept",
     );
-    let retry = ctx.backoff.next(&object_key(obj));
+    let retry = ctx.backoff.next(&key_of::<K>(obj.meta()));
     finish(ctx, obj, &update, Vec::new(), Action::requeue(retry)).await
 }
 
@@ -80,7 +96,7 @@ pub fn key_of<K: Resource<DynamicType = ()>>(meta: &ObjectMeta) -> String {
     format!("{}/{}/{name}", super::kind_label::<K>(), meta.namespace.as_deref().unwrap_or_default())
 }
 
-async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
+async fn run<S: Source + Reported>(obj: &S, ctx: &Context) -> Result<Action, Error> {
     let common = obj.common();
     let ns = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
@@ -95,12 +111,12 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
 
     if let Err(message) = materialize::check_template(common.template.as_deref(), &ctx.refused_annotation_prefixes) {
         let e = SourceError::new(Reason::TemplateRefused, message, Retry::AwaitChange);
-        return failed(ctx, obj, &key, &common.secret_name, false, &uid, update, e).await;
+        return failed(ctx, obj, update, e, false).await;
     }
     let hmac_key = ctx.sources.registry.hmac_key_bytes().ok_or(Error::KeysNotLoaded)?;
     let desired = match obj.desired(&ctx.sources).await {
         Ok(d) => d,
-        Err(e) => return failed(ctx, obj, &key, &common.secret_name, common.delete_when_gone, &uid, update, e).await,
+        Err(e) => return failed(ctx, obj, update, e, common.delete_when_gone).await,
     };
 
     let resume = obj.annotations().get(materialize::RESUME_ANNOTATION).cloned();
@@ -169,7 +185,7 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
                 None => match obj.data(&ctx.sources).await {
                     Ok(d) => d,
                     Err(e) => {
-                        return failed(ctx, obj, &key, &common.secret_name, false, &uid, update, e).await;
+                        return failed(ctx, obj, update, e, false).await;
                     }
                 },
             };
@@ -182,32 +198,27 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
                     invalid.len()
                 );
                 let e = SourceError::new(Reason::InvalidDocument, message, Retry::Resync);
-                return failed(ctx, obj, &key, &common.secret_name, false, &uid, update, e).await;
+                return failed(ctx, obj, update, e, false).await;
             }
             let api_version = S::api_version(&());
             let kind = S::kind(&());
-            let owner = materialize::Owner {
-                api_version: &api_version,
-                kind: &kind,
-                name: &name,
-                secret_name: &common.secret_name,
-                namespace: &ns,
-                uid: &uid,
-                generation: obj.meta().generation,
-                resume: resume.as_deref(),
+            let target = materialize::Target {
+                owner: materialize::Owner {
+                    api_version: &api_version,
+                    kind: &kind,
+                    name: &name,
+                    secret_name: &common.secret_name,
+                    namespace: &ns,
+                    uid: &uid,
+                    generation: obj.meta().generation,
+                    resume: resume.as_deref(),
+                },
+                ownership: desired.ownership,
+                template: common.template.as_deref(),
+                restart: common.rollout_restart_targets,
             };
-            let written = apply::write(
-                &ctx.sources.client,
-                &hmac_key[..],
-                &owner,
-                desired.ownership,
-                common.template.as_deref(),
-                &data,
-                &desired.digest,
-                live.as_ref(),
-                common.rollout_restart_targets,
-            )
-            .await;
+            let written =
+                apply::write(&ctx.sources.client, &hmac_key[..], &target, &data, &desired.digest, live.as_ref()).await;
             drop(data);
             match written {
                 Ok(w) => {
@@ -218,7 +229,7 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
                         let note = format!("not restarted: {}", w.restart_failures.join("; "));
                         warn!(targets = %note, "rollout restart refused or failed");
                         let obj_ref = obj.object_ref(&());
-                        report::publish(ctx, obj_ref, EventType::Warning, Reason::RestartRefused, &note).await;
+                        events::publish(ctx, obj_ref, EventType::Warning, Reason::RestartRefused, &note).await;
                     }
                     if owner_state.resume_requested {
                         update.resumed(resume.clone());
@@ -229,10 +240,10 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
                         ctx.metrics.drifted(common.drift_policy);
                         update.drifted_reverted();
                         let note = "the Secret was changed or deleted outside seal; the desired data was restored";
-                        report::publish(ctx, obj_ref, EventType::Warning, Reason::DriftReverted, note).await;
+                        events::publish(ctx, obj_ref, EventType::Warning, Reason::DriftReverted, note).await;
                     } else {
                         update.not_drifted();
-                        report::publish(
+                        events::publish(
                             ctx,
                             obj_ref,
                             EventType::Normal,
@@ -265,7 +276,8 @@ async fn run<S: Source>(obj: &S, ctx: &Context) -> Result<Action, Error> {
     }
     ctx.backoff.reset(&key);
     let requeue = desired.requeue.unwrap_or(ctx.resync);
-    finish(ctx, obj, &update, record, Action::requeue(requeue)).await
+    let extra = record.into_iter().map(|(k, v)| (k, v.into())).collect();
+    finish(ctx, obj, &update, extra, Action::requeue(requeue)).await
 }
 
 /// The reason and message for an API refusal of a Secret write that the
@@ -320,18 +332,18 @@ pub fn write_refusal(e: &kube::Error, immutable: bool) -> Option<(Reason, String
 }
 
 /// Reports a source failure: the status, an Event if new, the retry; a
-/// Secret whose values are gone is deleted only when the object asks for it.
-#[allow(clippy::too_many_arguments)]
-async fn failed<S: Source>(
+/// Secret whose values are gone is deleted only when the object asks for it
+/// (`delete_when_gone`).
+async fn failed<S: Source + Reported>(
     ctx: &Context,
     obj: &S,
-    key: &str,
-    secret_name: &str,
-    delete_when_gone: bool,
-    uid: &str,
     mut update: StatusUpdate,
     e: SourceError,
+    delete_when_gone: bool,
 ) -> Result<Action, Error> {
+    let secret_name = &obj.common().secret_name;
+    let uid = obj.uid().unwrap_or_default();
+    let key = object_key(obj);
     let mut message = e.message.clone();
     if e.gone && delete_when_gone {
         let ns = obj.namespace().unwrap_or_default();
@@ -342,7 +354,7 @@ async fn failed<S: Source>(
                     .annotations
                     .as_ref()
                     .and_then(|a| a.get(materialize::OWNER_UID_ANNOTATION))
-                    .is_some_and(|u| u == uid)
+                    .is_some_and(|u| *u == uid)
         });
         if owned {
             apply::delete_secret(&ctx.sources.client, &ns, secret_name).await?;
@@ -356,7 +368,7 @@ async fn failed<S: Source>(
     }
     update.failed(e.reason, &message);
     let action = match e.retry {
-        Retry::Backoff => Action::requeue(ctx.backoff.next(key)),
+        Retry::Backoff => Action::requeue(ctx.backoff.next(&key)),
         Retry::After(d) => Action::requeue(d),
         Retry::Resync => Action::requeue(ctx.resync),
         Retry::AwaitChange => Action::await_change(),
@@ -364,18 +376,19 @@ async fn failed<S: Source>(
     finish(ctx, obj, &update, Vec::new(), action).await
 }
 
-/// Writes status (with the `record`ed fields) and Events, counts the
-/// reconcile, returns `action`.
-async fn finish<S: Source>(
+/// Writes status (with the `extra` fields of the kind) and Events, counts
+/// the reconcile under its `Ready` reason, returns `action`: the end of
+/// every reconcile of every kind.
+pub async fn finish<K: Reported>(
     ctx: &Context,
-    obj: &S,
+    obj: &K,
     update: &StatusUpdate,
-    record: Vec<(&'static str, String)>,
+    extra: report::Extra,
     action: Action,
 ) -> Result<Action, Error> {
     let result = update.ready_reason().map_or(ResultLabel::Error, ResultLabel::Reason);
-    ctx.metrics.reconciled(super::kind_label::<S>(), result);
-    report::write(ctx, obj, update, record).await?;
+    ctx.metrics.reconciled(super::kind_label::<K>(), result);
+    report::write(ctx, obj, update, extra).await?;
     Ok(action)
 }
 

@@ -6,7 +6,6 @@
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::{Api, Client, Resource, ResourceExt};
-use tracing::warn;
 
 use super::Context;
 use crate::api::{Condition, Reason};
@@ -177,10 +176,30 @@ impl StatusUpdate {
     }
 }
 
+/// Status fields of one kind written beside the shared ones
+/// (`refreshTime`, a PushSecret's `pushed`, a ClusterExternalSecret's
+/// namespaces), each as its JSON value.
+pub type Extra = Vec<(&'static str, serde_json::Value)>;
+
+/// Every kind seal reconciles: its status has `observedGeneration` and
+/// `conditions`, written through [`write`] whatever else it holds.
+pub trait Reported:
+    Resource<DynamicType = (), Scope: ScopeKind>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// The status fields all kinds share, as the object has them now.
+    fn common_status(&self) -> CommonStatus;
+}
+
 /// The JSON merge patch body for a status (only ever sets `resumed`: a
 /// status read from a lagging watch cache must not erase a value a previous
 /// reconcile just recorded).
-pub fn status_patch(st: &CommonStatus, extra: Vec<(&str, String)>) -> serde_json::Value {
+pub fn status_patch(st: &CommonStatus, extra: Extra) -> serde_json::Value {
     let mut body = serde_json::Map::new();
     body.insert("observedGeneration".into(), serde_json::json!(st.observed_generation));
     body.insert("conditions".into(), serde_json::json!(st.conditions));
@@ -188,7 +207,7 @@ pub fn status_patch(st: &CommonStatus, extra: Vec<(&str, String)>) -> serde_json
         body.insert("resumed".into(), r.clone().into());
     }
     for (k, v) in extra {
-        body.insert(k.into(), v.into());
+        body.insert(k.into(), v);
     }
     serde_json::json!({ "status": body })
 }
@@ -200,16 +219,12 @@ pub fn status_patch(st: &CommonStatus, extra: Vec<(&str, String)>) -> serde_json
 /// controller's last status write yet (a reconcile triggered by the Secret
 /// it just wrote runs before the status event arrives). The same status on
 /// the same cached version is then not written, nor its Event sent, twice.
-pub async fn write<K>(
+pub async fn write<K: Reported>(
     ctx: &Context,
     obj: &K,
     update: &StatusUpdate,
-    extra: Vec<(&str, String)>,
-) -> Result<(), kube::Error>
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    K::Scope: ScopeKind,
-{
+    extra: Extra,
+) -> Result<(), kube::Error> {
     let key = format!("{}/{}/{}", K::kind(&()), obj.meta().namespace.as_deref().unwrap_or_default(), obj.name_any());
     let version = obj.meta().resource_version.clone().unwrap_or_default();
     let writes = update.changed().is_some() || !extra.is_empty();
@@ -219,7 +234,7 @@ where
         return Ok(());
     }
     if let Some(w) = warning {
-        publish(ctx, obj.object_ref(&()), EventType::Warning, w.reason, &w.message).await;
+        super::events::publish(ctx, obj.object_ref(&()), EventType::Warning, w.reason, &w.message).await;
     }
     if let Some(body) = body {
         let api: Api<K> = K::Scope::api(ctx.sources.client.clone(), obj.meta().namespace.as_deref());
@@ -309,90 +324,6 @@ impl StatusMemo {
     }
 }
 
-/// Publishes Events (events.k8s.io/v1) as this controller. Unlike
-/// kube-runtime's `Recorder` it keeps no per-Event cache for series: seal
-/// emits an Event only when something changed, so there is nothing to
-/// aggregate, and that cache would grow with the number of objects.
-pub struct EventPublisher {
-    client: Client,
-    controller: String,
-    instance: String,
-    /// Events being sent at once: a reconcile does not wait for its Event
-    /// unless this many are in flight.
-    inflight: std::sync::Arc<tokio::sync::Semaphore>,
-}
-
-/// Events sent at once before a reconcile waits for one to finish.
-const EVENTS_INFLIGHT: usize = 32;
-
-impl EventPublisher {
-    /// A publisher reporting as `controller` (instance: the pod's name).
-    pub fn new(client: Client, controller: &str, instance: Option<String>) -> EventPublisher {
-        let instance = instance.unwrap_or_else(|| controller.to_owned());
-        EventPublisher {
-            client,
-            controller: controller.to_owned(),
-            instance,
-            inflight: std::sync::Arc::new(tokio::sync::Semaphore::new(EVENTS_INFLIGHT)),
-        }
-    }
-
-    fn event(
-        &self,
-        reference: k8s_openapi::api::core::v1::ObjectReference,
-        type_: EventType,
-        reason: Reason,
-        note: &str,
-    ) -> k8s_openapi::api::events::v1::Event {
-        use k8s_openapi::api::events::v1::Event as K8sEvent;
-        use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-        let now = k8s_openapi::jiff::Timestamp::now();
-        let ns = reference.namespace.clone().unwrap_or_else(|| "default".to_owned());
-        let name = format!("{}.{:x}", reference.name.as_deref().unwrap_or(&self.controller), now.as_nanosecond());
-        K8sEvent {
-            action: Some("Reconcile".into()),
-            reason: Some(reason.as_str().to_owned()),
-            event_time: Some(MicroTime(now)),
-            regarding: Some(reference),
-            note: Some(truncate(note)),
-            metadata: kube::api::ObjectMeta { namespace: Some(ns.clone()), name: Some(name), ..Default::default() },
-            reporting_controller: Some(self.controller.clone()),
-            reporting_instance: Some(self.instance.clone()),
-            type_: Some(
-                match type_ {
-                    EventType::Normal => "Normal",
-                    EventType::Warning => "Warning",
-                }
-                .into(),
-            ),
-            ..Default::default()
-        }
-    }
-}
-
-/// Publishes an Event about an object in the background (failures are
-/// logged): the reconcile goes on while the Event is sent, unless many are
-/// in flight already.
-pub async fn publish(
-    ctx: &Context,
-    reference: k8s_openapi::api::core::v1::ObjectReference,
-    type_: EventType,
-    reason: Reason,
-    note: &str,
-) {
-    let publisher = &ctx.events;
-    let ev = publisher.event(reference, type_, reason, note);
-    let Ok(permit) = publisher.inflight.clone().acquire_owned().await else { return };
-    let ns = ev.metadata.namespace.clone().unwrap_or_default();
-    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(publisher.client.clone(), &ns);
-    tokio::spawn(async move {
-        if let Err(e) = api.create(&kube::api::PostParams::default(), &ev).await {
-            warn!(error = %e, "could not publish an Event");
-        }
-        drop(permit);
-    });
-}
-
 /// Namespaced or cluster-scoped API for a resource.
 pub trait ScopeKind {
     /// The API for `K`.
@@ -410,6 +341,48 @@ impl ScopeKind for kube::core::NamespaceResourceScope {
 impl ScopeKind for kube::core::ClusterResourceScope {
     fn api<K: Resource<DynamicType = (), Scope = Self>>(client: Client, _ns: Option<&str>) -> Api<K> {
         Api::all(client)
+    }
+}
+
+impl Reported for crate::api::SealedSecret {
+    fn common_status(&self) -> CommonStatus {
+        crate::sources::Source::common(self).status
+    }
+}
+
+impl Reported for crate::api::ExternalSecret {
+    fn common_status(&self) -> CommonStatus {
+        crate::sources::Source::common(self).status
+    }
+}
+
+/// The shared part of a status that has only `observedGeneration` and
+/// `conditions` in common with the others.
+fn plain(observed_generation: Option<i64>, conditions: &[Condition]) -> CommonStatus {
+    CommonStatus { observed_generation, conditions: conditions.to_vec(), resumed: None }
+}
+
+impl Reported for crate::api::SecretStore {
+    fn common_status(&self) -> CommonStatus {
+        self.status.as_ref().map(|s| plain(s.observed_generation, &s.conditions)).unwrap_or_default()
+    }
+}
+
+impl Reported for crate::api::ClusterSecretStore {
+    fn common_status(&self) -> CommonStatus {
+        self.status.as_ref().map(|s| plain(s.observed_generation, &s.conditions)).unwrap_or_default()
+    }
+}
+
+impl Reported for crate::api::push_secret::PushSecret {
+    fn common_status(&self) -> CommonStatus {
+        self.status.as_ref().map(|s| plain(s.observed_generation, &s.conditions)).unwrap_or_default()
+    }
+}
+
+impl Reported for crate::api::cluster_external_secret::ClusterExternalSecret {
+    fn common_status(&self) -> CommonStatus {
+        self.status.as_ref().map(|s| plain(s.observed_generation, &s.conditions)).unwrap_or_default()
     }
 }
 

@@ -18,7 +18,7 @@ use kube::{Api, Client, Resource};
 use tracing::{info, warn};
 
 use super::cache::{self, SecretCache};
-use super::report::EventPublisher;
+use super::events::EventPublisher;
 use super::{Args, Context, Error, leader, reconcile, stores};
 use crate::api::{ClusterSecretStore, ExternalSecret, SealedSecret, SecretStore};
 use crate::key_registry::KeyRegistry;
@@ -259,6 +259,20 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         http.ready.store(true, Ordering::Relaxed);
         info!("caches synced; ready");
     });
+    // The reconciles start once the managed Secrets are listed (or after
+    // SECRET_CACHE_WAIT): a reconcile whose Secret is not in the cache yet
+    // reads it from the API server, so starting at once costs up to one
+    // read per object while the list (10 per page) is still arriving.
+    let listed = async {
+        for s in ctx.secrets.stores() {
+            while tokio::time::timeout(Duration::from_millis(500), s.wait_until_ready()).await.is_err() {}
+        }
+    };
+    tokio::select! {
+        _ = listed => {}
+        _ = tokio::time::sleep(SECRET_CACHE_WAIT) => warn!("the managed Secrets are not listed yet; reconciling anyway"),
+        _ = shutdown.wait() => {}
+    }
     // In-flight reconciles get a bounded grace period after a shutdown
     // request: the Lease is released (and the standby takes over) in time
     // even if a controller loop does not wind down, e.g. a signal during
@@ -344,6 +358,10 @@ fn error_policy<K: Resource<DynamicType = ()>>(
     err: &Error,
     ctx: Arc<Context>,
 ) -> Action {
+    // Counted and shown on the object already, under its status reason.
+    if let Error::Unfinished(after) = err {
+        return Action::requeue(*after);
+    }
     let kind = super::kind_label::<K>();
     ctx.metrics.reconciled(kind, ResultLabel::Error);
     ctx.metrics.reconcile_failed(kind, err.metric_label());
@@ -361,6 +379,9 @@ fn spec_or_metadata<K: Resource>(o: &K) -> Option<u64> {
     (&m.uid, m.generation, &m.labels, &m.annotations, m.deletion_timestamp.is_some()).hash(&mut h);
     Some(h.finish())
 }
+
+/// The longest the reconciles wait at start for the managed Secrets' list.
+const SECRET_CACHE_WAIT: Duration = Duration::from_secs(30);
 
 /// Owned-Secret events buffered per controller before the watch waits.
 const OWNED_BUFFER: usize = 1024;

@@ -4,17 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
 use kube::Resource;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 
-use super::report::{self, ScopeKind, StatusUpdate};
+use super::reconcile::{finish, guarded};
+use super::report::{Reported, StatusUpdate};
 use super::{Context, Error};
 use crate::api::{ClusterSecretStore, Reason, SecretStore};
-use crate::sources::CommonStatus;
 use crate::sources::vault::ResolvedStore;
-use crate::telemetry::metrics::ResultLabel;
 
 /// A store whose spec changed (a new generation).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,10 +85,11 @@ impl StoreChanges {
 
 /// Reconcile of a SecretStore.
 pub async fn reconcile_store(obj: Arc<DeserializeGuard<SecretStore>>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let Ok(s) = &obj.0 else { return Ok(Action::await_change()) };
-    ctx.store_changes.observe(s, false);
-    let status = s.status.clone().unwrap_or_default();
-    check(&ctx, s, &ResolvedStore::of_secret_store(s), status.conditions, status.observed_generation).await
+    guarded(&obj, &ctx, |s| async {
+        ctx.store_changes.observe(s, false);
+        check(&ctx, s, &ResolvedStore::of_secret_store(s)).await
+    })
+    .await
 }
 
 /// Reconcile of a ClusterSecretStore. An instance restricted to some
@@ -100,13 +99,14 @@ pub async fn reconcile_cluster_store(
     obj: Arc<DeserializeGuard<ClusterSecretStore>>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
-    let Ok(s) = &obj.0 else { return Ok(Action::await_change()) };
-    ctx.store_changes.observe(s, true);
-    if !serves(&ctx.watch_namespaces, s) {
-        return Ok(Action::await_change());
-    }
-    let status = s.status.clone().unwrap_or_default();
-    check(&ctx, s, &ResolvedStore::of_cluster_store(s), status.conditions, status.observed_generation).await
+    guarded(&obj, &ctx, |s| async {
+        ctx.store_changes.observe(s, true);
+        if !serves(&ctx.watch_namespaces, s) {
+            return Ok(Action::await_change());
+        }
+        check(&ctx, s, &ResolvedStore::of_cluster_store(s)).await
+    })
+    .await
 }
 
 /// Whether an instance watching `watch` (empty: all) checks this store.
@@ -118,47 +118,19 @@ pub fn serves(watch: &[String], s: &ClusterSecretStore) -> bool {
     !names.is_empty() && names.iter().all(|n| watch.contains(n))
 }
 
-async fn check<K>(
-    ctx: &Context,
-    obj: &K,
-    store: &ResolvedStore,
-    conditions: Vec<crate::api::Condition>,
-    observed: Option<i64>,
-) -> Result<Action, Error>
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    K::Scope: ScopeKind,
-{
-    let mut update = StatusUpdate::new(
-        CommonStatus { observed_generation: observed, conditions, resumed: None },
-        obj.meta().generation,
-    );
-    // As for every reconcile, a panic (a bug, or a dependency that panics
-    // on a server's answer) is this store's error, not the process's.
-    let login = std::panic::AssertUnwindSafe(ctx.sources.vault.client(&ctx.sources.client, store)).catch_unwind();
-    let login = match login.await {
-        Ok(r) => r,
-        Err(_) => {
-            tracing::error!("checking a store panicked; it is retried");
-            Err(crate::sources::vault::VaultError::Unavailable(format!(
-                "{}: seal-controller failed checking this store (an internal error, see its log)",
-                store.display
-            )))
-        }
-    };
-    let (reason, action) = match login {
+async fn check<K: Reported>(ctx: &Context, obj: &K, store: &ResolvedStore) -> Result<Action, Error> {
+    let mut update = StatusUpdate::new(obj.common_status(), obj.meta().generation);
+    let action = match ctx.sources.vault.client(&ctx.sources.client, store).await {
         Ok(_) => {
             update.ready(Reason::Authenticated, "the controller is logged in to the store");
-            (Reason::Authenticated, Action::requeue(Duration::from_secs(300)))
+            Action::requeue(Duration::from_secs(300))
         }
         Err(e) => {
             update.failed(e.reason(), &e.to_string());
-            (e.reason(), Action::requeue(Duration::from_secs(30)))
+            Action::requeue(Duration::from_secs(30))
         }
     };
-    ctx.metrics.reconciled(super::kind_label::<K>(), ResultLabel::Reason(reason));
-    report::write(ctx, obj, &update, Vec::new()).await?;
-    Ok(action)
+    finish(ctx, obj, &update, Vec::new(), action).await
 }
 
 #[cfg(test)]

@@ -20,8 +20,7 @@ use zeroize::Zeroizing;
 
 use seal_format::sops::Identities;
 
-/// Label that marks a Secret holding age identities for the controller.
-pub const KEY_LABEL: &str = "seal.dev/key";
+pub use crate::api::annotations::{CREATED_AT_ANNOTATION, KEY_LABEL};
 /// Value of [`KEY_LABEL`].
 pub const KEY_LABEL_VALUE: &str = "age";
 /// Data key of a generated identity (Flux's `.agekey` convention).
@@ -294,8 +293,6 @@ impl KeyRegistry {
     }
 }
 
-/// Annotation on a key Secret: when the key was made (RFC 3339).
-pub const CREATED_AT_ANNOTATION: &str = "seal.dev/created-at";
 /// Clock skew tolerated on a key's date.
 const MAX_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 

@@ -6,9 +6,9 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client};
 use seal_format::document::SecretData;
 
-use super::{LiveSecret, Owner, build_secret};
+use super::{LiveSecret, Target, build_secret};
 use crate::api::Ownership;
-use crate::api::{RolloutTarget, SecretTemplate};
+use crate::api::RolloutTarget;
 use crate::key_registry::FIELD_MANAGER;
 
 /// What a write did.
@@ -22,19 +22,17 @@ pub struct Written {
 }
 
 /// Builds the Secret from desired data, server-side applies it, and
-/// restarts the targets when the data changed.
-#[allow(clippy::too_many_arguments)]
+/// restarts the target's workloads when the data changed.
 pub async fn write(
     client: &Client,
     hmac_key: &[u8],
-    owner: &Owner<'_>,
-    ownership: Ownership,
-    template: Option<&SecretTemplate>,
+    target: &Target<'_>,
     data: &SecretData,
     digest: &str,
     live: Option<&LiveSecret>,
-    targets: &[RolloutTarget],
 ) -> Result<Written, kube::Error> {
+    let Target { owner, ownership, template, restart: targets } = target;
+    let (ownership, template) = (*ownership, *template);
     let hmac = data.hmac(hmac_key);
     if ownership == Ownership::Merge {
         let secret = super::build_merge(owner, data, digest);

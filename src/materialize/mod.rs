@@ -16,41 +16,16 @@ use crate::api::Ownership;
 use crate::api::{DriftPolicy, SecretTemplate};
 use crate::key_registry::FIELD_MANAGER;
 
-/// Annotation: keyed HMAC of the data the controller last wrote.
-pub const DATA_HMAC_ANNOTATION: &str = "seal.dev/data-hmac";
-/// Annotation: digest of the inputs the data was made from.
-pub const INPUT_DIGEST_ANNOTATION: &str = "seal.dev/input-digest";
-/// Annotation: UID of the object the Secret was written for (also with no
-/// owner reference, as with creationPolicy Orphan).
-pub const OWNER_UID_ANNOTATION: &str = "seal.dev/owner-uid";
-/// Annotation: the owner's generation the data was written for.
-pub const GENERATION_ANNOTATION: &str = "seal.dev/generation";
-/// Annotation: the resume annotation value the last write acted on.
-pub const RESUMED_ANNOTATION: &str = "seal.dev/resumed";
-/// Annotation on an existing Secret: the controller may take it over.
-pub const ADOPT_ANNOTATION: &str = "seal.dev/adopt";
-/// Annotation on an existing Secret naming the ExternalSecrets (comma-
-/// separated names, or `*`) that may merge keys into it
-/// (`creationPolicy: Merge`).
-pub const ALLOW_MERGE_ANNOTATION: &str = "seal.dev/allow-merge-from";
-/// Prefix of the annotation a merging object records its input digest
-/// under (`merge.seal.dev/<owner uid>`): each merging object has its own.
-pub const MERGE_DIGEST_PREFIX: &str = "merge.seal.dev/";
-/// Annotation on a SealedSecret: a new value resumes a paused Secret.
-pub const RESUME_ANNOTATION: &str = "seal.dev/resume";
-/// Pod-template annotation set on rollout restart targets.
-pub const RESTARTED_AT_ANNOTATION: &str = "seal.dev/restartedAt";
-/// Label on every materialized Secret.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub use crate::api::annotations::{
+    ADOPT_ANNOTATION, ALLOW_MERGE_ANNOTATION, DATA_HMAC_ANNOTATION, GENERATION_ANNOTATION, INPUT_DIGEST_ANNOTATION,
+    MANAGED_BY_LABEL, MERGE_DIGEST_PREFIX, OWNER_UID_ANNOTATION, RESTART_ON_ANNOTATION, RESTARTED_AT_ANNOTATION,
+    RESUME_ANNOTATION, RESUMED_ANNOTATION,
+};
 
 /// Keyed HMAC of a live Secret's data, comparable with [`SecretData::hmac`].
 pub fn live_data_hmac(key: &[u8], data: &BTreeMap<String, ByteString>) -> String {
     seal_format::document::data_hmac(key, data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice())))
 }
-
-/// Annotation on a workload naming the SealedSecrets and ExternalSecrets
-/// (comma-separated names, or `*`) allowed to restart it.
-pub const RESTART_ON_ANNOTATION: &str = "seal.dev/restart-on";
 
 pub use seal_format::document::{DEFAULT_REFUSED_ANNOTATION_PREFIXES, invalid_keys, reserved_metadata_key};
 
@@ -90,6 +65,20 @@ pub struct Owner<'a> {
     pub generation: Option<i64>,
     /// The owner's resume annotation, if any.
     pub resume: Option<&'a str>,
+}
+
+/// Where and how a source's data becomes a Secret: who owns it and how,
+/// the template it is written with, and the workloads restarted when its
+/// data changes.
+pub struct Target<'a> {
+    /// The object the Secret is written for.
+    pub owner: Owner<'a>,
+    /// Owner reference, adoption, or a merge into someone else's Secret.
+    pub ownership: Ownership,
+    /// `template` (labels, annotations, type, immutability).
+    pub template: Option<&'a SecretTemplate>,
+    /// `rolloutRestartTargets`.
+    pub restart: &'a [crate::api::RolloutTarget],
 }
 
 /// The Secret to apply: name and namespace forced to the owner's; an owner

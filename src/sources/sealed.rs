@@ -14,9 +14,7 @@ use seal_format::sops::{Metadata, Value};
 use super::{Common, CommonStatus, Desired, Ownership, Retry, SecretData, Source, SourceContext, SourceError};
 use crate::api::{Reason, SealedSecret};
 
-/// Annotation on a SealedSecret: accept a document older than the last one
-/// accepted (a deliberate rollback).
-pub const ALLOW_REPLAY_ANNOTATION: &str = "seal.dev/allow-replay";
+pub use crate::api::annotations::ALLOW_REPLAY_ANNOTATION;
 
 /// Whether the RFC 3339 time `doc` is before `accepted` (unparseable times
 /// are not compared: such a document fails its MAC check anyway).

@@ -113,10 +113,10 @@ fn a_template_cannot_copy_a_secret_its_owner_did_not_share() -> Result<(), Faile
             format!("the refusal names the field and the grant: {msg}"),
         )?;
         // Several refresh periods: the value is nowhere. The ExternalSecret
-        // (the test's only one) is reconciled again after a touch, so a
-        // stalled controller cannot pass. PushSecret reconciles are not
-        // counted by seal_reconcile_total, so "exfil" has no such proof.
+        // and the PushSecret (the test's only ones) are reconciled again
+        // after a touch, so a stalled controller cannot pass.
         ctrl.wait_reconciles_after("ExternalSecret", 1, async { fx.touch("externalsecret", "loot") }).await?;
+        ctrl.wait_reconciles_after("PushSecret", 1, async { fx.touch("pushsecret", "exfil") }).await?;
         tokio::time::sleep(Duration::from_secs(6)).await;
         assert_absent(&other_secrets(&secrets, "victim").await?, VICTIM, "another Secret of the namespace")?;
         let out = vaultrs::kv2::read::<std::collections::HashMap<String, String>>(&root, &mount, "tenant/out").await;

@@ -182,14 +182,14 @@ async fn victim_pushes(fx: &Fx, bao: &Bao, shared: &Shared) -> Result<(), Failed
     victim_intact(bao, &shared.mount).await
 }
 
-/// Waits until the PushSecret `name` is refused with a message containing
-/// `needle`; returns it as JSON.
-async fn wait_errored(api: &Api<PushSecret>, name: &str, needle: &str) -> Result<Value, Failed> {
-    wait_for(&format!("{name} to be refused ({needle})"), Duration::from_secs(60), || async {
+/// Waits until the PushSecret `name` is refused with `reason` and a
+/// message containing `needle`; returns it as JSON.
+async fn wait_errored(api: &Api<PushSecret>, name: &str, reason: &str, needle: &str) -> Result<Value, Failed> {
+    wait_for(&format!("{name} to be refused ({reason}: {needle})"), Duration::from_secs(60), || async {
         let o = api.get(name).await.map_err(|e| e.to_string())?;
         let v = serde_json::to_value(&o).map_err(|e| e.to_string())?;
         match ready_of(&v).1 {
-            Some((s, r, m, _)) if s == "False" && r == "Errored" && m.contains(needle) => Ok(Some(v)),
+            Some((s, r, m, _)) if s == "False" && r == reason && m.contains(needle) => Ok(Some(v)),
             other => Err(format!("{other:?}")),
         }
     })
@@ -227,7 +227,7 @@ fn deleting_a_push_secret_never_deletes_a_path_it_did_not_write() -> Result<(), 
         preset["metadata"]["finalizers"] = json!(["seal.dev/push-secret"]);
         create(&pss, preset).await?;
         for name in ["grab", "grab-whole", "grab-finalized"] {
-            let obj = wait_errored(&pss, name, "does not exist").await?;
+            let obj = wait_errored(&pss, name, "SecretNotFound", "does not exist").await?;
             assert_absent(&serde_json::to_vec(&obj)?, CANARY_V2, "the attacker's status")?;
         }
         let mut finalized = Vec::new();
@@ -272,8 +272,8 @@ fn a_gone_property_does_not_make_unpush_delete_the_others() -> Result<(), Failed
         // while the remote secrets change by hand (the finalizers stay).
         let withdraw = json!({"metadata": {"annotations": {"seal.dev/allow-push": "nobody"}}});
         secrets.patch("app", &PatchParams::default(), &Patch::Merge(&withdraw)).await?;
-        wait_errored(&pss, "push-gone", "seal.dev/allow-push").await?;
-        wait_errored(&pss, "push-kept", "seal.dev/allow-push").await?;
+        wait_errored(&pss, "push-gone", "SecretNotShared", "seal.dev/allow-push").await?;
+        wait_errored(&pss, "push-kept", "SecretNotShared", "seal.dev/allow-push").await?;
 
         // Someone adds a property of their own to each secret (keeping its
         // custom metadata, as `bao kv patch` does); at app/gone the pushed
@@ -331,7 +331,8 @@ fn a_push_secret_cannot_overwrite_a_path_another_push_secret_owns() -> Result<()
         push_secret(&pss, "whole", r, ("mine", "whole"), VICTIM_PATH, None).await?;
         for name in ["overwrite", "add", "whole"] {
             // Refused, without telling the attacker which object owns it.
-            let obj = wait_errored(&pss, name, "owned by a PushSecret of another namespace").await?;
+            let obj =
+                wait_errored(&pss, name, "StoreAccessDenied", "owned by a PushSecret of another namespace").await?;
             assert_absent(&serde_json::to_vec(&obj)?, CANARY_V2, "the attacker's status")?;
             let msg = ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
             ensure(!msg.contains(&victim), format!("the attacker is told the owner: {msg}"))?;
@@ -344,19 +345,19 @@ fn a_push_secret_cannot_overwrite_a_path_another_push_secret_owns() -> Result<()
         source(&secrets, "other", "password", "other-value", "push-db-2").await?;
         let own: Api<PushSecret> = fx.app.api();
         push_secret(&own, "push-db-2", r, ("other", "password"), VICTIM_PATH, Some("other")).await?;
-        wait_errored(&own, "push-db-2", &format!("owned by PushSecret {victim}")).await?;
+        wait_errored(&own, "push-db-2", "StoreAccessDenied", &format!("owned by PushSecret {victim}")).await?;
 
         // Some refresh rounds later nothing changed, and the victim is still
         // the recorded owner; deleting them all changes nothing either.
-        // seal_reconcile_total does not count PushSecrets, so the proof that
-        // the controller still works them: each refused one is touched, then
-        // a new one of the attacker, queued after them, is refused too.
-        for name in ["overwrite", "add", "whole"] {
-            fx.touch_in(&attacker.name, "pushsecret", name)?;
-        }
-        fx.touch("pushsecret", "push-db-2")?;
-        push_secret(&pss, "witness", r, ("mine", "password"), VICTIM_PATH, Some("witness")).await?;
-        wait_errored(&pss, "witness", "owned by a PushSecret of another namespace").await?;
+        // Each refused PushSecret is touched, and this test's own controller
+        // reconciles PushSecrets again, so a stalled one cannot pass.
+        ctrl.wait_reconciles_after("PushSecret", 4, async {
+            for name in ["overwrite", "add", "whole"] {
+                fx.touch_in(&attacker.name, "pushsecret", name)?;
+            }
+            fx.touch("pushsecret", "push-db-2")
+        })
+        .await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         victim_intact(bao, &shared.mount).await?;
         victim_recorded(bao, &shared.mount, &own, &victim).await?;
@@ -417,8 +418,8 @@ fn an_ownerless_path_is_taken_over_only_by_its_pusher_or_with_own_credentials() 
         ensure(legacy.data.get("password").map(String::as_str) == Some(CANARY), "legacy/db was not pushed")?;
         let by = legacy.custom.get("seal.dev/pushed-by").cloned().unwrap_or_default();
         ensure(by.starts_with(&format!("{}/push-legacy/", fx.ns())), format!("legacy/db is recorded as {by:?}"))?;
-        wait_errored(&a_pss, "grab-legacy", "owned by a PushSecret of another namespace").await?;
-        wait_errored(&a_pss, "grab-eso", "no recorded owner").await?;
+        wait_errored(&a_pss, "grab-legacy", "StoreAccessDenied", "owned by a PushSecret of another namespace").await?;
+        wait_errored(&a_pss, "grab-eso", "StoreAccessDenied", "no recorded owner").await?;
         let eso = remote(bao, mount, "eso/db").await?.ok_or("eso/db is gone")?;
         ensure(eso.data.get("password").map(String::as_str) == Some("old"), "the attacker overwrote eso/db")?;
         ensure(eso.versions.len() == 1, format!("eso/db versions: {:?}", eso.versions))?;

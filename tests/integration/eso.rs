@@ -19,6 +19,7 @@ use crate::env::{self, ensure, wait_for};
 use crate::fixtures::kubectl;
 use crate::fixtures::metrics::metric;
 use crate::fixtures::objects::{create, create_store, kv, put_secret, ready_of, token_auth, vault, wait_ready};
+use crate::fixtures::objects::cluster_external_secrets_lock;
 use crate::fixtures::{Opts, fmsg, setup};
 use crate::support::assert_absent;
 
@@ -946,6 +947,7 @@ spec:
 fn cluster_external_secret() -> Result<(), Failed> {
     use k8s_openapi::api::core::v1::Namespace;
     use seal::api::cluster_external_secret::ClusterExternalSecret;
+    let _one = cluster_external_secrets_lock();
     let fx = setup("eso-ces")?;
     env::block_on(async {
         let a = fx.namespace("ces-a").await?;
@@ -1120,7 +1122,7 @@ fn push_secret() -> Result<(), Failed> {
         let manifests = PUSH.replace("external-secrets.io/v1alpha1", "seal.dev/v1alpha1").replace("{NS}", &ns);
         apply(fx.cluster, &manifests).await?;
         let pss: Api<PushSecret> = fx.app.api();
-        let obj = wait_ready(&pss, "pushsecret-example", "False", "Errored").await?;
+        let obj = wait_ready(&pss, "pushsecret-example", "False", "SecretNotShared").await?;
         let msg = ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
         ensure(msg.contains("seal.dev/allow-push"), format!("without consent the message says what to add: {msg}"))?;
         let read = |path: &'static str| {
@@ -1174,7 +1176,7 @@ fn push_secret() -> Result<(), Failed> {
         .await?;
 
         // A secret seal did not write is never overwritten.
-        let obj = wait_ready(&pss, "overwrite-attempt", "False", "Errored").await?;
+        let obj = wait_ready(&pss, "overwrite-attempt", "False", "StoreAccessDenied").await?;
         let msg = ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
         ensure(msg.contains("was not written by seal"), format!("the refusal says why: {msg}"))?;
         let kept = read("team/root-owned").await.map_err(|e: String| e)?.unwrap_or_default();

@@ -23,6 +23,7 @@ mod external;
 mod fixtures;
 mod gitops;
 mod image;
+mod one_flow;
 mod process;
 mod scale;
 mod support;
@@ -57,6 +58,7 @@ fn main() {
     trials.extend(adversarial_eso::trials());
     trials.extend(adversarial_push::trials());
     trials.extend(adversarial_bounds::trials());
+    trials.extend(one_flow::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     env::shutdown();
     conclusion.exit();

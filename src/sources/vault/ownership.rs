@@ -24,10 +24,7 @@ pub const MANAGED_BY_KEY: &str = "managed-by";
 pub const MANAGED_BY_SEAL: &str = "seal";
 /// Its value for External Secrets Operator.
 pub const MANAGED_BY_ESO: &str = "external-secrets";
-/// Custom metadata key naming the PushSecret that owns the path.
-pub const PUSHED_BY_KEY: &str = "seal.dev/pushed-by";
-/// Custom metadata key listing (JSON array) the properties the owner wrote.
-pub const PUSHED_PROPERTIES_KEY: &str = "seal.dev/pushed-properties";
+pub use crate::api::annotations::{PUSHED_BY_KEY, PUSHED_PROPERTIES_KEY};
 /// Longest custom metadata value Vault and OpenBao accept.
 pub const MAX_METADATA_VALUE: usize = 512;
 

@@ -832,12 +832,10 @@ pub fn renew_time(now: Instant, ttl: u64) -> Option<Instant> {
     now.checked_add(Duration::from_secs(ttl.min(86_400)) * 2 / 3)
 }
 
-/// Annotation on a Secret or ServiceAccount naming the stores that may use
-/// it (comma-separated `SecretStore/<name>` of its namespace,
-/// `ClusterSecretStore/<name>`, or `*`). Without it no store may: creating
-/// a store must not let its author read a Secret or mint a token they could
-/// not get themselves.
-pub const ALLOWED_STORES_ANNOTATION: &str = "seal.dev/allowed-stores";
+/// Without [`ALLOWED_STORES_ANNOTATION`] on a Secret or ServiceAccount no
+/// store may use it: creating a store must not let its author read a Secret
+/// or mint a token they could not get themselves.
+pub use crate::api::annotations::ALLOWED_STORES_ANNOTATION;
 
 /// Whether the annotations on a credential grant it to `store`.
 pub fn granted(annotations: Option<&BTreeMap<String, String>>, store: &ResolvedStore) -> bool {
