@@ -18,8 +18,9 @@ use serde_json::json;
 use crate::env::{self, ensure, wait_for};
 use crate::fixtures::kubectl;
 use crate::fixtures::metrics::metric;
-use crate::fixtures::objects::{create, create_store, kv, put_secret, ready_of, token_auth, vault, wait_ready};
-use crate::fixtures::objects::cluster_external_secrets_lock;
+use crate::fixtures::objects::{
+    cluster_external_secrets_lock, create, create_store, kv, put_secret, ready_of, token_auth, vault, wait_ready,
+};
 use crate::fixtures::{Opts, fmsg, setup};
 use crate::support::assert_absent;
 

@@ -17,8 +17,7 @@ use serde_json::json;
 
 use crate::env::{self, ensure, wait_for};
 use crate::fixtures::metrics::metric;
-use crate::fixtures::objects::{create, events, wait_event, wait_ready};
-use crate::fixtures::objects::cluster_external_secrets_lock;
+use crate::fixtures::objects::{cluster_external_secrets_lock, create, events, wait_event, wait_ready};
 use crate::fixtures::{Fx, Opts, fmsg, setup};
 use crate::process::ControllerProcess;
 
