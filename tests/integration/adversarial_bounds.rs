@@ -23,9 +23,11 @@ use seal::api::generator::Password;
 use serde_json::{Value, json};
 
 use crate::env::{self, ensure, wait_for};
-use crate::external::{
-    Fx, approle_auth, create, create_es, create_store, item, kv, put_secret, setup, token_auth, vault,
+use crate::fixtures::metrics::metric;
+use crate::fixtures::objects::{
+    approle_auth, create, create_es, create_store, item, kv, put_secret, token_auth, vault,
 };
+use crate::fixtures::{Fx, Opts, setup};
 use crate::process::ControllerProcess;
 
 /// Every bounds test.
@@ -192,7 +194,7 @@ fn an_impossible_password_is_refused_and_other_namespaces_keep_working() -> Resu
             )
             .await?;
         }
-        let ctrl = fx.start(&[&attacker.name], &[]).await?;
+        let ctrl = fx.start(Opts::watching(&[&attacker.name])).await?;
         for (name, _) in &shapes {
             let msg = wait_refused(
                 &es,
@@ -261,7 +263,7 @@ fn doubling_rewrite_rules_are_refused_without_growing_memory() -> Result<(), Fai
             )
             .await?;
         }
-        let ctrl = fx.start(&[&attacker.name], &[]).await?;
+        let ctrl = fx.start(Opts::watching(&[&attacker.name])).await?;
         let msg = wait_refused_in_memory(
             &ctrl,
             &es,
@@ -365,7 +367,7 @@ fn a_store_answering_a_huge_login_is_refused_without_growing_memory() -> Result<
             create_store(&attacker.api(), name, provider.clone()).await?;
             create_es(&es, name, name, json!({"refreshInterval": "1h", "data": [item("x", "x", Some("x"))]})).await?;
         }
-        let ctrl = fx.start(&[&attacker.name], &[]).await?;
+        let ctrl = fx.start(Opts::watching(&[&attacker.name])).await?;
         for (name, _) in &stores {
             let stores = attacker.api::<seal::api::SecretStore>();
             let msg = wait_refused_in_memory(&ctrl, &stores, name, "StoreUnavailable", &["1024 KiB"]).await?;
@@ -427,7 +429,7 @@ fn two_hundred_tenant_secrets_labelled_as_ours_cost_a_slim_entry_each() -> Resul
         // The controller starts with them in place: its first list of the
         // Secrets it manages returns all of them, and it is ready (what
         // `start` waits for) once that list is done.
-        let ctrl = fx.start(&[&tenant.name], &[]).await?;
+        let ctrl = fx.start(Opts::watching(&[&tenant.name])).await?;
         // Until every Secret was listed (pages of at most 10), the peak
         // stays under the bound.
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -438,8 +440,7 @@ fn two_hundred_tenant_secrets_labelled_as_ours_cost_a_slim_entry_each() -> Resul
                 format!("while the Secrets were listed the controller's peak RSS reached {} MiB", peak >> 10),
             )?;
             let m = ctrl.metrics().await?;
-            let lists =
-                crate::external::metric(&m, "seal_api_requests_total", &[("verb", "list"), ("resource", "secrets")]);
+            let lists = metric(&m, "seal_api_requests_total", &[("verb", "list"), ("resource", "secrets")]);
             if lists >= (TENANT_SECRETS / 10) as f64 {
                 break;
             }

@@ -14,11 +14,12 @@ use seal::api::ExternalSecret;
 use serde_json::{Value, json};
 
 use crate::env::{self, ensure, wait_for};
-use crate::external::{
-    create, create_es, create_store, events, kv, put_secret, ready_of, setup, token_auth, vault, wait_data, wait_event,
+use crate::fixtures::kubectl;
+use crate::fixtures::objects::{
+    create, create_es, create_store, events, kv, put_secret, ready_of, token_auth, vault, wait_data, wait_event,
     wait_ready,
 };
-use crate::fixtures::kubectl;
+use crate::fixtures::{Opts, setup};
 use crate::support::assert_absent;
 
 /// Every ExternalSecret template attack test.
@@ -83,7 +84,7 @@ fn a_template_cannot_copy_a_secret_its_owner_did_not_share() -> Result<(), Faile
                 "stringData": {"seed": "1"}}),
         )
         .await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let tpl = json!({"engineVersion": "v2", "mergePolicy": "Merge", "templateFrom": [
             {"secret": {"name": "victim", "items": [{"key": "token", "templateAs": "Values"}]}}]});
         create_es(
@@ -111,7 +112,11 @@ fn a_template_cannot_copy_a_secret_its_owner_did_not_share() -> Result<(), Faile
             msg.contains("templateFrom[0].secret") && msg.contains("seal.dev/allow-template-read"),
             format!("the refusal names the field and the grant: {msg}"),
         )?;
-        // Several refresh periods: the value is nowhere.
+        // Several refresh periods: the value is nowhere. The ExternalSecret
+        // and the PushSecret (the test's only ones) are reconciled again
+        // after a touch, so a stalled controller cannot pass.
+        ctrl.wait_reconciles_after("ExternalSecret", 1, async { fx.touch("externalsecret", "loot") }).await?;
+        ctrl.wait_reconciles_after("PushSecret", 1, async { fx.touch("pushsecret", "exfil") }).await?;
         tokio::time::sleep(Duration::from_secs(6)).await;
         assert_absent(&other_secrets(&secrets, "victim").await?, VICTIM, "another Secret of the namespace")?;
         let out = vaultrs::kv2::read::<std::collections::HashMap<String, String>>(&root, &mount, "tenant/out").await;
@@ -119,7 +124,7 @@ fn a_template_cannot_copy_a_secret_its_owner_did_not_share() -> Result<(), Faile
         assert_absent(&serde_json::to_vec(&es.get("loot").await?)?, VICTIM, "the ExternalSecret")?;
         let evs = events(&fx.cluster.admin(), &ns, "loot").await?;
         assert_absent(format!("{evs:?}").as_bytes(), VICTIM, "the Events")?;
-        assert_absent(&_ctrl.logs(), VICTIM, "the controller's log")?;
+        assert_absent(&ctrl.logs(), VICTIM, "the controller's log")?;
 
         // The victim's owner grants this one ExternalSecret: the same object
         // now works (so the refusal above was the grant, not a broken spec).
@@ -152,7 +157,7 @@ fn status_events_and_logs_never_carry_template_output_or_refusal_text() -> Resul
         vaultrs::kv2::set(&root, &mount, "admin/v", &kv(&[("v", STORE_CANARY), ("n", "9081726354")])).await?;
         put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
         create_store(&fx.stores(), "vault", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
-        let ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let data = json!([{"secretKey": "v", "remoteRef": {"key": "admin/v", "property": "v"}},
                           {"secretKey": "n", "remoteRef": {"key": "admin/v", "property": "n"}}]);
         let cases = [
@@ -226,7 +231,7 @@ fn template_work_is_bounded_and_other_namespaces_keep_working() -> Result<(), Fa
         for api in [fx.stores(), other.api()] {
             create_store(&api, "vault", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
         }
-        let ctrl = fx.start(&[&other.name], &[]).await?;
+        let ctrl = fx.start(Opts::watching(&[&other.name])).await?;
         let data = json!([{"secretKey": "big", "remoteRef": {"key": "big/v", "property": "big"}},
                           {"secretKey": "commas", "remoteRef": {"key": "big/c", "property": "commas"}}]);
         let hostile = [

@@ -16,10 +16,10 @@ use seal::api::push_secret::PushSecret;
 use serde_json::{Value, json};
 
 use crate::env::{self, Bao, ensure, wait_for};
-use crate::external::{
-    ClusterStoreGuard, Fx, cluster_stores_lock, create, create_store, put_secret, ready_of, setup, token_auth, vault,
-    wait_ready,
+use crate::fixtures::objects::{
+    ClusterStoreGuard, cluster_stores_lock, create, create_store, put_secret, ready_of, token_auth, vault, wait_ready,
 };
+use crate::fixtures::{Fx, Opts, setup};
 use crate::support::assert_absent;
 
 /// Every PushSecret attack test.
@@ -213,7 +213,7 @@ fn deleting_a_push_secret_never_deletes_a_path_it_did_not_write() -> Result<(), 
     env::block_on(async {
         let attacker = fx.namespace("adv-push-del-attacker").await?;
         let shared = shared_store(&fx, bao, &[fx.ns(), &attacker.name]).await?;
-        let ctrl = fx.start(&[&attacker.name], &[]).await?;
+        let ctrl = fx.start(Opts::watching(&[&attacker.name])).await?;
         victim_pushes(&fx, bao, &shared).await?;
 
         // The attacker names the victim's path with a Secret that does not
@@ -265,7 +265,7 @@ fn a_gone_property_does_not_make_unpush_delete_the_others() -> Result<(), Failed
         let pss: Api<PushSecret> = fx.app.api();
         push_secret(&pss, "push-gone", &store_ref, ("app", "token"), "app/gone", Some("token")).await?;
         push_secret(&pss, "push-kept", &store_ref, ("app", "token"), "app/kept", Some("token")).await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
         wait_ready(&pss, "push-gone", "True", "Synced").await?;
         wait_ready(&pss, "push-kept", "True", "Synced").await?;
         // The Secret's owner withdraws consent, so nothing is pushed again
@@ -314,7 +314,7 @@ fn a_push_secret_cannot_overwrite_a_path_another_push_secret_owns() -> Result<()
     env::block_on(async {
         let attacker = fx.namespace("adv-push-own-attacker").await?;
         let shared = shared_store(&fx, bao, &[fx.ns(), &attacker.name]).await?;
-        let ctrl = fx.start(&[&attacker.name], &[]).await?;
+        let ctrl = fx.start(Opts::watching(&[&attacker.name])).await?;
         victim_pushes(&fx, bao, &shared).await?;
         let victim = format!("{}/push-db", fx.ns());
 
@@ -349,6 +349,15 @@ fn a_push_secret_cannot_overwrite_a_path_another_push_secret_owns() -> Result<()
 
         // Some refresh rounds later nothing changed, and the victim is still
         // the recorded owner; deleting them all changes nothing either.
+        // Each refused PushSecret is touched, and this test's own controller
+        // reconciles PushSecrets again, so a stalled one cannot pass.
+        ctrl.wait_reconciles_after("PushSecret", 4, async {
+            for name in ["overwrite", "add", "whole"] {
+                fx.touch_in(&attacker.name, "pushsecret", name)?;
+            }
+            fx.touch("pushsecret", "push-db-2")
+        })
+        .await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         victim_intact(bao, &shared.mount).await?;
         victim_recorded(bao, &shared.mount, &own, &victim).await?;
@@ -402,7 +411,7 @@ fn an_ownerless_path_is_taken_over_only_by_its_pusher_or_with_own_credentials() 
         let a_pss: Api<PushSecret> = attacker.api();
         push_secret(&a_pss, "grab-legacy", r, ("mine", "password"), "legacy/db", Some("password")).await?;
         push_secret(&a_pss, "grab-eso", r, ("mine", "password"), "eso/db", Some("password")).await?;
-        let _ctrl = fx.start(&[&attacker.name], &[]).await?;
+        let _ctrl = fx.start(Opts::watching(&[&attacker.name])).await?;
 
         wait_ready(&pss, "push-legacy", "True", "Synced").await?;
         let legacy = remote(bao, mount, "legacy/db").await?.ok_or("legacy/db is gone")?;

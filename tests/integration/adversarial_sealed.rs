@@ -20,11 +20,11 @@ use seal::api::SealedSecret;
 use seal_format::sops::{self, Format};
 use serde_json::json;
 
-use crate::controller::{
-    Fx, Opts, R, TIMEOUT, b64, cond, data_of, describe, fmsg, insert_under, metric, replace_line, restarted_at, rv,
-    setup,
-};
 use crate::env::{self, ensure, wait_for};
+use crate::fixtures::metrics::metric;
+use crate::fixtures::sealed::{b64, cond, data_of, describe, insert_under, replace_line, restarted_at, rv};
+use crate::fixtures::world::setup_with_other;
+use crate::fixtures::{Fx, Opts, R, TIMEOUT, fmsg};
 use crate::process::ControllerProcess as Controller;
 use crate::support::{age_keygen, assert_absent};
 
@@ -237,7 +237,7 @@ async fn others_still_served(fx: &Fx, ctrl: &Controller, rfile: &Path) -> Result
     let name = format!("bystander-{}", env::unique());
     let f = fx.seal_literals(fx.other(), &name, &[("k", "still-served")], rfile, &[])?;
     fx.apply(&f).await?;
-    fx.wait_ready(fx.other(), &name).await?;
+    fx.wait_materialized(fx.other(), &name).await?;
     fx.wait_data(fx.other(), &name, &[("k", b"still-served")]).await?;
     Ok(())
 }
@@ -353,7 +353,7 @@ fn set_enc(doc: &mut serde_json::Value, recipient: &str, enc: String) -> R<()> {
 /// with an empty value (no duplicate): the MAC cannot see that either,
 /// only the key names bound into the encrypted scope.
 fn empty_string_value_cannot_blank_a_sealed_value() -> Result<(), Failed> {
-    let fx = setup("adv-blank-value")?;
+    let fx = setup_with_other("adv-blank-value")?;
     env::block_on(async {
         let ctrl = fx.start(Opts::default()).await?;
         let ns = fx.app();
@@ -364,7 +364,7 @@ fn empty_string_value_cannot_blank_a_sealed_value() -> Result<(), Failed> {
         let from_file = format!("password={}", value.display());
         let f = fx.seal_literals(ns, "db", &[], &rfile, &["--from-file", &from_file])?;
         fx.apply(&f).await?;
-        fx.wait_ready(ns, "db").await?;
+        fx.wait_materialized(ns, "db").await?;
         let good = fx.wait_data(ns, "db", &[("password", CANARY_BLANK.as_bytes())]).await?;
         // The live object, exported, verifies: the later failures are the tampering's.
         let live = export(&fx, ns, "db", "db-live.json").await?;
@@ -415,7 +415,7 @@ fn empty_string_value_cannot_blank_a_sealed_value() -> Result<(), Failed> {
 /// (Debian's Go 1.19 build of 1.20 turned it into null; tests/env patches
 /// that). Test 1 above depends on it.
 fn empty_string_round_trips_through_a_custom_resource() -> Result<(), Failed> {
-    let fx = setup("adv-empty-roundtrip")?;
+    let fx = setup_with_other("adv-empty-roundtrip")?;
     env::block_on(async {
         let ns = fx.app();
         // A POST.
@@ -451,7 +451,7 @@ fn empty_string_round_trips_through_a_custom_resource() -> Result<(), Failed> {
 /// history): every check passes, it is a genuine document, but it would
 /// roll a rotated value back.
 fn replayed_old_version_is_refused() -> Result<(), Failed> {
-    let fx = setup("adv-replay")?;
+    let fx = setup_with_other("adv-replay")?;
     env::block_on(async {
         let ctrl = fx.start(Opts::default()).await?;
         let ns = fx.app();
@@ -463,7 +463,7 @@ fn replayed_old_version_is_refused() -> Result<(), Failed> {
         let v1 = fx.read(&f)?;
         let v1_time = lastmodified(&v1)?;
         fx.apply(&f).await?;
-        fx.wait_ready(ns, "db").await?;
+        fx.wait_materialized(ns, "db").await?;
         fx.wait_data(ns, "db", &[("password", CANARY_REPLAY_A.as_bytes())]).await?;
 
         // Version 2 (value B), sealed at least a second later.
@@ -472,7 +472,7 @@ fn replayed_old_version_is_refused() -> Result<(), Failed> {
         let v2_time = lastmodified(&fx.read(&f)?)?;
         ensure(v2_time > v1_time, format!("version 2 must be later: {v1_time} then {v2_time}"))?;
         fx.apply(&f).await?;
-        let ss = fx.wait_ready(ns, "db").await?;
+        let ss = fx.wait_materialized(ns, "db").await?;
         let good = fx.wait_data(ns, "db", &[("password", CANARY_REPLAY_B.as_bytes())]).await?;
         let accepted = ss.status.as_ref().and_then(|s| s.last_modified.clone()).unwrap_or_default();
         ensure(
@@ -495,7 +495,7 @@ fn replayed_old_version_is_refused() -> Result<(), Failed> {
         let patch = json!({"metadata": {"annotations": {"seal.dev/allow-replay": "true"}}});
         fx.sealed_secrets(ns).patch("db", &PatchParams::default(), &Patch::Merge(&patch)).await?;
         fx.wait_data(ns, "db", &[("password", CANARY_REPLAY_A.as_bytes()), ("user", b"app")]).await?;
-        fx.wait_ready(ns, "db").await?;
+        fx.wait_materialized(ns, "db").await?;
 
         others_still_served(&fx, &ctrl, &rfile).await?;
         assert_no_canary(&fx, &ctrl, &[CANARY_REPLAY_A, CANARY_REPLAY_B]).await
@@ -508,7 +508,7 @@ fn replayed_old_version_is_refused() -> Result<(), Failed> {
 /// a replicator annotation (the Secret copied into another namespace), a
 /// label in seal's own namespace of keys.
 fn template_cannot_request_a_service_account_token() -> Result<(), Failed> {
-    let fx = setup("adv-template")?;
+    let fx = setup_with_other("adv-template")?;
     env::block_on(async {
         let ctrl = fx.start(Opts::default()).await?;
         let (ns, other) = (fx.app(), fx.other());
@@ -536,7 +536,7 @@ fn template_cannot_request_a_service_account_token() -> Result<(), Failed> {
         // An existing Secret: a reserved label added later is refused, the Secret is kept.
         let f = fx.seal_literals(ns, "labelled", lits, &rfile, &[])?;
         fx.apply(&f).await?;
-        fx.wait_ready(ns, "labelled").await?;
+        fx.wait_materialized(ns, "labelled").await?;
         let good = fx.wait_data(ns, "labelled", &[("token", CANARY_TEMPLATE.as_bytes())]).await?;
         fx.apply_text(
             "labelled.yaml",
@@ -552,7 +552,7 @@ fn template_cannot_request_a_service_account_token() -> Result<(), Failed> {
         // No Secret of the token type owned by a SealedSecret (the
         // namespace's own default-token Secret is the API's, not seal's).
         let tokens: Vec<String> = fx
-            .secrets(ns)
+            .secrets_in(ns)
             .list(&ListParams::default())
             .await?
             .items
@@ -571,7 +571,7 @@ fn template_cannot_request_a_service_account_token() -> Result<(), Failed> {
 /// will. A workload is restarted only when it names the SealedSecret in
 /// its `seal.dev/restart-on` annotation.
 fn rollout_restart_needs_the_workload_to_opt_in() -> Result<(), Failed> {
-    let fx = setup("adv-restart-opt-in")?;
+    let fx = setup_with_other("adv-restart-opt-in")?;
     env::block_on(async {
         let _ctrl = fx.start(Opts::default()).await?;
         let ns = fx.app();
@@ -600,7 +600,7 @@ fn rollout_restart_needs_the_workload_to_opt_in() -> Result<(), Failed> {
         let targets = "rolloutRestartTargets: [{kind: Deployment, name: web}, {kind: Deployment, name: api}]";
         let file = fx.write("db.sealed.yaml", insert_under(&fx.read(&sealed)?, "spec:", targets)?)?;
         fx.apply(&file).await?;
-        fx.wait_ready(ns, "db").await?;
+        fx.wait_materialized(ns, "db").await?;
         fx.wait_data(ns, "db", &[("password", b"first")]).await?;
 
         // A data change: neither is restarted; a Warning names both.
@@ -616,7 +616,7 @@ fn rollout_restart_needs_the_workload_to_opt_in() -> Result<(), Failed> {
         })
         .await?;
         let first_refusals = restart_refusals(&fx, ns, "db").await?;
-        fx.wait_ready(ns, "db").await?;
+        fx.wait_materialized(ns, "db").await?;
         for d in ["web", "api"] {
             let now = deployments.get(d).await?;
             ensure(restarted_at(&now).is_none(), format!("{d} was restarted without opting in"))?;
@@ -654,7 +654,7 @@ fn rollout_restart_needs_the_workload_to_opt_in() -> Result<(), Failed> {
 /// whatever field carries the bulk: one huge wrapped key, many entries
 /// each within the per-entry bound, or another SOPS back end's entry.
 fn oversized_sops_block_is_refused_by_the_api_server() -> Result<(), Failed> {
-    let fx = setup("adv-oversized-sops")?;
+    let fx = setup_with_other("adv-oversized-sops")?;
     env::block_on(async {
         let ctrl = fx.start(Opts::default()).await?;
         let ns = fx.app();
@@ -723,7 +723,7 @@ fn oversized_sops_block_is_refused_by_the_api_server() -> Result<(), Failed> {
 /// before anything else is checked. Refused at admission (a schema size
 /// limit) or by the controller at once; either way it keeps serving.
 fn ten_thousand_age_stanzas_are_refused_quickly() -> Result<(), Failed> {
-    let fx = setup("adv-age-stanzas")?;
+    let fx = setup_with_other("adv-age-stanzas")?;
     env::block_on(async {
         let ctrl = fx.start(Opts::default()).await?;
         let ns = fx.app();
@@ -786,7 +786,7 @@ fn ten_thousand_age_stanzas_are_refused_quickly() -> Result<(), Failed> {
 /// the Secret stays, and the retries back off instead of decrypting in a
 /// loop.
 fn write_refused_by_the_api_server_surfaces_as_write_failed() -> Result<(), Failed> {
-    let fx = setup("adv-write-refused")?;
+    let fx = setup_with_other("adv-write-refused")?;
     env::block_on(async {
         let ctrl = fx.start(Opts::default()).await?;
         let ns = fx.app();
@@ -795,7 +795,7 @@ fn write_refused_by_the_api_server_surfaces_as_write_failed() -> Result<(), Fail
         let sealed = fx.seal_literals(ns, "frozen", &[("password", CANARY_FROZEN_1)], &rfile, &[])?;
         let file = fx.write("frozen.sealed.yaml", insert_under(&fx.read(&sealed)?, "template:", "immutable: true")?)?;
         fx.apply(&file).await?;
-        fx.wait_ready(ns, "frozen").await?;
+        fx.wait_materialized(ns, "frozen").await?;
         let good = fx.wait_data(ns, "frozen", &[("password", CANARY_FROZEN_1.as_bytes())]).await?;
         ensure(good.immutable == Some(true), format!("the Secret must be immutable: {:?}", good.immutable))?;
 
@@ -809,7 +809,7 @@ fn write_refused_by_the_api_server_surfaces_as_write_failed() -> Result<(), Fail
         unchanged(&fx, ns, "frozen", &good).await?;
 
         // Retried with backoff: over 10 s a few decrypts, not one per resync or per second.
-        let decrypts = |m: &str| metric(m, "seal_decrypt_total", &[]).unwrap_or(0.0);
+        let decrypts = |m: &str| metric(m, "seal_decrypt_total", &[]);
         let m0 = ctrl.metrics().await?;
         tokio::time::sleep(Duration::from_secs(10)).await;
         let m1 = ctrl.metrics().await?;
@@ -828,14 +828,14 @@ fn write_refused_by_the_api_server_surfaces_as_write_failed() -> Result<(), Fail
 /// Server-side apply does not remove fields another manager owns, so
 /// without care the Secret would keep the key, and drift, forever.
 fn drift_revert_removes_keys_someone_else_added() -> Result<(), Failed> {
-    let fx = setup("adv-drift-intruder")?;
+    let fx = setup_with_other("adv-drift-intruder")?;
     env::block_on(async {
         let ctrl = fx.start(Opts { resync: Some("2s"), ..Opts::default() }).await?;
         let ns = fx.app();
         let rfile = fx.recipients_file(&[]).await?;
         let f = fx.seal_literals(ns, "db", &[("password", "sealed-pw"), ("user", "app")], &rfile, &[])?;
         fx.apply(&f).await?;
-        fx.wait_ready(ns, "db").await?;
+        fx.wait_materialized(ns, "db").await?;
         let sealed = fx.wait_data(ns, "db", &[("password", b"sealed-pw"), ("user", b"app")]).await?;
         let want = data_of(&sealed);
 
@@ -860,7 +860,7 @@ fn drift_revert_removes_keys_someone_else_added() -> Result<(), Failed> {
             if rv(&a) == rv(&b) { Ok(Some(b)) } else { Err(format!("resourceVersion {} -> {}", rv(&a), rv(&b))) }
         })
         .await?;
-        let reconciles = |m: &str| metric(m, "seal_reconcile_total", &[("kind", "SealedSecret")]).unwrap_or(0.0);
+        let reconciles = |m: &str| metric(m, "seal_reconcile_total", &[("kind", "SealedSecret")]);
         let m0 = ctrl.metrics().await?;
         tokio::time::sleep(Duration::from_secs(7)).await;
         let m1 = ctrl.metrics().await?;

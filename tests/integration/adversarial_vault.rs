@@ -16,9 +16,10 @@ use seal::api::{ExternalSecret, SecretStore};
 use serde_json::{Value, json};
 
 use crate::env::{self, ensure, wait_for};
-use crate::external::{
-    create, create_es, create_store, data_of, kv, put_secret, setup, token_auth, vault, wait_data, wait_ready,
+use crate::fixtures::objects::{
+    create, create_es, create_store, data_of, kv, put_secret, token_auth, vault, wait_data, wait_ready,
 };
+use crate::fixtures::{Opts, fmsg, setup};
 
 /// Every store and ExternalSecret attack test.
 pub fn trials() -> Vec<Trial> {
@@ -147,7 +148,7 @@ fn store_addresses_that_crashed_the_controller_are_refused_and_others_keep_worki
         let mount = bao.enable_kv2().await?;
         vaultrs::kv2::set(&root, &mount, "app/ok", &kv(&[("v", "fine")])).await?;
         put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
-        let ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
 
         // The address that made vaultrs panic (no scheme): the CRD refuses it.
         let typo = create(
@@ -221,7 +222,7 @@ fn store_cannot_read_a_secret_its_owner_did_not_share() -> Result<(), Failed> {
             "data": [{"secretKey": "password", "remoteRef": {"key": "app/db", "property": "password"}}]}),
         )
         .await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
         let msg = wait_refused(&fx.stores(), "borrow", "StoreMisconfigured", "seal.dev/allowed-stores").await?;
         ensure(msg.contains("SecretStore/borrow"), format!("the message does not say what to grant: {msg}"))?;
         wait_refused(&fx.es(), "db", "StoreMisconfigured", "seal.dev/allowed-stores").await?;
@@ -253,7 +254,7 @@ fn store_cannot_mint_tokens_for_unshared_accounts_or_the_api_server_audience() -
                    "serviceAccountRef": {"name": sa, "audiences": audiences}}})
         };
         create_store(&fx.stores(), "unshared", vault(&bao.addr, &mount, "v2", k8s("deployer", json!([])))).await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
         let msg = wait_refused(&fx.stores(), "unshared", "StoreMisconfigured", "seal.dev/allowed-stores").await?;
         ensure(msg.contains("ServiceAccount"), msg)?;
 
@@ -307,12 +308,22 @@ fn exfiltration_store_at_a_local_listener_receives_no_value_or_token() -> Result
             "data": [{"secretKey": "x", "remoteRef": {"key": "x", "property": "x"}}]}),
         )
         .await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         for store in ["steal-token", "steal-jwt", "steal-jwt2"] {
             wait_refused(&fx.stores(), store, "StoreMisconfigured", "seal.dev/allowed-stores").await?;
         }
         wait_refused(&fx.es(), "loot", "StoreMisconfigured", "seal.dev/allowed-stores").await?;
-        // Several refresh periods later the listener has seen nothing at all.
+        // Several refresh periods later the listener has seen nothing at all,
+        // though the controller reconciled each store and the ExternalSecret
+        // again (touched; the test's only ones).
+        ctrl.wait_reconciles_after("SecretStore", 3, async {
+            for store in ["steal-token", "steal-jwt", "steal-jwt2"] {
+                fx.touch("secretstore", store)?;
+            }
+            Ok(())
+        })
+        .await?;
+        ctrl.wait_reconciles_after("ExternalSecret", 1, async { fx.touch("externalsecret", "loot") }).await?;
         tokio::time::sleep(Duration::from_secs(6)).await;
         let got = listener.received();
         ensure(!got.contains(CANARY_TOKEN), "the token reached the listener")?;
@@ -329,7 +340,7 @@ fn unreachable_addresses_all_get_the_same_message() -> Result<(), Failed> {
         let closed = format!("http://127.0.0.1:{}", closed_port()?);
         create_store(&fx.stores(), "closed", vault(&closed, "secret", "v2", token_auth("vault-token"))).await?;
         create_store(&fx.stores(), "hole", vault(&hole.url(), "secret", "v2", token_auth("vault-token"))).await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
         let a = wait_refused(&fx.stores(), "closed", "StoreUnavailable", "unreachable").await?;
         let b = wait_refused(&fx.stores(), "hole", "StoreUnavailable", "unreachable").await?;
         // The same words for a refused connection and a silent one: a store
@@ -377,7 +388,7 @@ fn fifty_black_hole_stores_do_not_delay_another_namespace() -> Result<(), Failed
             "data": [{"secretKey": "v", "remoteRef": {"key": "app/v", "property": "v"}}]}),
         )
         .await?;
-        let _ctrl = fx.start(&[&attacker.name], &[]).await?;
+        let _ctrl = fx.start(Opts::watching(&[&attacker.name])).await?;
         wait_data(&fx.secrets(), "app", &[("v", "0")]).await?;
         // Wait until every attacker's ExternalSecret has hit the black hole,
         // then time value changes while they keep retrying.
@@ -440,7 +451,7 @@ fn merge_into_a_foreign_secret_needs_consent_and_never_takes_it_over() -> Result
             "data": [{"secretKey": "injected", "remoteRef": {"key": "app/x", "property": "injected"}}]}),
         )
         .await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         wait_refused(&es, "merge", "SecretNotOwned", "seal.dev/allow-merge-from").await?;
         let v = secrets.get("victim").await?;
         ensure(data_of(&v).len() == 1, format!("the victim was written without consent: {:?}", data_of(&v).keys()))?;
@@ -465,6 +476,16 @@ fn merge_into_a_foreign_secret_needs_consent_and_never_takes_it_over() -> Result
         wait_refused(&es, "merge", "SecretNotOwned", "not owned").await?;
         ensure(secrets.get("victim").await?.owner_references().is_empty(), "the victim got an owner")?;
         es.delete("merge", &DeleteParams::default()).await?;
+        // A deleted object is not reconciled: a witness ExternalSecret
+        // created after the deletion, reconciled by this test's own
+        // controller, proves the controller saw the deletion (the watch
+        // delivers events in order) and was not stalled.
+        ctrl.wait_reconciles_after("ExternalSecret", 1, async {
+            let spec = json!({"refreshInterval": "1h",
+                "data": [{"secretKey": "x", "remoteRef": {"key": "app/x", "property": "injected"}}]});
+            create_es(&es, "witness", "kv", spec).await.map_err(fmsg)
+        })
+        .await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         ensure(secrets.get_opt("victim").await?.is_some(), "deleting the ExternalSecret deleted the victim")?;
         Ok(())

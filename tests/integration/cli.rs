@@ -6,7 +6,7 @@ use std::path::Path;
 
 use libtest_mimic::{Failed, Trial};
 
-use crate::support::{Run, age_keygen, assert_absent, check, seal_bin, tool, vectors};
+use crate::support::{CANARY, Run, Sealed, age_keygen, assert_absent, check, seal_bin, sealed_fixture, tool, vectors};
 
 mod shamir;
 
@@ -321,42 +321,6 @@ fn age_binary_opens_data_key() -> Result<(), Failed> {
 
 // ---------------------------------------------------------------------------
 // SealedSecrets
-
-pub(crate) const CANARY: &str = "canary-Zq8xW2pL9vT4";
-
-/// A SealedSecret (strict scope `prod/db`, the canary as `password`,
-/// `username: admin`) and the identity that opens it, in a fresh folder.
-pub(crate) struct Sealed {
-    pub(crate) dir: tempfile::TempDir,
-    pub(crate) key: std::path::PathBuf,
-    pub(crate) recipient: String,
-    pub(crate) file: std::path::PathBuf,
-}
-
-pub(crate) fn sealed_fixture() -> Result<Sealed, Failed> {
-    let dir = tempfile::tempdir()?;
-    let (key, recipient) = age_keygen(dir.path(), "k")?;
-    let file = dir.path().join("db.sealed.yaml");
-    Run::seal([
-        "secret",
-        "--name",
-        "db",
-        "--namespace",
-        "prod",
-        "--from-literal",
-        &format!("password={CANARY}"),
-        "--from-literal",
-        "username=admin",
-        "--from-literal",
-        "host=db.prod.svc",
-        "--age",
-        &recipient,
-        "-o",
-        &file.display().to_string(),
-    ])
-    .ok()?;
-    Ok(Sealed { dir, key, recipient, file })
-}
 
 fn sealed_secret_decrypts_with_sops() -> Result<(), Failed> {
     let s = sealed_fixture()?;

@@ -10,32 +10,25 @@
 //! the test's own namespaces (so parallel controllers do not fight).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use libtest_mimic::{Failed, Trial};
 use seal::api::SealedSecret;
 use serde_json::json;
 
-use crate::env::kube::TestNamespace;
-use crate::env::{self, Cluster, ensure, wait_for};
-pub(crate) use crate::fixtures::{fmsg, kubectl};
+use crate::env::{self, ensure, wait_for};
+use crate::fixtures::metrics::{metric, samples};
+use crate::fixtures::sealed::{b64, cond, data_of, describe, insert_under, replace_line, restarted_at, rv};
+use crate::fixtures::world::{lines, setup_with_other};
+use crate::fixtures::{Opts, R, TIMEOUT, fmsg};
 use crate::process::ControllerProcess as Controller;
 use crate::support::{Run, age_keygen, assert_absent, tool};
 
-pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
-pub(crate) const MANAGER: &str = "seal-tests";
-const RECIPIENTS_CM: &str = "seal-recipients";
-const RECIPIENTS_KEY: &str = "recipients.txt";
-const KEY_LABEL: &str = "seal.dev/key=age";
 const RULE: &str = "^(data|stringData|scope)$";
-
-pub(crate) type R<T> = Result<T, String>;
 
 /// Every controller test.
 pub fn trials() -> Vec<Trial> {
@@ -106,351 +99,6 @@ pub fn trials() -> Vec<Trial> {
     ]
 }
 
-// ---------------------------------------------------------------------------
-// A controller process
-
-/// How a controller is started.
-pub(crate) struct Opts {
-    pub(crate) renew: &'static str,
-    pub(crate) resync: Option<&'static str>,
-    /// Lease duration in seconds (leader election).
-    pub(crate) lease: Option<&'static str>,
-}
-
-impl Default for Opts {
-    fn default() -> Self {
-        Opts { renew: "30d", resync: None, lease: None }
-    }
-}
-
-/// Starts a controller with the flags `opts` asks for.
-fn spawn_controller(kubeconfig: &Path, namespace: &str, watch: &str, opts: &Opts, log_dir: &Path) -> R<Controller> {
-    let mut extra = vec!["--key-renew-period", opts.renew, "--concurrency", "4"];
-    if let Some(r) = opts.resync {
-        extra.extend(["--resync-period", r]);
-    }
-    if let Some(l) = opts.lease {
-        extra.extend(["--lease-duration", l]);
-    }
-    Controller::spawn(kubeconfig, namespace, watch, &extra, &[], log_dir)
-}
-
-// ---------------------------------------------------------------------------
-// A test's world: namespaces, a temporary folder, the tools
-
-/// One test's namespaces (controller, app, other) and temporary folder.
-pub(crate) struct Fx {
-    pub(crate) cluster: &'static Cluster,
-    pub(crate) dir: tempfile::TempDir,
-    pub(crate) sys: TestNamespace,
-    pub(crate) app: TestNamespace,
-    pub(crate) other: TestNamespace,
-}
-
-/// Applies the CRD (once) and makes a test's namespaces.
-pub(crate) fn setup(test: &str) -> Result<Fx, Failed> {
-    crate::fixtures::ensure_crds()?;
-    let cluster = env::cluster()?;
-    env::block_on(async {
-        Ok(Fx {
-            cluster,
-            dir: tempfile::tempdir()?,
-            sys: cluster.namespace(&format!("seal-system-{test}")).await?,
-            app: cluster.namespace(test).await?,
-            other: cluster.namespace(&format!("{test}-other")).await?,
-        })
-    })
-}
-
-impl Fx {
-    pub(crate) fn kubeconfig(&self) -> &Path {
-        &self.cluster.kubeconfig
-    }
-
-    pub(crate) fn app(&self) -> &str {
-        &self.app.name
-    }
-
-    pub(crate) fn other(&self) -> &str {
-        &self.other.name
-    }
-
-    pub(crate) fn file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    pub(crate) fn write(&self, name: &str, content: impl AsRef<[u8]>) -> R<PathBuf> {
-        let p = self.file(name);
-        std::fs::write(&p, content).map_err(|e| format!("writing {}: {e}", p.display()))?;
-        Ok(p)
-    }
-
-    pub(crate) fn read(&self, p: &Path) -> R<String> {
-        std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))
-    }
-
-    /// `seal ARGS` with the test control plane's kubeconfig.
-    pub(crate) fn seal<I, S>(&self, args: I) -> Run
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        Run::seal(args).env("KUBECONFIG", self.kubeconfig()).dir(self.dir.path())
-    }
-
-    /// `kubectl apply --server-side` of a file, as a user would; retried while
-    /// discovery catches up with the CRD.
-    pub(crate) async fn apply(&self, file: &Path) -> R<()> {
-        let f = file.display().to_string();
-        let args = ["apply", "--server-side", "--force-conflicts", "--field-manager", MANAGER, "-f", &f];
-        wait_for(&format!("kubectl apply -f {f}"), Duration::from_secs(30), || async {
-            let out = kubectl(self.kubeconfig(), &args).output().map_err(fmsg)?;
-            if out.status.success() {
-                Ok(Some(()))
-            } else {
-                Err(format!("kubectl apply failed: {}", String::from_utf8_lossy(&out.stderr)))
-            }
-        })
-        .await
-        .map_err(fmsg)
-    }
-
-    /// Writes `text` to `name` and applies it.
-    pub(crate) async fn apply_text(&self, name: &str, text: &str) -> R<PathBuf> {
-        let p = self.write(name, text)?;
-        self.apply(&p).await?;
-        Ok(p)
-    }
-
-    /// Starts a controller for this test's namespaces and waits until it
-    /// serves /healthz and has published a recipient.
-    pub(crate) async fn start(&self, opts: Opts) -> R<Controller> {
-        let watch = format!("{},{}", self.app(), self.other());
-        let ctrl = spawn_controller(self.kubeconfig(), &self.sys.name, &watch, &opts, self.dir.path())?;
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            ctrl.alive()?;
-            // /readyz is checked by its own test; here: up, keys loaded.
-            let last = match ctrl.get("/healthz").await {
-                Ok((200, _)) => match self.recipients().await {
-                    Ok(r) if !r.is_empty() => return Ok(ctrl),
-                    Ok(_) => format!("ConfigMap {RECIPIENTS_CM} lists no recipient"),
-                    Err(e) => e,
-                },
-                Ok((code, body)) => format!("/healthz: HTTP {code}: {}", String::from_utf8_lossy(&body)),
-                Err(e) => e,
-            };
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "the controller did not become ready within {TIMEOUT:?}: {last}\nits last output:\n{}",
-                    ctrl.log_tail()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-
-    /// The recipients the controller published, in order.
-    pub(crate) async fn recipients(&self) -> R<Vec<String>> {
-        let cms: Api<ConfigMap> = self.sys.api();
-        let cm = cms.get_opt(RECIPIENTS_CM).await.map_err(|e| e.to_string())?;
-        let cm = cm.ok_or_else(|| format!("no ConfigMap {}/{RECIPIENTS_CM}", self.sys.name))?;
-        let text = cm.data.unwrap_or_default().remove(RECIPIENTS_KEY).unwrap_or_default();
-        Ok(lines(&text))
-    }
-
-    /// A recipients file: the controller's recipients plus `extra`.
-    pub(crate) async fn recipients_file(&self, extra: &[&str]) -> R<PathBuf> {
-        let mut all = self.recipients().await?;
-        all.extend(extra.iter().map(|s| s.to_string()));
-        self.write(&format!("recipients-{}.txt", env::unique()), all.join("\n") + "\n")
-    }
-
-    /// `seal secret --name NAME -n NS --from-literal K=V… --recipients-file F ARGS -o FILE`.
-    pub(crate) fn seal_literals(
-        &self,
-        ns: &str,
-        name: &str,
-        lits: &[(&str, &str)],
-        rfile: &Path,
-        extra: &[&str],
-    ) -> R<PathBuf> {
-        let out = self.file(&format!("{ns}-{name}-{}.sealed.yaml", env::unique()));
-        let mut args: Vec<String> =
-            vec!["secret".into(), "--name".into(), name.into(), "--namespace".into(), ns.into()];
-        for (k, v) in lits {
-            args.push("--from-literal".into());
-            args.push(format!("{k}={v}"));
-        }
-        args.push("--recipients-file".into());
-        args.push(rfile.display().to_string());
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args.push("-o".into());
-        args.push(out.display().to_string());
-        self.seal(args).ok().map_err(fmsg)?;
-        Ok(out)
-    }
-
-    pub(crate) fn sealed_secrets(&self, ns: &str) -> Api<SealedSecret> {
-        Api::namespaced(self.cluster.admin(), ns)
-    }
-
-    pub(crate) fn secrets(&self, ns: &str) -> Api<Secret> {
-        Api::namespaced(self.cluster.admin(), ns)
-    }
-
-    pub(crate) async fn secret(&self, ns: &str, name: &str) -> R<Option<Secret>> {
-        self.secrets(ns).get_opt(name).await.map_err(|e| e.to_string())
-    }
-
-    /// Waits until the SealedSecret's status is for its current generation
-    /// and condition `type_` has `status` and `reason`.
-    pub(crate) async fn wait_cond(
-        &self,
-        ns: &str,
-        name: &str,
-        type_: &str,
-        status: &str,
-        reason: &str,
-    ) -> R<SealedSecret> {
-        let api = self.sealed_secrets(ns);
-        wait_for(&format!("{ns}/{name} to have {type_}={status} {reason}"), TIMEOUT, || async {
-            let ss = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("the SealedSecret is not there")?;
-            let st = ss.status.clone().unwrap_or_default();
-            if st.observed_generation.is_none() || st.observed_generation != ss.metadata.generation {
-                return Err(format!("status is not for the current generation: {}", describe(&ss)));
-            }
-            match cond(&ss, type_) {
-                Some((s, r, _)) if s == status && r == reason => Ok(Some(ss)),
-                _ => Err(describe(&ss)),
-            }
-        })
-        .await
-        .map_err(fmsg)
-    }
-
-    pub(crate) async fn wait_ready(&self, ns: &str, name: &str) -> R<SealedSecret> {
-        self.wait_cond(ns, name, "Ready", "True", "Materialized").await
-    }
-
-    /// Waits until the Secret exists with (at least) these values.
-    pub(crate) async fn wait_data(&self, ns: &str, name: &str, want: &[(&str, &[u8])]) -> R<Secret> {
-        wait_for(&format!("Secret {ns}/{name} to hold the expected data"), TIMEOUT, || async {
-            let s = self.secret(ns, name).await?.ok_or("the Secret is not there")?;
-            let data = data_of(&s);
-            for (k, v) in want {
-                match data.get(*k) {
-                    Some(have) if have.as_slice() == *v => {}
-                    Some(_) => return Err(format!("key {k} has another value")),
-                    None => return Err(format!("key {k} is missing (keys: {:?})", data.keys().collect::<Vec<_>>())),
-                }
-            }
-            Ok(Some(s))
-        })
-        .await
-        .map_err(fmsg)
-    }
-
-    /// Events about object `name` in `ns`, from both event APIs.
-    pub(crate) async fn events(&self, ns: &str, name: &str) -> R<Vec<Ev>> {
-        let mut out = Vec::new();
-        let new: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.cluster.admin(), ns);
-        for e in new.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items {
-            if e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name) {
-                out.push(Ev {
-                    type_: e.type_.unwrap_or_default(),
-                    reason: e.reason.unwrap_or_default(),
-                    kind: e.regarding.and_then(|r| r.kind).unwrap_or_default(),
-                });
-            }
-        }
-        let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(self.cluster.admin(), ns);
-        for e in core.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items {
-            if e.involved_object.name.as_deref() == Some(name) {
-                out.push(Ev {
-                    type_: e.type_.unwrap_or_default(),
-                    reason: e.reason.unwrap_or_default(),
-                    kind: e.involved_object.kind.unwrap_or_default(),
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    /// Waits for an Event about SealedSecret `name` with `reason`.
-    pub(crate) async fn wait_event(&self, ns: &str, name: &str, reason: &str) -> R<Ev> {
-        wait_for(&format!("an Event {reason} about {ns}/{name}"), TIMEOUT, || async {
-            let evs = self.events(ns, name).await?;
-            match evs.iter().find(|e| e.reason == reason && e.kind == "SealedSecret") {
-                Some(e) => Ok(Some(e.clone())),
-                None => Err(format!("events so far: {evs:?}")),
-            }
-        })
-        .await
-        .map_err(fmsg)
-    }
-
-    /// The key Secrets in the controller namespace, oldest first (by name).
-    pub(crate) async fn keys(&self) -> R<Vec<Secret>> {
-        let mut keys = self
-            .secrets(&self.sys.name)
-            .list(&ListParams::default().labels(KEY_LABEL))
-            .await
-            .map_err(|e| e.to_string())?
-            .items;
-        keys.sort_by_key(|s| s.name_any());
-        Ok(keys)
-    }
-
-    /// Patches a Secret's data as `kubectl edit` would (a merge patch).
-    pub(crate) async fn edit_secret(&self, ns: &str, name: &str, key: &str, value: &[u8]) -> R<()> {
-        let patch = json!({"data": {key: b64(value)}});
-        let pp = PatchParams { field_manager: Some("kubectl-edit".into()), ..Default::default() };
-        self.secrets(ns).patch(name, &pp, &Patch::Merge(&patch)).await.map_err(|e| e.to_string())?;
-        Ok(())
-    }
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct Ev {
-    pub(crate) type_: String,
-    pub(crate) reason: String,
-    pub(crate) kind: String,
-}
-
-fn lines(text: &str) -> Vec<String> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
-}
-
-pub(crate) fn b64(v: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(v)
-}
-
-pub(crate) fn cond(ss: &SealedSecret, type_: &str) -> Option<(String, String, String)> {
-    let c = ss.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)?;
-    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-pub(crate) fn describe(ss: &SealedSecret) -> String {
-    let st = ss.status.clone().unwrap_or_default();
-    let conds: Vec<String> =
-        st.conditions.iter().map(|c| format!("{}={} {}: {}", c.type_, c.status, c.reason, c.message)).collect();
-    format!(
-        "generation {:?}, observedGeneration {:?}, conditions [{}]",
-        ss.metadata.generation,
-        st.observed_generation,
-        conds.join("; ")
-    )
-}
-
-pub(crate) fn data_of(s: &Secret) -> BTreeMap<String, Vec<u8>> {
-    s.data.clone().unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect()
-}
-
-pub(crate) fn rv(s: &Secret) -> String {
-    s.metadata.resource_version.clone().unwrap_or_default()
-}
-
 /// The recipients of the age identities in a key Secret's values.
 fn key_recipients(s: &Secret) -> Vec<String> {
     let mut out = Vec::new();
@@ -462,42 +110,6 @@ fn key_recipients(s: &Secret) -> Vec<String> {
         }
     }
     out
-}
-
-// ---------------------------------------------------------------------------
-// Editing sealed files as text (as a person or an attacker would)
-
-/// Replaces every line whose trimmed text is `from` by `to`, keeping its indent.
-pub(crate) fn replace_line(text: &str, from: &str, to: &str) -> R<String> {
-    let mut hit = false;
-    let out: Vec<String> = text
-        .lines()
-        .map(|l| {
-            if l.trim() == from {
-                hit = true;
-                let indent = &l[..l.len() - l.trim_start().len()];
-                format!("{indent}{to}")
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect();
-    if !hit {
-        return Err(format!("no line {from:?} in:\n{text}"));
-    }
-    Ok(out.join("\n") + "\n")
-}
-
-/// Inserts `entry` as the first child of the mapping opened by the line
-/// `parent` (e.g. `spec:`), with the indent of that mapping's children.
-pub(crate) fn insert_under(text: &str, parent: &str, entry: &str) -> R<String> {
-    let ls: Vec<&str> = text.lines().collect();
-    let i = ls.iter().position(|l| l.trim() == parent).ok_or_else(|| format!("no line {parent:?}"))?;
-    let next = ls.get(i + 1).ok_or("nothing after the parent line")?;
-    let indent = &next[..next.len() - next.trim_start().len()];
-    let mut out: Vec<String> = ls.iter().map(|l| l.to_string()).collect();
-    out.insert(i + 1, format!("{indent}{entry}"));
-    Ok(out.join("\n") + "\n")
 }
 
 /// Removes the first line starting (trimmed) with `prefix`.
@@ -533,52 +145,10 @@ fn flip(text: &str, key: &str, offset: usize) -> R<String> {
 }
 
 // ---------------------------------------------------------------------------
-// Prometheus text
-
-fn label_pairs(labels: &str) -> Vec<(String, String)> {
-    let re = regex::Regex::new(r#"([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)""#).expect("label regex");
-    re.captures_iter(labels).map(|c| (c[1].to_owned(), c[2].to_owned())).collect()
-}
-
-/// A sample: (name, labels, value).
-type Sample = (String, Vec<(String, String)>, f64);
-
-/// The samples of a Prometheus text exposition.
-fn samples(text: &str) -> Vec<Sample> {
-    let mut out = Vec::new();
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (name, labels, rest) = match (line.find('{'), line.rfind('}')) {
-            (Some(a), Some(b)) if a < b => (&line[..a], &line[a..=b], &line[b + 1..]),
-            _ => match line.split_once(char::is_whitespace) {
-                Some((n, r)) => (n, "", r),
-                None => continue,
-            },
-        };
-        let value = rest.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
-        out.push((name.to_owned(), label_pairs(labels), value));
-    }
-    out
-}
-
-/// Sum of the samples of `name` whose labels include `want`; None if none.
-pub(crate) fn metric(text: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
-    let mut sum = None;
-    for (n, labels, v) in samples(text) {
-        if n == name && want.iter().all(|(k, w)| labels.iter().any(|(a, b)| a == k && b == w)) {
-            sum = Some(sum.unwrap_or(0.0) + v);
-        }
-    }
-    sum
-}
-
-// ---------------------------------------------------------------------------
 // Tests
 
 fn sealed_secret_becomes_secret_with_data_type_and_labels() -> Result<(), Failed> {
-    let fx = setup("sealed-becomes-secret")?;
+    let fx = setup_with_other("sealed-becomes-secret")?;
     env::block_on(async {
         let _ctrl = fx.start(Opts::default()).await?;
         let ns = fx.app();
@@ -620,7 +190,7 @@ fn sealed_secret_becomes_secret_with_data_type_and_labels() -> Result<(), Failed
         fx.apply(&web).await?;
         fx.apply(&blob).await?;
 
-        let ss = fx.wait_ready(ns, "web").await?;
+        let ss = fx.wait_materialized(ns, "web").await?;
         let (status, reason, _) = cond(&ss, "Ready").ok_or("no Ready condition")?;
         ensure(status == "True" && reason == "Materialized", format!("Ready: {}", describe(&ss)))?;
         ensure(
@@ -669,7 +239,7 @@ fn sealed_secret_becomes_secret_with_data_type_and_labels() -> Result<(), Failed
         )?;
         fx.wait_event(ns, "web", "Materialized").await?;
 
-        fx.wait_ready(ns, "blob").await?;
+        fx.wait_materialized(ns, "blob").await?;
         let secret = fx.wait_data(ns, "blob", &[("greeting", "héllo wörld".as_bytes()), ("bin", bin)]).await?;
         ensure(secret.type_.as_deref() == Some("Opaque"), format!("blob type {:?}", secret.type_))?;
         ensure(secret.immutable == Some(true), format!("blob immutable {:?}", secret.immutable))?;
@@ -679,7 +249,7 @@ fn sealed_secret_becomes_secret_with_data_type_and_labels() -> Result<(), Failed
 }
 
 fn changing_one_value_updates_the_secret() -> Result<(), Failed> {
-    let fx = setup("changing-one-value")?;
+    let fx = setup_with_other("changing-one-value")?;
     env::block_on(async {
         let _ctrl = fx.start(Opts::default()).await?;
         let ns = fx.app();
@@ -693,7 +263,7 @@ fn changing_one_value_updates_the_secret() -> Result<(), Failed> {
             &[],
         )?;
         fx.apply(&file).await?;
-        fx.wait_ready(ns, "db").await?;
+        fx.wait_materialized(ns, "db").await?;
         let before =
             fx.wait_data(ns, "db", &[("user", b"admin"), ("password", b"v1-first"), ("host", b"db.svc")]).await?;
 
@@ -701,7 +271,7 @@ fn changing_one_value_updates_the_secret() -> Result<(), Failed> {
             .env("SOPS_AGE_KEY_FILE", &key)
             .ok()?;
         fx.apply(&file).await?;
-        let ss = fx.wait_ready(ns, "db").await?;
+        let ss = fx.wait_materialized(ns, "db").await?;
         ensure(
             ss.metadata.generation == Some(2),
             format!("generation after one change: {:?}", ss.metadata.generation),
@@ -717,14 +287,14 @@ fn changing_one_value_updates_the_secret() -> Result<(), Failed> {
 }
 
 fn deleting_sealed_secret_garbage_collects_secret() -> Result<(), Failed> {
-    let fx = setup("deleting-sealed-secret")?;
+    let fx = setup_with_other("deleting-sealed-secret")?;
     env::block_on(async {
         let _ctrl = fx.start(Opts::default()).await?;
         let ns = fx.app();
         let rfile = fx.recipients_file(&[]).await?;
         let file = fx.seal_literals(ns, "gone", &[("token", "t0k3n")], &rfile, &[])?;
         fx.apply(&file).await?;
-        fx.wait_ready(ns, "gone").await?;
+        fx.wait_materialized(ns, "gone").await?;
         fx.wait_data(ns, "gone", &[("token", b"t0k3n")]).await?;
         fx.sealed_secrets(ns).delete("gone", &DeleteParams::background()).await?;
         wait_for("the garbage collector to delete the Secret", TIMEOUT, || async {
@@ -735,7 +305,7 @@ fn deleting_sealed_secret_garbage_collects_secret() -> Result<(), Failed> {
 }
 
 fn sealed_file_in_other_namespace_or_name_is_refused() -> Result<(), Failed> {
-    let fx = setup("scope-refused")?;
+    let fx = setup_with_other("scope-refused")?;
     env::block_on(async {
         let _ctrl = fx.start(Opts::default()).await?;
         let (ns, other) = (fx.app(), fx.other());
@@ -744,7 +314,7 @@ fn sealed_file_in_other_namespace_or_name_is_refused() -> Result<(), Failed> {
         let text = fx.read(&file)?;
         // The original, where it was sealed for, works.
         fx.apply(&file).await?;
-        fx.wait_ready(ns, "db").await?;
+        fx.wait_materialized(ns, "db").await?;
         fx.wait_data(ns, "db", &[("password", b"strict-pw")]).await?;
 
         // Copied into another namespace.
@@ -765,7 +335,7 @@ fn sealed_file_in_other_namespace_or_name_is_refused() -> Result<(), Failed> {
 }
 
 fn namespace_and_cluster_scopes_allow_as_named() -> Result<(), Failed> {
-    let fx = setup("scopes-allow")?;
+    let fx = setup_with_other("scopes-allow")?;
     env::block_on(async {
         let _ctrl = fx.start(Opts::default()).await?;
         let (ns, other) = (fx.app(), fx.other());
@@ -776,7 +346,7 @@ fn namespace_and_cluster_scopes_allow_as_named() -> Result<(), Failed> {
         let text = fx.read(&nsw)?;
         let renamed = replace_line(&text, "name: nswide", "name: renamed-nswide")?;
         fx.apply_text("nswide-renamed.yaml", &renamed).await?;
-        fx.wait_ready(ns, "renamed-nswide").await?;
+        fx.wait_materialized(ns, "renamed-nswide").await?;
         fx.wait_data(ns, "renamed-nswide", &[("k", b"namespace-wide")]).await?;
         let moved = replace_line(&text, &format!("namespace: {ns}"), &format!("namespace: {other}"))?;
         fx.apply_text("nswide-moved.yaml", &moved).await?;
@@ -789,14 +359,14 @@ fn namespace_and_cluster_scopes_allow_as_named() -> Result<(), Failed> {
         let moved = replace_line(&text, &format!("namespace: {ns}"), &format!("namespace: {other}"))?;
         let moved = replace_line(&moved, "name: cw", "name: cw-elsewhere")?;
         fx.apply_text("cw-moved.yaml", &moved).await?;
-        fx.wait_ready(other, "cw-elsewhere").await?;
+        fx.wait_materialized(other, "cw-elsewhere").await?;
         fx.wait_data(other, "cw-elsewhere", &[("k", b"cluster-wide")]).await?;
         Ok(())
     })
 }
 
 fn tampered_ciphertext_edited_mac_unknown_recipient_and_missing_mac_only_are_reported() -> Result<(), Failed> {
-    let fx = setup("tampered-reported")?;
+    let fx = setup_with_other("tampered-reported")?;
     let sops = tool("sops")?;
     env::block_on(async {
         let _ctrl = fx.start(Opts::default()).await?;
@@ -808,7 +378,7 @@ fn tampered_ciphertext_edited_mac_unknown_recipient_and_missing_mac_only_are_rep
         // A good Secret first; later its SealedSecret gets a tampered value.
         let keeper = fx.seal_literals(ns, "keeper", lits, &rfile, &[])?;
         fx.apply(&keeper).await?;
-        fx.wait_ready(ns, "keeper").await?;
+        fx.wait_materialized(ns, "keeper").await?;
         let good = fx.wait_data(ns, "keeper", &[("password", b"pw-value"), ("user", b"someone")]).await?;
 
         let mut cases: Vec<(&str, &str)> = Vec::new();
@@ -881,7 +451,7 @@ fn tampered_ciphertext_edited_mac_unknown_recipient_and_missing_mac_only_are_rep
                 Err(e) => problems.push(e),
             }
         }
-        match fx.wait_ready(ns, "sopsok").await {
+        match fx.wait_materialized(ns, "sopsok").await {
             Ok(_) => {
                 if let Err(e) = fx.wait_data(ns, "sopsok", &[("password", b"pw-value"), ("user", b"someone")]).await {
                     problems.push(format!("sopsok: {e}"));
@@ -904,7 +474,7 @@ fn tampered_ciphertext_edited_mac_unknown_recipient_and_missing_mac_only_are_rep
         // Everything else still gets served.
         let after = fx.seal_literals(ns, "good-after", &[("ok", "yes")], &rfile, &[])?;
         fx.apply(&after).await?;
-        if let Err(e) = fx.wait_ready(ns, "good-after").await {
+        if let Err(e) = fx.wait_materialized(ns, "good-after").await {
             problems.push(format!("good-after: {e}"));
         }
         ensure(problems.is_empty(), problems.join("\n"))
@@ -912,9 +482,9 @@ fn tampered_ciphertext_edited_mac_unknown_recipient_and_missing_mac_only_are_rep
 }
 
 fn key_renewal_keeps_old_keys_and_publishes_only_the_new_one() -> Result<(), Failed> {
-    let fx = setup("key-renewal")?;
+    let fx = setup_with_other("key-renewal")?;
     env::block_on(async {
-        let ctrl = fx.start(Opts { renew: "3s", ..Opts::default() }).await?;
+        let ctrl = fx.start(Opts { renew: Some("3s"), ..Opts::default() }).await?;
         let ns = fx.app();
         let first = fx.keys().await?;
         ensure(!first.is_empty(), "no key Secret after start")?;
@@ -935,7 +505,7 @@ fn key_renewal_keeps_old_keys_and_publishes_only_the_new_one() -> Result<(), Fai
         let old_file = fx.write("old-recipient.txt", format!("{old_r}\n"))?;
         let f = fx.seal_literals(ns, "old", &[("v", "sealed-before")], &old_file, &[])?;
         fx.apply(&f).await?;
-        fx.wait_ready(ns, "old").await?;
+        fx.wait_materialized(ns, "old").await?;
 
         // A second key, published alone: the old one is retired (it still
         // decrypts, nothing new is sealed to it).
@@ -964,7 +534,7 @@ fn key_renewal_keeps_old_keys_and_publishes_only_the_new_one() -> Result<(), Fai
         // Sealed to the old key after renewal: still decrypts.
         let f = fx.seal_literals(ns, "after-renewal", &[("v", "sealed-after")], &old_file, &[])?;
         fx.apply(&f).await?;
-        fx.wait_ready(ns, "after-renewal").await?;
+        fx.wait_materialized(ns, "after-renewal").await?;
         fx.wait_data(ns, "after-renewal", &[("v", b"sealed-after")]).await?;
 
         // Restart: every key is still there, none lost, none added (30d).
@@ -977,24 +547,21 @@ fn key_renewal_keeps_old_keys_and_publishes_only_the_new_one() -> Result<(), Fai
         ensure(before == after, format!("key Secrets before restart {before:?}, after {after:?}"))?;
         let f = fx.seal_literals(ns, "after-restart", &[("v", "sealed-old-again")], &old_file, &[])?;
         fx.apply(&f).await?;
-        fx.wait_ready(ns, "after-restart").await?;
+        fx.wait_materialized(ns, "after-restart").await?;
         fx.wait_data(ns, "after-restart", &[("v", b"sealed-old-again")]).await?;
         let m = ctrl.metrics().await?;
         let loaded = metric(&m, "seal_keys_loaded", &[]);
-        ensure(
-            loaded == Some(after.len() as f64),
-            format!("seal_keys_loaded {loaded:?}, key Secrets {}", after.len()),
-        )?;
+        ensure(loaded == after.len() as f64, format!("seal_keys_loaded {loaded:?}, key Secrets {}", after.len()))?;
         Ok(())
     })
 }
 
 fn labelled_secret_with_own_age_identity_is_loaded() -> Result<(), Failed> {
-    let fx = setup("bring-your-own-key")?;
+    let fx = setup_with_other("bring-your-own-key")?;
     env::block_on(async {
         let (key, byo) = age_keygen(fx.dir.path(), "byo")?;
         let identity = std::fs::read(&key)?;
-        let secrets = fx.secrets(&fx.sys.name);
+        let secrets = fx.secrets_in(&fx.sys.name);
         let mk = |name: &str, k: &str, v: &[u8]| -> R<Secret> {
             serde_json::from_value(json!({
                 "metadata": {"name": name, "labels": {"seal.dev/key": "age"}},
@@ -1013,7 +580,7 @@ fn labelled_secret_with_own_age_identity_is_loaded() -> Result<(), Failed> {
         let only = fx.write("byo.txt", format!("{byo}\n"))?;
         let f = fx.seal_literals(ns, "byo", &[("v", "for-the-old-key")], &only, &[])?;
         fx.apply(&f).await?;
-        fx.wait_ready(ns, "byo").await?;
+        fx.wait_materialized(ns, "byo").await?;
         fx.wait_data(ns, "byo", &[("v", b"for-the-old-key")]).await?;
         for (s, what) in [(&byo_secret, "the brought key"), (&junk, "the labelled Secret without a key")] {
             let now = secrets.get_opt(&s.name_any()).await?.ok_or(format!("{what} was deleted"))?;
@@ -1025,7 +592,7 @@ fn labelled_secret_with_own_age_identity_is_loaded() -> Result<(), Failed> {
 }
 
 fn drift_is_reverted_reported_or_paused_by_policy() -> Result<(), Failed> {
-    let fx = setup("drift-policy")?;
+    let fx = setup_with_other("drift-policy")?;
     env::block_on(async {
         let ctrl = fx.start(Opts { resync: Some("2s"), ..Opts::default() }).await?;
         let ns = fx.app();
@@ -1042,7 +609,7 @@ fn drift_is_reverted_reported_or_paused_by_policy() -> Result<(), Failed> {
             files.insert(name, f);
         }
         for name in ["revert", "alert", "pause"] {
-            fx.wait_ready(ns, name).await?;
+            fx.wait_materialized(ns, name).await?;
             fx.wait_data(ns, name, &[("password", format!("orig-{name}").as_bytes()), ("user", b"u")]).await?;
         }
         for name in ["revert", "alert", "pause"] {
@@ -1060,7 +627,14 @@ fn drift_is_reverted_reported_or_paused_by_policy() -> Result<(), Failed> {
         fx.wait_cond(ns, "pause", "Drifted", "True", "DriftPaused").await?;
         fx.wait_event(ns, "pause", "DriftPaused").await?;
 
-        // Several resyncs later, Alert and Pause still have the hand-made value.
+        // Several resyncs later, Alert and Pause still have the hand-made
+        // value. A touch of each wakes this test's own controller, and it
+        // must reconcile them: a stalled controller would leave them too.
+        ctrl.wait_reconciles_after("SealedSecret", 2, async {
+            fx.touch("sealedsecret", "alert")?;
+            fx.touch("sealedsecret", "pause")
+        })
+        .await?;
         tokio::time::sleep(Duration::from_secs(6)).await;
         for name in ["alert", "pause"] {
             let s = fx.secret(ns, name).await?.ok_or(format!("Secret {name} vanished"))?;
@@ -1081,7 +655,9 @@ fn drift_is_reverted_reported_or_paused_by_policy() -> Result<(), Failed> {
         })
         .await;
         // Pause again; then a spec change (a new value) is written.
-        fx.edit_secret(ns, "pause", "password", b"changed-again").await?;
+        // The edit of its Secret wakes the controller: it must reconcile.
+        ctrl.wait_reconciles_after("SealedSecret", 1, fx.edit_secret(ns, "pause", "password", b"changed-again"))
+            .await?;
         tokio::time::sleep(Duration::from_secs(5)).await;
         let s = fx.secret(ns, "pause").await?.ok_or("Secret pause vanished")?;
         ensure(
@@ -1098,7 +674,7 @@ fn drift_is_reverted_reported_or_paused_by_policy() -> Result<(), Failed> {
 
         // Revert: a deleted Secret is recreated.
         let old = fx.secret(ns, "revert").await?.ok_or("Secret revert vanished")?;
-        fx.secrets(ns).delete("revert", &DeleteParams::default()).await?;
+        fx.secrets_in(ns).delete("revert", &DeleteParams::default()).await?;
         let new = wait_for("the deleted Secret to be recreated", TIMEOUT, || async {
             match fx.secret(ns, "revert").await? {
                 Some(s) if s.uid() != old.uid() => Ok(Some(s)),
@@ -1113,7 +689,7 @@ fn drift_is_reverted_reported_or_paused_by_policy() -> Result<(), Failed> {
 
         let m = ctrl.metrics().await?;
         for p in ["Revert", "Alert", "Pause"] {
-            let n = metric(&m, "seal_drift_total", &[("policy", p)]).unwrap_or(0.0);
+            let n = metric(&m, "seal_drift_total", &[("policy", p)]);
             ensure(n >= 1.0, format!("seal_drift_total{{policy=\"{p}\"}} is {n}"))?;
         }
         resumed
@@ -1121,14 +697,14 @@ fn drift_is_reverted_reported_or_paused_by_policy() -> Result<(), Failed> {
 }
 
 fn unchanged_inputs_cause_no_writes() -> Result<(), Failed> {
-    let fx = setup("unchanged-no-writes")?;
+    let fx = setup_with_other("unchanged-no-writes")?;
     env::block_on(async {
         let ctrl = fx.start(Opts { resync: Some("2s"), ..Opts::default() }).await?;
         let ns = fx.app();
         let rfile = fx.recipients_file(&[]).await?;
         let f = fx.seal_literals(ns, "still", &[("a", "1"), ("b", "2")], &rfile, &[])?;
         fx.apply(&f).await?;
-        fx.wait_ready(ns, "still").await?;
+        fx.wait_materialized(ns, "still").await?;
         fx.wait_data(ns, "still", &[("a", b"1"), ("b", b"2")]).await?;
         // Let the first round settle (status, Events).
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -1137,7 +713,7 @@ fn unchanged_inputs_cause_no_writes() -> Result<(), Failed> {
         let m0 = ctrl.metrics().await?;
         tokio::time::sleep(Duration::from_secs(8)).await;
         let m1 = ctrl.metrics().await?;
-        let reconciles = |m: &str| metric(m, "seal_reconcile_total", &[("kind", "SealedSecret")]).unwrap_or(0.0);
+        let reconciles = |m: &str| metric(m, "seal_reconcile_total", &[("kind", "SealedSecret")]);
         ensure(
             reconciles(&m1) - reconciles(&m0) >= 2.0,
             format!("expected resyncs every 2s, seal_reconcile_total went {} -> {}", reconciles(&m0), reconciles(&m1)),
@@ -1152,7 +728,7 @@ fn unchanged_inputs_cause_no_writes() -> Result<(), Failed> {
             now_ss == ss_rv,
             format!("the SealedSecret (status) was written during resyncs: resourceVersion {ss_rv:?} -> {now_ss:?}"),
         )?;
-        let decrypts = |m: &str| metric(m, "seal_decrypt_total", &[]).unwrap_or(0.0);
+        let decrypts = |m: &str| metric(m, "seal_decrypt_total", &[]);
         ensure(
             decrypts(&m1) == decrypts(&m0),
             format!(
@@ -1168,7 +744,7 @@ const CANARY: &str = "canary-Vq7mX3rT9wK2";
 const CANARY_DRIFT: &str = "canary-drift-Lp4Hs8Yd";
 
 fn canary_never_appears_in_logs_events_status_or_metrics() -> Result<(), Failed> {
-    let fx = setup("canary")?;
+    let fx = setup_with_other("canary")?;
     env::block_on(async {
         let ctrl = fx.start(Opts::default()).await?;
         let (ns, other) = (fx.app(), fx.other());
@@ -1187,7 +763,7 @@ fn canary_never_appears_in_logs_events_status_or_metrics() -> Result<(), Failed>
         fx.apply_text("moved.yaml", &replace_line(&text, &format!("namespace: {ns}"), &format!("namespace: {other}"))?)
             .await?;
 
-        fx.wait_ready(ns, "good").await?;
+        fx.wait_materialized(ns, "good").await?;
         // The canary is really there (the search below is not vacuous).
         fx.wait_data(ns, "good", &[("password", CANARY.as_bytes()), ("blob", format!("{CANARY}\n").as_bytes())])
             .await?;
@@ -1242,11 +818,11 @@ fn canary_never_appears_in_logs_events_status_or_metrics() -> Result<(), Failed>
 }
 
 fn recipients_command_prints_the_active_key() -> Result<(), Failed> {
-    let fx = setup("recipients-command")?;
+    let fx = setup_with_other("recipients-command")?;
     env::block_on(async {
         // Two keys: renew quickly once, then restart with the normal period
         // so the list is stable.
-        let ctrl = fx.start(Opts { renew: "2s", ..Opts::default() }).await?;
+        let ctrl = fx.start(Opts { renew: Some("2s"), ..Opts::default() }).await?;
         wait_for("a second key", TIMEOUT, || async {
             let n = fx.keys().await?.len();
             if n >= 2 { Ok(Some(())) } else { Err(format!("{n} key(s)")) }
@@ -1285,11 +861,11 @@ fn recipients_command_prints_the_active_key() -> Result<(), Failed> {
 }
 
 fn unowned_secret_is_left_alone_unless_adopt_annotation() -> Result<(), Failed> {
-    let fx = setup("unowned-adopt")?;
+    let fx = setup_with_other("unowned-adopt")?;
     env::block_on(async {
         let _ctrl = fx.start(Opts::default()).await?;
         let ns = fx.app();
-        let secrets = fx.secrets(ns);
+        let secrets = fx.secrets_in(ns);
         let mk = |name: &str, adopt: bool| -> R<Secret> {
             let ann = if adopt { json!({"seal.dev/adopt": "true"}) } else { json!({}) };
             serde_json::from_value(json!({
@@ -1312,7 +888,7 @@ fn unowned_secret_is_left_alone_unless_adopt_annotation() -> Result<(), Failed> 
 
         let f = fx.seal_literals(ns, "adoptme", &[("password", "ours")], &rfile, &[])?;
         fx.apply(&f).await?;
-        let ss = fx.wait_ready(ns, "adoptme").await?;
+        let ss = fx.wait_materialized(ns, "adoptme").await?;
         let s = fx.wait_data(ns, "adoptme", &[("password", b"ours")]).await?;
         let refs = s.owner_references();
         ensure(
@@ -1326,33 +902,36 @@ fn unowned_secret_is_left_alone_unless_adopt_annotation() -> Result<(), Failed> 
 }
 
 fn suspended_sealed_secret_keeps_its_secret_unchanged() -> Result<(), Failed> {
-    let fx = setup("suspended")?;
+    let fx = setup_with_other("suspended")?;
     env::block_on(async {
-        let _ctrl = fx.start(Opts::default()).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let ns = fx.app();
         let (key, me) = age_keygen(fx.dir.path(), "team")?;
         let rfile = fx.recipients_file(&[&me]).await?;
         let f = fx.seal_literals(ns, "sus", &[("v", "one")], &rfile, &[])?;
         fx.apply(&f).await?;
-        fx.wait_ready(ns, "sus").await?;
+        fx.wait_materialized(ns, "sus").await?;
         let before = fx.wait_data(ns, "sus", &[("v", b"one")]).await?;
         let fs = f.display().to_string();
         fx.seal(["secret", "--from-literal", "v=two", "--merge-into", &fs]).env("SOPS_AGE_KEY_FILE", &key).ok()?;
         let unsuspended = fx.read(&f)?;
         fx.apply_text("sus-suspended.yaml", &insert_under(&unsuspended, "spec:", "suspend: true")?).await?;
         fx.wait_cond(ns, "sus", "Ready", "False", "Suspended").await?;
+        // A touch wakes the controller; it reconciles the suspended object
+        // (its only SealedSecret) and still writes nothing.
+        ctrl.wait_reconciles_after("SealedSecret", 1, async { fx.touch("sealedsecret", "sus") }).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let now = fx.secret(ns, "sus").await?.ok_or("the Secret was deleted while suspended")?;
         ensure(rv(&now) == rv(&before), "a suspended SealedSecret's Secret was written")?;
         fx.apply(&f).await?;
-        fx.wait_ready(ns, "sus").await?;
+        fx.wait_materialized(ns, "sus").await?;
         fx.wait_data(ns, "sus", &[("v", b"two")]).await?;
         Ok(())
     })
 }
 
 fn health_and_metrics_endpoints_serve_prometheus_text_without_object_names() -> Result<(), Failed> {
-    let fx = setup("metrics")?;
+    let fx = setup_with_other("metrics")?;
     env::block_on(async {
         let ctrl = fx.start(Opts::default()).await?;
         let ns = fx.app();
@@ -1361,7 +940,7 @@ fn health_and_metrics_endpoints_serve_prometheus_text_without_object_names() -> 
         fx.apply(&good).await?;
         let bad = fx.seal_literals(ns, "probe-bad-zq", &[("v", "x")], &rfile, &[])?;
         fx.apply_text("bad.yaml", &flip(&fx.read(&bad)?, "v:", 5)?).await?;
-        fx.wait_ready(ns, "probe-good-zq").await?;
+        fx.wait_materialized(ns, "probe-good-zq").await?;
         fx.wait_cond(ns, "probe-bad-zq", "Ready", "False", "DecryptFailed").await?;
 
         ctrl.get_ok("/healthz").await?;
@@ -1376,7 +955,7 @@ fn health_and_metrics_endpoints_serve_prometheus_text_without_object_names() -> 
         }
         let m = wait_for("metrics of both reconciles", TIMEOUT, || async {
             let m = ctrl.metrics().await?;
-            let n = metric(&m, "seal_reconcile_total", &[("kind", "SealedSecret")]).unwrap_or(0.0);
+            let n = metric(&m, "seal_reconcile_total", &[("kind", "SealedSecret")]);
             if n >= 2.0 { Ok(Some(m)) } else { Err(format!("seal_reconcile_total {n}")) }
         })
         .await?;
@@ -1402,7 +981,7 @@ fn health_and_metrics_endpoints_serve_prometheus_text_without_object_names() -> 
             ("seal_keys_loaded", vec![]),
         ] {
             match metric(&m, name, &labels) {
-                Some(v) if v >= 1.0 => {}
+                v if v >= 1.0 => {}
                 other => problems.push(format!("{name}: {other:?}")),
             }
         }
@@ -1425,15 +1004,11 @@ fn health_and_metrics_endpoints_serve_prometheus_text_without_object_names() -> 
     })
 }
 
-pub(crate) fn restarted_at(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<String> {
-    d.spec.as_ref()?.template.metadata.as_ref()?.annotations.as_ref()?.get("seal.dev/restartedAt").cloned()
-}
-
 fn data_change_restarts_the_target_deployment_exactly_once() -> Result<(), Failed> {
     use k8s_openapi::api::apps::v1::Deployment;
-    let fx = setup("rollout-restart")?;
+    let fx = setup_with_other("rollout-restart")?;
     env::block_on(async {
-        let _ctrl = fx.start(Opts { resync: Some("2s"), ..Opts::default() }).await?;
+        let ctrl = fx.start(Opts { resync: Some("2s"), ..Opts::default() }).await?;
         let ns = fx.app();
         let deployments: Api<Deployment> = Api::namespaced(fx.cluster.admin(), ns);
         let web: Deployment = serde_json::from_value(json!({
@@ -1450,7 +1025,7 @@ fn data_change_restarts_the_target_deployment_exactly_once() -> Result<(), Faile
         let file = fx.seal_literals(ns, "db", &[("password", "first")], &rfile, &[])?;
         let text = insert_under(&fx.read(&file)?, "spec:", "rolloutRestartTargets: [{kind: Deployment, name: web}]")?;
         fx.apply_text("db.sealed.yaml", &text).await?;
-        fx.wait_ready(ns, "db").await?;
+        fx.wait_materialized(ns, "db").await?;
         fx.wait_data(ns, "db", &[("password", b"first")]).await?;
         let d = deployments.get("web").await?;
         ensure(restarted_at(&d).is_none(), "creating the Secret must not restart anything")?;
@@ -1467,7 +1042,9 @@ fn data_change_restarts_the_target_deployment_exactly_once() -> Result<(), Faile
             Ok::<_, String>(restarted_at(&d))
         })
         .await?;
-        // Several resyncs later: no further restart.
+        // Several resyncs later (this test's own controller resyncs its one
+        // SealedSecret every 2 s: at least two of them): no further restart.
+        ctrl.wait_reconciles("SealedSecret", 2).await?;
         tokio::time::sleep(Duration::from_secs(7)).await;
         let d = deployments.get("web").await?;
         ensure(restarted_at(&d) == Some(stamp), "an unchanged resync must not restart again")?;
@@ -1485,7 +1062,7 @@ async fn leader_flag(c: &Controller) -> Option<f64> {
 }
 
 fn two_replicas_one_leads_and_the_other_takes_over_after_sigkill() -> Result<(), Failed> {
-    let fx = setup("leader-election")?;
+    let fx = setup_with_other("leader-election")?;
     env::block_on(async {
         let opts = || Opts { lease: Some("5"), ..Opts::default() };
         let first = fx.start(opts()).await?;
@@ -1493,10 +1070,9 @@ fn two_replicas_one_leads_and_the_other_takes_over_after_sigkill() -> Result<(),
         let rfile = fx.recipients_file(&[]).await?;
         let before = fx.seal_literals(ns, "before", &[("k", "v1")], &rfile, &[])?;
         fx.apply(&before).await?;
-        fx.wait_ready(ns, "before").await?;
+        fx.wait_materialized(ns, "before").await?;
         let before_rv = rv(&fx.wait_data(ns, "before", &[("k", b"v1")]).await?);
-        let watch = format!("{},{}", fx.app(), fx.other());
-        let second = spawn_controller(fx.kubeconfig(), &fx.sys.name, &watch, &opts(), fx.dir.path())?;
+        let second = fx.spawn(&opts())?;
         let deadline = Instant::now() + TIMEOUT;
         while leader_flag(&first).await.is_none() || leader_flag(&second).await.is_none() {
             second.alive()?;
@@ -1511,7 +1087,7 @@ fn two_replicas_one_leads_and_the_other_takes_over_after_sigkill() -> Result<(),
         let killed = Instant::now();
         let after = fx.seal_literals(ns, "after", &[("k", "v2")], &rfile, &[])?;
         fx.apply(&after).await?;
-        fx.wait_ready(ns, "after").await?;
+        fx.wait_materialized(ns, "after").await?;
         let took = killed.elapsed();
         ensure(leader_flag(&second).await == Some(1.0), "the second replica now leads")?;
         // Lease of 5 s, renewal grace, then one reconcile.
@@ -1526,13 +1102,12 @@ fn two_replicas_one_leads_and_the_other_takes_over_after_sigkill() -> Result<(),
 }
 
 fn sigterm_releases_the_lease_so_the_standby_leads_at_once() -> Result<(), Failed> {
-    let fx = setup("lease-release")?;
+    let fx = setup_with_other("lease-release")?;
     env::block_on(async {
         // A long Lease: without a release the standby would wait 30 s.
         let opts = || Opts { lease: Some("30"), ..Opts::default() };
         let first = fx.start(opts()).await?;
-        let watch = format!("{},{}", fx.app(), fx.other());
-        let second = spawn_controller(fx.kubeconfig(), &fx.sys.name, &watch, &opts(), fx.dir.path())?;
+        let second = fx.spawn(&opts())?;
         let deadline = Instant::now() + TIMEOUT;
         while leader_flag(&second).await.is_none() {
             second.alive()?;
@@ -1562,7 +1137,7 @@ fn sigterm_releases_the_lease_so_the_standby_leads_at_once() -> Result<(), Faile
         let rfile = fx.recipients_file(&[]).await?;
         let file = fx.seal_literals(fx.app(), "after-release", &[("k", "v")], &rfile, &[])?;
         fx.apply(&file).await?;
-        fx.wait_ready(fx.app(), "after-release").await?;
+        fx.wait_materialized(fx.app(), "after-release").await?;
         Ok(())
     })
 }

@@ -724,7 +724,7 @@ fn controller_with_deploy_rbac_materializes_a_sealed_secret() -> Result<(), Fail
         wait_until_rbac_allows(&cluster.client_with_token(&token).await?, &app.name).await?;
         let ctrl = ControllerProcess::spawn(&kubeconfig, SYSTEM_NS, &app.name, &[], &[], dir)?;
         let outcome: Result<(), Failed> = async {
-            ctrl.wait_ready(TIMEOUT).await?;
+            ctrl.wait_readyz(TIMEOUT).await?;
 
             // Any authenticated user (here a ServiceAccount with no rights of its
             // own) reads the recipients, and nothing else.
@@ -1023,7 +1023,7 @@ fn missing_rbac_rule_is_reported_precisely() -> Result<(), Failed> {
         let ctrl = ControllerProcess::spawn(&kubeconfig, &sys.name, &app.name, &[], &[], dir)?;
         // Everything else works: keys made and published, caches synced.
         let outcome: Result<(), Failed> = async {
-            ctrl.wait_ready(TIMEOUT).await?;
+            ctrl.wait_readyz(TIMEOUT).await?;
 
             let sealed_file = dir.join("x.sealed.yaml");
             seal_to_controller(&cluster.kubeconfig, &sys.name, &app.name, "x", "v", &sealed_file)?;
@@ -1163,7 +1163,7 @@ fn namespaced_install_serves_its_namespaces_and_reads_nothing_else() -> Result<(
         let kubeconfig = write(dir, "nsi.kubeconfig", &cluster.token_kubeconfig(&token))?;
         let ctrl = ControllerProcess::spawn(&kubeconfig, &sys.name, &app.name, &[], &[], dir)?;
         let outcome: Result<(), Failed> = async {
-            ctrl.wait_ready(TIMEOUT).await?;
+            ctrl.wait_readyz(TIMEOUT).await?;
             let sealed_file = dir.join("ns.sealed.yaml");
             seal_to_controller(&cluster.kubeconfig, &sys.name, &app.name, "ns", "served", &sealed_file)?;
             apply_file(cluster, &sealed_file).await?;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Failed, Trial};
 
-use crate::cli::{CANARY, Sealed, sealed_fixture};
+use crate::support::{CANARY, Sealed, sealed_fixture};
 use crate::support::{Run, check, seal_bin};
 
 /// The signal tests.

@@ -16,8 +16,12 @@ use seal::api::ExternalSecret;
 use serde_json::json;
 
 use crate::env::{self, ensure, wait_for};
-use crate::external::{create, create_store, kv, metric, put_secret, setup, token_auth, vault, wait_ready};
 use crate::fixtures::kubectl;
+use crate::fixtures::metrics::metric;
+use crate::fixtures::objects::{
+    cluster_external_secrets_lock, create, create_store, kv, put_secret, ready_of, token_auth, vault, wait_ready,
+};
+use crate::fixtures::{Opts, fmsg, setup};
 use crate::support::assert_absent;
 
 const CANARY: &str = "canary-Es0-Tmpl-9Qw";
@@ -281,7 +285,7 @@ fn pkcs12_keystore() -> Result<(), Failed> {
         vaultrs::kv2::set(&root, &mount, "app/keystore", &json!({"p12": p12})).await?;
         put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
         create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
         let manifests =
             PKCS12_MANIFEST.replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1").replace("{NS}", &ns);
         apply(fx.cluster, &manifests).await?;
@@ -325,7 +329,7 @@ fn store_change_requeues() -> Result<(), Failed> {
         let stores = fx.stores();
         create_store(&stores, "moving", vault(&bao.addr, &old, "v2", token_auth("vault-token"))).await?;
         create_store(&stores, "steady", vault(&bao.addr, &old, "v2", token_auth("vault-token"))).await?;
-        let ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let es: Api<ExternalSecret> = fx.es();
         for (name, store) in [("follows", "moving"), ("stays", "steady")] {
             let manifest = json!({
@@ -443,7 +447,7 @@ fn templated_manifests_apply_unchanged() -> Result<(), Failed> {
 
         put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
         create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
 
         // Only the apiVersion changes.
         let manifests = MANIFESTS.replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1").replace("{NS}", &ns);
@@ -533,7 +537,7 @@ fn failing_template_keeps_last_good_secret() -> Result<(), Failed> {
         vaultrs::kv2::set(&root, &mount, "app/db", &kv(&[("user", "app"), ("password", CANARY)])).await?;
         put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
         create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
-        let ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let es: Api<ExternalSecret> = fx.es();
         let spec = |tpl: &str| {
             json!({
@@ -562,7 +566,7 @@ fn failing_template_keeps_last_good_secret() -> Result<(), Failed> {
         let patch = json!({"spec": {"target": {"template": {"data": {"url": "postgres://{{ .user }}:{{ .pasword }}@db/app"}}}}});
         es.patch("db", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await?;
         let obj = wait_ready(&es, "db", "False", "TemplateFailed").await?;
-        let message = crate::external::ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
+        let message = ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
         ensure(
             message.contains("spec.target.template.data[\"url\"]")
                 && message.contains("url:1:27")
@@ -576,7 +580,7 @@ fn failing_template_keeps_last_good_secret() -> Result<(), Failed> {
         let patch = json!({"spec": {"target": {"template": {"data": {"url": "x\n{{ .user | }}"}}}}});
         es.patch("db", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await?;
         let obj = wait_ready(&es, "db", "False", "TemplateFailed").await?;
-        let message = crate::external::ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
+        let message = ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
         ensure(message.contains("url:2:"), format!("a syntax error names its line: {message}"))?;
         ensure(data_of(&secrets.get("db").await?) == data_of(&good), "still the last good Secret")?;
 
@@ -702,7 +706,7 @@ fn find_and_rewrite() -> Result<(), Failed> {
         }
         put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
         create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
         let manifests = FIND.replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1").replace("{NS}", &ns);
         apply(fx.cluster, &manifests).await?;
         let es: Api<ExternalSecret> = fx.es();
@@ -756,7 +760,7 @@ fn refresh_policies() -> Result<(), Failed> {
         vaultrs::kv2::set(&root, &mount, "app/v", &kv(&[("v", "first")])).await?;
         put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
         create_store(&fx.stores(), "vault-backend", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let es: Api<ExternalSecret> = fx.es();
         let make = |name: &str, interval: &str, policy: Option<&str>| {
             let mut spec = json!({
@@ -789,19 +793,28 @@ fn refresh_policies() -> Result<(), Failed> {
             Ok::<_, String>((value("periodic").await.as_deref() == Some("second")).then_some(()))
         })
         .await?;
-        // A few more of the periodic object's refreshes.
+        // A few more of the periodic object's refreshes: this test's own
+        // controller reconciles its ExternalSecrets (the intervals of 1 s
+        // pass), so a stalled one fails here instead of passing below.
+        ctrl.wait_reconciles("ExternalSecret", 2).await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         ensure(value("on-change").await.as_deref() == Some("first"), "OnChange must not read on its interval")?;
         ensure(value("created-once").await.as_deref() == Some("first"), "CreatedOnce must not read again")?;
 
-        // Any change to the object refreshes OnChange, not CreatedOnce.
-        for name in ["on-change", "created-once"] {
-            kubectl(
-                &fx.cluster.kubeconfig,
-                &["-n", &ns, "annotate", "externalsecret", name, "force-sync=1", "--overwrite"],
-            )
-            .ok()?;
-        }
+        // Any change to the object refreshes OnChange, not CreatedOnce; the
+        // controller reconciles both after the change.
+        ctrl.wait_reconciles_after("ExternalSecret", 2, async {
+            for name in ["on-change", "created-once"] {
+                kubectl(
+                    &fx.cluster.kubeconfig,
+                    &["-n", &ns, "annotate", "externalsecret", name, "force-sync=1", "--overwrite"],
+                )
+                .ok()
+                .map_err(fmsg)?;
+            }
+            Ok(())
+        })
+        .await?;
         wait_for("OnChange to read after the annotation", Duration::from_secs(30), || async {
             Ok::<_, String>((value("on-change").await.as_deref() == Some("second")).then_some(()))
         })
@@ -861,7 +874,7 @@ fn password_generator() -> Result<(), Failed> {
     let fx = setup("eso-gen")?;
     let ns = fx.ns().to_owned();
     env::block_on(async {
-        let _ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let manifests = GENERATOR
             .replace("generators.external-secrets.io/v1alpha1", "seal.dev/v1alpha1")
             .replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1")
@@ -886,12 +899,17 @@ fn password_generator() -> Result<(), Failed> {
         assert_absent(&serde_json::to_vec(&obj)?, &pw, "the ExternalSecret")?;
         let events: Api<Event> = fx.app.api();
         assert_absent(&serde_json::to_vec(&events.list(&ListParams::default()).await?.items)?, &pw, "the Events")?;
-        // Created once: a change to the object does not make a new password.
-        kubectl(
-            &fx.cluster.kubeconfig,
-            &["-n", &ns, "annotate", "externalsecret", "password", "force-sync=1", "--overwrite"],
-        )
-        .ok()?;
+        // Created once: a change to the object does not make a new password
+        // (the controller does reconcile it: its only ExternalSecret).
+        ctrl.wait_reconciles_after("ExternalSecret", 1, async {
+            kubectl(
+                &fx.cluster.kubeconfig,
+                &["-n", &ns, "annotate", "externalsecret", "password", "force-sync=1", "--overwrite"],
+            )
+            .ok()
+            .map_err(fmsg)
+        })
+        .await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         let again = data_of(&secrets.get("password-secret").await?);
         ensure(again == d, "the password is kept")?;
@@ -930,7 +948,7 @@ spec:
 fn cluster_external_secret() -> Result<(), Failed> {
     use k8s_openapi::api::core::v1::Namespace;
     use seal::api::cluster_external_secret::ClusterExternalSecret;
-    let _one = crate::fixtures::cluster_external_secrets_lock();
+    let _one = cluster_external_secrets_lock();
     let fx = setup("eso-ces")?;
     env::block_on(async {
         let a = fx.namespace("ces-a").await?;
@@ -964,7 +982,8 @@ fn cluster_external_secret() -> Result<(), Failed> {
                    "spec": {"dataFrom": [{"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}}]}}),
         )
         .await?;
-        let _ctrl = fx.start(&[&a.name, &b.name, &c.name], &[("SEAL_CLUSTER_EXTERNAL_SECRETS", "true")]).await?;
+        let _ctrl =
+            fx.start(Opts::watching(&[&a.name, &b.name, &c.name]).env("SEAL_CLUSTER_EXTERNAL_SECRETS", "true")).await?;
         let manifest = CES
             .replace("generators.external-secrets.io/v1alpha1", "seal.dev/v1alpha1")
             .replace("external-secrets.io/v1beta1", "seal.dev/v1alpha1")
@@ -1100,12 +1119,12 @@ fn push_secret() -> Result<(), Failed> {
             json!({"metadata": {"name": "pokedex-credentials"}, "stringData": {"best-pokemon": CANARY}}),
         )
         .await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
         let manifests = PUSH.replace("external-secrets.io/v1alpha1", "seal.dev/v1alpha1").replace("{NS}", &ns);
         apply(fx.cluster, &manifests).await?;
         let pss: Api<PushSecret> = fx.app.api();
         let obj = wait_ready(&pss, "pushsecret-example", "False", "SecretNotShared").await?;
-        let msg = crate::external::ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
+        let msg = ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
         ensure(msg.contains("seal.dev/allow-push"), format!("without consent the message says what to add: {msg}"))?;
         let read = |path: &'static str| {
             let root = bao.root();
@@ -1159,7 +1178,7 @@ fn push_secret() -> Result<(), Failed> {
 
         // A secret seal did not write is never overwritten.
         let obj = wait_ready(&pss, "overwrite-attempt", "False", "StoreAccessDenied").await?;
-        let msg = crate::external::ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
+        let msg = ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
         ensure(msg.contains("was not written by seal"), format!("the refusal says why: {msg}"))?;
         let kept = read("team/root-owned").await.map_err(|e: String| e)?.unwrap_or_default();
         ensure(kept.get("password").map(String::as_str) == Some("kept"), "the foreign secret is unchanged")?;

@@ -16,29 +16,28 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use libtest_mimic::{Failed, Trial};
 use seal::api::{ClusterSecretStore, ExternalSecret, SecretStore};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use vaultrs::api::token::requests::CreateTokenRequestBuilder;
 
 use crate::env::bao::DevServer;
-use crate::env::kube::TestNamespace;
-use crate::env::{self, Bao, Cluster, ensure, wait_for};
-use crate::fixtures::fmsg;
-use crate::process::ControllerProcess;
+use crate::env::{self, Bao, ensure, wait_for};
+use crate::fixtures::metrics::metric;
+use crate::fixtures::objects::{
+    ClusterStoreGuard, TIMEOUT, approle_auth, cluster_stores_lock, create, create_es, create_es_ref, create_store,
+    data_of, describe, events, item, kv, put_secret, read_policy, ready_of, token_auth, token_with, vault, wait_data,
+    wait_event, wait_ready, wait_ready_within,
+};
+use crate::fixtures::{Opts, fmsg, setup};
 
-const TIMEOUT: Duration = Duration::from_secs(90);
 const RESTARTED_AT: &str = "seal.dev/restartedAt";
 
 /// Every ExternalSecret test.
@@ -78,340 +77,6 @@ pub fn trials() -> Vec<Trial> {
             no_token_or_value_in_logs_events_status_or_metrics,
         ),
     ]
-}
-
-/// Every controller process logs in once for each ClusterSecretStore in the
-/// cluster (they are cluster-scoped: `--watch-namespace` does not filter
-/// them). The test that counts logins holds this lock, and so does every
-/// test here that creates a ClusterSecretStore, until it is deleted again.
-static CLUSTER_STORES: Mutex<()> = Mutex::new(());
-
-pub(crate) fn cluster_stores_lock() -> std::sync::MutexGuard<'static, ()> {
-    CLUSTER_STORES.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-// ---------------------------------------------------------------------------
-// The CRDs, once per run
-
-// ---------------------------------------------------------------------------
-// A controller process
-
-/// Starts a controller for `watch` with its keys in `namespace`, and waits
-/// until it serves /readyz (keys loaded, caches synced).
-async fn start_controller(
-    kubeconfig: &Path,
-    namespace: &str,
-    watch: &[&str],
-    envs: &[(&str, &str)],
-    log_dir: &Path,
-) -> Result<ControllerProcess, Failed> {
-    let ctrl = ControllerProcess::spawn(kubeconfig, namespace, &watch.join(","), &[], envs, log_dir)?;
-    ctrl.wait_ready(TIMEOUT).await?;
-    Ok(ctrl)
-}
-
-/// Sum of the samples of `name` whose labels include every pair of `want`
-/// (0 when there is none). Plain Prometheus text, as seal writes it.
-pub(crate) fn metric(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
-    let mut sum = 0.0;
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        let (series, value) = match line.rsplit_once(' ') {
-            Some(p) => p,
-            None => continue,
-        };
-        let (n, labels) = match series.split_once('{') {
-            Some((n, l)) => (n, l.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        if n != name {
-            continue;
-        }
-        let pairs: Vec<(&str, &str)> =
-            labels.split(',').filter_map(|p| p.split_once('=')).map(|(k, v)| (k, v.trim_matches('"'))).collect();
-        if want.iter().all(|w| pairs.contains(w)) {
-            sum += value.parse::<f64>().unwrap_or(f64::NAN);
-        }
-    }
-    sum
-}
-
-// ---------------------------------------------------------------------------
-// A test's world
-
-/// One test's namespaces (controller, app) and temporary folder.
-pub(crate) struct Fx {
-    pub(crate) cluster: &'static Cluster,
-    pub(crate) dir: tempfile::TempDir,
-    pub(crate) sys: TestNamespace,
-    pub(crate) app: TestNamespace,
-}
-
-/// Applies the CRDs (once) and makes a test's namespaces.
-pub(crate) fn setup(test: &str) -> Result<Fx, Failed> {
-    crate::fixtures::ensure_crds()?;
-    let cluster = env::cluster()?;
-    env::block_on(async {
-        Ok(Fx {
-            cluster,
-            dir: tempfile::tempdir()?,
-            sys: cluster.namespace(&format!("seal-sys-{test}")).await?,
-            app: cluster.namespace(test).await?,
-        })
-    })
-}
-
-impl Fx {
-    pub(crate) fn ns(&self) -> &str {
-        &self.app.name
-    }
-
-    pub(crate) fn es(&self) -> Api<ExternalSecret> {
-        self.app.api()
-    }
-
-    pub(crate) fn stores(&self) -> Api<SecretStore> {
-        self.app.api()
-    }
-
-    pub(crate) fn secrets(&self) -> Api<Secret> {
-        self.app.api()
-    }
-
-    /// Another namespace for this test (deleted when dropped).
-    pub(crate) async fn namespace(&self, name: &str) -> Result<TestNamespace, Failed> {
-        self.cluster.namespace(name).await
-    }
-
-    /// Starts a controller watching the app namespace and `more`.
-    pub(crate) async fn start(&self, more: &[&str], envs: &[(&str, &str)]) -> Result<ControllerProcess, Failed> {
-        let mut watch = vec![self.ns()];
-        watch.extend_from_slice(more);
-        start_controller(&self.cluster.kubeconfig, &self.sys.name, &watch, envs, self.dir.path()).await
-    }
-}
-
-/// Creates an object from its JSON manifest (retried while discovery of a
-/// new CRD catches up).
-pub(crate) async fn create<K>(api: &Api<K>, manifest: Value) -> Result<K, Failed>
-where
-    K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
-{
-    let obj: K = serde_json::from_value(manifest.clone()).map_err(|e| format!("{e}: {manifest}"))?;
-    wait_for(&format!("creating {}", manifest["metadata"]["name"]), Duration::from_secs(30), || async {
-        match api.create(&PostParams::default(), &obj).await {
-            Ok(o) => Ok(Some(o)),
-            Err(kube::Error::Api(s)) if s.code == 404 => Err(format!("not served yet: {}", s.message)),
-            Err(e) => Err(e.to_string()),
-        }
-    })
-    .await
-}
-
-/// A Secret with one key (as `kubectl create secret generic`) that every
-/// store may use (`seal.dev/allowed-stores: "*"`).
-pub(crate) async fn put_secret(api: &Api<Secret>, name: &str, key: &str, value: &str) -> Result<(), Failed> {
-    let metadata = json!({"name": name, "annotations": {"seal.dev/allowed-stores": "*"}});
-    create(api, json!({"metadata": metadata, "stringData": {key: value}})).await.map(drop)
-}
-
-/// `spec.provider` for a Vault KV mount.
-pub(crate) fn vault(server: &str, mount: &str, version: &str, auth: Value) -> Value {
-    json!({"vault": {"server": server, "path": mount, "version": version, "auth": auth, "allowInsecureHttp": true}})
-}
-
-pub(crate) fn token_auth(secret: &str) -> Value {
-    json!({"tokenSecretRef": {"name": secret, "key": "token"}})
-}
-
-pub(crate) fn approle_auth(mount: &str, role_id: &str, secret: &str) -> Value {
-    json!({"appRole": {"path": mount, "roleId": role_id, "secretRef": {"name": secret, "key": "secret-id"}}})
-}
-
-pub(crate) async fn create_store(api: &Api<SecretStore>, name: &str, provider: Value) -> Result<SecretStore, Failed> {
-    create(
-        api,
-        json!({
-            "apiVersion": "seal.dev/v1alpha1", "kind": "SecretStore",
-            "metadata": {"name": name},
-            "spec": {"provider": provider}
-        }),
-    )
-    .await
-}
-
-/// An ExternalSecret named `name` reading from SecretStore `store`, with
-/// the rest of its spec in `spec`.
-pub(crate) async fn create_es(
-    api: &Api<ExternalSecret>,
-    name: &str,
-    store: &str,
-    spec: Value,
-) -> Result<ExternalSecret, Failed> {
-    create_es_ref(api, name, json!({"name": store, "kind": "SecretStore"}), spec).await
-}
-
-pub(crate) async fn create_es_ref(
-    api: &Api<ExternalSecret>,
-    name: &str,
-    store_ref: Value,
-    mut spec: Value,
-) -> Result<ExternalSecret, Failed> {
-    spec["secretStoreRef"] = store_ref;
-    create(
-        api,
-        json!({"apiVersion": "seal.dev/v1alpha1", "kind": "ExternalSecret", "metadata": {"name": name}, "spec": spec}),
-    )
-    .await
-}
-
-/// `data[]` entry.
-pub(crate) fn item(secret_key: &str, key: &str, property: Option<&str>) -> Value {
-    let mut r = json!({"key": key});
-    if let Some(p) = property {
-        r["property"] = json!(p);
-    }
-    json!({"secretKey": secret_key, "remoteRef": r})
-}
-
-/// The `Ready` condition of an object's status: (status, reason, message,
-/// lastTransitionTime), with whether the status is for the current
-/// generation.
-pub(crate) fn ready_of(obj: &Value) -> (bool, Option<(String, String, String, String)>) {
-    let current = obj["status"]["observedGeneration"].as_i64().is_some()
-        && obj["status"]["observedGeneration"] == obj["metadata"]["generation"];
-    let c = obj["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == "Ready")).map(|c| {
-        let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
-        (s("status"), s("reason"), s("message"), s("lastTransitionTime"))
-    });
-    (current, c)
-}
-
-pub(crate) fn describe(obj: &Value) -> String {
-    format!(
-        "generation {}, status {}",
-        obj["metadata"]["generation"],
-        serde_json::to_string(&obj["status"]).unwrap_or_default()
-    )
-}
-
-/// Waits until `name`'s status is for its current generation and its
-/// `Ready` condition has `status` and `reason`; returns the object as JSON.
-pub(crate) async fn wait_ready<K>(api: &Api<K>, name: &str, status: &str, reason: &str) -> Result<Value, Failed>
-where
-    K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
-{
-    wait_ready_within(api, name, status, reason, TIMEOUT).await
-}
-
-pub(crate) async fn wait_ready_within<K>(
-    api: &Api<K>,
-    name: &str,
-    status: &str,
-    reason: &str,
-    timeout: Duration,
-) -> Result<Value, Failed>
-where
-    K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
-{
-    wait_for(&format!("{name} to be Ready={status} {reason}"), timeout, || async {
-        let obj = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("the object is not there")?;
-        let v = serde_json::to_value(&obj).map_err(|e| e.to_string())?;
-        match ready_of(&v) {
-            (true, Some((s, r, _, _))) if s == status && r == reason => Ok(Some(v)),
-            _ => Err(describe(&v)),
-        }
-    })
-    .await
-}
-
-pub(crate) fn data_of(s: &Secret) -> BTreeMap<String, String> {
-    s.data
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-        .collect()
-}
-
-/// Waits until Secret `name` holds exactly `want`.
-pub(crate) async fn wait_data(api: &Api<Secret>, name: &str, want: &[(&str, &str)]) -> Result<Secret, Failed> {
-    let want: BTreeMap<String, String> = want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    wait_for(&format!("Secret {name} to hold {:?}", want.keys().collect::<Vec<_>>()), TIMEOUT, || async {
-        let s = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("the Secret is not there")?;
-        let have = data_of(&s);
-        if have == want {
-            Ok(Some(s))
-        } else {
-            // Names of keys only: the values may be canaries.
-            let differ: Vec<&String> =
-                want.keys().chain(have.keys()).filter(|k| want.get(*k) != have.get(*k)).collect();
-            Err(format!("keys that differ: {differ:?}"))
-        }
-    })
-    .await
-}
-
-/// Events (events.k8s.io/v1) about object `name` in `ns`: (type, reason, note).
-pub(crate) async fn events(
-    client: &kube::Client,
-    ns: &str,
-    name: &str,
-) -> Result<Vec<(String, String, String)>, Failed> {
-    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
-    Ok(api
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
-        .collect())
-}
-
-pub(crate) async fn wait_event(
-    client: &kube::Client,
-    ns: &str,
-    name: &str,
-    type_: &str,
-    reason: &str,
-) -> Result<(), Failed> {
-    wait_for(&format!("a {type_} Event {reason} about {ns}/{name}"), TIMEOUT, || async {
-        let evs = events(client, ns, name).await.map_err(fmsg)?;
-        if evs.iter().any(|(t, r, _)| t == type_ && r == reason) {
-            Ok(Some(()))
-        } else {
-            Err(format!("events so far: {:?}", evs.iter().map(|e| (&e.0, &e.1)).collect::<Vec<_>>()))
-        }
-    })
-    .await
-}
-
-pub(crate) type Data = BTreeMap<&'static str, &'static str>;
-
-pub(crate) fn kv(pairs: &[(&'static str, &'static str)]) -> Data {
-    pairs.iter().copied().collect()
-}
-
-/// A token with `policies`, made with the root token.
-pub(crate) async fn token_with(bao: &Bao, policies: &[&str]) -> Result<String, Failed> {
-    let auth = vaultrs::token::new(
-        &bao.root()?,
-        Some(
-            CreateTokenRequestBuilder::default()
-                .policies(policies.iter().map(|p| p.to_string()).collect::<Vec<_>>())
-                .ttl("1h"),
-        ),
-    )
-    .await
-    .map_err(|e| format!("creating a token: {e}"))?;
-    Ok(auth.client_token)
-}
-
-/// A policy reading `mount/data/prefix*` (KV v2); returns its name.
-pub(crate) async fn read_policy(bao: &Bao, mount: &str, prefix: &str) -> Result<String, Failed> {
-    let name = format!("read-{}", env::unique());
-    bao.write_policy(&name, &format!("path \"{mount}/data/{prefix}*\" {{ capabilities = [\"read\"] }}\n")).await?;
-    Ok(name)
 }
 
 fn unix_now() -> u64 {
@@ -466,7 +131,7 @@ fn kv2_and_kv1_values_materialize_with_property_version_and_datafrom() -> Result
             }),
         )
         .await?;
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
 
         for store in ["kv2", "kv1"] {
             wait_ready(&fx.stores(), store, "True", "Authenticated").await?;
@@ -560,7 +225,7 @@ fn changed_value_in_openbao_reaches_the_secret_after_refresh() -> Result<(), Fai
             }),
         )
         .await?;
-        let ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         wait_ready(&es, "config", "True", "Materialized").await?;
         wait_data(&fx.secrets(), "config", &[("token", "one")]).await?;
 
@@ -700,7 +365,7 @@ fn token_approle_and_kubernetes_and_jwt_auth_work() -> Result<(), Failed> {
             create_es(&fx.es(), &format!("via-{k}"), k, json!({"data": [item("value", "team/app", Some("value"))]}))
                 .await?;
         }
-        let _ctrl = fx.start(&[], &[]).await?;
+        let _ctrl = fx.start(Opts::default()).await?;
         for k in kinds {
             wait_ready(&fx.stores(), k, "True", "Authenticated").await?;
             wait_ready(&fx.es(), &format!("via-{k}"), "True", "Materialized").await?;
@@ -740,7 +405,7 @@ fn expiring_token_is_replaced_without_failing_reconciles() -> Result<(), Failed>
             )
             .await?;
         }
-        let ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let mut transitions = BTreeMap::new();
         for n in &names {
             let v = wait_ready(&fx.es(), n, "True", "Materialized").await?;
@@ -836,7 +501,7 @@ fn openbao_down_keeps_secrets_and_recovers() -> Result<(), Failed> {
                    "data": [item("password", "app/gone", Some("password"))]}),
         )
         .await?;
-        let ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let mut kept = BTreeMap::new();
         for n in ["db", "gone"] {
             wait_ready(&es, n, "True", "Materialized").await?;
@@ -958,7 +623,7 @@ fn two_hundred_external_secrets_over_twenty_paths_read_each_path_once_per_refres
         eprintln!("external: {OBJECTS} ExternalSecrets created in {:.1}s", made.elapsed().as_secs_f64());
 
         let t_start = unix_now();
-        let ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let started = Instant::now();
         wait_for("every ExternalSecret to be Ready", Duration::from_secs(400), || async {
             let list = es.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
@@ -1111,7 +776,7 @@ fn secret_store_cannot_use_credentials_from_another_namespace() -> Result<(), Fa
         create_store(&b_stores, "b-store", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
         create_es(&es, "uses-b-store", "b-store", json!({"data": [item("value", "app/x", Some("value"))]})).await?;
 
-        let _ctrl = fx.start(&[&b], &[]).await?;
+        let _ctrl = fx.start(Opts::watching(&[&b])).await?;
         wait_ready(&stores, "own", "True", "Authenticated").await?;
         wait_ready(&es, "own", "True", "Materialized").await?;
         wait_ready(&b_stores, "b-store", "True", "Authenticated").await?;
@@ -1128,21 +793,6 @@ fn secret_store_cannot_use_credentials_from_another_namespace() -> Result<(), Fa
         }
         Ok(())
     })
-}
-
-/// Deletes a ClusterSecretStore when dropped (they outlive namespaces).
-pub(crate) struct ClusterStoreGuard {
-    pub(crate) api: Api<ClusterSecretStore>,
-    pub(crate) name: String,
-}
-
-impl Drop for ClusterStoreGuard {
-    fn drop(&mut self) {
-        let (api, name) = (self.api.clone(), std::mem::take(&mut self.name));
-        env::runtime().spawn(async move {
-            let _ = api.delete(&name, &DeleteParams::default()).await;
-        });
-    }
 }
 
 fn cluster_secret_store_refuses_namespaces_it_does_not_allow() -> Result<(), Failed> {
@@ -1177,7 +827,7 @@ fn cluster_secret_store_refuses_namespaces_it_does_not_allow() -> Result<(), Fai
         let b_es: Api<ExternalSecret> = other.api();
         create_es_ref(&b_es, "refused", store_ref, spec).await?;
 
-        let _ctrl = fx.start(&[&b], &[]).await?;
+        let _ctrl = fx.start(Opts::watching(&[&b])).await?;
         wait_ready(&css_api, &name, "True", "Authenticated").await?;
         wait_ready(&fx.es(), "allowed", "True", "Materialized").await?;
         wait_data(&fx.secrets(), "allowed", &[("value", "shared")]).await?;
@@ -1255,7 +905,7 @@ fn no_token_or_value_in_logs_events_status_or_metrics() -> Result<(), Failed> {
         )
         .await?;
         // Debug logs too: the most a user would turn on.
-        let ctrl = fx.start(&[], &[("RUST_LOG", "debug")]).await?;
+        let ctrl = fx.start(Opts::default().env("RUST_LOG", "debug")).await?;
         for (name, _, _, status, reason) in &cases {
             wait_ready(&es, name, status, reason).await?;
         }
@@ -1270,7 +920,10 @@ fn no_token_or_value_in_logs_events_status_or_metrics() -> Result<(), Failed> {
                 wait_event(&fx.cluster.admin(), fx.ns(), name, "Warning", reason).await?;
             }
         }
-        // A few refreshes (and failure retries) more.
+        // A few refreshes (and failure retries) more: this test's own
+        // controller reconciles its ExternalSecrets (5 s intervals) in the
+        // window, so the search below is not of a stalled controller.
+        ctrl.wait_reconciles("ExternalSecret", 2).await?;
         tokio::time::sleep(Duration::from_secs(12)).await;
 
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);

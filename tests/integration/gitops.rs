@@ -16,9 +16,11 @@ use libtest_mimic::{Failed, Trial};
 use seal::api::{ExternalSecret, SealedSecret};
 use serde_json::{Value, json};
 
-use crate::cli::{CANARY, sealed_fixture};
 use crate::env::{self, ensure, wait_for};
-use crate::support::{Run, age_keygen, assert_absent, check, repo_root, seal_bin, tool};
+use crate::fixtures::{Opts, kubectl, objects, setup};
+use crate::support::{
+    CANARY, Run, Sealed, age_keygen, assert_absent, check, repo_root, seal_bin, sealed_fixture, tool,
+};
 
 mod kubectl;
 
@@ -740,7 +742,7 @@ fn convert_refuses_bad_namespace() -> Result<(), Failed> {
 
 /// The fixture, and a second version: `password` changed, `token` added,
 /// `host` removed (with `seal edit`, as a person would).
-fn two_versions(template_only: bool) -> Result<(crate::cli::Sealed, PathBuf), Failed> {
+fn two_versions(template_only: bool) -> Result<(Sealed, PathBuf), Failed> {
     let f = sealed_fixture()?;
     let new = f.dir.path().join("new.sealed.yaml");
     std::fs::copy(&f.file, &new)?;
@@ -923,22 +925,22 @@ where
     wait_for(&format!("{name} to be Ready={status}"), Duration::from_secs(90), || async {
         let obj = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("the object is not there")?;
         let v = serde_json::to_value(&obj).map_err(|e| e.to_string())?;
-        match crate::external::ready_of(&v) {
+        match objects::ready_of(&v) {
             (true, Some((s, _, _, _))) if s == status => Ok(Some(v)),
-            _ => Err(crate::external::describe(&v)),
+            _ => Err(objects::describe(&v)),
         }
     })
     .await
 }
 
 fn render_matches_controller_and_health_checks() -> Result<(), Failed> {
-    let fx = crate::external::setup("gitops")?;
+    let fx = setup("gitops")?;
     let bao = env::bao()?;
     let dir = fx.dir.path().to_owned();
     let (team_key, team_r) = age_keygen(&dir, "team")?;
     let ns = fx.ns().to_owned();
     env::block_on(async {
-        let ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         // The cluster's recipients, as `seal recipients` reads them.
         let cms: Api<ConfigMap> = fx.sys.api();
         let cluster_r = wait_for("the recipients ConfigMap", Duration::from_secs(60), || async {
@@ -960,9 +962,7 @@ fn render_matches_controller_and_health_checks() -> Result<(), Failed> {
         let sealed = dir.join("web.sealed.yaml");
         Run::seal(["secret", &s(&secret), "--age", &format!("{cluster_r},{team_r}"), "-o", &s(&sealed)]).ok()?;
         let text = std::fs::read_to_string(&sealed)?;
-        let kubectl = |args: &[&str], stdin: &str| {
-            crate::fixtures::kubectl(&fx.cluster.kubeconfig, args).stdin(stdin.to_owned()).ok()
-        };
+        let kubectl = |args: &[&str], stdin: &str| kubectl(&fx.cluster.kubeconfig, args).stdin(stdin.to_owned()).ok();
         kubectl(&["apply", "-f", "-"], &text)?;
         let sss: Api<SealedSecret> = fx.app.api();
         let ready_ss = wait_ready_status(&sss, "web", "True").await?;
@@ -1003,27 +1003,27 @@ fn render_matches_controller_and_health_checks() -> Result<(), Failed> {
         // ExternalSecrets: one that reads, one whose path is missing.
         let root = bao.root()?;
         let kv2 = bao.enable_kv2().await?;
-        vaultrs::kv2::set(&root, &kv2, "app/web", &crate::external::kv(&[("password", "from-bao")])).await?;
-        crate::external::put_secret(&secrets, "vault-token", "token", &bao.root_token).await?;
-        crate::external::create_store(
+        vaultrs::kv2::set(&root, &kv2, "app/web", &objects::kv(&[("password", "from-bao")])).await?;
+        objects::put_secret(&secrets, "vault-token", "token", &bao.root_token).await?;
+        objects::create_store(
             &fx.stores(),
             "kv",
-            crate::external::vault(&bao.addr, &kv2, "v2", crate::external::token_auth("vault-token")),
+            objects::vault(&bao.addr, &kv2, "v2", objects::token_auth("vault-token")),
         )
         .await?;
         let es: Api<ExternalSecret> = fx.es();
-        crate::external::create_es(
+        objects::create_es(
             &es,
             "good",
             "kv",
-            json!({"data": [crate::external::item("password", "app/web", Some("password"))]}),
+            json!({"data": [objects::item("password", "app/web", Some("password"))]}),
         )
         .await?;
-        crate::external::create_es(
+        objects::create_es(
             &es,
             "missing",
             "kv",
-            json!({"data": [crate::external::item("password", "app/nothing", Some("password"))]}),
+            json!({"data": [objects::item("password", "app/nothing", Some("password"))]}),
         )
         .await?;
         let ready_es = wait_ready_status(&es, "good", "True").await?;

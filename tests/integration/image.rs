@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::env::bao::DevServer;
 use crate::env::{self, ensure, wait_for};
-use crate::external::{create_es, create_store, item, kv, put_secret, wait_data};
+use crate::fixtures::objects::{create_es, create_store, item, kv, put_secret, wait_data};
 use crate::fixtures::{ensure_crds, kubectl};
 use crate::support::{Run, repo_root};
 

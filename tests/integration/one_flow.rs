@@ -16,8 +16,10 @@ use seal::api::{ExternalSecret, Reason};
 use serde_json::json;
 
 use crate::env::{self, ensure, wait_for};
-use crate::external::{create, events, metric, setup, wait_event, wait_ready};
-use crate::fixtures::cluster_external_secrets_lock;
+use crate::fixtures::metrics::metric;
+use crate::fixtures::objects::{cluster_external_secrets_lock, create, events, wait_event, wait_ready};
+use crate::fixtures::{Fx, Opts, fmsg, setup};
+use crate::process::ControllerProcess;
 
 /// The tests of this file.
 pub fn trials() -> Vec<Trial> {
@@ -38,7 +40,7 @@ const CANARY: &str = "canary-OneFlow-push-7Tq";
 
 /// Waits until the controller's `seal_reconcile_total` counts `kind` with
 /// `result` at least once.
-async fn wait_counted(ctrl: &crate::process::ControllerProcess, kind: &str, result: &str) -> Result<(), Failed> {
+async fn wait_counted(ctrl: &ControllerProcess, kind: &str, result: &str) -> Result<(), Failed> {
     wait_for(&format!("seal_reconcile_total{{kind={kind},result={result}}}"), Duration::from_secs(30), || async {
         let text = ctrl.metrics().await?;
         let n = metric(&text, "seal_reconcile_total", &[("kind", kind), ("result", result)]);
@@ -50,7 +52,7 @@ async fn wait_counted(ctrl: &crate::process::ControllerProcess, kind: &str, resu
 fn a_failing_push_secret_shows_a_reason_an_event_and_its_own_kind_in_metrics() -> Result<(), Failed> {
     let fx = setup("flow-push")?;
     env::block_on(async {
-        let ctrl = fx.start(&[], &[]).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let secrets: Api<Secret> = fx.secrets();
         // The source Secret has not consented to being pushed.
         create(&secrets, json!({"metadata": {"name": "src"}, "stringData": {"password": CANARY}})).await?;
@@ -114,7 +116,7 @@ fn a_failing_cluster_external_secret_shows_a_reason_an_event_and_its_own_kind_in
                             "data": [{"secretKey": "k", "remoteRef": {"key": "app/k"}}]}}),
         )
         .await?;
-        let ctrl = fx.start(&[&target.name], &[("SEAL_CLUSTER_EXTERNAL_SECRETS", "true")]).await?;
+        let ctrl = fx.start(Opts::watching(&[&target.name]).env("SEAL_CLUSTER_EXTERNAL_SECRETS", "true")).await?;
         let name = format!("flow-{}", target.name);
         let cess: Api<ClusterExternalSecret> = Api::all(fx.cluster.admin());
         let result = failing_ces(&fx, &ctrl, &cess, &name, &target.name, &foreign).await;
@@ -125,8 +127,8 @@ fn a_failing_cluster_external_secret_shows_a_reason_an_event_and_its_own_kind_in
 }
 
 async fn failing_ces(
-    fx: &crate::external::Fx,
-    ctrl: &crate::process::ControllerProcess,
+    fx: &Fx,
+    ctrl: &ControllerProcess,
     cess: &Api<ClusterExternalSecret>,
     name: &str,
     target: &str,
@@ -150,7 +152,7 @@ async fn failing_ces(
         // A cluster-scoped object's Events go to kube-system.
         wait_event(&fx.cluster.admin(), "kube-system", name, "Warning", failed)
             .await
-            .map_err(|e| format!("{}\n{}", crate::fixtures::fmsg(e), ctrl.log_tail()))?;
+            .map_err(|e| format!("{}\n{}", fmsg(e), ctrl.log_tail()))?;
         wait_counted(ctrl, "ClusterExternalSecret", failed).await?;
         // The foreign ExternalSecret is left alone.
         let es = foreign.get("taken").await?;

@@ -10,6 +10,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::env;
+use crate::fixtures::metrics::metric;
+
+/// How long [`ControllerProcess::wait_reconciles`] waits.
+const RECONCILE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Environment variables that would change what the controller does; each
 /// test says what it wants with flags and `envs`.
@@ -151,7 +155,7 @@ impl ControllerProcess {
     }
 
     /// Waits until `/readyz` answers 200 (keys loaded, caches synced).
-    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), String> {
+    pub async fn wait_readyz(&self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
             self.alive()?;
@@ -163,6 +167,51 @@ impl ControllerProcess {
             if Instant::now() >= deadline {
                 return Err(format!(
                     "the controller was not ready within {timeout:?}: {last}\nits last output:\n{}",
+                    self.log_tail()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// How many reconciles of `kind` (`SealedSecret`, `ExternalSecret`, …)
+    /// this process counted so far: `seal_reconcile_total{kind}` over every
+    /// result (0 before the first).
+    pub async fn reconciles(&self, kind: &str) -> Result<f64, String> {
+        Ok(metric(&self.metrics().await?, "seal_reconcile_total", &[("kind", kind)]))
+    }
+
+    /// Waits until this process's `seal_reconcile_total` for `kind` (all
+    /// results) has grown by at least `n` from its value when called. A
+    /// stalled controller fails it: a check that "nothing happened" calls it
+    /// first, so that it cannot pass because nothing ran at all.
+    pub async fn wait_reconciles(&self, kind: &str, n: u32) -> Result<(), String> {
+        self.wait_reconciles_after(kind, n, async { Ok(()) }).await
+    }
+
+    /// As [`Self::wait_reconciles`], counting from before `touch` runs (an
+    /// edit that wakes the controller): the reconcile it causes cannot slip
+    /// in before the count starts.
+    pub async fn wait_reconciles_after<T>(
+        &self,
+        kind: &str,
+        n: u32,
+        touch: impl std::future::Future<Output = Result<T, String>>,
+    ) -> Result<T, String> {
+        let from = self.reconciles(kind).await?;
+        let out = touch.await?;
+        let deadline = Instant::now() + RECONCILE_TIMEOUT;
+        loop {
+            self.alive()?;
+            let now = self.reconciles(kind).await?;
+            if now - from >= f64::from(n) {
+                return Ok(out);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the controller reconciled {kind} {} times in {RECONCILE_TIMEOUT:?}, expected at least {n} \
+                     (is it stalled?); its last output:\n{}",
+                    now - from,
                     self.log_tail()
                 ));
             }

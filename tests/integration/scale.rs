@@ -12,9 +12,10 @@ use kube::api::{ListParams, PostParams};
 use libtest_mimic::{Failed, Trial};
 use seal::api::SealedSecret;
 
-use crate::controller::{Fx, Opts, R, TIMEOUT, metric, setup};
 use crate::env::{self, ensure, wait_for};
-use crate::fixtures::fmsg;
+use crate::fixtures::metrics::metric;
+use crate::fixtures::world::setup_with_other;
+use crate::fixtures::{Fx, Opts, R, TIMEOUT, fmsg};
 
 /// Objects in the guard: enough that a per-object request stands out from
 /// the fixed cost of starting (lists, watches, keys, the Lease).
@@ -43,23 +44,23 @@ pub fn trials() -> Vec<Trial> {
 /// The API requests in a metrics text: (total, writes, reads and writes on
 /// Secrets other than list/watch) for SealedSecrets, their Secrets and Events.
 fn requests(m: &str) -> (f64, f64, f64) {
-    let all = metric(m, "seal_api_requests_total", &[]).unwrap_or(0.0);
+    let all = metric(m, "seal_api_requests_total", &[]);
     let mut writes = 0.0;
     for verb in ["create", "update", "patch", "delete", "deletecollection"] {
         for resource in ["secrets", "sealedsecrets", "events"] {
-            writes += metric(m, "seal_api_requests_total", &[("verb", verb), ("resource", resource)]).unwrap_or(0.0);
+            writes += metric(m, "seal_api_requests_total", &[("verb", verb), ("resource", resource)]);
         }
     }
-    let secret_gets = metric(m, "seal_api_requests_total", &[("verb", "get"), ("resource", "secrets")]).unwrap_or(0.0);
+    let secret_gets = metric(m, "seal_api_requests_total", &[("verb", "get"), ("resource", "secrets")]);
     (all, writes, secret_gets)
 }
 
 fn counter(m: &str, name: &str) -> f64 {
-    metric(m, name, &[]).unwrap_or(0.0)
+    metric(m, name, &[])
 }
 
 fn reconciles(m: &str) -> f64 {
-    metric(m, "seal_reconcile_total", &[("kind", "SealedSecret")]).unwrap_or(0.0)
+    metric(m, "seal_reconcile_total", &[("kind", "SealedSecret")])
 }
 
 /// Waits until the controller reconciled SealedSecrets at least
@@ -122,7 +123,7 @@ async fn create_many(fx: &Fx) -> R<()> {
 }
 
 fn unchanged_resync_of_many_objects_writes_nothing_and_requests_stay_bounded() -> Result<(), Failed> {
-    let fx = setup("scale-guard")?;
+    let fx = setup_with_other("scale-guard")?;
     env::block_on(async {
         let n = N as f64;
         let ctrl = fx.start(Opts::default()).await?;

@@ -149,3 +149,41 @@ pub fn assert_absent(haystack: &[u8], needle: &str, what: &str) -> Result<(), Fa
     let found = haystack.windows(needle.len().max(1)).any(|w| w == needle.as_bytes());
     check(!found, format!("the secret canary leaked into {what}"))
 }
+
+/// The secret value of [`sealed_fixture`]: a search for it in any output
+/// finds a leak.
+pub const CANARY: &str = "canary-Zq8xW2pL9vT4";
+
+/// A SealedSecret (strict scope `prod/db`, the canary as `password`,
+/// `username: admin`) and the identity that opens it, in a fresh folder.
+pub struct Sealed {
+    pub dir: tempfile::TempDir,
+    pub key: std::path::PathBuf,
+    pub recipient: String,
+    pub file: std::path::PathBuf,
+}
+
+pub fn sealed_fixture() -> Result<Sealed, Failed> {
+    let dir = tempfile::tempdir()?;
+    let (key, recipient) = age_keygen(dir.path(), "k")?;
+    let file = dir.path().join("db.sealed.yaml");
+    Run::seal([
+        "secret",
+        "--name",
+        "db",
+        "--namespace",
+        "prod",
+        "--from-literal",
+        &format!("password={CANARY}"),
+        "--from-literal",
+        "username=admin",
+        "--from-literal",
+        "host=db.prod.svc",
+        "--age",
+        &recipient,
+        "-o",
+        &file.display().to_string(),
+    ])
+    .ok()?;
+    Ok(Sealed { dir, key, recipient, file })
+}
