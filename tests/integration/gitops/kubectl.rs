@@ -10,9 +10,8 @@ use std::path::{Path, PathBuf};
 use libtest_mimic::Failed;
 
 use super::{b64, documents, kustomize_app};
-use crate::cli::{CANARY, sealed_fixture};
 use crate::env;
-use crate::support::{Run, check, repo_root, tool};
+use crate::support::{CANARY, Run, check, repo_root, sealed_fixture, tool};
 
 /// What the docs say one range of kubectl versions does.
 struct Row {
