@@ -11,9 +11,14 @@ use std::process::ExitCode;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
+/// The repository root: this package sits one folder below it.
+fn repo_root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 fn main() -> ExitCode {
     let to_stdout = std::env::args().any(|a| a == "--stdout");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &repo_root();
     for (file, crd) in seal::api::crds() {
         let text = match render_crd(&crd) {
             Ok(t) => t,
@@ -104,11 +109,11 @@ fn install_manifest(root: &Path) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
+    use super::repo_root;
 
     #[test]
     fn install_manifest_is_up_to_date() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = &repo_root();
         let want = super::install_manifest(root).expect("the install manifest renders");
         let have = std::fs::read_to_string(root.join("deploy/install.yaml")).unwrap_or_default();
         assert!(have == want, "deploy/install.yaml is stale: run `cargo run --bin crdgen`");
@@ -116,7 +121,7 @@ mod tests {
 
     #[test]
     fn checked_in_crds_are_up_to_date() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+        let dir = repo_root().join("crds");
         for (file, crd) in seal::api::crds() {
             let want = super::render_crd(&crd).expect("render");
             let have = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
