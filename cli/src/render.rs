@@ -24,6 +24,11 @@
 //! directory walk and `functionConfig.files` stay under their root (the
 //! directory given; the function's working directory) once `..` and every
 //! symlink are resolved ([`resolve_under`]).
+//!
+//! Over 600 lines on purpose: the input walk, the ResourceList framing and
+//! the per-document decision are one pipeline whose bounds (root, sizes,
+//! "one bad object fails all") must be read together; its last hundred
+//! lines are its tests.
 
 use std::path::{Path, PathBuf};
 
