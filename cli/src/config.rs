@@ -73,19 +73,59 @@ pub fn creation_rule(config: &Path, file: &Path) -> Result<Option<CreationRule>,
     Ok(None)
 }
 
+/// The key types sops reads from a creation rule or a key group besides
+/// `age`. seal encrypts to age recipients only, and a key it left out would
+/// change who can decrypt: a key group without its PGP or KMS keys is a
+/// group age keys alone open, so a file meant to need two groups would
+/// open with one. A rule naming any of these is refused, never narrowed.
+const OTHER_KEY_TYPES: [&str; 8] =
+    ["pgp", "kms", "gcp_kms", "azure_keyvault", "hc_vault_transit_uri", "hc_vault", "hckms", "merge"];
+
+/// Refuses the first key type of `m` that seal does not implement (a field
+/// present with a value; an empty one is no key).
+fn only_age(m: &Map, place: impl Fn() -> String) -> Result<(), String> {
+    for field in OTHER_KEY_TYPES {
+        let set = match m.get(field) {
+            None | Some(Value::Null) => false,
+            Some(Value::Str(s)) => !s.trim().is_empty(),
+            Some(Value::List(l)) => !l.is_empty(),
+            Some(_) => true,
+        };
+        if set {
+            return Err(format!(
+                "{} has {field} keys: seal encrypts to age recipients only and does not leave other keys out, \
+                 as that would change who can decrypt the file; use age recipients, or sops for this rule",
+                place()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn parse_rule(r: &Map, config: &Path, i: usize) -> Result<CreationRule, String> {
     let mut out = CreationRule::default();
-    if let Some(Value::List(groups)) = r.get("key_groups") {
-        for g in groups {
-            if let Some(age) = g.as_map().and_then(|g| g.get("age")) {
-                out.groups.push(recipients(age));
+    let rule = || format!("{}: creation_rules[{i}]", config.display());
+    if let Some(groups) = r.get("key_groups") {
+        let Value::List(groups) = groups else { return Err(format!("{}.key_groups must be a list", rule())) };
+        for (j, g) in groups.iter().enumerate() {
+            let place = || format!("{}.key_groups[{j}]", rule());
+            let Some(g) = g.as_map() else { return Err(format!("{} must be a map of keys", place())) };
+            only_age(g, place)?;
+            let group = g.get("age").map(recipients).unwrap_or_default();
+            if group.is_empty() {
+                // sops: "Could not generate data key: [empty key group provided]".
+                return Err(format!("{} is an empty key group: give it at least one age recipient", place()));
             }
+            out.groups.push(group);
         }
         if let Some(t) = r.get("shamir_threshold") {
             out.shamir_threshold = threshold(t, out.groups.len(), config, i)?;
         }
-    } else if let Some(age) = r.get("age") {
-        out.groups.push(recipients(age));
+    } else {
+        only_age(r, rule)?;
+        if let Some(age) = r.get("age") {
+            out.groups.push(recipients(age));
+        }
     }
     for field in RULE_FIELDS {
         if let Some(v) = r.get(field).and_then(Value::as_str) {
@@ -122,6 +162,37 @@ fn threshold(v: &Value, groups: usize, config: &Path, i: usize) -> Result<usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_group_seal_cannot_fill_is_refused_never_dropped() {
+        // Two groups, one of them PGP: both were needed to decrypt. Dropping
+        // the PGP group would let the age key alone open the file.
+        let e = first_rule(
+            "creation_rules:\n  - key_groups:\n      - age: [age1a]\n      - pgp: [FP]\n    shamir_threshold: 2\n",
+        )
+        .err()
+        .expect("refused");
+        assert!(e.contains("key_groups[1]") && e.contains("pgp"), "{e}");
+        // PGP beside age in one group, and beside age at the top level.
+        let e = first_rule("creation_rules:\n  - key_groups:\n      - age: [age1a]\n        kms: [arn]\n")
+            .err()
+            .expect("refused");
+        assert!(e.contains("key_groups[0]") && e.contains("kms"), "{e}");
+        let e = first_rule("creation_rules:\n  - age: age1a\n    pgp: FP\n").err().expect("refused");
+        assert!(e.contains("creation_rules[0] has pgp"), "{e}");
+        // An empty group, or one whose age list is empty, is refused as sops does.
+        for text in
+            ["creation_rules:\n  - key_groups:\n      - {}\n", "creation_rules:\n  - key_groups:\n      - age: []\n"]
+        {
+            let e = first_rule(text).err().expect("refused");
+            assert!(e.contains("empty key group"), "{e}");
+        }
+        // An empty field of another type is no key, and age-only groups pass.
+        let ok = first_rule("creation_rules:\n  - key_groups:\n      - age: [age1a]\n        pgp: []\n      - age: [age1b]\n    shamir_threshold: 2\n")
+            .expect("age-only");
+        assert_eq!(ok.groups, vec![vec!["age1a".to_owned()], vec!["age1b".to_owned()]]);
+        assert_eq!(ok.shamir_threshold, 2);
+    }
 
     /// Parses the first creation rule of a `.sops.yaml` text.
     fn first_rule(text: &str) -> Result<CreationRule, String> {

@@ -37,6 +37,10 @@ pub fn trials() -> Vec<Trial> {
             "cli::sops_yaml_shamir_threshold_out_of_range_is_refused_with_exit_3",
             shamir::shamir_threshold_out_of_range_is_refused,
         ),
+        Trial::test(
+            "cli::sops_yaml_key_groups_seal_cannot_fill_are_refused_with_exit_3",
+            shamir::key_groups_seal_cannot_fill_are_refused,
+        ),
         Trial::test("cli::keygen_writes_a_private_identity_file", keygen_private_file),
         Trial::test("cli::flux_style_sops_secret_converts_to_a_sealed_secret", flux_secret_converts),
         Trial::test("cli::hostile_files_are_refused_with_exit_3_and_the_limit", hostile_files_refused),

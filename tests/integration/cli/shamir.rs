@@ -35,3 +35,33 @@ pub fn shamir_threshold_out_of_range_is_refused() -> Result<(), Failed> {
     let dec = sops_cmd(["-d", "s.enc.yaml"])?.dir(dir.path()).env("SOPS_AGE_KEY_FILE", &keys).ok()?;
     check(String::from_utf8(dec)?.contains("token: abc"), "sops decrypts with both groups' keys")
 }
+
+/// A creation rule with a key group seal cannot fill (PGP), beside an age
+/// group, both needed to decrypt: seal refuses it with exit 3 naming the
+/// group and the key type, and writes nothing. It used to keep the age
+/// group alone, writing a file the age key alone decrypts. An empty group
+/// is refused as sops refuses it.
+pub fn key_groups_seal_cannot_fill_are_refused() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let (_k1, r1) = age_keygen(dir.path(), "k1")?;
+    std::fs::write(dir.path().join("s.yaml"), "kind: Secret\nstringData:\n  token: abc\n")?;
+    let cases = [
+        (
+            format!("      - age: [{r1}]\n      - pgp: [85D77543B3D624B63CEA9E6DBC17301B491B3F21]\n"),
+            "key_groups[1] has pgp keys",
+        ),
+        (format!("      - age: [{r1}]\n      - {{}}\n"), "key_groups[1] is an empty key group"),
+    ];
+    for (groups, want) in cases {
+        std::fs::write(dir.path().join(".sops.yaml"), format!("creation_rules:\n  - key_groups:\n{groups}"))?;
+        let (code, out, err) = Run::seal(["encrypt", "s.yaml"]).dir(dir.path()).fails()?;
+        check(
+            code == 3 && err.contains(want) && out.is_empty(),
+            format!("expected exit 3 with {want:?} and no output: {code} {err}"),
+        )?;
+        // sops refuses these too (an unknown PGP key, an empty group).
+        let sops = sops_cmd(["-e", "s.yaml"])?.dir(dir.path()).fails()?;
+        check(sops.0 != 0 && sops.1.is_empty(), format!("sops refuses too: {} {}", sops.0, sops.2))?;
+    }
+    Ok(())
+}
