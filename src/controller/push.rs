@@ -141,10 +141,11 @@ async fn push(ps: &PushSecret, ctx: &Context, owner: &PushOwner) -> Result<(Acti
             (old.synced_push_secrets.clone(), Action::requeue(interval.min(Duration::from_secs(60))))
         }
         Err(PushError::Kube(e)) => {
-            // What was written before the failure is recorded all the same.
+            // What was written before the failure is recorded all the same
+            // (the reconcile itself is counted by the error policy).
             if record != old.pushed {
                 let extra = vec![("pushed", serde_json::json!(record))];
-                finish(ctx, ps, &update, extra, Action::await_change()).await?;
+                super::report::write(ctx, ps, &update, extra).await?;
             }
             return Err(e.into());
         }
