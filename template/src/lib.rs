@@ -32,6 +32,7 @@
 pub mod bytes;
 pub mod engine;
 mod functions;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod pkcs12;
 pub mod work;

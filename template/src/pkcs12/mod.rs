@@ -43,14 +43,14 @@ mod pem;
 mod write;
 
 use aes::cipher::KeyInit;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use sha1::Sha1;
 use sha2::digest::core_api::BlockSizeUser;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use zeroize::Zeroizing;
 
 use crypto::{bmp, decrypt, p12_kdf};
-use der::{Der, EXPLICIT0, IMPLICIT0, NULL, OCTETS, OID, SEQ, algorithm, der_uint, oid, tlv};
+use der::{Der, EXPLICIT0, IMPLICIT0, OCTETS, OID, SEQ, algorithm, oid};
 use pem::cert_ids;
 pub use pem::{PemBlock, order_chain, pem, pem_blocks};
 pub use write::encode;
@@ -254,7 +254,10 @@ pub fn decode(input: &[u8], password: &str, budget: &mut Budget) -> Result<Conte
 /// SEQUENCE of ContentInfo) with a valid one-iteration SHA-256 MAC under
 /// `password`: lets the tests and the `pkcs12_decode` fuzz target reach the
 /// parser behind the MAC with any content.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn with_mac(auth_safe: &[u8], password: &str) -> Vec<u8> {
+    use der::{NULL, der_uint, tlv};
+    use hmac::Hmac;
     let salt = [7u8; 8];
     let key = p12_kdf::<Sha256>(&bmp(password), &salt, 3, 1, 32);
     let digest = match <Hmac<Sha256> as KeyInit>::new_from_slice(&key) {

@@ -1,3 +1,4 @@
+use super::der::tlv;
 use super::*;
 
 const MODERN: &str = include_str!("../../testdata/pkcs12/modern.p12.b64");
