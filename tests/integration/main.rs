@@ -26,6 +26,7 @@ mod image;
 mod one_flow;
 mod process;
 mod scale;
+mod sops_functional;
 mod support;
 mod vault;
 
@@ -44,6 +45,7 @@ fn main() {
     let mut trials = Vec::new();
     trials.extend(cli::trials());
     trials.extend(compat::trials());
+    trials.extend(sops_functional::trials());
     trials.extend(edit_signals::trials());
     trials.extend(gitops::trials());
     trials.push(env::trial("env::smoke_control_plane_and_openbao_work", smoke));
