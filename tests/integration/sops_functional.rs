@@ -82,10 +82,7 @@ pub const NOT_YET: &[&str] = &[
     "set_yaml_file_string",
     "set_yaml_file_string_compat",
     "set_yaml_file_update",
-    "test_empty_keygroup",
     "test_ini_values_as_strings",
-    "test_no_keygroups",
-    "test_zero_keygroups",
     "unset_json_file",
     "unset_yaml_file",
 ];
