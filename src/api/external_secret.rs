@@ -344,7 +344,7 @@ pub struct GeneratorRef {
     /// `seal.dev/v1alpha1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
-    /// `Password` (the only generator seal has).
+    /// `Password`, `UUID` or `SSHKey`.
     pub kind: String,
     /// Its name.
     pub name: String,
