@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::Condition;
-use super::external_secret::SecretStoreRef;
+use super::external_secret::{GeneratorRef, SecretStoreRef};
 
 /// Desired state.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
@@ -42,11 +42,18 @@ pub struct PushSecretSpec {
     pub deletion_policy: Option<PushDeletionPolicy>,
 }
 
-/// The source.
+/// The source: exactly one of a Secret and a generator.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[schemars(extend("oneOf" = [{"required": ["secret"]}, {"required": ["generatorRef"]}]))]
 pub struct PushSelector {
     /// A Secret in the PushSecret's namespace.
-    pub secret: PushSecretRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<PushSecretRef>,
+    /// A generator (`Password`, `UUID`, `SSHKey`) in the PushSecret's
+    /// namespace: its values, under its keys (`password`, `uuid`,
+    /// `privateKey`/`publicKey`), the same within one refresh interval.
+    #[serde(default, rename = "generatorRef", skip_serializing_if = "Option::is_none")]
+    pub generator_ref: Option<GeneratorRef>,
 }
 
 /// A Secret by name.

@@ -129,7 +129,7 @@ async fn push(ps: &PushSecret, ctx: &Context, owner: &PushOwner) -> Result<(Acti
         },
     };
     let mut written = Vec::new();
-    let result = push_all(ctx, ps, owner, &mut written).await;
+    let result = push_all(ctx, ps, owner, interval, &mut written).await;
     let record = merge_record(&old.pushed, &written);
     let (synced, action) = match result {
         Ok(synced) => {
@@ -186,24 +186,12 @@ async fn push_all(
     ctx: &Context,
     ps: &PushSecret,
     owner: &PushOwner,
+    interval: Duration,
     written: &mut Vec<PushedPath>,
 ) -> Result<BTreeMap<String, Vec<String>>, PushError> {
     let client = &ctx.sources.client;
     let ns = &owner.namespace;
-    let src = &ps.spec.selector.secret.name;
-    let Some(secret) = Api::<Secret>::namespaced(client.clone(), ns).get_opt(src).await? else {
-        return Err(PushError::Refused(Reason::SecretNotFound, format!("Secret {ns}/{src} does not exist")));
-    };
-    if !push_allowed(secret.annotations(), &ps.name_any()) {
-        return Err(PushError::Refused(
-            Reason::SecretNotShared,
-            format!(
-                "Secret {ns}/{src} does not allow this PushSecret to push it: its owner must annotate it {ALLOW_PUSH_ANNOTATION}: \"{}\"",
-                ps.name_any()
-            ),
-        ));
-    }
-    let data = secret.data.unwrap_or_default();
+    let (data, src) = source_values(ctx, ps, ns, interval).await?;
     let status = ps.status.clone().unwrap_or_default();
     let mut synced = BTreeMap::new();
     for r in &ps.spec.secret_store_refs {
@@ -215,9 +203,8 @@ async fn push_all(
         for d in &ps.spec.data {
             let m = &d.match_;
             let value = data.get(&m.secret_key).ok_or_else(|| {
-                PushError::Refused(Reason::PropertyNotFound, format!("Secret {ns}/{src} has no key {:?}", m.secret_key))
+                PushError::Refused(Reason::PropertyNotFound, format!("{src} has no key {:?}", m.secret_key))
             })?;
-            let value = zeroize::Zeroizing::new(value.0.clone());
             let rr = &m.remote_ref;
             let req = PushRequest {
                 path: &rr.remote_key,
@@ -251,6 +238,58 @@ async fn push_all(
         synced.insert(st.display.clone(), keys);
     }
     Ok(synced)
+}
+
+/// The values to push, by key, and what they come from (for messages):
+/// the selected Secret, which must consent, or the selected generator's
+/// values of this refresh interval.
+async fn source_values(
+    ctx: &Context,
+    ps: &PushSecret,
+    ns: &str,
+    interval: Duration,
+) -> Result<(BTreeMap<String, zeroize::Zeroizing<Vec<u8>>>, String), PushError> {
+    use crate::sources::external_secret::{epoch, fetch::generator_values};
+    let selector = &ps.spec.selector;
+    match (&selector.secret, &selector.generator_ref) {
+        (Some(s), None) => {
+            let src = &s.name;
+            let Some(secret) = Api::<Secret>::namespaced(ctx.sources.client.clone(), ns).get_opt(src).await? else {
+                return Err(PushError::Refused(Reason::SecretNotFound, format!("Secret {ns}/{src} does not exist")));
+            };
+            if !push_allowed(secret.annotations(), &ps.name_any()) {
+                return Err(PushError::Refused(
+                    Reason::SecretNotShared,
+                    format!(
+                        "Secret {ns}/{src} does not allow this PushSecret to push it: its owner must annotate it {ALLOW_PUSH_ANNOTATION}: \"{}\"",
+                        ps.name_any()
+                    ),
+                ));
+            }
+            let data = secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, zeroize::Zeroizing::new(v.0)));
+            Ok((data.collect(), format!("Secret {ns}/{src}")))
+        }
+        (None, Some(g)) => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let uid = ps.uid().unwrap_or_default();
+            let values = generator_values(
+                &ctx.sources,
+                ns,
+                &uid,
+                g,
+                "spec.selector.generatorRef",
+                epoch(now.as_secs(), interval),
+            )
+            .await
+            .map_err(|e| PushError::Refused(e.reason(), e.to_string()))?;
+            let data = values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            Ok((data, format!("{} {ns}/{}", g.kind, g.name)))
+        }
+        _ => Err(PushError::Refused(
+            Reason::InvalidDocument,
+            "spec.selector: give exactly one of secret and generatorRef".to_owned(),
+        )),
+    }
 }
 
 /// A store reference's kind (default `SecretStore`) and name.

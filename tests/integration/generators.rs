@@ -3,7 +3,8 @@
 //! `privateKey`, `publicKey`), the private key is one `ssh-keygen` reads and
 //! derives the same public key from, values stay put across a reconcile
 //! within one refresh, and none of them reaches status or Events. A spec
-//! seal cannot honour (ESO's default RSA) is refused naming the field.
+//! seal cannot honour (ESO's default RSA) is refused naming the field. A
+//! PushSecret pushes a generator's values (`selector.generatorRef`).
 
 use std::time::Duration;
 
@@ -11,15 +12,62 @@ use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use kube::api::ListParams;
 use libtest_mimic::{Failed, Trial};
+use seal::api::push_secret::PushSecret;
 use serde_json::json;
 
 use crate::env::{self, ensure};
-use crate::fixtures::objects::{create, ready_of, wait_ready};
+use crate::fixtures::objects::{create, create_store, put_secret, ready_of, token_auth, vault, wait_ready};
 use crate::fixtures::{Opts, kubectl, setup};
 use crate::support::{Run, assert_absent, tool};
 
 pub fn trials() -> Vec<Trial> {
-    vec![env::trial("generators::uuid_and_ssh_key_generators_fill_eso_keys", uuid_and_ssh_key)]
+    vec![
+        env::trial("generators::uuid_and_ssh_key_generators_fill_eso_keys", uuid_and_ssh_key),
+        env::trial("generators::a_push_secret_pushes_a_generators_values", push_generated),
+    ]
+}
+
+/// ESO's PushSecret `selector.generatorRef`: the generator's values are
+/// pushed under its keys (no Secret, so no consent to ask), the same value
+/// at each push within one refresh interval, and none in the status.
+fn push_generated() -> Result<(), Failed> {
+    let fx = setup("gen-push")?;
+    let bao = env::bao()?;
+    env::block_on(async {
+        let mount = bao.enable_kv2().await?;
+        put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
+        create_store(&fx.stores(), "kv", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+        let uuids: Api<seal::api::generator::Uuid> = fx.app.api();
+        create(
+            &uuids,
+            json!({"apiVersion": "seal.dev/v1alpha1", "kind": "UUID", "metadata": {"name": "id"}, "spec": {}}),
+        )
+        .await?;
+        let pss: Api<PushSecret> = fx.app.api();
+        create(&pss, json!({"apiVersion": "seal.dev/v1alpha1", "kind": "PushSecret", "metadata": {"name": "push-id"},
+            "spec": {"refreshInterval": "1h", "secretStoreRefs": [{"name": "kv"}],
+                     "selector": {"generatorRef": {"apiVersion": "seal.dev/v1alpha1", "kind": "UUID", "name": "id"}},
+                     "data": [{"match": {"secretKey": "uuid", "remoteRef": {"remoteKey": "app/id", "property": "id"}}}]}}))
+        .await?;
+        let _ctrl = fx.start(Opts::default()).await?;
+        let obj = wait_ready(&pss, "push-id", "True", "Synced").await?;
+        let root = bao.root()?;
+        let remote: std::collections::BTreeMap<String, String> = vaultrs::kv2::read(&root, &mount, "app/id").await?;
+        let id = remote.get("id").cloned().unwrap_or_default();
+        ensure(
+            id.len() == 36 && id.as_bytes().get(14) == Some(&b'4'),
+            format!("a version 4 UUID in the store: {id:?}"),
+        )?;
+        assert_absent(&serde_json::to_vec(&obj)?, &id, "the PushSecret")?;
+        // Neither a Secret nor a generator: refused by the API server.
+        let out = kubectl(&fx.cluster.kubeconfig, &["-n", fx.ns(), "apply", "-f", "-"])
+            .stdin(
+                "apiVersion: seal.dev/v1alpha1\nkind: PushSecret\nmetadata: {name: neither}\nspec:\n  secretStoreRefs: [{name: kv}]\n  selector: {}\n",
+            )
+            .output()?;
+        ensure(!out.status.success(), "a PushSecret with an empty selector was accepted")?;
+        Ok::<_, Failed>(())
+    })
 }
 
 fn uuid_and_ssh_key() -> Result<(), Failed> {

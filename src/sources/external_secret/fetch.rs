@@ -83,7 +83,8 @@ pub async fn fetch(
         }
         if let Some(g) = df.source_ref.as_ref().and_then(|r| r.generator_ref.as_ref()) {
             let field = format!("spec.dataFrom[{i}].sourceRef.generatorRef");
-            for (key, value) in generate(ctx, es, g, &field, epoch).await? {
+            let (ns, uid) = (es.namespace().unwrap_or_default(), es.uid().unwrap_or_default());
+            for (key, value) in generator_values(ctx, &ns, &uid, g, &field, epoch).await? {
                 entry.0.insert(key.to_owned(), value);
             }
         }
@@ -112,15 +113,17 @@ pub async fn fetch(
 }
 
 /// A generator's values (`Password`, `UUID` or `SSHKey`, from the
-/// ExternalSecret's namespace) under ESO's keys for that generator, the
-/// same within one refresh epoch (see `sources::generator`). A spec that
+/// namespace `ns` of the object with UID `uid` that names it) under ESO's
+/// keys for that generator, the same within one refresh epoch (see
+/// `sources::generator`). A spec that
 /// cannot be honoured is refused before anything is drawn; each draw is
 /// bounded and cheap (a password of at most 1024 characters with no
 /// rejection loop, one UUID, one Ed25519 or P-256 key), so it runs here
 /// rather than on a blocking thread.
-async fn generate(
+pub(crate) async fn generator_values(
     ctx: &SourceContext,
-    es: &ExternalSecret,
+    ns: &str,
+    uid: &str,
     g: &GeneratorRef,
     field: &str,
     epoch: u64,
@@ -136,9 +139,7 @@ async fn generate(
         }
         .into());
     }
-    let ns = es.namespace().unwrap_or_default();
     let key = ctx.registry.hmac_key_bytes().ok_or(EsError::KeysNotLoaded)?;
-    let uid = es.uid().unwrap_or_default();
     let seed = format!("{}\0{uid}\0{}\0{epoch}", g.kind.to_ascii_lowercase(), g.name);
     let mut stream = generator::Stream::new(&key[..], seed.as_bytes());
     let impossible = |e: String| GeneratorError::Impossible {
@@ -147,14 +148,14 @@ async fn generate(
     };
     Ok(match g.kind.as_str() {
         "Password" => {
-            let p: Password = read_generator(ctx, &ns, g, field).await?;
+            let p: Password = read_generator(ctx, ns, g, field).await?;
             let value = generator::password(&p.spec, &mut stream).map_err(impossible)?;
             vec![("password", Zeroizing::new(value.as_bytes().to_vec()))]
         }
         "UUID" => {
             // Only its existence matters (ESO's spec is empty, and may be left out).
             let unavailable = |why: String| GeneratorError::Unavailable { field: field.to_owned(), why };
-            let api: kube::Api<Uuid> = kube::Api::namespaced(ctx.client.clone(), &ns);
+            let api: kube::Api<Uuid> = kube::Api::namespaced(ctx.client.clone(), ns);
             api.get_metadata_opt(&g.name)
                 .await
                 .map_err(|e| {
@@ -164,7 +165,7 @@ async fn generate(
             vec![("uuid", Zeroizing::new(generator::uuid(&mut stream).into_bytes()))]
         }
         _ => {
-            let k: SshKey = read_generator(ctx, &ns, g, field).await?;
+            let k: SshKey = read_generator(ctx, ns, g, field).await?;
             let pair = generator::ssh_key::generate(&k.spec, &mut stream).map_err(impossible)?;
             vec![
                 ("privateKey", Zeroizing::new(pair.private_key.as_bytes().to_vec())),
