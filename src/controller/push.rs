@@ -209,7 +209,7 @@ async fn push_all(
             let req = PushRequest {
                 path: &rr.remote_key,
                 property: rr.property.as_deref(),
-                value: &value,
+                value,
                 if_not_exists: ps.spec.update_policy == Some(PushUpdatePolicy::IfNotExists),
                 owner,
                 wrote_before: wrote_before(
