@@ -14,6 +14,7 @@ pub mod cipher;
 pub mod compare;
 pub mod dotenv;
 pub mod error;
+pub mod hybrid;
 pub mod json;
 pub mod limits;
 pub mod metadata;
@@ -518,5 +519,7 @@ impl<'r> Walk<'r> {
 
 #[cfg(test)]
 mod limits_tests;
+#[cfg(test)]
+mod cctv_tests;
 #[cfg(test)]
 mod tests;
