@@ -123,10 +123,14 @@ fn check(name: &str, v: &Vector) -> Result<(), String> {
             match (res, &v.expect) {
                 (Ok(_), Expect::Success(want)) if *want == digest => return Ok(()),
                 // The age crate still reads legacy stanzas without a short final line.
-                (Ok(_), Expect::HeaderFailure) if ["stanza_missing_body", "stanza_missing_final_line"].contains(&name) => {
+                (Ok(_), Expect::HeaderFailure)
+                    if ["stanza_missing_body", "stanza_missing_final_line"].contains(&name) =>
+                {
                     return Ok(());
                 }
-                (Err(e), Expect::ArmorFailure) if e.get_ref().is_some_and(|i| i.is::<ArmoredReadError>()) => return Ok(()),
+                (Err(e), Expect::ArmorFailure) if e.get_ref().is_some_and(|i| i.is::<ArmoredReadError>()) => {
+                    return Ok(());
+                }
                 (Err(_), Expect::PayloadFailure(want)) if *want == digest => return Ok(()),
                 (Ok(_), _) => format!("a payload with SHA-256 {}", hex::encode(digest)),
                 (Err(e), _) => format!("a payload error ({e}) after {} bytes", payload.len()),
@@ -135,7 +139,8 @@ fn check(name: &str, v: &Vector) -> Result<(), String> {
         Err(DecryptError::InvalidHeader) => {
             // The armor reader passes through input whose begin line is not
             // an armor line, so the age header parser refuses it instead.
-            let armor_begin = ["armor_garbage_leading", "armor_lowercase", "armor_whitespace_begin", "armor_wrong_type"];
+            let armor_begin =
+                ["armor_garbage_leading", "armor_lowercase", "armor_whitespace_begin", "armor_wrong_type"];
             if v.armored && armor_begin.contains(&name) && v.expect == Expect::ArmorFailure {
                 return Ok(());
             }

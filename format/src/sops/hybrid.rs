@@ -31,8 +31,8 @@ use age_core::primitives::{bech32_decode, bech32_encode};
 use age_core::secrecy::ExposeSecret;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::ChaCha20Poly1305;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use hkdf::{Hkdf, HkdfExtract};
 use ml_kem::kem::Decapsulate;
 use ml_kem::{B32, EncapsulateDeterministic, EncodedSizeUser, KemCore, MlKem768};
@@ -111,8 +111,11 @@ impl HybridRecipient {
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<HybridRecipient, KeyError> {
-        let encoded: Box<[u8; RECIPIENT_LEN]> =
-            bytes.to_vec().into_boxed_slice().try_into().map_err(|_| KeyError("an age1pq recipient holds 1216 bytes"))?;
+        let encoded: Box<[u8; RECIPIENT_LEN]> = bytes
+            .to_vec()
+            .into_boxed_slice()
+            .try_into()
+            .map_err(|_| KeyError("an age1pq recipient holds 1216 bytes"))?;
         let (ek_bytes, pk_x) = encoded.split_at(MLKEM_EK_LEN);
         if !mlkem_ek_is_canonical(ek_bytes) {
             return Err(KeyError("the ML-KEM-768 key is not canonical (a coefficient is not below q)"));
@@ -265,10 +268,8 @@ impl HybridIdentity {
         }
         let ss = combine(&ss_m, &ss_x, &ct_x, &self.pk_x);
         let (key, nonce) = key_schedule(&ss);
-        let opened = ChaCha20Poly1305::new((&*key).into()).decrypt((&*nonce).into(), Payload {
-            msg: &stanza.body,
-            aad: b"",
-        });
+        let opened =
+            ChaCha20Poly1305::new((&*key).into()).decrypt((&*nonce).into(), Payload { msg: &stanza.body, aad: b"" });
         let Ok(plain) = opened else { return Ok(None) };
         let plain = Zeroizing::new(plain);
         FileKey::try_init_with_mut(|k| {

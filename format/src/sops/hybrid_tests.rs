@@ -80,7 +80,10 @@ fn recipients_and_identities_of_the_wrong_shape_are_refused_without_panicking() 
     bytes[0] = 0x01;
     bytes[1] = (bytes[1] & 0xf0) | 0x0d;
     let s = bech32_encode(bech32::Hrp::parse_unchecked(RECIPIENT_HRP), &bytes);
-    assert_eq!(HybridRecipient::parse(&s).err(), Some(KeyError("the ML-KEM-768 key is not canonical (a coefficient is not below q)")));
+    assert_eq!(
+        HybridRecipient::parse(&s).err(),
+        Some(KeyError("the ML-KEM-768 key is not canonical (a coefficient is not below q)"))
+    );
     for bad in ["AGE-SECRET-KEY-PQ-1", "AGE-SECRET-KEY-1QQQQ", &SPEC_IDENTITY[..SPEC_IDENTITY.len() - 2]] {
         assert!(HybridIdentity::parse(bad).is_err(), "{bad:.25}");
     }

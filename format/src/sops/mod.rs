@@ -518,8 +518,10 @@ impl<'r> Walk<'r> {
 }
 
 #[cfg(test)]
-mod limits_tests;
-#[cfg(test)]
 mod cctv_tests;
+#[cfg(test)]
+mod hybrid_file_tests;
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod tests;
