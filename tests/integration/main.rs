@@ -24,6 +24,7 @@ mod fixtures;
 mod gitops;
 mod image;
 mod one_flow;
+mod pq;
 mod process;
 mod scale;
 mod support;
@@ -59,6 +60,7 @@ fn main() {
     trials.extend(adversarial_push::trials());
     trials.extend(adversarial_bounds::trials());
     trials.extend(one_flow::trials());
+    trials.extend(pq::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     env::shutdown();
     conclusion.exit();
