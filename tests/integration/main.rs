@@ -25,6 +25,7 @@ mod gitops;
 mod image;
 mod one_flow;
 mod pq;
+mod pq_controller;
 mod process;
 mod scale;
 mod support;
@@ -61,6 +62,7 @@ fn main() {
     trials.extend(adversarial_bounds::trials());
     trials.extend(one_flow::trials());
     trials.extend(pq::trials());
+    trials.extend(pq_controller::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     env::shutdown();
     conclusion.exit();
