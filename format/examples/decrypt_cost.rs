@@ -48,7 +48,8 @@ fn main() {
         ("x", Recipient::parse(&x.to_public().to_string()).expect("x"), &x_ids),
         ("h", Recipient::parse(&h.to_public().to_string()).expect("h"), &h_ids),
     ] {
-        let opts = EncryptOptions { groups: vec![vec![r]], shamir_threshold: 0, rule: rule.clone(), mac_only_encrypted: true };
+        let opts =
+            EncryptOptions { groups: vec![vec![r]], shamir_threshold: 0, rule: rule.clone(), mac_only_encrypted: true };
         let seal = || {
             let plain = sops::parse_plain(doc, Format::Yaml).expect("parse");
             sops::emit_encrypted(&sops::encrypt_document(plain, &opts).expect("encrypt"), Format::Yaml).expect("emit")

@@ -63,14 +63,14 @@ pub enum ClusterIdentity {
     /// `AGE-SECRET-KEY-1…`.
     X25519(age::x25519::Identity),
     /// `AGE-SECRET-KEY-PQ-1…`.
-    Hybrid(HybridIdentity),
+    Hybrid(Box<HybridIdentity>),
 }
 
 impl ClusterIdentity {
     /// Parses one identity line of either kind.
     pub fn parse(line: &str) -> Option<ClusterIdentity> {
         if line.starts_with("AGE-SECRET-KEY-PQ-1") {
-            HybridIdentity::parse(line).ok().map(ClusterIdentity::Hybrid)
+            HybridIdentity::parse(line).ok().map(|k| ClusterIdentity::Hybrid(Box::new(k)))
         } else {
             age::x25519::Identity::from_str(line).ok().map(ClusterIdentity::X25519)
         }
@@ -80,7 +80,7 @@ impl ClusterIdentity {
     pub fn generate(kind: KeyType) -> Result<ClusterIdentity, KeyError> {
         Ok(match kind {
             KeyType::X25519 => ClusterIdentity::X25519(age::x25519::Identity::generate()),
-            KeyType::Pq => ClusterIdentity::Hybrid(HybridIdentity::generate().map_err(|_| KeyError::Random)?),
+            KeyType::Pq => ClusterIdentity::Hybrid(Box::new(HybridIdentity::generate().map_err(|_| KeyError::Random)?)),
         })
     }
 
@@ -347,7 +347,7 @@ impl KeyRegistry {
         for k in &st.keys {
             match &k.identity {
                 ClusterIdentity::X25519(id) => ids.push(id.clone()),
-                ClusterIdentity::Hybrid(id) => ids.push_hybrid(id.clone()),
+                ClusterIdentity::Hybrid(id) => ids.push_hybrid(id.as_ref().clone()),
             }
         }
         ids

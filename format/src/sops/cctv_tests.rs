@@ -83,7 +83,7 @@ fn parse(path: &Path) -> Vector {
 
 enum AnyIdentity {
     X25519(age::x25519::Identity),
-    Hybrid(HybridIdentity),
+    Hybrid(Box<HybridIdentity>),
 }
 
 fn identities(v: &Vector) -> Vec<AnyIdentity> {
@@ -91,7 +91,7 @@ fn identities(v: &Vector) -> Vec<AnyIdentity> {
         .iter()
         .map(|s| {
             if s.starts_with("AGE-SECRET-KEY-PQ-1") {
-                AnyIdentity::Hybrid(HybridIdentity::parse(s).unwrap())
+                AnyIdentity::Hybrid(Box::new(HybridIdentity::parse(s).unwrap()))
             } else {
                 AnyIdentity::X25519(age::x25519::Identity::from_str(s).unwrap())
             }
@@ -111,7 +111,7 @@ fn check(name: &str, v: &Vector) -> Result<(), String> {
         } else {
             d.decrypt(ids.iter().map(|i| match i {
                 AnyIdentity::X25519(k) => k as &dyn Identity,
-                AnyIdentity::Hybrid(k) => k as &dyn Identity,
+                AnyIdentity::Hybrid(k) => k.as_ref() as &dyn Identity,
             }))
         }
     });
