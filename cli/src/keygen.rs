@@ -1,18 +1,26 @@
-//! `seal keygen`: a new age identity, written to a file (0600) or stdout.
+//! `seal keygen`: a new age identity (X25519, or with `--pq` the hybrid
+//! ML-KEM-768 + X25519 one), written to a file (0600) or stdout.
 
 use std::io::Write;
 use std::path::Path;
+
+use zeroize::Zeroizing;
 
 use crate::Failure;
 use crate::common::write_stdout;
 
 /// `seal keygen`.
-pub fn run(output: Option<&Path>) -> Result<(), Failure> {
+pub fn run(output: Option<&Path>, pq: bool) -> Result<(), Failure> {
     use age::secrecy::ExposeSecret;
-    let id = age::x25519::Identity::generate();
-    let recipient = id.to_public().to_string();
+    let (recipient, secret) = if pq {
+        let id = seal_format::sops::hybrid::HybridIdentity::generate().map_err(|e| Failure::general(e.to_string()))?;
+        (id.to_public().to_string(), id.to_secret_string())
+    } else {
+        let id = age::x25519::Identity::generate();
+        (id.to_public().to_string(), Zeroizing::new(id.to_string().expose_secret().to_owned()))
+    };
     let created = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
-    let text = format!("# created: {created}\n# public key: {recipient}\n{}\n", id.to_string().expose_secret());
+    let text = Zeroizing::new(format!("# created: {created}\n# public key: {recipient}\n{}\n", &*secret));
     match output {
         Some(path) => {
             use std::os::unix::fs::OpenOptionsExt;

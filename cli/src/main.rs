@@ -104,6 +104,9 @@ enum Command {
         /// Write the identity to this file (mode 0600) instead of stdout.
         #[arg(short, long, env = "SEAL_KEYGEN_OUTPUT")]
         output: Option<PathBuf>,
+        /// A post-quantum hybrid identity (ML-KEM-768 + X25519, `AGE-SECRET-KEY-PQ-1…`, recipient `age1pq1…`).
+        #[arg(long)]
+        pq: bool,
     },
     /// Encrypt a file (the `sops -e` equivalent).
     Encrypt(encrypt::EncryptArgs),
@@ -186,7 +189,7 @@ pub struct RuleArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Keygen { output } => keygen::run(output.as_deref()),
+        Command::Keygen { output, pq } => keygen::run(output.as_deref(), pq),
         Command::Encrypt(a) => encrypt::run(a),
         Command::Decrypt(a) => decrypt::run(a),
         Command::Edit(a) => edit::run(a),

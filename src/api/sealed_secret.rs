@@ -132,9 +132,20 @@ pub(crate) fn schema_of<T: JsonSchema>() -> JSONSchemaProps {
     serde_json::from_value(value).unwrap_or_default()
 }
 
-/// Longest wrapped data key (armored age file) accepted in a `sops` block:
-/// one for a 32-byte key is about 350 bytes.
-pub const MAX_ENC_LENGTH: i64 = 2048;
+/// Longest wrapped data key (armored age file) accepted in a `sops` block.
+/// seal and sops write one recipient per file, and the age library adds a
+/// grease stanza of at most about 210 bytes: an X25519 file is about 350
+/// bytes armored, a post-quantum hybrid (`mlkem768x25519`) one at most
+/// about 2,650 (its stanza alone is 1,557 bytes before armor). Re-derived
+/// for the hybrid stanza, not just raised: with [`MAX_AGE_ENTRIES`] entries
+/// the block stays under 64 × (4 + 2) KiB = 384 KiB, a quarter of an
+/// object's 1.5 MiB.
+pub const MAX_ENC_LENGTH: i64 = 4096;
+/// Longest recipient: a hybrid `age1pq1…` is 1,959 characters (an X25519
+/// one 62).
+pub const MAX_RECIPIENT_LENGTH: i64 = 2048;
+/// Longest field of another back end's entry (kept, never used).
+pub const MAX_OTHER_FIELD_LENGTH: i64 = 2048;
 /// Most age recipients in the flat `age` list.
 pub const MAX_AGE_ENTRIES: i64 = 64;
 /// Most key groups, and most age recipients in each.
@@ -172,7 +183,7 @@ fn sops_schema() -> JSONSchemaProps {
     };
     let age_entry = object(
         vec![
-            ("recipient", string(256, "An age recipient (age1…).")),
+            ("recipient", string(MAX_RECIPIENT_LENGTH, "An age recipient (age1… or age1pq1…).")),
             ("enc", string(MAX_ENC_LENGTH, "The data key, encrypted to the recipient (armored age file).")),
         ],
         "The data key wrapped for one recipient.",
@@ -188,7 +199,7 @@ fn sops_schema() -> JSONSchemaProps {
                 max_properties: Some(8),
                 additional_properties: Some(
                     k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrBool::Schema(
-                        Box::new(string(MAX_ENC_LENGTH, "A field of the back end's entry.")),
+                        Box::new(string(MAX_OTHER_FIELD_LENGTH, "A field of the back end's entry.")),
                     ),
                 ),
                 ..Default::default()

@@ -20,6 +20,12 @@ pub struct Args {
     /// duration such as 720h, or whole days such as 30d).
     #[arg(long, env = "SEAL_KEY_RENEW_PERIOD", default_value = "30d", value_parser = parse_period)]
     pub key_renew_period: Duration,
+    /// The kind of age key generated at first start and at each renewal:
+    /// `pq` (hybrid ML-KEM-768 + X25519, `age1pq1…`) or `x25519` (`age1…`).
+    /// A change renews at once; older keys of either kind keep decrypting.
+    /// Unset: `pq` for a cluster without keys, else the newest key's kind.
+    #[arg(long, env = "SEAL_KEY_TYPE", value_enum)]
+    pub key_type: Option<crate::key_registry::KeyType>,
     /// How many objects are reconciled at once. A reconcile mostly waits
     /// on the API server (a read, the apply, the status write), so this is
     /// what bounds the throughput on a large backlog; see docs/scale.md.

@@ -37,6 +37,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
     let Args {
         namespace,
         key_renew_period,
+        key_type,
         concurrency,
         metrics_address,
         log_format: _,
@@ -63,7 +64,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
         .map_err(explain_trust)?
         .with_layer(&CountApiRequests(metrics.clone()))
         .build();
-    let registry = Arc::new(KeyRegistry::new(client.clone(), &namespace, key_renew_period));
+    let registry = Arc::new(KeyRegistry::new(client.clone(), &namespace, key_renew_period, key_type));
 
     let http = Arc::new(HttpState {
         metrics: metrics.clone(),

@@ -19,6 +19,7 @@ use kube::{Api, Client};
 use zeroize::Zeroizing;
 
 use seal_format::sops::Identities;
+use seal_format::sops::hybrid::HybridIdentity;
 
 pub use crate::api::annotations::{CREATED_AT_ANNOTATION, KEY_LABEL};
 /// Value of [`KEY_LABEL`].
@@ -47,11 +48,73 @@ pub enum KeyError {
     MalformedHmacKey(String),
 }
 
+/// The kind of key the controller generates (`--key-type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyType {
+    /// The post-quantum hybrid ML-KEM-768 + X25519 (`age1pq1…`).
+    Pq,
+    /// Classic X25519 (`age1…`).
+    X25519,
+}
+
+/// A loaded identity of either kind. No `Debug`.
+#[derive(Clone)]
+pub enum ClusterIdentity {
+    /// `AGE-SECRET-KEY-1…`.
+    X25519(age::x25519::Identity),
+    /// `AGE-SECRET-KEY-PQ-1…`.
+    Hybrid(Box<HybridIdentity>),
+}
+
+impl ClusterIdentity {
+    /// Parses one identity line of either kind.
+    pub fn parse(line: &str) -> Option<ClusterIdentity> {
+        if line.starts_with("AGE-SECRET-KEY-PQ-1") {
+            HybridIdentity::parse(line).ok().map(|k| ClusterIdentity::Hybrid(Box::new(k)))
+        } else {
+            age::x25519::Identity::from_str(line).ok().map(ClusterIdentity::X25519)
+        }
+    }
+
+    /// A new identity of `kind`.
+    pub fn generate(kind: KeyType) -> Result<ClusterIdentity, KeyError> {
+        Ok(match kind {
+            KeyType::X25519 => ClusterIdentity::X25519(age::x25519::Identity::generate()),
+            KeyType::Pq => ClusterIdentity::Hybrid(Box::new(HybridIdentity::generate().map_err(|_| KeyError::Random)?)),
+        })
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> KeyType {
+        match self {
+            ClusterIdentity::X25519(_) => KeyType::X25519,
+            ClusterIdentity::Hybrid(_) => KeyType::Pq,
+        }
+    }
+
+    /// Its public recipient.
+    pub fn recipient(&self) -> String {
+        match self {
+            ClusterIdentity::X25519(k) => k.to_public().to_string(),
+            ClusterIdentity::Hybrid(k) => k.to_public().to_string(),
+        }
+    }
+
+    /// The identity line (secret).
+    fn secret_line(&self) -> Zeroizing<String> {
+        use age::secrecy::ExposeSecret;
+        match self {
+            ClusterIdentity::X25519(k) => Zeroizing::new(k.to_string().expose_secret().to_owned()),
+            ClusterIdentity::Hybrid(k) => k.to_secret_string(),
+        }
+    }
+}
+
 /// One loaded identity and where it came from.
 struct LoadedKey {
     secret: String,
     created: String,
-    identity: age::x25519::Identity,
+    identity: ClusterIdentity,
 }
 
 #[derive(Default)]
@@ -66,13 +129,23 @@ pub struct KeyRegistry {
     client: Client,
     namespace: String,
     renew_period: Duration,
+    /// `None`: hybrid for a new cluster, else the kind of the newest key.
+    key_type: Option<KeyType>,
     state: RwLock<State>,
 }
 
 impl KeyRegistry {
-    /// A registry for keys in `namespace`, renewed every `renew_period`.
-    pub fn new(client: Client, namespace: &str, renew_period: Duration) -> KeyRegistry {
-        KeyRegistry { client, namespace: namespace.to_owned(), renew_period, state: RwLock::new(State::default()) }
+    /// A registry for keys in `namespace`, renewed every `renew_period`
+    /// with keys of `key_type` (`None`: hybrid for a cluster without keys,
+    /// else the kind of its newest key).
+    pub fn new(client: Client, namespace: &str, renew_period: Duration, key_type: Option<KeyType>) -> KeyRegistry {
+        KeyRegistry {
+            client,
+            namespace: namespace.to_owned(),
+            renew_period,
+            key_type,
+            state: RwLock::new(State::default()),
+        }
     }
 
     /// A registry that already holds `identities` (newest first) and the
@@ -86,10 +159,20 @@ impl KeyRegistry {
         let keys = identities
             .into_iter()
             .enumerate()
-            .map(|(i, identity)| LoadedKey { secret: format!("preloaded-{i}"), created: String::new(), identity })
+            .map(|(i, identity)| LoadedKey {
+                secret: format!("preloaded-{i}"),
+                created: String::new(),
+                identity: ClusterIdentity::X25519(identity),
+            })
             .collect();
         let state = State { keys, hmac: Some(Zeroizing::new(hmac)) };
-        KeyRegistry { client, namespace: namespace.to_owned(), renew_period: Duration::MAX, state: RwLock::new(state) }
+        KeyRegistry {
+            client,
+            namespace: namespace.to_owned(),
+            renew_period: Duration::MAX,
+            key_type: Some(KeyType::X25519),
+            state: RwLock::new(state),
+        }
     }
 
     /// The controller's namespace.
@@ -97,22 +180,26 @@ impl KeyRegistry {
         &self.namespace
     }
 
-    /// Loads every labelled key; creates a key when there is none or the
-    /// newest is older than the renew period; makes sure the HMAC key
-    /// exists; publishes the recipients. Safe to call repeatedly.
+    /// Loads every labelled key; creates a key when there is none, the
+    /// newest is older than the renew period, or the newest is not of the
+    /// kind `--key-type` names (a cluster moves from X25519 to hybrid by
+    /// this renewal: its older keys stay loaded to decrypt); makes sure the
+    /// HMAC key exists; publishes the recipients. Safe to call repeatedly.
     pub async fn sync(&self) -> Result<(), KeyError> {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
         let mut keys = self.load(&secrets).await?;
         let newest_age = keys.first().and_then(|k| age_of(&k.created));
-        if keys.is_empty() || newest_age.is_some_and(|a| a >= self.renew_period) {
-            self.generate(&secrets).await?;
+        let newest_kind = keys.first().map(|k| k.identity.kind());
+        let kind = next_key_type(self.key_type, newest_kind);
+        if newest_kind != Some(kind) || newest_age.is_some_and(|a| a >= self.renew_period) {
+            self.generate(&secrets, kind).await?;
             keys = self.load(&secrets).await?;
-            tracing::info!(keys = keys.len(), "generated a new age key");
+            tracing::info!(keys = keys.len(), key_type = ?kind, "generated a new age key");
         }
         let hmac = self.hmac_key(&secrets).await?;
         // Only the newest key is published for sealing; older ones stay
         // loaded to decrypt what was sealed to them (retired).
-        let active: Vec<String> = keys.iter().take(1).map(|k| k.identity.to_public().to_string()).collect();
+        let active: Vec<String> = keys.iter().take(1).map(|k| k.identity.recipient()).collect();
         self.publish(&active).await?;
         let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
         st.keys = keys;
@@ -162,13 +249,13 @@ impl KeyRegistry {
             for (field, value) in s.data.iter().flatten() {
                 let text = Zeroizing::new(String::from_utf8_lossy(&value.0).into_owned());
                 for line in text.lines().map(str::trim) {
-                    if line.starts_with("AGE-SECRET-KEY-1") {
-                        match age::x25519::Identity::from_str(line) {
-                            Ok(identity) => {
+                    if line.starts_with("AGE-SECRET-KEY-1") || line.starts_with("AGE-SECRET-KEY-PQ-1") {
+                        match ClusterIdentity::parse(line) {
+                            Some(identity) => {
                                 found += 1;
                                 keys.push(LoadedKey { secret: name.clone(), created: created.clone(), identity });
                             }
-                            Err(_) => {
+                            None => {
                                 tracing::warn!(secret = %name, field = %field, "ignoring an invalid age identity")
                             }
                         }
@@ -184,16 +271,15 @@ impl KeyRegistry {
         Ok(keys)
     }
 
-    async fn generate(&self, secrets: &Api<Secret>) -> Result<(), KeyError> {
-        use age::secrecy::ExposeSecret;
-        let id = age::x25519::Identity::generate();
+    async fn generate(&self, secrets: &Api<Secret>, kind: KeyType) -> Result<(), KeyError> {
+        let id = ClusterIdentity::generate(kind)?;
         let now = chrono::Utc::now();
         let name = format!("seal-key-{}", now.format("%Y%m%d%H%M%S"));
         let text = Zeroizing::new(format!(
             "# created: {}\n# public key: {}\n{}\n",
             now.to_rfc3339(),
-            id.to_public(),
-            id.to_string().expose_secret()
+            id.recipient(),
+            &*id.secret_line()
         ));
         let secret = Secret {
             metadata: ObjectMeta {
@@ -259,7 +345,10 @@ impl KeyRegistry {
         let st = self.state.read().unwrap_or_else(|p| p.into_inner());
         let mut ids = Identities::new();
         for k in &st.keys {
-            ids.push(k.identity.clone());
+            match &k.identity {
+                ClusterIdentity::X25519(id) => ids.push(id.clone()),
+                ClusterIdentity::Hybrid(id) => ids.push_hybrid(id.as_ref().clone()),
+            }
         }
         ids
     }
@@ -268,13 +357,13 @@ impl KeyRegistry {
     /// are retired: still loaded to decrypt, never published.
     pub fn recipients(&self) -> Vec<String> {
         let st = self.state.read().unwrap_or_else(|p| p.into_inner());
-        st.keys.iter().take(1).map(|k| k.identity.to_public().to_string()).collect()
+        st.keys.iter().take(1).map(|k| k.identity.recipient()).collect()
     }
 
     /// Every loaded key's recipient, newest first (what can decrypt).
     pub fn all_recipients(&self) -> Vec<String> {
         let st = self.state.read().unwrap_or_else(|p| p.into_inner());
-        st.keys.iter().map(|k| k.identity.to_public().to_string()).collect()
+        st.keys.iter().map(|k| k.identity.recipient()).collect()
     }
 
     /// How many identities are loaded.
@@ -291,6 +380,14 @@ impl KeyRegistry {
     pub fn hmac_key_bytes(&self) -> Option<Zeroizing<[u8; 32]>> {
         self.state.read().unwrap_or_else(|p| p.into_inner()).hmac.clone()
     }
+}
+
+/// The kind of the next key: the one `--key-type` names; without the flag,
+/// hybrid for a cluster that has no key yet and the newest key's kind for
+/// one that has (so upgrading the controller never changes the recipient
+/// teams seal to: a hybrid cluster key needs hybrid team keys).
+pub fn next_key_type(flag: Option<KeyType>, newest: Option<KeyType>) -> KeyType {
+    flag.or(newest).unwrap_or(KeyType::Pq)
 }
 
 /// Clock skew tolerated on a key's date.
@@ -325,6 +422,29 @@ fn age_of(created: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_cluster_gets_a_hybrid_key_an_existing_one_keeps_its_kind_unless_the_flag_names_another() {
+        assert_eq!(next_key_type(None, None), KeyType::Pq);
+        assert_eq!(next_key_type(None, Some(KeyType::X25519)), KeyType::X25519);
+        assert_eq!(next_key_type(None, Some(KeyType::Pq)), KeyType::Pq);
+        assert_eq!(next_key_type(Some(KeyType::Pq), Some(KeyType::X25519)), KeyType::Pq);
+        assert_eq!(next_key_type(Some(KeyType::X25519), None), KeyType::X25519);
+        assert_eq!(next_key_type(Some(KeyType::X25519), Some(KeyType::Pq)), KeyType::X25519);
+    }
+
+    #[test]
+    fn key_secret_lines_of_either_kind_parse_and_give_their_recipient() {
+        let pq = ClusterIdentity::generate(KeyType::Pq).expect("pq");
+        let x = ClusterIdentity::generate(KeyType::X25519).expect("x25519");
+        for id in [&pq, &x] {
+            let back = ClusterIdentity::parse(&id.secret_line()).expect("parses");
+            assert_eq!(back.kind(), id.kind());
+            assert_eq!(back.recipient(), id.recipient());
+        }
+        assert!(pq.recipient().starts_with("age1pq1") && !x.recipient().starts_with("age1pq1"));
+        assert!(ClusterIdentity::parse("AGE-SECRET-KEY-PQ-1QQQQ").is_none());
+    }
 
     #[test]
     fn key_dates_in_the_future_or_malformed_are_refused() {

@@ -25,6 +25,8 @@ mod generators;
 mod gitops;
 mod image;
 mod one_flow;
+mod pq;
+mod pq_controller;
 mod process;
 mod scale;
 mod sops_functional;
@@ -63,6 +65,8 @@ fn main() {
     trials.extend(adversarial_push::trials());
     trials.extend(adversarial_bounds::trials());
     trials.extend(one_flow::trials());
+    trials.extend(pq::trials());
+    trials.extend(pq_controller::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     env::shutdown();
     conclusion.exit();

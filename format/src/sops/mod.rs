@@ -14,6 +14,7 @@ pub mod cipher;
 pub mod compare;
 pub mod dotenv;
 pub mod error;
+pub mod hybrid;
 pub mod json;
 pub mod limits;
 pub mod metadata;
@@ -516,6 +517,10 @@ impl<'r> Walk<'r> {
     }
 }
 
+#[cfg(test)]
+mod cctv_tests;
+#[cfg(test)]
+mod hybrid_file_tests;
 #[cfg(test)]
 mod limits_tests;
 #[cfg(test)]

@@ -10,40 +10,95 @@ use zeroize::Zeroizing;
 
 use super::cipher::DataKey;
 use super::error::Error;
+use super::hybrid::{HybridIdentity, HybridRecipient};
 use super::metadata::{AgeEntry, KeyGroup, Metadata};
 
-/// A parsed age X25519 recipient.
+/// A parsed age recipient: X25519 (`age1…`) or the post-quantum hybrid
+/// `mlkem768x25519` (`age1pq1…`).
 #[derive(Clone)]
 pub struct Recipient {
     text: String,
-    key: age::x25519::Recipient,
+    key: RecipientKey,
+}
+
+#[derive(Clone)]
+enum RecipientKey {
+    X25519(age::x25519::Recipient),
+    Hybrid(Box<HybridRecipient>),
 }
 
 impl Recipient {
-    /// Parses an `age1…` recipient (trimmed, as sops does).
+    /// Parses an `age1…` or `age1pq1…` recipient (trimmed, as sops does).
     pub fn parse(s: &str) -> Result<Recipient, Error> {
         let text = s.trim().to_owned();
-        let key = age::x25519::Recipient::from_str(&text).map_err(|e| Error::Recipient {
-            recipient: text.clone(),
-            reason: if text.starts_with("ssh-") || text.starts_with("age1") && text.matches('1').count() > 1 {
-                "SSH and plugin recipients are not supported by seal; use an age X25519 recipient (age1…)".into()
+        let refuse = |reason: String| Error::Recipient { recipient: text.clone(), reason };
+        if text.starts_with("age1pq1") {
+            let key = HybridRecipient::parse(&text)
+                .map_err(|e| refuse(format!("not a valid post-quantum age recipient ({e})")))?;
+            return Ok(Recipient { key: RecipientKey::Hybrid(Box::new(key)), text });
+        }
+        if text.starts_with("age1tag1") || text.starts_with("age1tagpq1") {
+            return Err(refuse(
+                "age's tagged (hardware-key) recipients are not supported by seal; use an age X25519 (age1…) or hybrid (age1pq1…) recipient".into(),
+            ));
+        }
+        let key = age::x25519::Recipient::from_str(&text).map_err(|e| {
+            refuse(if text.starts_with("ssh-") || text.starts_with("age1") && text.matches('1').count() > 1 {
+                "SSH and plugin recipients are not supported by seal; use an age X25519 (age1…) or hybrid (age1pq1…) recipient".into()
             } else {
                 format!("not a valid age recipient ({e})")
-            },
+            })
         })?;
-        Ok(Recipient { text, key })
+        Ok(Recipient { text, key: RecipientKey::X25519(key) })
     }
 
     /// The recipient string.
     pub fn as_str(&self) -> &str {
         &self.text
     }
+
+    /// True for a post-quantum hybrid (`age1pq1…`) recipient.
+    pub fn is_post_quantum(&self) -> bool {
+        matches!(self.key, RecipientKey::Hybrid(_))
+    }
+
+    fn as_dyn(&self) -> &dyn age::Recipient {
+        match &self.key {
+            RecipientKey::X25519(k) => k,
+            RecipientKey::Hybrid(k) => k.as_ref(),
+        }
+    }
 }
 
-/// A set of age identities that may decrypt data keys. No `Debug`.
+/// Refuses a set of recipients that mixes post-quantum hybrid and classic
+/// X25519 keys, as age does for the recipients of one file: the data key
+/// wrapped for the X25519 one would fall to a quantum computer, and with it
+/// every value, so the hybrid ones would protect nothing.
+pub fn check_not_mixed<'a>(recipients: impl IntoIterator<Item = &'a Recipient>) -> Result<(), Error> {
+    let (mut pq, mut classic) = (None, None);
+    for r in recipients {
+        let slot = if r.is_post_quantum() { &mut pq } else { &mut classic };
+        slot.get_or_insert(r);
+    }
+    if let (Some(_), Some(c)) = (pq, classic) {
+        return Err(Error::Recipient {
+            recipient: c.as_str().to_owned(),
+            reason: "a file cannot be sealed to both post-quantum (age1pq1…) and classic X25519 (age1…) recipients: \
+                     the X25519 copy of the data key would fall to a quantum computer and undo the hybrid ones. \
+                     A hybrid cluster key needs hybrid team keys too: make them with `seal keygen --pq`, \
+                     or seal to X25519 recipients only"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// A set of age identities (X25519 and hybrid) that may decrypt data keys.
+/// No `Debug`.
 #[derive(Clone, Default)]
 pub struct Identities {
     keys: Vec<age::x25519::Identity>,
+    hybrid: Vec<HybridIdentity>,
 }
 
 impl Identities {
@@ -52,13 +107,19 @@ impl Identities {
         Identities::default()
     }
 
-    /// Adds one identity.
+    /// Adds one X25519 identity.
     pub fn push(&mut self, id: age::x25519::Identity) {
         self.keys.push(id);
     }
 
-    /// Parses identity text: one `AGE-SECRET-KEY-1…` per line; blank lines
-    /// and `#` comments skipped; anything else is an error naming the line.
+    /// Adds one post-quantum hybrid identity.
+    pub fn push_hybrid(&mut self, id: HybridIdentity) {
+        self.hybrid.push(id);
+    }
+
+    /// Parses identity text: one `AGE-SECRET-KEY-1…` or
+    /// `AGE-SECRET-KEY-PQ-1…` per line; blank lines and `#` comments
+    /// skipped; anything else is an error naming the line.
     pub fn add_text(&mut self, text: &str, source: &str) -> Result<usize, Error> {
         let mut n = 0;
         for (i, line) in text.lines().enumerate() {
@@ -66,9 +127,20 @@ impl Identities {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
+            if line.get(..19).is_some_and(|p| p.eq_ignore_ascii_case("AGE-SECRET-KEY-PQ-1")) {
+                let id = HybridIdentity::parse(line).map_err(|e| {
+                    Error::NoMatchingKey(format!(
+                        "{source}, line {}: not a valid post-quantum age identity ({e})",
+                        i + 1
+                    ))
+                })?;
+                self.hybrid.push(id);
+                n += 1;
+                continue;
+            }
             let id = age::x25519::Identity::from_str(line).map_err(|_| {
                 Error::NoMatchingKey(format!(
-                    "{source}, line {}: not an age identity (expected AGE-SECRET-KEY-1…)",
+                    "{source}, line {}: not an age identity (expected AGE-SECRET-KEY-1… or AGE-SECRET-KEY-PQ-1…)",
                     i + 1
                 ))
             })?;
@@ -80,28 +152,30 @@ impl Identities {
 
     /// How many identities are loaded.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.keys.len() + self.hybrid.len()
     }
 
     /// True when none are loaded.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.len() == 0
     }
 
     /// The public recipients of the loaded identities.
     pub fn recipients(&self) -> Vec<String> {
-        self.keys.iter().map(|k| k.to_public().to_string()).collect()
+        let classic = self.keys.iter().map(|k| k.to_public().to_string());
+        classic.chain(self.hybrid.iter().map(|k| k.to_public().to_string())).collect()
     }
 
     fn as_dyn(&self) -> impl Iterator<Item = &dyn age::Identity> {
-        self.keys.iter().map(|k| k as &dyn age::Identity)
+        let classic = self.keys.iter().map(|k| k as &dyn age::Identity);
+        classic.chain(self.hybrid.iter().map(|k| k as &dyn age::Identity))
     }
 }
 
 /// Encrypts `secret` to one recipient as an armored age file.
 pub fn wrap(secret: &[u8], recipient: &Recipient) -> Result<String, Error> {
-    let enc = age::Encryptor::with_recipients(std::iter::once(&recipient.key as &dyn age::Recipient))
-        .map_err(|e| Error::Wrap(e.to_string()))?;
+    let enc =
+        age::Encryptor::with_recipients(std::iter::once(recipient.as_dyn())).map_err(|e| Error::Wrap(e.to_string()))?;
     let mut out = Vec::with_capacity(400);
     let io = |e: std::io::Error| Error::Wrap(e.to_string());
     let armor = ArmoredWriter::wrap_output(&mut out, Format::AsciiArmor).map_err(io)?;
@@ -115,17 +189,45 @@ pub fn wrap(secret: &[u8], recipient: &Recipient) -> Result<String, Error> {
     Ok(s)
 }
 
-/// Largest wrapped data key accepted (an age file of one or two stanzas and
-/// a 32-byte key is a few hundred bytes).
-pub const MAX_AGE_FILE: usize = 16 * 1024;
-/// Most stanzas an age file may have: each costs an X25519 operation per
-/// identity, so thousands of them would make one document slow for all.
+/// Most stanzas one age file may have. sops and seal write one per file
+/// (one file per recipient); the `age` tool writes one per recipient of a
+/// file. Every stanza costs a decapsulation for each identity of its type.
 pub const MAX_STANZAS: usize = 16;
+/// Largest stanza a native identity reads, in the binary header: the hybrid
+/// `mlkem768x25519` one is 1,557 bytes (`-> mlkem768x25519 `, its 1,120-byte
+/// `enc` in 1,494 base64 characters, the 43-character body, two newlines);
+/// an X25519 one is 101.
+const MAX_STANZA_BYTES: usize = 1600;
+/// Largest age file in binary: the version line and MAC (70 bytes), at most
+/// [`MAX_STANZAS`] stanzas, and the payload (a 16-byte nonce and a 33-byte
+/// Shamir share or 32-byte data key with its 16-byte tag).
+const MAX_AGE_BINARY: usize = 128 + MAX_STANZAS * MAX_STANZA_BYTES + 128;
+/// Largest wrapped data key accepted, armored: [`MAX_AGE_BINARY`] in base64
+/// with a newline every 64 characters and the two armor lines (35,142 bytes;
+/// a file sealed to one hybrid recipient is about 2.2 KB, to one X25519
+/// recipient about 0.3 KB).
+pub const MAX_AGE_FILE: usize = MAX_AGE_BINARY.div_ceil(3) * 4 * 65 / 64 + 128;
+/// Most native stanzas (`X25519` and `mlkem768x25519`, the ones an identity
+/// does public-key work for) tried over all the age files of one document,
+/// so that a document's cost does not grow with its recipients times their
+/// stanzas: [`MAX_RECIPIENTS`](crate::document::MAX_RECIPIENTS) files of one
+/// native stanza each, as sops and seal write them (the age crate adds one
+/// grease stanza, which costs nothing). A hybrid stanza costs about twice
+/// an X25519 one (docs/scale.md), so a hostile document costs at most 64
+/// hybrid decapsulations per identity, where it could cost 64 × 16 X25519
+/// ones before this budget.
+pub const MAX_DOCUMENT_STANZAS: usize = 64;
 /// Largest payload (a data key or a Shamir share) accepted.
 const MAX_PAYLOAD: u64 = 1024;
 
 /// Decrypts one armored age file with any of the identities.
 pub fn unwrap(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, String> {
+    let mut unlimited = usize::MAX;
+    unwrap_counted(enc, ids, &mut unlimited)
+}
+
+/// [`unwrap`], charging the file's stanzas to `budget` first.
+fn unwrap_counted(enc: &str, ids: &Identities, budget: &mut usize) -> Result<Zeroizing<Vec<u8>>, String> {
     if enc.len() > MAX_AGE_FILE {
         return Err(format!("the age file is larger than {MAX_AGE_FILE} bytes"));
     }
@@ -137,6 +239,15 @@ pub fn unwrap(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, String>
     let stanzas = count_stanzas(&binary);
     if stanzas > MAX_STANZAS {
         return Err(format!("the age file has {stanzas} stanzas; at most {MAX_STANZAS} are accepted"));
+    }
+    match budget.checked_sub(count_native_stanzas(&binary)) {
+        Some(left) => *budget = left,
+        None => {
+            *budget = 0;
+            return Err(format!(
+                "the document's age files hold more than {MAX_DOCUMENT_STANZAS} X25519 and mlkem768x25519 stanzas in all; no more are tried"
+            ));
+        }
     }
     let dec = age::Decryptor::new_buffered(&binary[..]).map_err(|e| format!("the age file is damaged ({e})"))?;
     let r = dec.decrypt(ids.as_dyn()).map_err(|e| match e {
@@ -163,9 +274,25 @@ fn count_stanzas(binary: &[u8]) -> usize {
     n
 }
 
+/// The stanzas an identity does public-key work for.
+fn count_native_stanzas(binary: &[u8]) -> usize {
+    let mut n = 0;
+    for line in binary.split(|b| *b == b'\n') {
+        if line.starts_with(b"--- ") {
+            break;
+        }
+        let tag = line.strip_prefix(b"-> ").and_then(|l| l.split(|b| *b == b' ').next());
+        if matches!(tag, Some(b"X25519" | b"mlkem768x25519")) {
+            n += 1;
+        }
+    }
+    n
+}
+
 /// Builds key groups for a new data key: one group (every recipient wraps
 /// the whole key) or, with several groups, Shamir shares.
 pub fn wrap_groups(key: &DataKey, groups: &[Vec<Recipient>], threshold: usize) -> Result<Vec<KeyGroup>, Error> {
+    check_not_mixed(groups.iter().flatten())?;
     if groups.len() <= 1 {
         let rs = groups.first().map(Vec::as_slice).unwrap_or(&[]);
         if rs.is_empty() {
@@ -198,6 +325,7 @@ pub fn wrap_groups(key: &DataKey, groups: &[Vec<Recipient>], threshold: usize) -
 /// Re-wraps an existing data key for the given recipients, keeping the
 /// entries of recipients that are already present (their `enc` unchanged).
 pub fn rewrap_single(key: &DataKey, existing: &KeyGroup, recipients: &[Recipient]) -> Result<KeyGroup, Error> {
+    check_not_mixed(recipients)?;
     let mut age = Vec::new();
     for r in recipients {
         match existing.age.iter().find(|a| a.recipient == r.as_str()) {
@@ -217,9 +345,10 @@ pub fn recover(md: &Metadata, ids: &Identities) -> Result<DataKey, Error> {
         ));
     }
     let mut shares: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+    let mut budget = MAX_DOCUMENT_STANZAS;
     for (gi, g) in md.key_groups.iter().enumerate() {
         for a in &g.age {
-            match unwrap(&a.enc, ids) {
+            match unwrap_counted(&a.enc, ids, &mut budget) {
                 Ok(bytes) => {
                     shares.push(bytes);
                     break;
