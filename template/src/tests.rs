@@ -75,14 +75,19 @@ fn json_and_yaml_values_are_read_and_written() {
 }
 
 #[test]
-fn filter_pem_keeps_the_blocks_of_one_type() {
+fn filter_pem_keeps_the_blocks_of_one_type_matched_case_insensitively_as_eso() {
     let pem = "-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nBAUG\n-----END PRIVATE KEY-----\n";
-    assert_eq!(
-        run(r#"{{ .pem | filterPEM "PRIVATE KEY" }}"#, &[("pem", pem)]).as_deref(),
-        Ok("-----BEGIN PRIVATE KEY-----\nBAUG\n-----END PRIVATE KEY-----\n")
-    );
-    let e = run(r#"{{ .pem | filterPEM "EC PRIVATE KEY" }}"#, &[("pem", pem)]).expect_err("no such block");
-    assert!(e.contains("no PEM block of type EC PRIVATE KEY"), "{e}");
+    for kind in ["PRIVATE KEY", "private key", "Private Key"] {
+        assert_eq!(
+            run(&format!("{{{{ .pem | filterPEM {kind:?} }}}}"), &[("pem", pem)]).as_deref(),
+            Ok("-----BEGIN PRIVATE KEY-----\nBAUG\n-----END PRIVATE KEY-----\n"),
+            "{kind}"
+        );
+    }
+    // No block of the type: the empty string, as ESO gives it.
+    assert_eq!(run(r#"{{ .pem | filterPEM "EC PRIVATE KEY" }}"#, &[("pem", pem)]).as_deref(), Ok(""));
+    let e = run(r#"{{ .pem | filterPEM "EC PRIVATE KEY" }}"#, &[("pem", CANARY)]).expect_err("junk");
+    assert!(e.ends_with("filterPEM: error filtering pem: found junk"), "{e}");
 }
 
 #[test]

@@ -34,6 +34,7 @@ pub struct Work {
     time: std::time::Duration,
     pub(crate) bcrypt_calls: AtomicUsize,
     pub(crate) max_bcrypt_calls: usize,
+    pub(crate) rsa_calls: AtomicUsize,
     pub(crate) kdf: Mutex<pkcs12::Budget>,
 }
 
@@ -70,6 +71,7 @@ impl Work {
             time,
             bcrypt_calls: AtomicUsize::new(0),
             max_bcrypt_calls: bcrypt_calls,
+            rsa_calls: AtomicUsize::new(0),
             kdf: Mutex::new(pkcs12::Budget::new(kdf_iterations)),
         })
     }

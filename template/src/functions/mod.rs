@@ -8,6 +8,8 @@
 pub(crate) mod certificates;
 mod collections;
 mod encoding;
+mod keys;
+mod paths;
 pub(crate) mod printing;
 mod strings;
 pub(crate) mod yaml;
@@ -28,6 +30,8 @@ pub(crate) fn functions(salt_key: &[u8], work: &Arc<Work>) -> FuncMap {
     collections::register(&mut fm);
     printing::register(&mut fm);
     certificates::register(&mut fm, salt_key, work);
+    keys::register(&mut fm, work);
+    paths::register(&mut fm);
     fm
 }
 
@@ -74,7 +78,7 @@ fn precheck(name: &str, size: usize) -> Result<(), TemplateError> {
 }
 
 /// A string function of one argument.
-fn unary(fm: &mut FuncMap, name: &'static str, f: fn(&str) -> Result<String, String>) {
+fn unary(fm: &mut FuncMap, name: &'static str, f: impl Fn(&str) -> Result<String, String> + Send + Sync + 'static) {
     fm.insert(
         name.into(),
         Arc::new(move |args: &[Value]| {
