@@ -166,7 +166,7 @@ fn no_error_message_holds_a_value() {
         "{{ index .secret 99 }}",
         "{{ .secret.inner }}",
         "{{ .secret | indent \"x\" }}",
-        "{{ add .secret 1 }}",
+        "{{ div 1 (atoi .secret) }}",
         "{{ printf \"%d\" .secret | b64dec }}",
         "{{ template \"x\" . }}",
         "{{ htpasswd \"a:b\" .secret }}",
@@ -349,8 +349,9 @@ fn engine_errors_are_described_by_kind_never_by_the_engine_text() {
     // The engine's own messages quote values: `len` prints its argument,
     // `slice` its indices, a type error the value.
     for (src, kind) in [
-        ("{{ len (fromJson .n) }}", "execution failed"),
-        ("{{ slice .v 0 (len (printf \"%s%s\" .v .v)) }}", "execution failed"),
+        ("{{ len (fromJson .n) }}", "error calling len: len of type int"),
+        // sprig's `slice` replaces Go's, as in ESO, and takes lists only.
+        ("{{ slice .v 0 (len (printf \"%s%s\" .v .v)) }}", "error calling slice: cannot use type string as a list"),
         ("{{ range .v }}{{ end }}", "range over a value"),
     ] {
         let e = run(src, &[("n", "9081726354"), ("v", CANARY)]).expect_err(src);

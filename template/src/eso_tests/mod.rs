@@ -12,6 +12,7 @@
 //! tested with it.
 
 mod decrypt;
+mod functions;
 mod pem;
 mod pkcs12;
 mod template;

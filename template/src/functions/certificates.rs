@@ -11,12 +11,11 @@ use base64::Engine;
 use gotmpl::{FuncMap, Value};
 use zeroize::Zeroizing;
 
-use super::{arg, checked, fail, s, text};
+use super::{arg, checked, current, fail, s, text};
 use crate::bytes::{bytes_from_text, text_from_bytes};
-use crate::work::Work;
 use crate::{gopem, pkcs12};
 
-pub(super) fn register(fm: &mut FuncMap, salt_key: &[u8], work: &Arc<Work>) {
+pub(super) fn register(fm: &mut FuncMap) {
     fm.insert(
         "filterPEM".into(),
         Arc::new(|args: &[Value]| {
@@ -43,7 +42,6 @@ pub(super) fn register(fm: &mut FuncMap, salt_key: &[u8], work: &Arc<Work>) {
         }),
     );
     for (name, with_pass) in [("pemTruststoreToPKCS12", false), ("pemTruststoreToPKCS12Pass", true)] {
-        let (work, key) = (work.clone(), salt_key.to_vec());
         fm.insert(
             name.into(),
             Arc::new(move |args: &[Value]| {
@@ -51,12 +49,14 @@ pub(super) fn register(fm: &mut FuncMap, salt_key: &[u8], work: &Arc<Work>) {
                 let n = if with_pass { 2 } else { 1 };
                 let certs = text(arg(args, 0, name, n)?);
                 let pass = Zeroizing::new(if with_pass { text(arg(args, 1, name, n)?) } else { String::new() });
+                let scope = current(name)?;
+                let (work, key) = (&scope.work, &scope.salt_key);
                 work.kdf
                     .lock()
                     .map_err(|_| fail(name, "an earlier call failed"))?
                     .charge(pkcs12::WRITE_COST)
                     .map_err(|why| fail(name, &why))?;
-                let pfx = pkcs12::encode_truststore(&certs, &pass, &key).map_err(|why| fail(name, &why))?;
+                let pfx = pkcs12::encode_truststore(&certs, &pass, key).map_err(|why| fail(name, &why))?;
                 checked(name, base64::engine::general_purpose::STANDARD.encode(pfx))
             }),
         );
@@ -67,7 +67,6 @@ pub(super) fn register(fm: &mut FuncMap, salt_key: &[u8], work: &Arc<Work>) {
         ("pkcs12cert", false, false),
         ("pkcs12certPass", true, false),
     ] {
-        let work = work.clone();
         fm.insert(
             name.into(),
             Arc::new(move |args: &[Value]| {
@@ -78,7 +77,8 @@ pub(super) fn register(fm: &mut FuncMap, salt_key: &[u8], work: &Arc<Work>) {
                     (String::new(), text(arg(args, 0, name, 1)?))
                 };
                 let (pass, input) = (Zeroizing::new(pass), Zeroizing::new(bytes_from_text(&input)));
-                let mut budget = work.kdf.lock().map_err(|_| fail(name, "an earlier call failed"))?;
+                let scope = current(name)?;
+                let mut budget = scope.work.kdf.lock().map_err(|_| fail(name, "an earlier call failed"))?;
                 let got = pkcs12::decode(&input, &pass, &mut budget)
                     .map_err(|why| fail(name, &format!("unable to decode the PKCS#12 file: {why}")))?;
                 if want_key {
@@ -99,7 +99,6 @@ pub(super) fn register(fm: &mut FuncMap, salt_key: &[u8], work: &Arc<Work>) {
         ("fullPemToPkcs12", false, true),
         ("fullPemToPkcs12Pass", true, true),
     ] {
-        let (work, key) = (work.clone(), salt_key.to_vec());
         fm.insert(
             name.into(),
             Arc::new(move |args: &[Value]| {
@@ -108,12 +107,14 @@ pub(super) fn register(fm: &mut FuncMap, salt_key: &[u8], work: &Arc<Work>) {
                 let cert = text(arg(args, 0, name, n)?);
                 let private = Zeroizing::new(text(arg(args, 1, name, n)?));
                 let pass = Zeroizing::new(if with_pass { text(arg(args, 2, name, n)?) } else { String::new() });
+                let scope = current(name)?;
+                let (work, key) = (&scope.work, &scope.salt_key);
                 work.kdf
                     .lock()
                     .map_err(|_| fail(name, "an earlier call failed"))?
                     .charge(pkcs12::WRITE_COST)
                     .map_err(|why| fail(name, &why))?;
-                let pfx = pkcs12::encode(&cert, &private, chain, &pass, &key).map_err(|why| fail(name, &why))?;
+                let pfx = pkcs12::encode(&cert, &private, chain, &pass, key).map_err(|why| fail(name, &why))?;
                 checked(name, base64::engine::general_purpose::STANDARD.encode(pfx))
             }),
         );

@@ -10,12 +10,12 @@ use gotmpl::{FuncMap, TemplateError, Value};
 use zeroize::Zeroizing;
 
 use super::yaml::to_yaml;
-use super::{arg, checked, fail, s, text, unary};
+use super::{arg, checked, current, fail, s, text, unary};
 use crate::BCRYPT_COST;
 use crate::bytes::{bytes_from_text, text_from_bytes};
 use crate::work::Work;
 
-pub(super) fn register(fm: &mut FuncMap, salt_key: &[u8], work: &Arc<Work>) {
+pub(super) fn register(fm: &mut FuncMap) {
     unary(fm, "b64enc", |x| Ok(base64::engine::general_purpose::STANDARD.encode(bytes_from_text(x))));
     unary(fm, "b64dec", |x| {
         let bytes = base64::engine::general_purpose::STANDARD
@@ -57,22 +57,39 @@ pub(super) fn register(fm: &mut FuncMap, salt_key: &[u8], work: &Arc<Work>) {
     ] {
         fm.insert(name.into(), Arc::new(move |args: &[Value]| checked(name, f(&text(arg(args, 0, name, 1)?)))));
     }
-    fm.insert(
-        "toJson".into(),
-        Arc::new(|args: &[Value]| {
-            let j = to_json(arg(args, 0, "toJson", 1)?, 0)?;
-            checked("toJson", serde_json::to_string(&j).unwrap_or_default())
-        }),
-    );
-    fm.insert(
-        "fromJson".into(),
-        Arc::new(|args: &[Value]| {
-            let x = text(arg(args, 0, "fromJson", 1)?);
-            let j: serde_json::Value =
-                serde_json::from_str(&x).map_err(|_| fail("fromJson", "the value is not JSON"))?;
-            Ok(from_json(&j))
-        }),
-    );
+    // Go's encoding/json: compact or indented by two spaces, and `<`, `>`,
+    // `&`, U+2028 and U+2029 escaped except in the `Raw` forms.
+    for (name, pretty, escape) in [
+        ("toJson", false, true),
+        ("mustToJson", false, true),
+        ("toPrettyJson", true, true),
+        ("mustToPrettyJson", true, true),
+        ("toRawJson", false, false),
+        ("mustToRawJson", false, false),
+    ] {
+        fm.insert(
+            name.into(),
+            Arc::new(move |args: &[Value]| {
+                let j = to_json(arg(args, 0, name, 1)?, 0)?;
+                let out = match pretty {
+                    true => serde_json::to_string_pretty(&j),
+                    false => serde_json::to_string(&j),
+                }
+                .unwrap_or_default();
+                checked(name, if escape { go_html_escape(&out) } else { out })
+            }),
+        );
+    }
+    for name in ["fromJson", "mustFromJson"] {
+        fm.insert(
+            name.into(),
+            Arc::new(move |args: &[Value]| {
+                let x = text(arg(args, 0, name, 1)?);
+                let j: serde_json::Value = serde_json::from_str(&x).map_err(|_| fail(name, "the value is not JSON"))?;
+                Ok(from_json(&j))
+            }),
+        );
+    }
     fm.insert(
         "toYaml".into(),
         Arc::new(|args: &[Value]| {
@@ -92,7 +109,6 @@ pub(super) fn register(fm: &mut FuncMap, salt_key: &[u8], work: &Arc<Work>) {
             Ok(from_yaml(&seal_format::sops::Value::Map(doc)))
         }),
     );
-    let (key, bcrypt_work) = (salt_key.to_vec(), work.clone());
     fm.insert(
         "htpasswd".into(),
         Arc::new(move |args: &[Value]| {
@@ -110,15 +126,16 @@ pub(super) fn register(fm: &mut FuncMap, salt_key: &[u8], work: &Arc<Work>) {
                 let digest = sha1::Sha1::digest(bytes_from_text(&pass));
                 return Ok(s(format!("{user}:{{SHA}}{}", base64::engine::general_purpose::STANDARD.encode(digest))));
             }
-            bcrypt_line(&bcrypt_work, &key, "htpasswd", &user, &pass).map(|h| s(format!("{user}:{h}")))
+            let scope = current("htpasswd")?;
+            bcrypt_line(&scope.work, &scope.salt_key, "htpasswd", &user, &pass).map(|h| s(format!("{user}:{h}")))
         }),
     );
-    let (key, bcrypt_work) = (salt_key.to_vec(), work.clone());
     fm.insert(
         "bcrypt".into(),
         Arc::new(move |args: &[Value]| {
             let pass = Zeroizing::new(text(arg(args, 0, "bcrypt", 1)?));
-            bcrypt_line(&bcrypt_work, &key, "bcrypt", "", &pass).map(s)
+            let scope = current("bcrypt")?;
+            bcrypt_line(&scope.work, &scope.salt_key, "bcrypt", "", &pass).map(s)
         }),
     );
 }
@@ -193,6 +210,23 @@ fn base32_decode(x: &str) -> Option<Vec<u8>> {
         out.extend(bits.to_be_bytes().get(3..3 + bytes)?);
     }
     Some(out)
+}
+
+/// Go's JSON escapes of characters that are safe in JSON but not in HTML
+/// (they only occur inside strings, so the text is escaped as a whole).
+fn go_html_escape(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// JSON (as `encoding/json` writes it: compact, map keys sorted) of a value.

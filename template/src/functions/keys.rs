@@ -19,17 +19,16 @@ use gotmpl::{FuncMap, Value};
 use sha2::Digest;
 use zeroize::Zeroizing;
 
-use super::{arg, checked, fail, text};
+use super::{arg, checked, current, fail, text};
 use crate::bytes::{bytes_from_text, text_from_bytes};
 use crate::gopem;
 use crate::pkcs12::der::{Der, INT, NULL, OCTETS, OID, SEQ, oid, tlv};
-use crate::work::Work;
 
 /// Most RSA decryptions of one object's templates in one reconcile.
 pub const MAX_RSA_CALLS: usize = 64;
 const BITS: u8 = 0x03;
 
-pub(super) fn register(fm: &mut FuncMap, work: &Arc<Work>) {
+pub(super) fn register(fm: &mut FuncMap) {
     fm.insert(
         "jwkPublicKeyPem".into(),
         Arc::new(|args: &[Value]| {
@@ -46,7 +45,6 @@ pub(super) fn register(fm: &mut FuncMap, work: &Arc<Work>) {
             checked("jwkPrivateKeyPem", crate::pkcs12::pem("PRIVATE KEY", &der))
         }),
     );
-    let work = work.clone();
     fm.insert(
         "rsaDecrypt".into(),
         Arc::new(move |args: &[Value]| {
@@ -59,7 +57,7 @@ pub(super) fn register(fm: &mut FuncMap, work: &Arc<Work>) {
                 "RSA-OAEP" => {}
                 _ => return Err(fail(name, "the decryption scheme is not supported (RSA-OAEP or None)")),
             }
-            if work.rsa_calls.fetch_add(1, Ordering::Relaxed) >= MAX_RSA_CALLS {
+            if current(name)?.work.rsa_calls.fetch_add(1, Ordering::Relaxed) >= MAX_RSA_CALLS {
                 return Err(fail(name, &format!("called more than {MAX_RSA_CALLS} times by the object's templates")));
             }
             let plain = rsa_oaep_decrypt(&hash, &bytes_from_text(&input), &key).map_err(|why| fail(name, why))?;
