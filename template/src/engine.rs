@@ -39,14 +39,11 @@ pub fn execute_in(
 fn run(work: &Arc<Work>, name: &str, src: &str, ctx: &Value, salt_key: &[u8]) -> Result<Zeroizing<String>, String> {
     unclosed_block(name, src)?;
     mutation_idiom(name, src)?;
-    // Built once: the functions read the execution's budget and key from
-    // `work::scope`, entered below.
-    static FUNCTIONS: std::sync::LazyLock<gotmpl::FuncMap> = std::sync::LazyLock::new(|| metered(functions()));
     let _entered = enter(work, salt_key);
     let tpl = Template::new(name)
         .missing_key(MissingKey::Error)
         .max_range_iters(MAX_RANGE_ITERATIONS)
-        .funcs(FUNCTIONS.clone())
+        .funcs(used_functions(src))
         .parse(src)
         .map_err(|e| describe(name, src, &e, work))?;
     let mut out = Bounded { text: Zeroizing::new(String::new()), full: false };
@@ -119,6 +116,26 @@ fn unclosed_block(name: &str, src: &str) -> Result<(), String> {
         }
         None => Ok(()),
     }
+}
+
+/// The functions `src` names, out of the map built once for the process
+/// (the functions read the execution's budget and key from `work::scope`).
+/// A template names a few of the 230: handing the engine only those keeps
+/// an execution from copying the whole map (thousands of rewrite
+/// transforms share one object's time budget). A function is named by an
+/// identifier, so every one the template can call is among the words of
+/// its source; a word that is not a function is not in the map.
+fn used_functions(src: &str) -> gotmpl::FuncMap {
+    static FUNCTIONS: std::sync::LazyLock<gotmpl::FuncMap> = std::sync::LazyLock::new(|| metered(functions()));
+    let mut used = gotmpl::FuncMap::new();
+    for word in src.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if !used.contains_key(word)
+            && let Some((name, f)) = FUNCTIONS.get_key_value(word)
+        {
+            used.insert(name.clone(), f.clone());
+        }
+    }
+    used
 }
 
 /// sprig's `set`, `unset`, `merge` and `mergeOverwrite` change the

@@ -64,8 +64,9 @@ impl Work {
     }
 
     /// A budget with `time` to spend rendering, `kdf_iterations` of
-    /// PKCS#12 key derivation and `bcrypt_calls` hashes: the fuzz target's,
-    /// so that one run stays short.
+    /// PKCS#12 key derivation and `bcrypt_calls` hashes (which also caps
+    /// `derivePassword`'s scrypt): the fuzz target's, so that one run stays
+    /// short.
     pub fn with_limits(time: std::time::Duration, kdf_iterations: u64, bcrypt_calls: usize) -> Arc<Work> {
         Arc::new(Work {
             spent: Mutex::new(Spent::default()),

@@ -192,7 +192,8 @@ fn abbreviate(x: &str, offset: i64, width: i64) -> String {
     if x.is_empty() || width < 4 || len <= width {
         return x.to_owned();
     }
-    let mut offset = offset.min(len);
+    // Go's ints wrap on a huge negative offset; any negative one acts as 0.
+    let mut offset = offset.clamp(0, len);
     if len - offset < width - 3 {
         offset = len - (width - 3);
     }
