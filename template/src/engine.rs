@@ -8,7 +8,7 @@ use gotmpl::{MissingKey, Template, TemplateError, Value};
 use zeroize::Zeroizing;
 
 use crate::functions::functions;
-use crate::work::{Work, metered};
+use crate::work::{Work, enter, metered};
 use crate::{MAX_OUTPUT, MAX_RANGE_ITERATIONS};
 
 /// Renders one template with a budget of its own (see [`execute_in`]).
@@ -38,10 +38,12 @@ pub fn execute_in(
 
 fn run(work: &Arc<Work>, name: &str, src: &str, ctx: &Value, salt_key: &[u8]) -> Result<Zeroizing<String>, String> {
     unclosed_block(name, src)?;
+    mutation_idiom(name, src)?;
+    let _entered = enter(work, salt_key);
     let tpl = Template::new(name)
         .missing_key(MissingKey::Error)
         .max_range_iters(MAX_RANGE_ITERATIONS)
-        .funcs(metered(work, functions(salt_key, work)))
+        .funcs(used_functions(src))
         .parse(src)
         .map_err(|e| describe(name, src, &e, work))?;
     let mut out = Bounded { text: Zeroizing::new(String::new()), full: false };
@@ -114,6 +116,57 @@ fn unclosed_block(name: &str, src: &str) -> Result<(), String> {
         }
         None => Ok(()),
     }
+}
+
+/// The functions `src` names, out of the map built once for the process
+/// (the functions read the execution's budget and key from `work::scope`).
+/// A template names a few of the 230: handing the engine only those keeps
+/// an execution from copying the whole map (thousands of rewrite
+/// transforms share one object's time budget). A function is named by an
+/// identifier, so every one the template can call is among the words of
+/// its source; a word that is not a function is not in the map.
+fn used_functions(src: &str) -> gotmpl::FuncMap {
+    static FUNCTIONS: std::sync::LazyLock<gotmpl::FuncMap> = std::sync::LazyLock::new(|| metered(functions()));
+    let mut used = gotmpl::FuncMap::new();
+    for word in src.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if !used.contains_key(word)
+            && let Some((name, f)) = FUNCTIONS.get_key_value(word)
+        {
+            used.insert(name.clone(), f.clone());
+        }
+    }
+    used
+}
+
+/// sprig's `set`, `unset`, `merge` and `mergeOverwrite` change the
+/// dictionary they are given (Go's maps are shared); seal's dictionaries
+/// are values and the functions return the new one. A template that keeps
+/// the result under another name (`$_ := set $d "k" "v"`, the usual idiom)
+/// would then read `$d` unchanged where ESO reads it changed: refused,
+/// naming the position and the form that works in both.
+fn mutation_idiom(name: &str, src: &str) -> Result<(), String> {
+    static IDIOM: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"\$(\w*)\s*:?=\s*\(?\s*(set|unset|merge|mergeOverwrite|mustMerge|mustMergeOverwrite)\s+\$(\w*)",
+        )
+        .ok()
+    });
+    let Some(re) = IDIOM.as_ref() else { return Ok(()) };
+    for c in re.captures_iter(src) {
+        let (Some(all), Some(to), Some(f), Some(from)) = (c.get(0), c.get(1), c.get(2), c.get(3)) else { continue };
+        if to.as_str() != from.as_str() {
+            let before = src.get(..all.start()).unwrap_or_default();
+            let line = before.matches('\n').count() + 1;
+            let col = before.rfind('\n').map_or(all.start(), |nl| all.start() - nl - 1) + 1;
+            return Err(format!(
+                "template: {name}:{line}:{col}: {f} returns the changed dictionary and leaves ${from} as it was \
+                 (sprig changes it in place): write ${from} = {f} ${from} …",
+                f = f.as_str(),
+                from = from.as_str()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A writer that stops at [`MAX_OUTPUT`].

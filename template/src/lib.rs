@@ -15,15 +15,17 @@
 //! per byte ([`text_from_bytes`], [`bytes_from_text`]), so `{{ .p12 }}`,
 //! `b64enc` and the PKCS#12 functions see the bytes Go would.
 //!
-//! Not here (see the README's ESO migration table): `env`/`expandenv` (ESO
-//! removes them), the JWK functions, `templateFrom.target`.
+//! Not here (see the README's table of template functions): `env`,
+//! `expandenv` and `getHostByName` (ESO removes them too), and the sprig
+//! functions the README lists as refused.
 //!
 //! A crate of its own, with no Kubernetes client, async runtime or
 //! serde_yaml, so that it can be fuzzed (`fuzz/`, targets
 //! `template_execute` and `pkcs12_decode`). Layout: [`engine`] parses and
 //! runs a template and turns engine errors into messages; [`work`] is the
 //! budget one object's templates share; `functions` holds the functions
-//! by family (strings, encoding, collections, printing, PEM and PKCS#12);
+//! by family (strings, encoding, collections, printing, paths, keys, PEM
+//! and PKCS#12); [`gopem`] reads PEM as Go does;
 //! [`pkcs12`] reads and writes PKCS#12 files; [`bytes`] carries bytes that
 //! are not UTF-8 through the engine.
 
@@ -34,6 +36,7 @@ pub mod engine;
 mod functions;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+mod gopem;
 pub mod pkcs12;
 pub mod work;
 
@@ -54,5 +57,7 @@ pub const MAX_BCRYPT_CALLS: usize = 16;
 /// bcrypt cost of `htpasswd`, as sprig uses (`bcrypt.DefaultCost`).
 pub const BCRYPT_COST: u32 = 10;
 
+#[cfg(test)]
+mod eso_tests;
 #[cfg(test)]
 mod tests;

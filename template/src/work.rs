@@ -34,6 +34,8 @@ pub struct Work {
     time: std::time::Duration,
     pub(crate) bcrypt_calls: AtomicUsize,
     pub(crate) max_bcrypt_calls: usize,
+    pub(crate) rsa_calls: AtomicUsize,
+    pub(crate) derive_calls: AtomicUsize,
     pub(crate) kdf: Mutex<pkcs12::Budget>,
 }
 
@@ -62,14 +64,17 @@ impl Work {
     }
 
     /// A budget with `time` to spend rendering, `kdf_iterations` of
-    /// PKCS#12 key derivation and `bcrypt_calls` hashes: the fuzz target's,
-    /// so that one run stays short.
+    /// PKCS#12 key derivation and `bcrypt_calls` hashes (which also caps
+    /// `derivePassword`'s scrypt): the fuzz target's, so that one run stays
+    /// short.
     pub fn with_limits(time: std::time::Duration, kdf_iterations: u64, bcrypt_calls: usize) -> Arc<Work> {
         Arc::new(Work {
             spent: Mutex::new(Spent::default()),
             time,
             bcrypt_calls: AtomicUsize::new(0),
             max_bcrypt_calls: bcrypt_calls,
+            rsa_calls: AtomicUsize::new(0),
+            derive_calls: AtomicUsize::new(0),
             kdf: Mutex::new(pkcs12::Budget::new(kdf_iterations)),
         })
     }
@@ -134,6 +139,39 @@ impl Work {
     }
 }
 
+/// The execution in progress on this thread: its budget and the
+/// controller's key. The function map is built once for the process
+/// (`engine`); the functions that need the budget or the key read them
+/// here, so that an execution does not build 200 closures.
+pub(crate) struct Scope {
+    pub(crate) work: Arc<Work>,
+    pub(crate) salt_key: Vec<u8>,
+}
+
+thread_local! {
+    static SCOPE: std::cell::RefCell<Option<std::rc::Rc<Scope>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The execution in progress on this thread.
+pub(crate) fn scope() -> Option<std::rc::Rc<Scope>> {
+    SCOPE.with(|s| s.borrow().clone())
+}
+
+/// Makes `work` and `salt_key` the execution in progress until dropped.
+pub(crate) struct Entered(Option<std::rc::Rc<Scope>>);
+
+pub(crate) fn enter(work: &Arc<Work>, salt_key: &[u8]) -> Entered {
+    let scope = Scope { work: work.clone(), salt_key: salt_key.to_vec() };
+    Entered(SCOPE.with(|s| s.replace(Some(std::rc::Rc::new(scope)))))
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        SCOPE.with(|s| *s.borrow_mut() = previous);
+    }
+}
+
 /// Bytes of the strings a function is given (the strings directly in a
 /// list or map argument included): what it will read.
 fn input_bytes(args: &[Value]) -> usize {
@@ -190,13 +228,14 @@ fn charge_result(work: &Work, v: &Value) -> Result<(), String> {
 /// reachable from outside the engine; they do work proportional to their
 /// arguments, which seal's functions and the store's values bound, times
 /// the range iterations of one execution.
-pub(crate) fn metered(work: &Arc<Work>, funcs: FuncMap) -> FuncMap {
+pub(crate) fn metered(funcs: FuncMap) -> FuncMap {
     funcs
         .into_iter()
         .map(|(name, f)| {
-            let work = work.clone();
             let label = name.clone();
             let wrapped: gotmpl::ValueFunc = Arc::new(move |args: &[Value]| {
+                let scope = scope().ok_or_else(|| fail(&label, "called outside an execution"))?;
+                let work = &scope.work;
                 let refuse = |why: String| {
                     let e = fail(&label, &why);
                     work.failed(format!("{label}: {why}"));
@@ -205,7 +244,7 @@ pub(crate) fn metered(work: &Arc<Work>, funcs: FuncMap) -> FuncMap {
                 work.check_time().map_err(refuse)?;
                 work.charge_bytes(input_bytes(args)).map_err(refuse)?;
                 match f(args) {
-                    Ok(v) => charge_result(&work, &v).map(|()| v).map_err(refuse),
+                    Ok(v) => charge_result(work, &v).map(|()| v).map_err(refuse),
                     Err(TemplateError::Exec(m)) if m.starts_with(&format!("{label}: ")) => {
                         // One of seal's functions: its own words (see `fail`).
                         work.failed(m.clone());

@@ -82,6 +82,17 @@ pub(super) fn register(fm: &mut FuncMap) {
             Ok(at)
         }),
     );
+    // Go's `len` counts a string's bytes: those a value carries (see
+    // `crate::bytes`), not the engine's UTF-8 for them.
+    fm.insert(
+        "len".into(),
+        Arc::new(|args: &[Value]| match arg(args, 0, "len", 1)? {
+            Value::String(x) => Ok(Value::Int(crate::bytes::bytes_from_text(x).len() as i64)),
+            Value::List(l) => Ok(Value::Int(l.len() as i64)),
+            Value::Map(m) => Ok(Value::Int(m.len() as i64)),
+            other => Err(fail("len", &format!("len of type {}", other.type_name()))),
+        }),
+    );
     fm.insert("list".into(), Arc::new(|args: &[Value]| Ok(Value::List(args.to_vec().into()))));
     fm.insert(
         "dict".into(),

@@ -10,12 +10,12 @@ use gotmpl::{FuncMap, TemplateError, Value};
 use zeroize::Zeroizing;
 
 use super::yaml::to_yaml;
-use super::{arg, checked, fail, s, text, unary};
+use super::{arg, checked, current, fail, s, text, unary};
 use crate::BCRYPT_COST;
 use crate::bytes::{bytes_from_text, text_from_bytes};
 use crate::work::Work;
 
-pub(super) fn register(fm: &mut FuncMap, salt_key: &[u8], work: &Arc<Work>) {
+pub(super) fn register(fm: &mut FuncMap) {
     unary(fm, "b64enc", |x| Ok(base64::engine::general_purpose::STANDARD.encode(bytes_from_text(x))));
     unary(fm, "b64dec", |x| {
         let bytes = base64::engine::general_purpose::STANDARD
@@ -27,6 +27,29 @@ pub(super) fn register(fm: &mut FuncMap, salt_key: &[u8], work: &Arc<Work>) {
         use sha2::Digest;
         Ok(hex::encode(sha2::Sha256::digest(bytes_from_text(x))))
     });
+    unary(fm, "sha1sum", |x| {
+        use sha1::Digest;
+        Ok(hex::encode(sha1::Sha1::digest(bytes_from_text(x))))
+    });
+    unary(fm, "sha512sum", |x| {
+        use sha2::Digest;
+        Ok(hex::encode(sha2::Sha512::digest(bytes_from_text(x))))
+    });
+    unary(fm, "adler32sum", |x| {
+        let (mut a, mut b) = (1u32, 0u32);
+        for byte in bytes_from_text(x) {
+            a = (a + u32::from(byte)) % 65521;
+            b = (b + a) % 65521;
+        }
+        Ok(((b << 16) | a).to_string())
+    });
+    unary(fm, "hexdec", |x| {
+        hex::decode(x).map(|b| text_from_bytes(&b)).map_err(|_| "the value is not hexadecimal".to_owned())
+    });
+    unary(fm, "b32enc", |x| Ok(base32_encode(&bytes_from_text(x))));
+    unary(fm, "b32dec", |x| {
+        base32_decode(x).map(|b| text_from_bytes(&b)).ok_or_else(|| "the value is not base32".to_owned())
+    });
     for (name, f) in [
         ("html", gotmpl::html_escape as fn(&str) -> String),
         ("js", gotmpl::js_escape),
@@ -34,22 +57,39 @@ pub(super) fn register(fm: &mut FuncMap, salt_key: &[u8], work: &Arc<Work>) {
     ] {
         fm.insert(name.into(), Arc::new(move |args: &[Value]| checked(name, f(&text(arg(args, 0, name, 1)?)))));
     }
-    fm.insert(
-        "toJson".into(),
-        Arc::new(|args: &[Value]| {
-            let j = to_json(arg(args, 0, "toJson", 1)?, 0)?;
-            checked("toJson", serde_json::to_string(&j).unwrap_or_default())
-        }),
-    );
-    fm.insert(
-        "fromJson".into(),
-        Arc::new(|args: &[Value]| {
-            let x = text(arg(args, 0, "fromJson", 1)?);
-            let j: serde_json::Value =
-                serde_json::from_str(&x).map_err(|_| fail("fromJson", "the value is not JSON"))?;
-            Ok(from_json(&j))
-        }),
-    );
+    // Go's encoding/json: compact or indented by two spaces, and `<`, `>`,
+    // `&`, U+2028 and U+2029 escaped except in the `Raw` forms.
+    for (name, pretty, escape) in [
+        ("toJson", false, true),
+        ("mustToJson", false, true),
+        ("toPrettyJson", true, true),
+        ("mustToPrettyJson", true, true),
+        ("toRawJson", false, false),
+        ("mustToRawJson", false, false),
+    ] {
+        fm.insert(
+            name.into(),
+            Arc::new(move |args: &[Value]| {
+                let j = to_json(arg(args, 0, name, 1)?, 0)?;
+                let out = match pretty {
+                    true => serde_json::to_string_pretty(&j),
+                    false => serde_json::to_string(&j),
+                }
+                .unwrap_or_default();
+                checked(name, if escape { go_html_escape(&out) } else { out })
+            }),
+        );
+    }
+    for name in ["fromJson", "mustFromJson"] {
+        fm.insert(
+            name.into(),
+            Arc::new(move |args: &[Value]| {
+                let x = text(arg(args, 0, name, 1)?);
+                let j: serde_json::Value = serde_json::from_str(&x).map_err(|_| fail(name, "the value is not JSON"))?;
+                Ok(from_json(&j))
+            }),
+        );
+    }
     fm.insert(
         "toYaml".into(),
         Arc::new(|args: &[Value]| {
@@ -69,32 +109,124 @@ pub(super) fn register(fm: &mut FuncMap, salt_key: &[u8], work: &Arc<Work>) {
             Ok(from_yaml(&seal_format::sops::Value::Map(doc)))
         }),
     );
-    let key = salt_key.to_vec();
-    let bcrypt_work = work.clone();
     fm.insert(
         "htpasswd".into(),
         Arc::new(move |args: &[Value]| {
-            let bcrypt_calls = &bcrypt_work.bcrypt_calls;
-            let (user, pass) = (text(arg(args, 0, "htpasswd", 2)?), Zeroizing::new(text(arg(args, 1, "htpasswd", 2)?)));
-            if bcrypt_calls.fetch_add(1, Ordering::Relaxed) >= bcrypt_work.max_bcrypt_calls {
-                return Err(fail(
-                    "htpasswd",
-                    &format!(
-                        "called more than {} times by the object's templates in one reconcile",
-                        bcrypt_work.max_bcrypt_calls
-                    ),
-                ));
-            }
+            // ESO's sprig: htpasswd(user, password, algorithm), "sha" for
+            // {SHA}, anything else bcrypt; seal also takes the two-argument
+            // form it had before.
+            let n = if args.len() == 3 { 3 } else { 2 };
+            let (user, pass) = (text(arg(args, 0, "htpasswd", n)?), Zeroizing::new(text(arg(args, 1, "htpasswd", n)?)));
             if user.contains(':') {
+                // ESO writes "invalid username: NAME" as the value; seal refuses.
                 return Err(fail("htpasswd", "the user name contains ':'"));
             }
-            let salt = htpasswd_salt(&key, &user, &pass);
-            let hash = bcrypt::hash_with_salt(pass.as_bytes(), BCRYPT_COST, salt)
-                .map_err(|_| fail("htpasswd", "bcrypt failed"))?
-                .format_for_version(bcrypt::Version::TwoA);
-            Ok(s(format!("{user}:{hash}")))
+            if n == 3 && text(arg(args, 2, "htpasswd", 3)?) == "sha" {
+                use sha1::Digest;
+                let digest = sha1::Sha1::digest(bytes_from_text(&pass));
+                return Ok(s(format!("{user}:{{SHA}}{}", base64::engine::general_purpose::STANDARD.encode(digest))));
+            }
+            let scope = current("htpasswd")?;
+            bcrypt_line(&scope.work, &scope.salt_key, "htpasswd", &user, &pass).map(|h| s(format!("{user}:{h}")))
         }),
     );
+    fm.insert(
+        "bcrypt".into(),
+        Arc::new(move |args: &[Value]| {
+            let pass = Zeroizing::new(text(arg(args, 0, "bcrypt", 1)?));
+            let scope = current("bcrypt")?;
+            bcrypt_line(&scope.work, &scope.salt_key, "bcrypt", "", &pass).map(s)
+        }),
+    );
+}
+
+/// A bcrypt hash (cost [`BCRYPT_COST`], version 2a), counted in the
+/// object's budget, its salt keyed (see [`htpasswd_salt`]).
+fn bcrypt_line(work: &Work, key: &[u8], name: &str, user: &str, pass: &str) -> Result<String, TemplateError> {
+    if work.bcrypt_calls.fetch_add(1, Ordering::Relaxed) >= work.max_bcrypt_calls {
+        return Err(fail(
+            name,
+            &format!("called more than {} times by the object's templates in one reconcile", work.max_bcrypt_calls),
+        ));
+    }
+    let salt = htpasswd_salt(key, user, pass);
+    Ok(bcrypt::hash_with_salt(pass.as_bytes(), BCRYPT_COST, salt)
+        .map_err(|_| fail(name, "bcrypt failed"))?
+        .format_for_version(bcrypt::Version::TwoA))
+}
+
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// Go's `base32.StdEncoding.EncodeToString`.
+fn base32_encode(x: &[u8]) -> String {
+    let mut out = String::with_capacity(x.len().div_ceil(5) * 8);
+    for chunk in x.chunks(5) {
+        let mut buf = [0u8; 5];
+        buf.iter_mut().zip(chunk).for_each(|(b, c)| *b = *c);
+        let bits = buf.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        let chars = (chunk.len() * 8).div_ceil(5);
+        for i in 0..8 {
+            if i < chars {
+                let idx = ((bits >> (35 - 5 * i)) & 31) as usize;
+                out.push(char::from(BASE32.get(idx).copied().unwrap_or(b'A')));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Go's `base32.StdEncoding.DecodeString` (padding required; line breaks
+/// ignored).
+fn base32_decode(x: &str) -> Option<Vec<u8>> {
+    let clean: Vec<u8> = x.bytes().filter(|b| *b != b'\r' && *b != b'\n').collect();
+    if !clean.len().is_multiple_of(8) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(clean.len() / 8 * 5);
+    let groups = clean.len() / 8;
+    for (g, group) in clean.chunks(8).enumerate() {
+        let data = group.iter().take_while(|b| **b != b'=').count();
+        if group.get(data..)?.iter().any(|b| *b != b'=') || (data < 8 && g + 1 != groups) {
+            return None;
+        }
+        let bytes = match data {
+            8 => 5,
+            7 => 4,
+            5 => 3,
+            4 => 2,
+            2 => 1,
+            _ => return None,
+        };
+        let mut bits = 0u64;
+        for i in 0..8 {
+            let v = match group.get(i) {
+                Some(c) if i < data => BASE32.iter().position(|a| a == c)? as u64,
+                _ => 0,
+            };
+            bits = (bits << 5) | v;
+        }
+        out.extend(bits.to_be_bytes().get(3..3 + bytes)?);
+    }
+    Some(out)
+}
+
+/// Go's JSON escapes of characters that are safe in JSON but not in HTML
+/// (they only occur inside strings, so the text is escaped as a whole).
+fn go_html_escape(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// JSON (as `encoding/json` writes it: compact, map keys sorted) of a value.

@@ -7,9 +7,18 @@
 
 pub(crate) mod certificates;
 mod collections;
+mod dates;
+mod dicts;
 mod encoding;
+mod keys;
+mod lists;
+pub(crate) mod misc;
+mod numeric;
+mod paths;
 pub(crate) mod printing;
+mod regexp;
 mod strings;
+mod text;
 pub(crate) mod yaml;
 
 use std::sync::Arc;
@@ -17,18 +26,34 @@ use std::sync::Arc;
 use gotmpl::{FuncMap, TemplateError, Value};
 
 use crate::MAX_OUTPUT;
-use crate::work::Work;
+use crate::work::{Scope, scope};
 
 /// The functions of ESO's engine v2 that seal provides, every one of them
-/// (the engine wraps them in the work budget, see `work::metered`).
-pub(crate) fn functions(salt_key: &[u8], work: &Arc<Work>) -> FuncMap {
+/// (the engine wraps them in the work budget, see `work::metered`, and
+/// builds the map once: the budget and the controller's key of the
+/// execution in progress are read from `work::scope`).
+pub(crate) fn functions() -> FuncMap {
     let mut fm = FuncMap::new();
     strings::register(&mut fm);
-    encoding::register(&mut fm, salt_key, work);
+    encoding::register(&mut fm);
     collections::register(&mut fm);
     printing::register(&mut fm);
-    certificates::register(&mut fm, salt_key, work);
+    certificates::register(&mut fm);
+    keys::register(&mut fm);
+    paths::register(&mut fm);
+    numeric::register(&mut fm);
+    text::register(&mut fm);
+    lists::register(&mut fm);
+    dicts::register(&mut fm);
+    regexp::register(&mut fm);
+    dates::register(&mut fm);
+    misc::register(&mut fm);
     fm
+}
+
+/// The execution in progress (its budget and the controller's key).
+fn current(name: &str) -> Result<std::rc::Rc<Scope>, TemplateError> {
+    scope().ok_or_else(|| fail(name, "called outside an execution"))
 }
 
 pub(crate) fn fail(name: &str, why: &str) -> TemplateError {
@@ -74,7 +99,7 @@ fn precheck(name: &str, size: usize) -> Result<(), TemplateError> {
 }
 
 /// A string function of one argument.
-fn unary(fm: &mut FuncMap, name: &'static str, f: fn(&str) -> Result<String, String>) {
+fn unary(fm: &mut FuncMap, name: &'static str, f: impl Fn(&str) -> Result<String, String> + Send + Sync + 'static) {
     fm.insert(
         name.into(),
         Arc::new(move |args: &[Value]| {

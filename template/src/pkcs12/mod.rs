@@ -38,7 +38,7 @@
 //! ([`encode`]).
 
 mod crypto;
-mod der;
+pub(crate) mod der;
 mod pem;
 mod write;
 
@@ -51,9 +51,9 @@ use zeroize::Zeroizing;
 
 use crypto::{bmp, decrypt, p12_kdf};
 use der::{Der, EXPLICIT0, IMPLICIT0, OCTETS, OID, SEQ, algorithm, oid};
-use pem::cert_ids;
 pub use pem::{PemBlock, order_chain, pem, pem_blocks};
-pub use write::encode;
+pub(crate) use pem::{cert_ids, cert_sans};
+pub use write::{encode, encode_truststore};
 
 /// Largest PKCS#12 file read (keystores with a chain are a few KiB).
 pub const MAX_INPUT: usize = 256 * 1024;
@@ -159,6 +159,24 @@ fn mac_matches<D: Digest + BlockSizeUser + Clone>(
 
 /// Reads a PKCS#12 file: its one private key and its certificates.
 pub fn decode(input: &[u8], password: &str, budget: &mut Budget) -> Result<Contents, String> {
+    let (key, certs) = decode_parts(input, password, budget)?;
+    let key = key.ok_or("the file holds no private key")?;
+    if certs.is_empty() {
+        return Err("the file holds no certificate".into());
+    }
+    Ok(Contents { key, certs })
+}
+
+/// A private key (PKCS#8 DER).
+pub(crate) type Key = Zeroizing<Vec<u8>>;
+
+/// Reads a PKCS#12 file: its private key if it has one (a trust store has
+/// none) and its certificates.
+pub(crate) fn decode_parts(
+    input: &[u8],
+    password: &str,
+    budget: &mut Budget,
+) -> Result<(Option<Key>, Vec<Vec<u8>>), String> {
     if input.len() > MAX_INPUT {
         return Err(format!("the PKCS#12 file is larger than {} KiB", MAX_INPUT >> 10));
     }
@@ -243,11 +261,7 @@ pub fn decode(input: &[u8], password: &str, budget: &mut Budget) -> Result<Conte
             }
         }
     }
-    let key = key.ok_or("the file holds no private key")?;
-    if certs.is_empty() {
-        return Err("the file holds no certificate".into());
-    }
-    Ok(Contents { key, certs })
+    Ok((key, certs))
 }
 
 /// A PKCS#12 file around `auth_safe` (the encoded AuthenticatedSafe, a

@@ -7,11 +7,14 @@
 
 use zeroize::Zeroizing;
 
-use super::der::{Der, EXPLICIT0, IMPLICIT0, INT, NULL, OCTETS, OID, SEQ, der_uint, oid, tlv};
+use super::der::{Der, EXPLICIT0, IMPLICIT0, INT, NULL, OCTETS, OID, SEQ, SET, der_uint, oid, tlv};
 
-/// A certificate's subject and authority key identifiers (empty when
-/// absent), as Go's `x509.Certificate` exposes them.
-pub(crate) fn cert_ids(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
+/// An extension's OID and value.
+pub(crate) type Extension<'a> = (&'a [u8], &'a [u8]);
+
+/// A certificate's extensions: each one's OID and value (the content of
+/// its OCTET STRING), in order.
+pub(crate) fn extensions(der: &[u8]) -> Result<Vec<Extension<'_>>, String> {
     let what = "a certificate";
     let mut cert = Der(der);
     let mut c = Der(cert.take(SEQ, what)?);
@@ -24,7 +27,7 @@ pub(crate) fn cert_ids(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
     for _ in 0..5 {
         tbs.take(SEQ, what)?; // signature, issuer, validity, subject, public key
     }
-    let (mut ski, mut aki) = (Vec::new(), Vec::new());
+    let mut out = Vec::new();
     while !tbs.is_empty() {
         let (tag, body, _) = tbs.next(what)?;
         if tag != 0xa3 {
@@ -37,20 +40,64 @@ pub(crate) fn cert_ids(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
             if ext.peek() == Some(0x01) {
                 ext.next(what)?; // critical
             }
-            let value = ext.take(OCTETS, what)?;
-            match id {
-                oid::SUBJECT_KEY_ID => ski = Der(value).take(OCTETS, what)?.to_vec(),
-                oid::AUTHORITY_KEY_ID => {
-                    let mut a = Der(Der(value).take(SEQ, what)?);
-                    if a.peek() == Some(IMPLICIT0) {
-                        aki = a.take(IMPLICIT0, what)?.to_vec();
-                    }
+            out.push((id, ext.take(OCTETS, what)?));
+        }
+    }
+    Ok(out)
+}
+
+/// A certificate's subject and authority key identifiers (empty when
+/// absent), as Go's `x509.Certificate` exposes them.
+pub(crate) fn cert_ids(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let what = "a certificate";
+    let (mut ski, mut aki) = (Vec::new(), Vec::new());
+    for (id, value) in extensions(der)? {
+        match id {
+            oid::SUBJECT_KEY_ID => ski = Der(value).take(OCTETS, what)?.to_vec(),
+            oid::AUTHORITY_KEY_ID => {
+                let mut a = Der(Der(value).take(SEQ, what)?);
+                if a.peek() == Some(IMPLICIT0) {
+                    aki = a.take(IMPLICIT0, what)?.to_vec();
                 }
+            }
+            _ => {}
+        }
+    }
+    Ok((ski, aki))
+}
+
+/// A certificate's subject alternative names as Go's `x509` gives them and
+/// ESO's `certSANs` lists them: DNS names, then IP addresses, then e-mail
+/// addresses, then URIs.
+pub(crate) fn cert_sans(der: &[u8]) -> Result<Vec<String>, String> {
+    let what = "the subject alternative names";
+    let (mut dns, mut ips, mut emails, mut uris) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (id, value) in extensions(der)? {
+        if id != oid::SUBJECT_ALT_NAME {
+            continue;
+        }
+        let mut names = Der(Der(value).take(SEQ, what)?);
+        while !names.is_empty() {
+            let (tag, body, _) = names.next(what)?;
+            let text = || String::from_utf8(body.to_vec()).map_err(|_| format!("{what} are not ASCII"));
+            match tag {
+                0x81 => emails.push(text()?),
+                0x82 => dns.push(text()?),
+                0x86 => uris.push(text()?),
+                0x87 => ips.push(match body.len() {
+                    4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(body).map_err(|_| "an IP address")?).to_string(),
+                    16 => {
+                        let v6 = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(body).map_err(|_| "an IP address")?);
+                        // Go prints an IPv4-mapped address as IPv4.
+                        v6.to_ipv4_mapped().map_or_else(|| v6.to_string(), |v4| v4.to_string())
+                    }
+                    _ => return Err(format!("{what} hold an IP address of neither 4 nor 16 bytes")),
+                }),
                 _ => {}
             }
         }
     }
-    Ok((ski, aki))
+    Ok(dns.into_iter().chain(ips).chain(emails).chain(uris).collect())
 }
 
 /// The certificates leaf first, each followed by its issuer, matched by
@@ -165,4 +212,137 @@ pub(crate) fn certs_from_pem(text: &str) -> Result<Vec<Vec<u8>>, String> {
         out.push(der.to_vec());
     }
     Ok(out)
+}
+
+/// A certificate's subject as Go's `pkix.Name.String()` writes it (what
+/// go-pkcs12 names a trust store's entries by): RFC 2253 order (the last
+/// RDN first), Go's short names for the attributes it parses into fields
+/// and `OID=#hex` for the others, RFC 2253 escapes.
+pub(crate) fn subject_string(der: &[u8]) -> Result<String, String> {
+    let what = "a certificate's subject";
+    let mut cert = Der(der);
+    let mut c = Der(cert.take(SEQ, what)?);
+    let mut tbs = Der(c.take(SEQ, what)?);
+    if tbs.peek() == Some(EXPLICIT0) {
+        tbs.next(what)?;
+    }
+    tbs.take(INT, what)?; // serial
+    for _ in 0..3 {
+        tbs.take(SEQ, what)?; // signature, issuer, validity
+    }
+    let mut rdns = Der(tbs.take(SEQ, what)?);
+    // Go's fields, in the order `ToRDNSequence` writes them (reversed below).
+    const FIELDS: [(u8, &str); 9] = [
+        (6, "C"),
+        (8, "ST"),
+        (7, "L"),
+        (9, "STREET"),
+        (17, "POSTALCODE"),
+        (10, "O"),
+        (11, "OU"),
+        (3, "CN"),
+        (5, "SERIALNUMBER"),
+    ];
+    let mut fields: Vec<Vec<String>> = vec![Vec::new(); FIELDS.len()];
+    let mut others: Vec<String> = Vec::new();
+    while !rdns.is_empty() {
+        let mut set = Der(rdns.take(SET, what)?);
+        while !set.is_empty() {
+            let mut atv = Der(set.take(SEQ, what)?);
+            let id = atv.take(OID, what)?;
+            let (tag, body, whole) = atv.next(what)?;
+            let value = asn1_string(tag, body);
+            let field = match id {
+                [0x55, 0x04, n] => FIELDS.iter().position(|(f, _)| f == n),
+                _ => None,
+            };
+            match (field, value) {
+                // Go keeps one common name and serial number: the last.
+                (Some(i @ (7 | 8)), Some(v)) => {
+                    if let Some(f) = fields.get_mut(i) {
+                        *f = vec![v];
+                    }
+                }
+                (Some(i), Some(v)) => fields.get_mut(i).into_iter().for_each(|f| f.push(v.clone())),
+                (Some(_), None) => {}
+                (None, value) => {
+                    let marshalled = match value {
+                        Some(v) => go_marshal_string(&v),
+                        None => whole.to_vec(),
+                    };
+                    others.push(format!("{}=#{}", oid_string(id), hex::encode(marshalled)));
+                }
+            }
+        }
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for (i, (_, name)) in FIELDS.iter().enumerate().rev() {
+        if let Some(values) = fields.get(i).filter(|v| !v.is_empty()) {
+            parts.push(values.iter().map(|v| format!("{name}={}", rfc2253_escape(v))).collect::<Vec<_>>().join("+"));
+        }
+    }
+    parts.extend(others.into_iter().rev());
+    Ok(parts.join(","))
+}
+
+/// The text of an ASN.1 string type as Go's `encoding/asn1` reads it.
+fn asn1_string(tag: u8, body: &[u8]) -> Option<String> {
+    match tag {
+        0x0c | 0x13 | 0x16 => String::from_utf8(body.to_vec()).ok(),
+        0x14 => Some(body.iter().map(|b| char::from(*b)).collect()),
+        0x1e => {
+            let units: Vec<u16> = body
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c.first().copied()?, c.get(1).copied()?]).into())
+                .collect::<Option<_>>()?;
+            String::from_utf16(&units).ok()
+        }
+        _ => None,
+    }
+}
+
+/// Go's `asn1.Marshal` of a string: a PrintableString when every character
+/// is one, else a UTF8String.
+fn go_marshal_string(v: &str) -> Vec<u8> {
+    let printable = v.bytes().all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b));
+    tlv(if printable { 0x13 } else { 0x0c }, &[v.as_bytes()])
+}
+
+/// An OID in dotted form.
+fn oid_string(id: &[u8]) -> String {
+    let mut arcs: Vec<u64> = Vec::new();
+    let mut acc: u64 = 0;
+    for b in id {
+        acc = acc.saturating_mul(128).saturating_add(u64::from(b & 0x7f));
+        if b & 0x80 == 0 {
+            if arcs.is_empty() {
+                let first = (acc / 40).min(2);
+                arcs.push(first);
+                arcs.push(acc.saturating_sub(first * 40));
+            } else {
+                arcs.push(acc);
+            }
+            acc = 0;
+        }
+    }
+    arcs.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+}
+
+/// RFC 2253 escapes, as Go's `RDNSequence.String` writes them.
+fn rfc2253_escape(v: &str) -> String {
+    let last = v.chars().count().saturating_sub(1);
+    let mut out = String::with_capacity(v.len());
+    for (k, c) in v.chars().enumerate() {
+        let escape = match c {
+            ',' | '+' | '"' | '\\' | '<' | '>' | ';' => true,
+            ' ' => k == 0 || k == last,
+            '#' => k == 0,
+            _ => false,
+        };
+        if escape {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
