@@ -6,7 +6,7 @@ use clap::Args;
 use seal_format::sops::{self, DecryptOptions, Format, Value};
 
 use crate::common::{format_of, open, read_input, write_in_place, write_stdout};
-use crate::{Failure, IdentityArgs, identity};
+use crate::{Failure, IdentityArgs, exit, identity};
 
 #[derive(Args)]
 pub struct DecryptArgs {
@@ -51,7 +51,12 @@ pub fn run(a: DecryptArgs) -> Result<(), Failure> {
 
 /// Parses sops' `["a"]["b"][0]` path syntax.
 fn parse_extract(path: &str) -> Result<Vec<Result<String, usize>>, Failure> {
-    let bad = || Failure::input(format!("invalid --extract path {path:?}: expected a form like '[\"key\"][0]'"));
+    let bad = || {
+        Failure::new(
+            exit::INVALID_TREE_PATH_FORMAT,
+            format!("invalid --extract path {path:?}: expected a form like '[\"key\"][0]'"),
+        )
+    };
     let mut rest = path.trim();
     let mut out = Vec::new();
     while !rest.is_empty() {
@@ -72,7 +77,7 @@ fn parse_extract(path: &str) -> Result<Vec<Result<String, usize>>, Failure> {
 
 fn extract(branches: &[sops::Map], path: &str, format: Format) -> Result<Vec<u8>, Failure> {
     let parts = parse_extract(path)?;
-    let root = branches.first().ok_or_else(|| Failure::input("the file has no document"))?;
+    let root = branches.first().ok_or_else(|| Failure::general("the file has no document"))?;
     let mut cur = Value::Map(root.clone());
     for p in &parts {
         let next = match (p, &cur) {
@@ -80,7 +85,7 @@ fn extract(branches: &[sops::Map], path: &str, format: Format) -> Result<Vec<u8>
             (Err(i), Value::List(l)) => l.iter().filter(|v| !matches!(v, Value::Comment(_))).nth(*i).cloned(),
             _ => None,
         };
-        cur = next.ok_or_else(|| Failure::input(format!("--extract {path}: the file has no such value")))?;
+        cur = next.ok_or_else(|| Failure::general(format!("--extract {path}: the file has no such value")))?;
     }
     Ok(match &cur {
         Value::Str(s) => s.as_bytes().to_vec(),

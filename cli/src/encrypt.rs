@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use seal_format::sops::{self, EncryptOptions, Format, Recipient, Rule};
 
-use crate::common::{find_config, format_of, parse_recipients, read_input, write_in_place, write_stdout};
-use crate::{Failure, RuleArgs, config};
+use crate::common::{
+    config_failure, find_config, format_of, parse_recipients, read_input, write_in_place, write_stdout,
+};
+use crate::{Failure, RuleArgs, config, exit};
 
 #[derive(Args)]
 pub struct EncryptArgs {
@@ -54,10 +56,26 @@ fn rule_from_args(a: &RuleArgs) -> Result<Option<Rule>, Failure> {
         // default): `--unencrypted-suffix ''` keeps the default rule rather
         // than writing a file with every value in clear.
         if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
-            return Rule::from_field(name, v).map(Some).map_err(|e| Failure::input(e.to_string()));
+            return Rule::from_field(name, v).map(Some).map_err(|e| Failure::general(e.to_string()));
         }
     }
     Ok(None)
+}
+
+/// sops' code for a plaintext input it refuses: already encrypted (203),
+/// no document (92), a key that is not a string (23, when sops encrypts
+/// the tree); other parse failures are 2. The format crate tells these
+/// apart only by message, which the exit-code tests pin.
+fn plain_input_failure(e: sops::Error) -> Failure {
+    let code = match &e {
+        sops::Error::Structure(m) if m.contains("already encrypted") || m.contains("reserved for the metadata") => {
+            exit::FILE_ALREADY_ENCRYPTED
+        }
+        sops::Error::Structure(m) if m.contains("at least one document") => exit::NEED_AT_LEAST_ONE_DOCUMENT,
+        sops::Error::Structure(m) if m.contains("only string keys") => exit::ERROR_ENCRYPTING_TREE,
+        _ => return Failure::from(e),
+    };
+    Failure::new(code, e.to_string())
 }
 
 /// `seal encrypt`.
@@ -68,11 +86,11 @@ pub fn run(a: EncryptArgs) -> Result<(), Failure> {
         None => input_format,
     };
     let bytes = read_input(&a.file)?;
-    let branches = sops::parse_plain(&bytes, input_format).map_err(|e| Failure::from(e).in_file(&a.file))?;
+    let branches = sops::parse_plain(&bytes, input_format).map_err(|e| plain_input_failure(e).in_file(&a.file))?;
 
     let match_path = a.filename_override.clone().unwrap_or_else(|| PathBuf::from(&a.file));
     let rule_cfg = match find_config(a.config.as_deref()) {
-        Some(cfg) => config::creation_rule(&cfg, &match_path).map_err(Failure::input)?,
+        Some(cfg) => config::creation_rule(&cfg, &match_path).map_err(config_failure)?,
         None => None,
     };
     let (groups, threshold, cfg_rule, cfg_mac_only) = match rule_cfg {
@@ -85,7 +103,7 @@ pub fn run(a: EncryptArgs) -> Result<(), Failure> {
         groups.iter().map(|g| parse_recipients(g)).collect::<Result<_, _>>()?
     };
     if groups.iter().all(Vec::is_empty) {
-        return Err(Failure::input(
+        return Err(Failure::general(
             "no recipients: pass --age age1…, set SOPS_AGE_RECIPIENTS, or add a creation rule to .sops.yaml",
         ));
     }

@@ -13,6 +13,7 @@ mod decrypt;
 mod diff;
 mod edit;
 mod encrypt;
+pub mod exit;
 mod guard;
 mod identity;
 mod keygen;
@@ -29,22 +30,6 @@ use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-/// Exit codes (also in the README).
-pub mod exit {
-    /// Something else failed (I/O on output, an editor that failed).
-    pub const GENERAL: u8 = 1;
-    /// Bad command line (clap's own code).
-    pub const USAGE: u8 = 2;
-    /// The input cannot be read or parsed, or is not what the command needs.
-    pub const INPUT: u8 = 3;
-    /// No available identity decrypts the data key.
-    pub const NO_KEY: u8 = 4;
-    /// The file fails integrity checks: MAC mismatch, tampered value.
-    pub const INTEGRITY: u8 = 5;
-    /// `seal verify` found a problem.
-    pub const VERIFY: u8 = 6;
-}
-
 /// An error for the user: a message and an exit code.
 #[derive(Debug)]
 pub struct Failure {
@@ -55,14 +40,30 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// An input error.
-    pub fn input(m: impl Into<String>) -> Failure {
-        Failure { code: exit::INPUT, message: m.into() }
+    /// A failure with this exit code (one of [`exit`]).
+    pub fn new(code: u8, m: impl Into<String>) -> Failure {
+        Failure { code, message: m.into() }
     }
 
-    /// Any other error.
+    /// The input cannot be read or is not what the command needs
+    /// ([`exit::COULD_NOT_READ_INPUT_FILE`]).
+    pub fn input(m: impl Into<String>) -> Failure {
+        Failure::new(exit::COULD_NOT_READ_INPUT_FILE, m)
+    }
+
+    /// The output cannot be written ([`exit::COULD_NOT_WRITE_OUTPUT_FILE`]).
+    pub fn output(m: impl Into<String>) -> Failure {
+        Failure::new(exit::COULD_NOT_WRITE_OUTPUT_FILE, m)
+    }
+
+    /// Any other error ([`exit::ERROR_GENERIC`]).
     pub fn general(m: impl Into<String>) -> Failure {
-        Failure { code: exit::GENERAL, message: m.into() }
+        Failure::new(exit::ERROR_GENERIC, m)
+    }
+
+    /// Something seal does not implement ([`exit::UNSUPPORTED`]).
+    pub fn unsupported(m: impl Into<String>) -> Failure {
+        Failure::new(exit::UNSUPPORTED, m)
     }
 
     /// Prefixes the message with a file name.
@@ -73,17 +74,20 @@ impl Failure {
 }
 
 impl From<seal_format::sops::Error> for Failure {
+    /// sops' code for the same failure. A file that does not parse is
+    /// `COULD_NOT_READ_INPUT_FILE` here, as for a plaintext input;
+    /// [`common::open`] gives an encrypted file's parse failures sops'
+    /// code for those (1).
     fn from(e: seal_format::sops::Error) -> Failure {
         use seal_format::sops::Error as E;
         let code = match &e {
-            E::NoMatchingKey(_) => exit::NO_KEY,
-            E::MacMismatch { .. }
-            | E::MacUndecryptable(_)
-            | E::MacMissing
-            | E::Value { .. }
-            | E::NotEncrypted { .. } => exit::INTEGRITY,
-            E::Emit { .. } | E::Wrap(_) | E::Cipher(_) => exit::GENERAL,
-            E::Syntax { .. } | E::Structure(_) | E::Metadata(_) | E::Recipient { .. } | E::Limit(_) => exit::INPUT,
+            E::NoMatchingKey(_) => exit::COULD_NOT_RETRIEVE_KEY,
+            E::MacMismatch { .. } | E::MacUndecryptable(_) | E::MacMissing => exit::MAC_MISMATCH,
+            E::Value { .. } | E::NotEncrypted { .. } => exit::ERROR_DECRYPTING_TREE,
+            E::Emit { .. } => exit::ERROR_DUMPING_TREE,
+            E::Syntax { .. } | E::Structure(_) => exit::COULD_NOT_READ_INPUT_FILE,
+            E::Limit(_) => exit::LIMIT,
+            E::Metadata(_) | E::Recipient { .. } | E::Wrap(_) | E::Cipher(_) => exit::ERROR_GENERIC,
         };
         Failure { code, message: e.to_string() }
     }
@@ -184,7 +188,10 @@ pub struct RuleArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let result = match cli.command {
         Command::Keygen { output } => keygen::run(output.as_deref()),
         Command::Encrypt(a) => encrypt::run(a),
@@ -216,6 +223,14 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// Prints clap's message; `--help` and `--version` succeed, a wrong
+/// command line exits with [`exit::USAGE`] (clap's own 2 is sops'
+/// "could not read the input file").
+fn usage_error(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() { ExitCode::from(exit::USAGE) } else { ExitCode::SUCCESS }
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ pub fn run(a: RotateArgs) -> Result<(), Failure> {
     let ids = identity::load(&a.ids.identity)?;
     let (branches, mut metadata, _) = open(&a.file, &bytes, format, &ids, DecryptOptions::default())?;
     if metadata.key_groups.iter().any(|g| !g.other.is_empty()) {
-        return Err(Failure::input(format!(
+        return Err(Failure::unsupported(format!(
             "{}: the file also has non-age keys (kms, pgp, …) that seal cannot re-wrap; rotate it with sops",
             a.file
         )));
