@@ -63,6 +63,36 @@ pub fn write_in_place(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Where a command's result goes: `--in-place` (the input file), `--output
+/// FILE`, or stdout. Checked before any work, with sops' errors (exit 8).
+pub struct OutputTarget {
+    in_place: Option<PathBuf>,
+    output: Option<PathBuf>,
+}
+
+impl OutputTarget {
+    /// The target for `--in-place`/`--output` of the input `file` (`-` is stdin).
+    pub fn new(in_place: bool, output: Option<&Path>, file: &str) -> Result<OutputTarget, Failure> {
+        let conflict = |m: &str| Failure::new(exit::ERROR_CONFLICTING_PARAMETERS, m);
+        if in_place && output.is_some() {
+            return Err(conflict("Error: cannot operate on both --output and --in-place"));
+        }
+        if in_place && file == "-" {
+            return Err(conflict("Error: cannot use --in-place when reading from stdin"));
+        }
+        Ok(OutputTarget { in_place: in_place.then(|| PathBuf::from(file)), output: output.map(Path::to_path_buf) })
+    }
+
+    /// Writes the result: in place and `--output` atomically (a new
+    /// `--output` file is created 0600), else to stdout.
+    pub fn write(&self, bytes: &[u8]) -> Result<(), Failure> {
+        match (&self.in_place, &self.output) {
+            (Some(path), _) | (None, Some(path)) => write_in_place(path, bytes),
+            (None, None) => write_stdout(bytes),
+        }
+    }
+}
+
 /// The format from a flag or the file name.
 pub fn format_of(flag: Option<&str>, file: &str, default_stdin: Format) -> Result<Format, Failure> {
     match flag {

@@ -1,11 +1,11 @@
 //! `seal decrypt`: the `sops -d` equivalent, with `--extract`.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use clap::Args;
 use seal_format::sops::{self, DecryptOptions, Format, Value};
 
-use crate::common::{format_of, open, read_input, write_in_place, write_stdout};
+use crate::common::{OutputTarget, format_of, open, read_input};
 use crate::{Failure, IdentityArgs, exit, identity};
 
 #[derive(Args)]
@@ -27,15 +27,24 @@ pub struct DecryptArgs {
     /// Write the plaintext back to the file.
     #[arg(short = 'i', long)]
     in_place: bool,
-    /// The file, or - for stdin.
+    /// Write the plaintext to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Take the formats from this name instead of the file's (e.g. when reading stdin).
+    #[arg(long, value_name = "PATH")]
+    filename_override: Option<String>,
+    /// The file, or - for stdin (the default).
+    #[arg(default_value = "-")]
     file: String,
 }
 
 /// `seal decrypt`.
 pub fn run(a: DecryptArgs) -> Result<(), Failure> {
-    let format = format_of(a.input_type.as_deref(), &a.file, Format::Yaml)?;
+    let target = OutputTarget::new(a.in_place, a.output.as_deref(), &a.file)?;
+    let name = a.filename_override.as_deref().unwrap_or(&a.file);
+    let format = format_of(a.input_type.as_deref(), name, Format::Yaml)?;
     let out_format = match &a.output_type {
-        Some(t) => format_of(Some(t), &a.file, format)?,
+        Some(t) => format_of(Some(t), name, format)?,
         None => format,
     };
     let bytes = read_input(&a.file)?;
@@ -46,7 +55,7 @@ pub fn run(a: DecryptArgs) -> Result<(), Failure> {
         Some(path) => extract(&branches, path, out_format).map_err(|f| f.in_file(&a.file))?,
         None => sops::emit_plain(&branches, out_format)?,
     };
-    if a.in_place && a.file != "-" { write_in_place(Path::new(&a.file), &out) } else { write_stdout(&out) }
+    target.write(&out)
 }
 
 /// Parses sops' `["a"]["b"][0]` path syntax.

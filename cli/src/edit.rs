@@ -17,6 +17,9 @@ pub struct EditArgs {
     /// Input format (default: from the file name).
     #[arg(long, value_name = "TYPE")]
     input_type: Option<String>,
+    /// Do not check the MAC when opening (values must still decrypt); the saved file gets a new MAC.
+    #[arg(long)]
+    ignore_mac: bool,
     /// The file to edit.
     file: PathBuf,
 }
@@ -29,7 +32,7 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
     let bytes = read_input(&file)?;
     let ids = identity::load(&a.ids.identity)?;
     let (branches, metadata, cipher) =
-        open(&file, &bytes, format, &ids, DecryptOptions { verify_mac: true, stash: true })?;
+        open(&file, &bytes, format, &ids, DecryptOptions { verify_mac: !a.ignore_mac, stash: true })?;
     let plain = sops::emit_plain(&branches, format)?;
     drop(branches);
 

@@ -17,6 +17,7 @@ pub mod exit;
 mod guard;
 mod identity;
 mod keygen;
+mod legacy;
 mod man;
 mod render;
 mod rotate;
@@ -163,9 +164,9 @@ pub struct ControllerArgs {
     pub controller_namespace: String,
 }
 
-/// The selection rule flags (at most one).
+/// The selection rule flags (at most one: more is sops' exit 8, checked
+/// when the rule is built rather than by clap).
 #[derive(Args, Clone, Default)]
-#[group(multiple = false)]
 pub struct RuleArgs {
     /// Encrypt only values under keys matching this regex.
     #[arg(long, value_name = "RE")]
@@ -188,7 +189,15 @@ pub struct RuleArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).chain(["help"]).collect();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let as_sops = legacy::invoked_as_sops(&argv);
+    let args = match legacy::translate(argv, &names) {
+        Ok(args) => args,
+        Err(f) => return report(f, as_sops),
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
@@ -214,15 +223,20 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            // A closed pipe (e.g. `seal decrypt f | head`) is not an error.
-            if f.message.contains("Broken pipe") {
-                return ExitCode::SUCCESS;
-            }
-            let _ = writeln!(std::io::stderr(), "seal: {}", f.message);
-            ExitCode::from(f.code)
-        }
+        Err(f) => report(f, as_sops),
     }
+}
+
+/// Prints a failure and gives its exit code. Under the name `sops` the
+/// message has no `seal:` prefix, as sops prints its own.
+fn report(f: Failure, as_sops: bool) -> ExitCode {
+    // A closed pipe (e.g. `seal decrypt f | head`) is not an error.
+    if f.message.contains("Broken pipe") {
+        return ExitCode::SUCCESS;
+    }
+    let prefix = if as_sops { "" } else { "seal: " };
+    let _ = writeln!(std::io::stderr(), "{prefix}{}", f.message);
+    ExitCode::from(f.code)
 }
 
 /// Prints clap's message; `--help` and `--version` succeed, a wrong

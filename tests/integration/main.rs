@@ -26,6 +26,7 @@ mod image;
 mod one_flow;
 mod process;
 mod scale;
+mod sops_legacy;
 mod support;
 mod vault;
 
@@ -46,6 +47,7 @@ fn main() {
     trials.extend(compat::trials());
     trials.extend(edit_signals::trials());
     trials.extend(gitops::trials());
+    trials.extend(sops_legacy::trials());
     trials.push(env::trial("env::smoke_control_plane_and_openbao_work", smoke));
     trials.extend(controller::trials());
     trials.extend(external::trials());
