@@ -109,6 +109,7 @@ pub fn run(mut a: EncryptArgs) -> Result<(), Failure> {
         Some(cfg) => config::creation_rule(&cfg, &match_path).map_err(config_failure)?,
         None => None,
     };
+    let rule_matched = rule_cfg.is_some();
     let (groups, threshold, cfg_rule, cfg_mac_only) = match rule_cfg {
         Some(r) => (r.groups, r.shamir_threshold, r.rule, r.mac_only_encrypted),
         None => (Vec::new(), 0, None, false),
@@ -118,6 +119,9 @@ pub fn run(mut a: EncryptArgs) -> Result<(), Failure> {
     } else {
         groups.iter().map(|g| parse_recipients(g)).collect::<Result<_, _>>()?
     };
+    if groups.iter().all(Vec::is_empty) && rule_matched && a.age.is_empty() {
+        return Err(Failure::general(config::EMPTY_KEY_GROUP));
+    }
     if groups.iter().all(Vec::is_empty) {
         return Err(Failure::general(
             "no recipients: pass --age age1…, set SOPS_AGE_RECIPIENTS, or add a creation rule to .sops.yaml",

@@ -227,14 +227,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints a failure and gives its exit code. Under the name `sops` the
-/// message has no `seal:` prefix, as sops prints its own.
+/// Prints a failure and gives its exit code. Under the name `sops`, or for
+/// a message in sops' own words, there is no `seal:` prefix.
 fn report(f: Failure, as_sops: bool) -> ExitCode {
     // A closed pipe (e.g. `seal decrypt f | head`) is not an error.
     if f.message.contains("Broken pipe") {
         return ExitCode::SUCCESS;
     }
-    let prefix = if as_sops { "" } else { "seal: " };
+    // sops' own words stand alone, as sops prints them.
+    let prefix = if as_sops || f.message == config::EMPTY_KEY_GROUP { "" } else { "seal: " };
     let _ = writeln!(std::io::stderr(), "{prefix}{}", f.message);
     ExitCode::from(f.code)
 }

@@ -26,6 +26,7 @@ mod image;
 mod one_flow;
 mod process;
 mod scale;
+mod sops_functional;
 mod sops_legacy;
 mod support;
 mod vault;
@@ -45,6 +46,7 @@ fn main() {
     let mut trials = Vec::new();
     trials.extend(cli::trials());
     trials.extend(compat::trials());
+    trials.extend(sops_functional::trials());
     trials.extend(edit_signals::trials());
     trials.extend(gitops::trials());
     trials.extend(sops_legacy::trials());
