@@ -23,13 +23,15 @@ pub fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
             .map_err(|e| Failure::input(format!("cannot read stdin: {e}")))?;
     } else {
         std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut buf)).map_err(|e| {
-            // sops: "cannot operate on non-existent file", exit 100.
-            let code = if e.kind() == std::io::ErrorKind::NotFound {
-                exit::NO_FILE_SPECIFIED
-            } else {
-                exit::COULD_NOT_READ_INPUT_FILE
-            };
-            Failure::new(code, format!("cannot read {file}: {e}"))
+            if e.kind() == std::io::ErrorKind::NotFound {
+                // sops' words and code.
+                let abs = std::path::absolute(file).unwrap_or_else(|_| PathBuf::from(file));
+                return Failure::new(
+                    exit::NO_FILE_SPECIFIED,
+                    format!("Error: cannot operate on non-existent file {:?}", abs.display().to_string()),
+                );
+            }
+            Failure::input(format!("cannot read {file}: {e}"))
         })?;
     }
     if buf.len() > sops::limits::MAX_INPUT_BYTES {

@@ -92,10 +92,7 @@ pub fn run(mut a: EncryptArgs) -> Result<(), Failure> {
     }
     let file = a.file.take().unwrap_or_else(|| "-".to_owned());
     if file != "-" && !std::path::Path::new(&file).exists() {
-        return Err(Failure::new(
-            exit::NO_FILE_SPECIFIED,
-            format!("Error: cannot operate on non-existent file {file:?}"),
-        ));
+        read_input(&file)?;
     }
     let target = OutputTarget::new(a.in_place, a.output.as_deref(), &file)?;
     let name = a.filename_override.as_ref().and_then(|p| p.to_str()).unwrap_or(&file).to_owned();

@@ -388,6 +388,21 @@ fn split_set(v: &OsString) -> Result<(String, String), Failure> {
     Ok((index.trim_end().to_owned(), value.strip_prefix(' ').unwrap_or(value).to_owned()))
 }
 
+/// A failure's message in sops' words, for seal invoked as `sops`: sops'
+/// sentence for the common failures that scripts and people look for,
+/// followed by seal's detail (which names the file and path).
+pub fn in_sops_words(code: u8, message: String) -> String {
+    match code {
+        exit::COULD_NOT_RETRIEVE_KEY => {
+            format!("Failed to get the data key required to decrypt the SOPS file.\n\n{message}")
+        }
+        exit::ERROR_DECRYPTING_TREE => format!("Error decrypting tree: {message}"),
+        exit::FILE_HAS_NOT_BEEN_MODIFIED => "File has not changed, exiting.".to_owned(),
+        exit::NO_EDITOR_FOUND => format!("Could not run editor: {message}"),
+        _ => message,
+    }
+}
+
 #[cfg(test)]
 #[path = "legacy_tests.rs"]
 mod tests;

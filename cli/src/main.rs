@@ -236,7 +236,8 @@ fn report(f: Failure, as_sops: bool) -> ExitCode {
     }
     // sops' own words stand alone, as sops prints them.
     let prefix = if as_sops || f.message == config::EMPTY_KEY_GROUP { "" } else { "seal: " };
-    let _ = writeln!(std::io::stderr(), "{prefix}{}", f.message);
+    let message = if as_sops { legacy::in_sops_words(f.code, f.message) } else { f.message };
+    let _ = writeln!(std::io::stderr(), "{prefix}{message}");
     ExitCode::from(f.code)
 }
 

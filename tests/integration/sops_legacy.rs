@@ -166,7 +166,22 @@ fn invoked_as_sops() -> Result<(), Failed> {
     same("sops -d e.yaml", &sops, &f.seal_as_sops(&["-d", "e.yaml"]).output()?)?;
     // A bare file is edited, as sops does; an unchanged edit exits 200.
     same("sops e.yaml", &f.sops(&["e.yaml"]).output()?, &f.seal_as_sops(&["e.yaml"]).output()?)?;
-    // sops' own message, without seal's prefix.
+    // sops' own messages, without seal's prefix.
+    let seal = f.seal_as_sops(&["e.yaml"]).output()?;
+    check(text(&seal.stderr) == "File has not changed, exiting.\n", format!("unchanged edit: {}", text(&seal.stderr)))?;
+    let (other, _) = age_keygen(f.dir.path(), "other")?;
+    let sops = f.sops(&["-d", "e.yaml"]).env("SOPS_AGE_KEY_FILE", &other).output()?;
+    let seal = f.seal_as_sops(&["-d", "e.yaml"]).env("SOPS_AGE_KEY_FILE", &other).output()?;
+    same("sops -d e.yaml with a key that opens nothing", &sops, &seal)?;
+    let headline = "Failed to get the data key required to decrypt the SOPS file.\n";
+    check(
+        text(&sops.stderr).starts_with(headline) && text(&seal.stderr).starts_with(headline),
+        format!("no key: sops said {:?}, seal said {:?}", text(&sops.stderr), text(&seal.stderr)),
+    )?;
+    let out = f.seal_as_sops(&["-d", "missing.yaml"]).output()?;
+    let want =
+        format!("Error: cannot operate on non-existent file {:?}\n", f.path("missing.yaml").display().to_string());
+    check(out.status.code() == Some(100) && text(&out.stderr) == want, format!("missing file: {}", text(&out.stderr)))?;
     let out = f.seal_as_sops(&["-r"]).output()?;
     check(
         out.status.code() == Some(100) && text(&out.stderr) == "Error: no file specified\n",
