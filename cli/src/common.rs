@@ -75,7 +75,7 @@ pub struct OutputTarget {
 impl OutputTarget {
     /// The target for `--in-place`/`--output` of the input `file` (`-` is stdin).
     pub fn new(in_place: bool, output: Option<&Path>, file: &str) -> Result<OutputTarget, Failure> {
-        let conflict = |m: &str| Failure::new(exit::ERROR_CONFLICTING_PARAMETERS, m);
+        let conflict = |m: &str| Failure::new(exit::CONFLICTING_PARAMETERS, m);
         if in_place && output.is_some() {
             return Err(conflict("Error: cannot operate on both --output and --in-place"));
         }

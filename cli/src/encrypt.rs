@@ -59,7 +59,7 @@ fn rule_from_args(a: &RuleArgs) -> Result<Option<Rule>, Failure> {
     let Some((name, v)) = given.next() else { return Ok(None) };
     if given.next().is_some() {
         return Err(Failure::new(
-            exit::ERROR_CONFLICTING_PARAMETERS,
+            exit::CONFLICTING_PARAMETERS,
             "Error: cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex in the same file",
         ));
     }
@@ -86,7 +86,7 @@ fn plain_input_failure(e: sops::Error) -> Failure {
 pub fn run(mut a: EncryptArgs) -> Result<(), Failure> {
     if a.file.is_none() && a.filename_override.is_none() {
         return Err(Failure::new(
-            exit::ERROR_CONFLICTING_PARAMETERS,
+            exit::CONFLICTING_PARAMETERS,
             "Error: must specify --filename-override when reading from stdin",
         ));
     }

@@ -1,5 +1,5 @@
 //! Exit codes. A failure sops has a code for exits with sops' code (its
-//! `cmd/sops/codes`, the same names), so that scripts written for `sops`
+//! `cmd/sops/codes`; the constants carry sops' names), so that scripts written for `sops`
 //! read seal's exit status the same way. Failures only seal has use 64–68,
 //! which sops does not use. The table is in the README and in
 //! docs/sops-compatibility.md.
@@ -21,9 +21,9 @@ pub const COULD_NOT_WRITE_OUTPUT_FILE: u8 = 3;
 /// into dotenv (sops' `ErrorDumpingTree`).
 pub const ERROR_DUMPING_TREE: u8 = 4;
 /// `--set`/`set`'s path or value is malformed (sops' `ErrorInvalidSetFormat`).
-pub const ERROR_INVALID_SET_FORMAT: u8 = 7;
+pub const INVALID_SET_FORMAT: u8 = 7;
 /// Flags that cannot be used together (sops' `ErrorConflictingParameters`).
-pub const ERROR_CONFLICTING_PARAMETERS: u8 = 8;
+pub const CONFLICTING_PARAMETERS: u8 = 8;
 /// A value cannot be encrypted, e.g. under a key that is not a string
 /// (sops' `ErrorEncryptingTree`).
 pub const ERROR_ENCRYPTING_TREE: u8 = 23;

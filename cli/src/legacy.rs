@@ -119,10 +119,38 @@ impl Mode {
     }
 }
 
+/// seal's command line as clap defines it: each subcommand and its long
+/// flags, so that a classic flag goes to the subcommand that has it (e.g.
+/// `-r --rm-pgp FP` once `rotate` has `--rm-pgp`) and is refused otherwise.
+pub struct Known {
+    subcommands: Vec<(String, Vec<String>)>,
+}
+
+impl Known {
+    /// Reads the subcommands and flags of `cmd` (plus clap's `help`).
+    pub fn of(cmd: &clap::Command) -> Known {
+        let mut subcommands: Vec<(String, Vec<String>)> = cmd
+            .get_subcommands()
+            .map(|s| {
+                (s.get_name().to_owned(), s.get_arguments().filter_map(|a| a.get_long()).map(str::to_owned).collect())
+            })
+            .collect();
+        subcommands.push(("help".to_owned(), Vec::new()));
+        Known { subcommands }
+    }
+
+    fn has_subcommand(&self, name: &str) -> bool {
+        self.subcommands.iter().any(|(s, _)| s == name)
+    }
+
+    fn has_flag(&self, subcommand: &str, flag: &str) -> bool {
+        self.subcommands.iter().any(|(s, flags)| s == subcommand && flags.iter().any(|f| f == flag))
+    }
+}
+
 /// Rewrites a classic sops command line into the subcommand argv (with the
-/// program name first); any other is returned as it is. `subcommands` are
-/// seal's (clap's) subcommand names.
-pub fn translate(argv: Vec<OsString>, subcommands: &[&str]) -> Result<Vec<OsString>, Failure> {
+/// program name first); any other is returned as it is.
+pub fn translate(argv: Vec<OsString>, known: &Known) -> Result<Vec<OsString>, Failure> {
     let as_sops = invoked_as_sops(&argv);
     let mut args = argv.into_iter();
     let program = args.next().unwrap_or_else(|| OsString::from("seal"));
@@ -131,7 +159,7 @@ pub fn translate(argv: Vec<OsString>, subcommands: &[&str]) -> Result<Vec<OsStri
     let passthrough = match first {
         None => !as_sops,
         Some(f) => {
-            subcommands.contains(&f)
+            known.has_subcommand(f)
                 || SOPS_ONLY_SUBCOMMANDS.contains(&f)
                 || (rest.len() == 1 && ["-h", "--help", "-V", "--version"].contains(&f))
                 // Under its own name, seal reads a bare word as a file only
@@ -144,7 +172,7 @@ pub fn translate(argv: Vec<OsString>, subcommands: &[&str]) -> Result<Vec<OsStri
     }
     let classic = Classic::parse(&rest)?;
     let mut out = vec![program];
-    out.extend(classic.into_subcommand(|k| std::env::var_os(k).filter(|v| !v.is_empty()).is_some())?);
+    out.extend(classic.into_subcommand(known, |k| std::env::var_os(k).filter(|v| !v.is_empty()).is_some())?);
     Ok(out)
 }
 
@@ -161,6 +189,9 @@ struct Classic {
     values: Vec<(String, OsString)>,
     /// `--NAME` boolean flags set to true, in order.
     bools: Vec<String>,
+    /// `--add-pgp`, `--rm-kms`, …: passed on where the subcommand has the
+    /// flag, refused otherwise.
+    foreign: Vec<(String, OsString)>,
     files: Vec<OsString>,
 }
 
@@ -220,11 +251,10 @@ impl Classic {
             match name {
                 "a" => c.values.push(("age".into(), value()?)),
                 _ if VALUE_FLAGS.iter().any(|(n, _)| *n == name) => c.values.push((name.into(), value()?)),
-                _ if REFUSED_VALUE_FLAGS.contains(&name) => {
-                    return Err(Failure::unsupported(format!(
-                        "-{name}: seal works with age keys only and does not implement this flag; use sops for it"
-                    )));
+                _ if REFUSED_VALUE_FLAGS.contains(&name) && (name.starts_with("add-") || name.starts_with("rm-")) => {
+                    c.foreign.push((name.into(), value()?));
                 }
+                _ if REFUSED_VALUE_FLAGS.contains(&name) => return Err(not_implemented(name)),
                 "s" | "show-master-keys" => {
                     return Err(Failure::unsupported(format!(
                         "-{name}: seal does not show the master keys in the editor; change recipients with `seal updatekeys` or `seal rotate --add-age/--rm-age`"
@@ -275,7 +305,7 @@ impl Classic {
             (None, _) => Ok(Mode::Edit),
             (Some(m), None) => Ok(m),
             (Some(_), Some(_)) => Err(Failure::new(
-                exit::ERROR_CONFLICTING_PARAMETERS,
+                exit::CONFLICTING_PARAMETERS,
                 "Error: more than one of --encrypt, --decrypt, --rotate and --set: give one",
             )),
         }
@@ -283,7 +313,7 @@ impl Classic {
 
     /// The subcommand argv (without the program name). `env_set` tells
     /// whether an environment variable is set and not empty.
-    fn into_subcommand(self, env_set: impl Fn(&str) -> bool) -> Result<Vec<OsString>, Failure> {
+    fn into_subcommand(self, known: &Known, env_set: impl Fn(&str) -> bool) -> Result<Vec<OsString>, Failure> {
         if self.help {
             return Ok(vec!["--help".into()]);
         }
@@ -294,7 +324,7 @@ impl Classic {
         let output = self.values.iter().any(|(n, _)| n == "output");
         if self.in_place && output {
             return Err(Failure::new(
-                exit::ERROR_CONFLICTING_PARAMETERS,
+                exit::CONFLICTING_PARAMETERS,
                 "Error: cannot operate on both --output and --in-place",
             ));
         }
@@ -320,7 +350,7 @@ impl Classic {
         }
         if self.in_place && file.is_none() {
             return Err(Failure::new(
-                exit::ERROR_CONFLICTING_PARAMETERS,
+                exit::CONFLICTING_PARAMETERS,
                 "Error: cannot use --in-place when reading from stdin",
             ));
         }
@@ -345,6 +375,12 @@ impl Classic {
             }
             out.extend([format!("--{name}").into(), value]);
         }
+        for (name, value) in self.foreign {
+            if !known.has_flag(mode.subcommand(), &name) {
+                return Err(not_implemented(&name));
+            }
+            out.extend([format!("--{name}").into(), value]);
+        }
         for name in self.bools {
             let modes = BOOL_FLAGS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m).unwrap_or_default();
             if !modes.contains(&mode) {
@@ -366,6 +402,12 @@ impl Classic {
     }
 }
 
+fn not_implemented(name: &str) -> Failure {
+    Failure::unsupported(format!(
+        "-{name}: seal works with age keys only and does not implement this flag; use sops for it"
+    ))
+}
+
 fn not_for(name: &str, mode: Mode) -> Failure {
     usage(format!(
         "--{name} does not apply to {} (sops ignores it there); leave it out",
@@ -381,7 +423,7 @@ fn not_for(name: &str, mode: Mode) -> Failure {
 
 /// Splits `--set`'s `["a"]["b"] VALUE` as sops does: after the first `] `.
 fn split_set(v: &OsString) -> Result<(String, String), Failure> {
-    let invalid = || Failure::new(exit::ERROR_INVALID_SET_FORMAT, "Invalid --set format");
+    let invalid = || Failure::new(exit::INVALID_SET_FORMAT, "Invalid --set format");
     let v = v.to_str().ok_or_else(invalid)?;
     let at = v.find("] ").ok_or_else(invalid)?;
     let (index, value) = v.split_at(at + 1);

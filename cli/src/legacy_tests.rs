@@ -4,14 +4,26 @@ use std::ffi::OsString;
 
 use super::*;
 
-const SUBCOMMANDS: [&str; 6] = ["encrypt", "decrypt", "edit", "rotate", "set", "help"];
+fn known() -> Known {
+    let sub = |name: &str, flags: &[&str]| (name.to_owned(), flags.iter().map(|f| f.to_string()).collect());
+    Known {
+        subcommands: vec![
+            sub("encrypt", &["age", "in-place", "output"]),
+            sub("decrypt", &["in-place", "output", "extract"]),
+            sub("edit", &[]),
+            sub("rotate", &["add-age", "rm-age", "rm-pgp"]),
+            sub("set", &[]),
+            sub("help", &[]),
+        ],
+    }
+}
 
 fn os(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
 }
 
 fn translated(args: &[&str]) -> Result<Vec<String>, Failure> {
-    translate(os(args), &SUBCOMMANDS).map(|v| v.into_iter().map(|a| a.to_string_lossy().into_owned()).collect())
+    translate(os(args), &known()).map(|v| v.into_iter().map(|a| a.to_string_lossy().into_owned()).collect())
 }
 
 fn ok(args: &[&str]) -> Vec<String> {
@@ -62,7 +74,7 @@ fn set_splits_index_and_value_after_the_first_bracket_space() {
         ["seal", "set", "--", "f.yaml", r#"["a"]["b"]"#, r#""v w""#]
     );
     assert_eq!(ok(&["seal", "--set", r#"["a"] {"x": [1]}"#, "f.yaml"])[4..], [r#"["a"]"#, r#"{"x": [1]}"#]);
-    assert_eq!(refused(&["seal", "--set", "bogus", "f.yaml"]).code, exit::ERROR_INVALID_SET_FORMAT);
+    assert_eq!(refused(&["seal", "--set", "bogus", "f.yaml"]).code, exit::INVALID_SET_FORMAT);
 }
 
 #[test]
@@ -102,7 +114,7 @@ fn stdin_is_read_without_a_file_for_decrypt_and_encrypt_only() {
         let f = refused(args);
         assert_eq!((f.code, f.message.as_str()), (exit::NO_FILE_SPECIFIED, "Error: no file specified"), "{args:?}");
     }
-    assert_eq!(refused(&["seal", "-d", "-i"]).code, exit::ERROR_CONFLICTING_PARAMETERS);
+    assert_eq!(refused(&["seal", "-d", "-i"]).code, exit::CONFLICTING_PARAMETERS);
 }
 
 #[test]
@@ -110,9 +122,9 @@ fn conflicting_flags_exit_8() {
     let f = refused(&["seal", "-d", "-i", "--output", "o", "f.yaml"]);
     assert_eq!(
         (f.code, f.message.as_str()),
-        (exit::ERROR_CONFLICTING_PARAMETERS, "Error: cannot operate on both --output and --in-place")
+        (exit::CONFLICTING_PARAMETERS, "Error: cannot operate on both --output and --in-place")
     );
-    assert_eq!(refused(&["seal", "-d", "-e", "f.yaml"]).code, exit::ERROR_CONFLICTING_PARAMETERS);
+    assert_eq!(refused(&["seal", "-d", "-e", "f.yaml"]).code, exit::CONFLICTING_PARAMETERS);
 }
 
 #[test]
@@ -134,6 +146,9 @@ fn keys_seal_does_not_implement_are_refused_by_name() {
         assert!(f.message.starts_with(&format!("-{}", flag.trim_start_matches('-'))), "{flag}: {}", f.message);
     }
     assert_eq!(refused(&["seal", "-s", "f.yaml"]).code, exit::UNSUPPORTED);
+    // A flag the subcommand has is passed on: rotate's --rm-pgp here.
+    assert_eq!(ok(&["seal", "-r", "--rm-pgp", "FP", "f"]), ["seal", "rotate", "--rm-pgp", "FP", "--", "f"]);
+    assert_eq!(refused(&["seal", "-r", "--rm-kms", "arn", "f"]).code, exit::UNSUPPORTED);
     assert_eq!(refused(&["seal", "-d", "--decryption-order", "age,pgp", "f"]).code, exit::UNSUPPORTED);
     assert_eq!(ok(&["seal", "-d", "--decryption-order", "age", "f"]), ["seal", "decrypt", "--", "f"]);
 }
@@ -141,10 +156,10 @@ fn keys_seal_does_not_implement_are_refused_by_name() {
 #[test]
 fn key_environment_variables_are_refused_when_encrypting() {
     let c = Classic::parse(&os(&["-e", "f.yaml"])).expect("parses");
-    let f = c.into_subcommand(|v| v == "SOPS_PGP_FP").expect_err("refused");
+    let f = c.into_subcommand(&known(), |v| v == "SOPS_PGP_FP").expect_err("refused");
     assert!(f.code == exit::UNSUPPORTED && f.message.contains("SOPS_PGP_FP"), "{}", f.message);
     let c = Classic::parse(&os(&["-e", "--age", "age1x", "f.yaml"])).expect("parses");
-    assert!(c.into_subcommand(|v| v == "SOPS_PGP_FP").is_ok(), "--age decides the keys, as in sops");
+    assert!(c.into_subcommand(&known(), |v| v == "SOPS_PGP_FP").is_ok(), "--age decides the keys, as in sops");
 }
 
 #[test]

@@ -189,11 +189,9 @@ pub struct RuleArgs {
 }
 
 fn main() -> ExitCode {
-    let names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_owned()).collect();
-    let names: Vec<&str> = names.iter().map(String::as_str).chain(["help"]).collect();
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let as_sops = legacy::invoked_as_sops(&argv);
-    let args = match legacy::translate(argv, &names) {
+    let args = match legacy::translate(argv, &legacy::Known::of(&Cli::command())) {
         Ok(args) => args,
         Err(f) => return report(f, as_sops),
     };
