@@ -97,6 +97,9 @@ impl From<seal_format::sops::Error> for Failure {
 #[derive(Parser)]
 #[command(name = "seal", version, about = "Secrets for GitOps: SealedSecrets in SOPS format, for age recipients")]
 #[command(propagate_version = true)]
+#[command(
+    after_help = "sops' classic form is accepted too (seal -d FILE, seal -e -i FILE, seal --set '[\"k\"] \"v\"' FILE, …), and invoked as `sops` (a symlink) seal takes every sops form."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
