@@ -19,21 +19,21 @@ pub fn recipients(context: Option<&str>, namespace: &str) -> Result<Vec<String>,
         let opts = KubeConfigOptions { context: context.map(str::to_owned), ..Default::default() };
         let config = Config::from_kubeconfig(&opts)
             .await
-            .map_err(|e| Failure::input(format!("cannot load the kubeconfig: {e}")))?;
+            .map_err(|e| Failure::general(format!("cannot load the kubeconfig: {e}")))?;
         let client = Client::try_from(config).map_err(|e| Failure::general(format!("cannot create a client: {e}")))?;
         let api: Api<ConfigMap> = Api::namespaced(client, namespace);
         let cm = api.get_opt(RECIPIENTS_CONFIGMAP).await.map_err(|e| {
             Failure::general(format!("cannot read ConfigMap {namespace}/{RECIPIENTS_CONFIGMAP}: {e}"))
         })?;
         let cm = cm.ok_or_else(|| {
-            Failure::input(format!(
+            Failure::general(format!(
                 "no ConfigMap {namespace}/{RECIPIENTS_CONFIGMAP}: is seal-controller running there? (--controller-namespace)"
             ))
         })?;
         let text = cm.data.and_then(|mut d| d.remove(RECIPIENTS_KEY)).unwrap_or_default();
         let list: Vec<String> = text.lines().map(str::trim).filter(|l| l.starts_with("age1")).map(str::to_owned).collect();
         if list.is_empty() {
-            return Err(Failure::input(format!("{namespace}/{RECIPIENTS_CONFIGMAP} lists no recipients")));
+            return Err(Failure::general(format!("{namespace}/{RECIPIENTS_CONFIGMAP} lists no recipients")));
         }
         Ok(list)
     })

@@ -22,9 +22,17 @@ pub fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
             .read_to_end(&mut buf)
             .map_err(|e| Failure::input(format!("cannot read stdin: {e}")))?;
     } else {
-        std::fs::File::open(file)
-            .and_then(|f| f.take(limit).read_to_end(&mut buf))
-            .map_err(|e| Failure::input(format!("cannot read {file}: {e}")))?;
+        std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut buf)).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                // sops' words and code.
+                let abs = std::path::absolute(file).unwrap_or_else(|_| PathBuf::from(file));
+                return Failure::new(
+                    exit::NO_FILE_SPECIFIED,
+                    format!("Error: cannot operate on non-existent file {:?}", abs.display().to_string()),
+                );
+            }
+            Failure::input(format!("cannot read {file}: {e}"))
+        })?;
     }
     if buf.len() > sops::limits::MAX_INPUT_BYTES {
         return Err(Failure::from(sops::Error::Limit(format!(
@@ -39,14 +47,14 @@ pub fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
 /// Writes bytes to stdout.
 pub fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
-    out.write_all(bytes).and_then(|_| out.flush()).map_err(|e| Failure::general(format!("cannot write to stdout: {e}")))
+    out.write_all(bytes).and_then(|_| out.flush()).map_err(|e| Failure::output(format!("cannot write to stdout: {e}")))
 }
 
 /// Replaces a file atomically (temporary file in the same folder, then
 /// rename), keeping its permissions.
 pub fn write_in_place(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let fail = |e: std::io::Error| Failure::general(format!("cannot write {}: {e}", path.display()));
+    let fail = |e: std::io::Error| Failure::output(format!("cannot write {}: {e}", path.display()));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
     if let Ok(meta) = std::fs::metadata(path) {
         tmp.as_file().set_permissions(meta.permissions()).map_err(fail)?;
@@ -57,11 +65,42 @@ pub fn write_in_place(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Where a command's result goes: `--in-place` (the input file), `--output
+/// FILE`, or stdout. Checked before any work, with sops' errors (exit 8).
+pub struct OutputTarget {
+    in_place: Option<PathBuf>,
+    output: Option<PathBuf>,
+}
+
+impl OutputTarget {
+    /// The target for `--in-place`/`--output` of the input `file` (`-` is stdin).
+    pub fn new(in_place: bool, output: Option<&Path>, file: &str) -> Result<OutputTarget, Failure> {
+        let conflict = |m: &str| Failure::new(exit::CONFLICTING_PARAMETERS, m);
+        if in_place && output.is_some() {
+            return Err(conflict("Error: cannot operate on both --output and --in-place"));
+        }
+        if in_place && file == "-" {
+            return Err(conflict("Error: cannot use --in-place when reading from stdin"));
+        }
+        Ok(OutputTarget { in_place: in_place.then(|| PathBuf::from(file)), output: output.map(Path::to_path_buf) })
+    }
+
+    /// Writes the result: in place and `--output` atomically (a new
+    /// `--output` file is created 0600), else to stdout.
+    pub fn write(&self, bytes: &[u8]) -> Result<(), Failure> {
+        match (&self.in_place, &self.output) {
+            (Some(path), _) | (None, Some(path)) => write_in_place(path, bytes),
+            (None, None) => write_stdout(bytes),
+        }
+    }
+}
+
 /// The format from a flag or the file name.
 pub fn format_of(flag: Option<&str>, file: &str, default_stdin: Format) -> Result<Format, Failure> {
     match flag {
-        Some(name) => Format::from_name(name)
-            .ok_or_else(|| Failure::input(format!("unknown type {name:?} (expected yaml, json, dotenv or binary)"))),
+        Some(name) => Format::from_name(name).ok_or_else(|| {
+            Failure::unsupported(format!("unknown type {name:?} (expected yaml, json, dotenv or binary)"))
+        }),
         None if file == "-" => Ok(default_stdin),
         None => Ok(Format::from_path(file)),
     }
@@ -85,7 +124,7 @@ pub fn open(
     ids: &Identities,
     opts: DecryptOptions,
 ) -> Result<(Vec<sops::Map>, sops::Metadata, sops::Cipher), Failure> {
-    let doc = sops::parse_encrypted(bytes, format).map_err(|e| Failure::from(e).in_file(file))?;
+    let doc = sops::parse_encrypted(bytes, format).map_err(|e| encrypted_input_failure(e).in_file(file))?;
     let sealed_unsorted = doc.branches.first().filter(|b| sealed::is_sealed_secret(b)).and_then(sealed::unsorted_map);
     sops::decrypt_document(doc, ids, opts).map_err(|e| {
         let e = match (e, sealed_unsorted) {
@@ -98,6 +137,24 @@ pub fn open(
         };
         Failure::from(e).in_file(file)
     })
+}
+
+/// The failure of an encrypted file that does not load: sops 3.11 exits
+/// 1 when it cannot parse an encrypted file or finds no `sops` metadata
+/// (2 is for a plaintext input it cannot parse).
+fn encrypted_input_failure(e: sops::Error) -> Failure {
+    let syntax = matches!(e, sops::Error::Syntax { .. } | sops::Error::Structure(_));
+    let mut f = Failure::from(e);
+    if syntax {
+        f.code = exit::ERROR_GENERIC;
+    }
+    f
+}
+
+/// The failure of a `.sops.yaml` that cannot be used: sops exits 1 for
+/// these; a rule naming keys seal does not implement is seal's own refusal.
+pub fn config_failure(message: String) -> Failure {
+    if message.contains(config::AGE_ONLY) { Failure::unsupported(message) } else { Failure::general(message) }
 }
 
 /// Re-encrypts an edited tree with the file's data key and IV stash, so that
@@ -122,14 +179,16 @@ fn check_sealed_plaintext(doc: &sops::Map) -> Result<(), Failure> {
 }
 
 /// The exit code of a SealedSecret check: a broken document is bad input;
-/// anything that suggests tampering (MAC, a value, the scope) is an
-/// integrity failure.
+/// a MAC or a value that fails is sops' code for it; a scope that does not
+/// match is seal's own.
 pub fn sealed_failure(e: sealed::SealedError) -> Failure {
     use sealed::SealedError as E;
     let code = match &e {
-        E::InvalidDocument(_) => exit::INPUT,
-        E::NoMatchingKey(_) => exit::NO_KEY,
-        E::DecryptFailed(_) | E::MacMismatch(_) | E::ScopeMismatch(_) | E::KeysChanged(_) => exit::INTEGRITY,
+        E::InvalidDocument(_) => exit::COULD_NOT_READ_INPUT_FILE,
+        E::NoMatchingKey(_) => exit::COULD_NOT_RETRIEVE_KEY,
+        E::DecryptFailed(_) => exit::ERROR_DECRYPTING_TREE,
+        E::MacMismatch(_) => exit::MAC_MISMATCH,
+        E::ScopeMismatch(_) | E::KeysChanged(_) => exit::SCOPE_MISMATCH,
     };
     Failure { code, message: e.to_string() }
 }

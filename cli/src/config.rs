@@ -86,6 +86,10 @@ pub fn creation_rule(config: &Path, file: &Path) -> Result<Option<CreationRule>,
 const OTHER_KEY_TYPES: [&str; 8] =
     ["pgp", "kms", "gcp_kms", "azure_keyvault", "hc_vault_transit_uri", "hc_vault", "hckms", "merge"];
 
+/// Part of the message refusing a rule with keys seal does not implement
+/// (its exit code is [`crate::exit::UNSUPPORTED`], not a config error's).
+pub const AGE_ONLY: &str = "seal encrypts to age recipients only";
+
 /// Refuses the first key type of `m` that seal does not implement (a field
 /// present with a value; an empty one is no key).
 fn only_age(m: &Map, place: impl Fn() -> String) -> Result<(), String> {
@@ -98,7 +102,7 @@ fn only_age(m: &Map, place: impl Fn() -> String) -> Result<(), String> {
         };
         if set {
             return Err(format!(
-                "{} has {field} keys: seal encrypts to age recipients only and does not leave other keys out, \
+                "{} has {field} keys: {AGE_ONLY} and does not leave other keys out, \
                  as that would change who can decrypt the file; use age recipients, or sops for this rule",
                 place()
             ));

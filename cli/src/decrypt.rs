@@ -1,12 +1,12 @@
 //! `seal decrypt`: the `sops -d` equivalent, with `--extract`.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use clap::Args;
 use seal_format::sops::{self, DecryptOptions, Format, Value};
 
-use crate::common::{format_of, open, read_input, write_in_place, write_stdout};
-use crate::{Failure, IdentityArgs, identity};
+use crate::common::{OutputTarget, format_of, open, read_input};
+use crate::{Failure, IdentityArgs, exit, identity};
 
 #[derive(Args)]
 pub struct DecryptArgs {
@@ -27,15 +27,24 @@ pub struct DecryptArgs {
     /// Write the plaintext back to the file.
     #[arg(short = 'i', long)]
     in_place: bool,
-    /// The file, or - for stdin.
+    /// Write the plaintext to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Take the formats from this name instead of the file's (e.g. when reading stdin).
+    #[arg(long, value_name = "PATH")]
+    filename_override: Option<String>,
+    /// The file, or - for stdin (the default).
+    #[arg(default_value = "-")]
     file: String,
 }
 
 /// `seal decrypt`.
 pub fn run(a: DecryptArgs) -> Result<(), Failure> {
-    let format = format_of(a.input_type.as_deref(), &a.file, Format::Yaml)?;
+    let target = OutputTarget::new(a.in_place, a.output.as_deref(), &a.file)?;
+    let name = a.filename_override.as_deref().unwrap_or(&a.file);
+    let format = format_of(a.input_type.as_deref(), name, Format::Yaml)?;
     let out_format = match &a.output_type {
-        Some(t) => format_of(Some(t), &a.file, format)?,
+        Some(t) => format_of(Some(t), name, format)?,
         None => format,
     };
     let bytes = read_input(&a.file)?;
@@ -46,12 +55,17 @@ pub fn run(a: DecryptArgs) -> Result<(), Failure> {
         Some(path) => extract(&branches, path, out_format).map_err(|f| f.in_file(&a.file))?,
         None => sops::emit_plain(&branches, out_format)?,
     };
-    if a.in_place && a.file != "-" { write_in_place(Path::new(&a.file), &out) } else { write_stdout(&out) }
+    target.write(&out)
 }
 
 /// Parses sops' `["a"]["b"][0]` path syntax.
 fn parse_extract(path: &str) -> Result<Vec<Result<String, usize>>, Failure> {
-    let bad = || Failure::input(format!("invalid --extract path {path:?}: expected a form like '[\"key\"][0]'"));
+    let bad = || {
+        Failure::new(
+            exit::INVALID_TREE_PATH_FORMAT,
+            format!("invalid --extract path {path:?}: expected a form like '[\"key\"][0]'"),
+        )
+    };
     let mut rest = path.trim();
     let mut out = Vec::new();
     while !rest.is_empty() {
@@ -72,7 +86,7 @@ fn parse_extract(path: &str) -> Result<Vec<Result<String, usize>>, Failure> {
 
 fn extract(branches: &[sops::Map], path: &str, format: Format) -> Result<Vec<u8>, Failure> {
     let parts = parse_extract(path)?;
-    let root = branches.first().ok_or_else(|| Failure::input("the file has no document"))?;
+    let root = branches.first().ok_or_else(|| Failure::general("the file has no document"))?;
     let mut cur = Value::Map(root.clone());
     for p in &parts {
         let next = match (p, &cur) {
@@ -80,7 +94,7 @@ fn extract(branches: &[sops::Map], path: &str, format: Format) -> Result<Vec<u8>
             (Err(i), Value::List(l)) => l.iter().filter(|v| !matches!(v, Value::Comment(_))).nth(*i).cloned(),
             _ => None,
         };
-        cur = next.ok_or_else(|| Failure::input(format!("--extract {path}: the file has no such value")))?;
+        cur = next.ok_or_else(|| Failure::general(format!("--extract {path}: the file has no such value")))?;
     }
     Ok(match &cur {
         Value::Str(s) => s.as_bytes().to_vec(),

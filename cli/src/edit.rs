@@ -8,7 +8,7 @@ use clap::Args;
 use seal_format::sops::{self, DecryptOptions, Format};
 
 use crate::common::{format_of, open, read_input, reseal, write_in_place};
-use crate::{Failure, IdentityArgs, identity};
+use crate::{Failure, IdentityArgs, exit, identity};
 
 #[derive(Args)]
 pub struct EditArgs {
@@ -17,6 +17,9 @@ pub struct EditArgs {
     /// Input format (default: from the file name).
     #[arg(long, value_name = "TYPE")]
     input_type: Option<String>,
+    /// Do not check the MAC when opening (values must still decrypt); the saved file gets a new MAC.
+    #[arg(long)]
+    ignore_mac: bool,
     /// The file to edit.
     file: PathBuf,
 }
@@ -29,7 +32,7 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
     let bytes = read_input(&file)?;
     let ids = identity::load(&a.ids.identity)?;
     let (branches, metadata, cipher) =
-        open(&file, &bytes, format, &ids, DecryptOptions { verify_mac: true, stash: true })?;
+        open(&file, &bytes, format, &ids, DecryptOptions { verify_mac: !a.ignore_mac, stash: true })?;
     let plain = sops::emit_plain(&branches, format)?;
     drop(branches);
 
@@ -38,7 +41,7 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
     let dir = tempfile::Builder::new()
         .prefix("seal-edit-")
         .tempdir()
-        .map_err(|e| Failure::general(format!("cannot create a private temporary directory: {e}")))?;
+        .map_err(|e| Failure::output(format!("cannot create a private temporary directory: {e}")))?;
     let guard = crate::guard::Guard::install(dir.path())
         .map_err(|e| Failure::general(format!("cannot install the signal handlers: {e}")))?;
     let name = a.file.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "secret".into());
@@ -50,18 +53,18 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
             .create_new(true)
             .mode(0o600)
             .open(&tmp)
-            .map_err(|e| Failure::general(format!("cannot create the temporary file: {e}")))?;
-        f.write_all(&plain).map_err(|e| Failure::general(format!("cannot write the temporary file: {e}")))?;
+            .map_err(|e| Failure::output(format!("cannot create the temporary file: {e}")))?;
+        f.write_all(&plain).map_err(|e| Failure::output(format!("cannot write the temporary file: {e}")))?;
     }
     let plain = zeroize::Zeroizing::new(plain);
     loop {
         run_editor(&tmp, &guard)?;
         let edited = zeroize::Zeroizing::new(
-            std::fs::read(&tmp).map_err(|e| Failure::general(format!("cannot read the edited file: {e}")))?,
+            std::fs::read(&tmp).map_err(|e| Failure::input(format!("cannot read the edited file: {e}")))?,
         );
         if *edited == *plain {
-            eprintln!("seal: {file} has not changed");
-            return Ok(());
+            // sops exits 200 here, and scripts test for it.
+            return Err(Failure::new(exit::FILE_HAS_NOT_BEEN_MODIFIED, format!("{file} has not changed")));
         }
         let parsed = sops::parse_plain(&edited, format)
             .map_err(Failure::from)
@@ -76,7 +79,7 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
                 eprint!("Press Enter to edit again, or Ctrl-D to abandon the changes: ");
                 let mut line = String::new();
                 if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 {
-                    return Err(Failure::input("edit abandoned; the file was not changed"));
+                    return Err(Failure::general("edit abandoned; the file was not changed"));
                 }
             }
             Err(f) => return Err(f.in_file(&format!("{file} (edited, not saved)"))),
@@ -97,13 +100,17 @@ fn run_editor(path: &Path, guard: &crate::guard::Guard) -> Result<(), Failure> {
         .arg("sh")
         .arg(path)
         .spawn()
-        .map_err(|e| Failure::general(format!("cannot start the editor {editor:?}: {e}")))?;
+        .map_err(|e| Failure::new(exit::NO_EDITOR_FOUND, format!("cannot start the editor {editor:?}: {e}")))?;
     guard.editor(Some(child.id()));
     let status = child.wait();
     guard.editor(None);
-    let status = status.map_err(|e| Failure::general(format!("waiting for the editor {editor:?}: {e}")))?;
+    let status =
+        status.map_err(|e| Failure::new(exit::NO_EDITOR_FOUND, format!("waiting for the editor {editor:?}: {e}")))?;
     if !status.success() {
-        return Err(Failure::general(format!("the editor {editor:?} exited with {status}; the file was not changed")));
+        return Err(Failure::new(
+            exit::NO_EDITOR_FOUND,
+            format!("the editor {editor:?} exited with {status}; the file was not changed"),
+        ));
     }
     Ok(())
 }

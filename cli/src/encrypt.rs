@@ -1,12 +1,12 @@
 //! `seal encrypt`: the `sops -e` equivalent, honouring `.sops.yaml` creation rules.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use seal_format::sops::{self, EncryptOptions, Format, Recipient, Rule};
 
-use crate::common::{find_config, format_of, parse_recipients, read_input, write_in_place, write_stdout};
-use crate::{Failure, RuleArgs, config};
+use crate::common::{OutputTarget, config_failure, find_config, format_of, parse_recipients, read_input};
+use crate::{Failure, RuleArgs, config, exit};
 
 #[derive(Args)]
 pub struct EncryptArgs {
@@ -36,8 +36,11 @@ pub struct EncryptArgs {
     /// Write the result back to the file.
     #[arg(short = 'i', long)]
     in_place: bool,
-    /// The file, or - for stdin.
-    file: String,
+    /// Write the result to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The file, or - for stdin; left out, stdin is read and --filename-override is required, as in sops.
+    file: Option<String>,
 }
 
 fn rule_from_args(a: &RuleArgs) -> Result<Option<Rule>, Failure> {
@@ -49,33 +52,58 @@ fn rule_from_args(a: &RuleArgs) -> Result<Option<Rule>, Failure> {
         ("encrypted_comment_regex", &a.encrypted_comment_regex),
         ("unencrypted_comment_regex", &a.unencrypted_comment_regex),
     ];
-    for (name, v) in pairs {
-        // An empty value counts as not given, as in sops (Go's flag
-        // default): `--unencrypted-suffix ''` keeps the default rule rather
-        // than writing a file with every value in clear.
-        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
-            return Rule::from_field(name, v).map(Some).map_err(|e| Failure::input(e.to_string()));
-        }
+    // An empty value counts as not given, as in sops (Go's flag default):
+    // `--unencrypted-suffix ''` keeps the default rule rather than writing a
+    // file with every value in clear.
+    let mut given = pairs.into_iter().filter_map(|(name, v)| v.as_ref().filter(|v| !v.is_empty()).map(|v| (name, v)));
+    let Some((name, v)) = given.next() else { return Ok(None) };
+    if given.next().is_some() {
+        return Err(Failure::new(
+            exit::CONFLICTING_PARAMETERS,
+            "Error: cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex in the same file",
+        ));
     }
-    Ok(None)
+    Rule::from_field(name, v).map(Some).map_err(|e| Failure::general(e.to_string()))
+}
+
+/// sops' code for a plaintext input it refuses: already encrypted (203),
+/// no document (92), a key that is not a string (23, when sops encrypts
+/// the tree); other parse failures are 2. The format crate tells these
+/// apart only by message, which the exit-code tests pin.
+fn plain_input_failure(e: sops::Error) -> Failure {
+    let code = match &e {
+        sops::Error::Structure(m) if m.contains("already encrypted") || m.contains("reserved for the metadata") => {
+            exit::FILE_ALREADY_ENCRYPTED
+        }
+        sops::Error::Structure(m) if m.contains("at least one document") => exit::NEED_AT_LEAST_ONE_DOCUMENT,
+        sops::Error::Structure(m) if m.contains("only string keys") => exit::ERROR_ENCRYPTING_TREE,
+        _ => return Failure::from(e),
+    };
+    Failure::new(code, e.to_string())
 }
 
 /// `seal encrypt`.
-pub fn run(a: EncryptArgs) -> Result<(), Failure> {
-    let input_format = format_of(a.input_type.as_deref(), &a.file, Format::Yaml)?;
+pub fn run(mut a: EncryptArgs) -> Result<(), Failure> {
+    if a.file.is_none() && a.filename_override.is_none() {
+        return Err(Failure::new(
+            exit::CONFLICTING_PARAMETERS,
+            "Error: must specify --filename-override when reading from stdin",
+        ));
+    }
+    let file = a.file.take().unwrap_or_else(|| "-".to_owned());
+    if file != "-" && !std::path::Path::new(&file).exists() {
+        read_input(&file)?;
+    }
+    let target = OutputTarget::new(a.in_place, a.output.as_deref(), &file)?;
+    let name = a.filename_override.as_ref().and_then(|p| p.to_str()).unwrap_or(&file).to_owned();
+    let input_format = format_of(a.input_type.as_deref(), &name, Format::Yaml)?;
     let output_format = match &a.output_type {
-        Some(_) => format_of(a.output_type.as_deref(), &a.file, input_format)?,
+        Some(_) => format_of(a.output_type.as_deref(), &name, input_format)?,
         None => input_format,
     };
-    let bytes = read_input(&a.file)?;
-    let branches = sops::parse_plain(&bytes, input_format).map_err(|e| Failure::from(e).in_file(&a.file))?;
-
-    let match_path = a.filename_override.clone().unwrap_or_else(|| PathBuf::from(&a.file));
+    let match_path = a.filename_override.clone().unwrap_or_else(|| PathBuf::from(&file));
     let rule_cfg = match find_config(a.config.as_deref()) {
-        Some(cfg) => config::creation_rule(&cfg, &match_path).map_err(|e| match e == config::EMPTY_KEY_GROUP {
-            true => Failure::general(e),
-            false => Failure::input(e),
-        })?,
+        Some(cfg) => config::creation_rule(&cfg, &match_path).map_err(config_failure)?,
         None => None,
     };
     let rule_matched = rule_cfg.is_some();
@@ -92,18 +120,22 @@ pub fn run(a: EncryptArgs) -> Result<(), Failure> {
         return Err(Failure::general(config::EMPTY_KEY_GROUP));
     }
     if groups.iter().all(Vec::is_empty) {
-        return Err(Failure::input(
+        return Err(Failure::general(
             "no recipients: pass --age age1…, set SOPS_AGE_RECIPIENTS, or add a creation rule to .sops.yaml",
         ));
     }
     let rule = rule_from_args(&a.rule)?.or(cfg_rule).unwrap_or_default();
+    // Read after the keys and the rule are settled, in sops' order, so the
+    // same mistake gets the same exit code.
+    let bytes = read_input(&file)?;
+    let branches = sops::parse_plain(&bytes, input_format).map_err(|e| plain_input_failure(e).in_file(&file))?;
     let opts = EncryptOptions {
         groups,
         shamir_threshold: a.shamir_secret_sharing_threshold.unwrap_or(threshold),
         rule,
         mac_only_encrypted: a.mac_only_encrypted || cfg_mac_only,
     };
-    let doc = sops::encrypt_document(branches, &opts).map_err(|e| Failure::from(e).in_file(&a.file))?;
+    let doc = sops::encrypt_document(branches, &opts).map_err(|e| Failure::from(e).in_file(&file))?;
     let out = sops::emit_encrypted(&doc, output_format)?;
-    if a.in_place && a.file != "-" { write_in_place(Path::new(&a.file), &out) } else { write_stdout(&out) }
+    target.write(&out)
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use seal_format::sops::Identities;
 
-use crate::Failure;
+use crate::{Failure, exit};
 
 /// The default sops age key file.
 pub fn default_key_file() -> Option<PathBuf> {
@@ -20,8 +20,9 @@ pub fn default_key_file() -> Option<PathBuf> {
 pub fn load(files: &[PathBuf]) -> Result<Identities, Failure> {
     let mut ids = Identities::new();
     let read = |p: &Path| {
-        std::fs::read_to_string(p)
-            .map_err(|e| Failure::input(format!("cannot read identity file {}: {e}", p.display())))
+        std::fs::read_to_string(p).map_err(|e| {
+            Failure::new(exit::COULD_NOT_RETRIEVE_KEY, format!("cannot read identity file {}: {e}", p.display()))
+        })
     };
     for f in files {
         let text = read(f)?;
@@ -43,12 +44,16 @@ pub fn load(files: &[PathBuf]) -> Result<Identities, Failure> {
             .arg(&cmd)
             .stderr(std::process::Stdio::inherit())
             .output()
-            .map_err(|e| Failure::input(format!("SOPS_AGE_KEY_CMD could not run: {e}")))?;
+            .map_err(|e| Failure::new(exit::COULD_NOT_RETRIEVE_KEY, format!("SOPS_AGE_KEY_CMD could not run: {e}")))?;
         if !out.status.success() {
-            return Err(Failure::input(format!("SOPS_AGE_KEY_CMD failed ({})", out.status)));
+            return Err(Failure::new(
+                exit::COULD_NOT_RETRIEVE_KEY,
+                format!("SOPS_AGE_KEY_CMD failed ({})", out.status),
+            ));
         }
-        let text = String::from_utf8(out.stdout)
-            .map_err(|_| Failure::input("SOPS_AGE_KEY_CMD printed something that is not text"))?;
+        let text = String::from_utf8(out.stdout).map_err(|_| {
+            Failure::new(exit::COULD_NOT_RETRIEVE_KEY, "SOPS_AGE_KEY_CMD printed something that is not text")
+        })?;
         ids.add_text(&text, "SOPS_AGE_KEY_CMD").map_err(Failure::from)?;
     }
     if let Some(p) = default_key_file()

@@ -26,10 +26,10 @@ pub fn run(output: Option<&Path>, pq: bool) -> Result<(), Failure> {
             use std::os::unix::fs::OpenOptionsExt;
             let mut f =
                 std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
-                    Failure::input(format!("cannot create {} (it must not exist yet): {e}", path.display()))
+                    Failure::output(format!("cannot create {} (it must not exist yet): {e}", path.display()))
                 })?;
             f.write_all(text.as_bytes())
-                .map_err(|e| Failure::general(format!("cannot write {}: {e}", path.display())))?;
+                .map_err(|e| Failure::output(format!("cannot write {}: {e}", path.display())))?;
             eprintln!("Public key: {recipient}");
             write_stdout(format!("{recipient}\n").as_bytes())
         }

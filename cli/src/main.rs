@@ -13,9 +13,11 @@ mod decrypt;
 mod diff;
 mod edit;
 mod encrypt;
+pub mod exit;
 mod guard;
 mod identity;
 mod keygen;
+mod legacy;
 mod man;
 mod render;
 mod rotate;
@@ -29,22 +31,6 @@ use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-/// Exit codes (also in the README).
-pub mod exit {
-    /// Something else failed (I/O on output, an editor that failed).
-    pub const GENERAL: u8 = 1;
-    /// Bad command line (clap's own code).
-    pub const USAGE: u8 = 2;
-    /// The input cannot be read or parsed, or is not what the command needs.
-    pub const INPUT: u8 = 3;
-    /// No available identity decrypts the data key.
-    pub const NO_KEY: u8 = 4;
-    /// The file fails integrity checks: MAC mismatch, tampered value.
-    pub const INTEGRITY: u8 = 5;
-    /// `seal verify` found a problem.
-    pub const VERIFY: u8 = 6;
-}
-
 /// An error for the user: a message and an exit code.
 #[derive(Debug)]
 pub struct Failure {
@@ -55,14 +41,30 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// An input error.
-    pub fn input(m: impl Into<String>) -> Failure {
-        Failure { code: exit::INPUT, message: m.into() }
+    /// A failure with this exit code (one of [`exit`]).
+    pub fn new(code: u8, m: impl Into<String>) -> Failure {
+        Failure { code, message: m.into() }
     }
 
-    /// Any other error.
+    /// The input cannot be read or is not what the command needs
+    /// ([`exit::COULD_NOT_READ_INPUT_FILE`]).
+    pub fn input(m: impl Into<String>) -> Failure {
+        Failure::new(exit::COULD_NOT_READ_INPUT_FILE, m)
+    }
+
+    /// The output cannot be written ([`exit::COULD_NOT_WRITE_OUTPUT_FILE`]).
+    pub fn output(m: impl Into<String>) -> Failure {
+        Failure::new(exit::COULD_NOT_WRITE_OUTPUT_FILE, m)
+    }
+
+    /// Any other error ([`exit::ERROR_GENERIC`]).
     pub fn general(m: impl Into<String>) -> Failure {
-        Failure { code: exit::GENERAL, message: m.into() }
+        Failure::new(exit::ERROR_GENERIC, m)
+    }
+
+    /// Something seal does not implement ([`exit::UNSUPPORTED`]).
+    pub fn unsupported(m: impl Into<String>) -> Failure {
+        Failure::new(exit::UNSUPPORTED, m)
     }
 
     /// Prefixes the message with a file name.
@@ -73,17 +75,20 @@ impl Failure {
 }
 
 impl From<seal_format::sops::Error> for Failure {
+    /// sops' code for the same failure. A file that does not parse is
+    /// `COULD_NOT_READ_INPUT_FILE` here, as for a plaintext input;
+    /// [`common::open`] gives an encrypted file's parse failures sops'
+    /// code for those (1).
     fn from(e: seal_format::sops::Error) -> Failure {
         use seal_format::sops::Error as E;
         let code = match &e {
-            E::NoMatchingKey(_) => exit::NO_KEY,
-            E::MacMismatch { .. }
-            | E::MacUndecryptable(_)
-            | E::MacMissing
-            | E::Value { .. }
-            | E::NotEncrypted { .. } => exit::INTEGRITY,
-            E::Emit { .. } | E::Wrap(_) | E::Cipher(_) => exit::GENERAL,
-            E::Syntax { .. } | E::Structure(_) | E::Metadata(_) | E::Recipient { .. } | E::Limit(_) => exit::INPUT,
+            E::NoMatchingKey(_) => exit::COULD_NOT_RETRIEVE_KEY,
+            E::MacMismatch { .. } | E::MacUndecryptable(_) | E::MacMissing => exit::MAC_MISMATCH,
+            E::Value { .. } | E::NotEncrypted { .. } => exit::ERROR_DECRYPTING_TREE,
+            E::Emit { .. } => exit::ERROR_DUMPING_TREE,
+            E::Syntax { .. } | E::Structure(_) => exit::COULD_NOT_READ_INPUT_FILE,
+            E::Limit(_) => exit::LIMIT,
+            E::Metadata(_) | E::Recipient { .. } | E::Wrap(_) | E::Cipher(_) => exit::ERROR_GENERIC,
         };
         Failure { code, message: e.to_string() }
     }
@@ -92,6 +97,9 @@ impl From<seal_format::sops::Error> for Failure {
 #[derive(Parser)]
 #[command(name = "seal", version, about = "Secrets for GitOps: SealedSecrets in SOPS format, for age recipients")]
 #[command(propagate_version = true)]
+#[command(
+    after_help = "sops' classic form is accepted too (seal -d FILE, seal -e -i FILE, seal --set '[\"k\"] \"v\"' FILE, …), and invoked as `sops` (a symlink) seal takes every sops form."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -162,9 +170,9 @@ pub struct ControllerArgs {
     pub controller_namespace: String,
 }
 
-/// The selection rule flags (at most one).
+/// The selection rule flags (at most one: more is sops' exit 8, checked
+/// when the rule is built rather than by clap).
 #[derive(Args, Clone, Default)]
-#[group(multiple = false)]
 pub struct RuleArgs {
     /// Encrypt only values under keys matching this regex.
     #[arg(long, value_name = "RE")]
@@ -187,7 +195,16 @@ pub struct RuleArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let as_sops = legacy::invoked_as_sops(&argv);
+    let args = match legacy::translate(argv, &legacy::Known::of(&Cli::command())) {
+        Ok(args) => args,
+        Err(f) => return report(f, as_sops),
+    };
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let result = match cli.command {
         Command::Keygen { output, pq } => keygen::run(output.as_deref(), pq),
         Command::Encrypt(a) => encrypt::run(a),
@@ -210,17 +227,30 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            // A closed pipe (e.g. `seal decrypt f | head`) is not an error.
-            if f.message.contains("Broken pipe") {
-                return ExitCode::SUCCESS;
-            }
-            // sops' own words stand alone, as sops prints them.
-            let prefix = if f.message == config::EMPTY_KEY_GROUP { "" } else { "seal: " };
-            let _ = writeln!(std::io::stderr(), "{prefix}{}", f.message);
-            ExitCode::from(f.code)
-        }
+        Err(f) => report(f, as_sops),
     }
+}
+
+/// Prints a failure and gives its exit code. Under the name `sops`, or for
+/// a message in sops' own words, there is no `seal:` prefix.
+fn report(f: Failure, as_sops: bool) -> ExitCode {
+    // A closed pipe (e.g. `seal decrypt f | head`) is not an error.
+    if f.message.contains("Broken pipe") {
+        return ExitCode::SUCCESS;
+    }
+    // sops' own words stand alone, as sops prints them.
+    let prefix = if as_sops || f.message == config::EMPTY_KEY_GROUP { "" } else { "seal: " };
+    let message = if as_sops { legacy::in_sops_words(f.code, f.message) } else { f.message };
+    let _ = writeln!(std::io::stderr(), "{prefix}{message}");
+    ExitCode::from(f.code)
+}
+
+/// Prints clap's message; `--help` and `--version` succeed, a wrong
+/// command line exits with [`exit::USAGE`] (clap's own 2 is sops'
+/// "could not read the input file").
+fn usage_error(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() { ExitCode::from(exit::USAGE) } else { ExitCode::SUCCESS }
 }
 
 #[cfg(test)]

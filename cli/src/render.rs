@@ -357,7 +357,7 @@ impl Renderer<'_> {
                     let (doc, kept) = take_kustomize_annotations(doc);
                     let sops_item = kind == Kind::Sops;
                     let mut secret = self.object(doc, kind).map_err(|mut f| {
-                        if sops_item && f.code == crate::exit::INTEGRITY {
+                        if sops_item && f.code == crate::exit::MAC_MISMATCH {
                             f.message.push_str(". kustomize reorders an object's fields, which a MAC over every value cannot allow: list this file under the function's `files:` (seal reads it itself, as a generator), or encrypt it with --mac-only-encrypted");
                         }
                         f.in_file(&what)

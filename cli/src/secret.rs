@@ -243,7 +243,7 @@ fn merge(mut a: SecretArgs, target: &Path) -> Result<(), Failure> {
         },
     )
     .map_err(|mut f| {
-        if f.code == crate::exit::NO_KEY {
+        if f.code == crate::exit::COULD_NOT_RETRIEVE_KEY {
             f.message.push_str(
                 ". Merging keeps the file's other values, which needs a key that decrypts it; without one, seal the whole Secret again (without --merge-into)",
             );

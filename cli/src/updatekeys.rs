@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use seal_format::sops::{self, Format, Recipient, recipients};
 
-use crate::common::{find_config, format_of, parse_recipients, read_input, write_in_place};
+use crate::common::{config_failure, find_config, format_of, parse_recipients, read_input, write_in_place};
 use crate::{Failure, IdentityArgs, config, identity};
 
 #[derive(Args)]
@@ -40,11 +40,11 @@ pub fn run(a: UpdatekeysArgs) -> Result<(), Failure> {
         vec![parse_recipients(&a.age)?]
     } else {
         let cfg = find_config(a.config.as_deref()).ok_or_else(|| {
-            Failure::input("no .sops.yaml found and no --age given: which recipients should the file have?")
+            Failure::general("no .sops.yaml found and no --age given: which recipients should the file have?")
         })?;
         let rule = config::creation_rule(&cfg, &a.file)
-            .map_err(Failure::input)?
-            .ok_or_else(|| Failure::input(format!("no creation rule in {} matches {file}", cfg.display())))?;
+            .map_err(config_failure)?
+            .ok_or_else(|| Failure::general(format!("no creation rule in {} matches {file}", cfg.display())))?;
         rule.groups.iter().map(|g| parse_recipients(g)).collect::<Result<_, _>>()?
     };
     let ids = identity::load(&a.ids.identity)?;

@@ -35,7 +35,7 @@ pub fn run(a: VerifyArgs) -> Result<(), Failure> {
     }
     if failed > 0 {
         return Err(Failure {
-            code: exit::VERIFY,
+            code: exit::VERIFY_FAILED,
             message: format!("{failed} of {} file(s) failed verification", a.files.len()),
         });
     }

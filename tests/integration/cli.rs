@@ -34,7 +34,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("cli::tamper_malformed_yaml", tamper_malformed_yaml),
         Trial::test("cli::sops_yaml_creation_rules_are_honoured", sops_yaml_rules),
         Trial::test(
-            "cli::sops_yaml_shamir_threshold_out_of_range_is_refused_with_exit_3",
+            "cli::sops_yaml_shamir_threshold_out_of_range_is_refused_with_exit_1",
             shamir::shamir_threshold_out_of_range_is_refused,
         ),
         Trial::test(
@@ -43,7 +43,7 @@ pub fn trials() -> Vec<Trial> {
         ),
         Trial::test("cli::keygen_writes_a_private_identity_file", keygen_private_file),
         Trial::test("cli::flux_style_sops_secret_converts_to_a_sealed_secret", flux_secret_converts),
-        Trial::test("cli::hostile_files_are_refused_with_exit_3_and_the_limit", hostile_files_refused),
+        Trial::test("cli::hostile_files_are_refused_with_exit_68_and_the_limit", hostile_files_refused),
     ]
 }
 
@@ -433,11 +433,16 @@ fn edit_changes_only_edited_value() -> Result<(), Failed> {
         format!("expected only the value, lastmodified and mac to change, got {changed:?}"),
     )?;
     verify_ok(&s)?;
-    // An editor that changes nothing leaves the file byte for byte.
+    // An editor that changes nothing leaves the file byte for byte, and
+    // exits 200 as sops does ("File has not changed").
     let noop = s.dir.path().join("noop.sh");
     std::fs::write(&noop, "#!/bin/sh\nexit 0\n")?;
     make_executable(&noop)?;
-    Run::seal(["edit", &s.file.display().to_string()]).env("SOPS_AGE_KEY_FILE", &s.key).env("EDITOR", &noop).ok()?;
+    let (code, _, err) = Run::seal(["edit", &s.file.display().to_string()])
+        .env("SOPS_AGE_KEY_FILE", &s.key)
+        .env("EDITOR", &noop)
+        .fails()?;
+    check(code == 200 && err.contains("has not changed"), format!("an unchanged edit exits 200, got {code}: {err}"))?;
     check(std::fs::read_to_string(&s.file)? == after, "an unchanged edit must not rewrite the file")
 }
 
@@ -457,7 +462,8 @@ fn merge_into_keeps_unchanged_ciphertexts() -> Result<(), Failed> {
     // Without a key, merging is refused with advice, and the file is untouched.
     let (code, _, err) =
         Run::seal(["secret", "--from-literal", "host=x", "--merge-into", &s.file.display().to_string()]).fails()?;
-    check(code == 4 && err.contains("without --merge-into"), format!("exit {code}: {err}"))?;
+    // 128: sops' "could not retrieve key".
+    check(code == 128 && err.contains("without --merge-into"), format!("exit {code}: {err}"))?;
     check(std::fs::read_to_string(&s.file)? == after, "a refused merge must not change the file")
 }
 
@@ -470,7 +476,8 @@ fn verify_rejects_scope_and_order() -> Result<(), Failed> {
     std::fs::write(&moved, text.replace("namespace: prod", "namespace: staging"))?;
     let (code, out, _) =
         Run::seal(["verify", &moved.display().to_string()]).env("SOPS_AGE_KEY_FILE", &s.key).fails()?;
-    check(code == 6 && out.contains("scope mismatch") && out.contains("prod/db"), format!("exit {code}: {out}"))?;
+    // 65: seal verify found a problem.
+    check(code == 65 && out.contains("scope mismatch") && out.contains("prod/db"), format!("exit {code}: {out}"))?;
     // The same copy renamed (kind and apiVersion are clear text outside the
     // MAC): still checked as a SealedSecret, still refused.
     for head in ["apiVersion: v1\nkind: ConfigMap\n", "apiVersion: example.com/v1\nkind: Whatever\n"] {
@@ -479,7 +486,7 @@ fn verify_rejects_scope_and_order() -> Result<(), Failed> {
         std::fs::write(&renamed, text.replace("namespace: prod", "namespace: staging"))?;
         let (code, out, _) =
             Run::seal(["verify", &renamed.display().to_string()]).env("SOPS_AGE_KEY_FILE", &s.key).fails()?;
-        check(code == 6 && out.contains("scope mismatch"), format!("renamed to {head:?}: exit {code}: {out}"))?;
+        check(code == 65 && out.contains("scope mismatch"), format!("renamed to {head:?}: exit {code}: {out}"))?;
     }
     // stringData keys out of order: the MAC would fail after the API server sorts them.
     let lines: Vec<&str> = text.lines().collect();
@@ -490,7 +497,7 @@ fn verify_rejects_scope_and_order() -> Result<(), Failed> {
     let unsorted = s.dir.path().join("unsorted.yaml");
     std::fs::write(&unsorted, swapped.join("\n") + "\n")?;
     let (code, out, _) = Run::seal(["verify", &unsorted.display().to_string()]).fails()?;
-    check(code == 6 && out.contains("sorted order"), format!("exit {code}: {out}"))?;
+    check(code == 65 && out.contains("sorted order"), format!("exit {code}: {out}"))?;
     let _ = s.recipient;
     Ok(())
 }
@@ -574,7 +581,8 @@ fn tamper_flipped_byte() -> Result<(), Failed> {
             String::from_utf8(b).unwrap_or_default()
         })
     })?;
-    expect_failure(&s, &bad, 5, &["[\"spec\"][\"stringData\"][\"password\"]", "authentication failed"])
+    // 25: sops' "error decrypting tree".
+    expect_failure(&s, &bad, 25, &["[\"spec\"][\"stringData\"][\"password\"]", "authentication failed"])
 }
 
 fn tamper_swapped_values() -> Result<(), Failed> {
@@ -589,7 +597,7 @@ fn tamper_swapped_values() -> Result<(), Failed> {
         let t = replace_in_line(t, "host:", |l| l.replace(&h, &p));
         replace_in_line(&t, "password:", |l| l.replace(&p, &h))
     })?;
-    expect_failure(&s, &bad, 5, &["[\"spec\"][\"stringData\"]", "authentication failed"])
+    expect_failure(&s, &bad, 25, &["[\"spec\"][\"stringData\"]", "authentication failed"])
 }
 
 fn tamper_edited_mac() -> Result<(), Failed> {
@@ -601,13 +609,14 @@ fn tamper_edited_mac() -> Result<(), Failed> {
             String::from_utf8(b).unwrap_or_default()
         })
     })?;
-    expect_failure(&s, &bad, 5, &["MAC", "`mac` or `lastmodified` field was changed"])
+    // 51: sops' "MAC mismatch".
+    expect_failure(&s, &bad, 51, &["MAC", "`mac` or `lastmodified` field was changed"])
 }
 
 fn tamper_changed_lastmodified() -> Result<(), Failed> {
     let (s, bad) =
         tampered(|t| replace_in_line(t, "lastmodified:", |_| "    lastmodified: \"2020-01-01T00:00:00Z\"".into()))?;
-    expect_failure(&s, &bad, 5, &["MAC", "lastmodified"])
+    expect_failure(&s, &bad, 51, &["MAC", "lastmodified"])
 }
 
 fn tamper_wrong_key() -> Result<(), Failed> {
@@ -615,7 +624,8 @@ fn tamper_wrong_key() -> Result<(), Failed> {
     let (other, other_r) = age_keygen(s.dir.path(), "other")?;
     let out =
         Run::seal(["decrypt", "--identity", &other.display().to_string(), &s.file.display().to_string()]).output()?;
-    check(out.status.code() == Some(4), format!("expected exit 4, got {:?}", out.status))?;
+    // 128: sops' "could not retrieve key".
+    check(out.status.code() == Some(128), format!("expected exit 128, got {:?}", out.status))?;
     assert_absent(&out.stderr, CANARY, "stderr")?;
     let err = String::from_utf8_lossy(&out.stderr);
     check(
@@ -638,12 +648,13 @@ fn tamper_truncated_armor() -> Result<(), Failed> {
         }
         out.join("\n") + "\n"
     })?;
-    expect_failure(&s, &bad, 4, &["age"])
+    expect_failure(&s, &bad, 128, &["age"])
 }
 
 fn tamper_malformed_yaml() -> Result<(), Failed> {
     let (s, bad) = tampered(|t| t.replacen("spec:\n", "spec:\n  - [unclosed\n", 1))?;
-    expect_failure(&s, &bad, 3, &["invalid YAML", "line"])
+    // 1: sops exits 1 for an encrypted file it cannot parse.
+    expect_failure(&s, &bad, 1, &["invalid YAML", "line"])
 }
 
 // ---------------------------------------------------------------------------
@@ -741,7 +752,7 @@ fn flux_secret_converts() -> Result<(), Failed> {
 /// Files built to exhaust the readers: 200,000 nested lists (a stack
 /// overflow before the limits), a billion-laughs alias bomb (memory), deep
 /// JSON, and a dotenv metadata index of 10^11. Each is refused by every
-/// command that reads it, with exit 3 and the limit, never a crash.
+/// command that reads it, with exit 68 and the limit, never a crash.
 fn hostile_files_refused() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let (key, recipient) = age_keygen(dir.path(), "k")?;
@@ -774,7 +785,8 @@ fn hostile_files_refused() -> Result<(), Failed> {
         for args in commands {
             let out = Run::seal(&args).env("SOPS_AGE_KEY_FILE", &key).output()?;
             let err = String::from_utf8_lossy(&out.stderr);
-            let expected_code = if args[0] == "verify" { None } else { Some(3) };
+            // 68: seal's reader limits (sops has none).
+            let expected_code = if args[0] == "verify" { None } else { Some(68) };
             match expected_code {
                 Some(code) => check(
                     out.status.code() == Some(code),

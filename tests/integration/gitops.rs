@@ -187,7 +187,8 @@ fn render_fails_whole() -> Result<(), Failed> {
     bad.replace_range(at..at + 1, c);
     std::fs::write(dir.join("30-tampered.sealed.yaml"), text.replace(line, &bad))?;
     let (code, out, err) = Run::seal(["render", &s(&dir)]).env("SOPS_AGE_KEY_FILE", &f.key).fails()?;
-    check(code == 5, format!("a tampered file exits 5, got {code}: {err}"))?;
+    // 25: sops' "error decrypting tree".
+    check(code == 25, format!("a tampered file exits 25, got {code}: {err}"))?;
     check(out.is_empty(), format!("nothing may be printed when one file fails, got:\n{out}"))?;
     check(
         err.contains("30-tampered.sealed.yaml")
@@ -201,7 +202,8 @@ fn render_fails_whole() -> Result<(), Failed> {
     std::fs::remove_file(dir.join("30-tampered.sealed.yaml"))?;
     std::fs::write(dir.join("40-moved.sealed.yaml"), text.replace("namespace: prod", "namespace: staging"))?;
     let (code, out, err) = Run::seal(["render", &s(&dir)]).env("SOPS_AGE_KEY_FILE", &f.key).fails()?;
-    check(code == 5 && out.is_empty(), format!("a mis-scoped file fails the render with 5: {code} {err}"))?;
+    // 66: seal's scope mismatch.
+    check(code == 66 && out.is_empty(), format!("a mis-scoped file fails the render with 66: {code} {err}"))?;
     check(
         err.contains("40-moved.sealed.yaml") && err.contains("scope mismatch") && err.contains("prod/db"),
         format!("the error must say the scope does not allow it: {err}"),
@@ -211,7 +213,7 @@ fn render_fails_whole() -> Result<(), Failed> {
     std::fs::remove_file(dir.join("40-moved.sealed.yaml"))?;
     let (code, _, err) =
         Run::seal(["render", "-"]).env("SOPS_AGE_KEY_FILE", &f.key).stdin(without_namespace(&text)).fails()?;
-    check(code == 3 && err.contains("--namespace"), format!("a missing namespace asks for --namespace: {code} {err}"))?;
+    check(code == 2 && err.contains("--namespace"), format!("a missing namespace asks for --namespace: {code} {err}"))?;
     let out = utf8(
         Run::seal(["render", "--namespace", "prod", "-"])
             .env("SOPS_AGE_KEY_FILE", &f.key)
@@ -220,12 +222,12 @@ fn render_fails_whole() -> Result<(), Failed> {
     )?;
     check(out.contains("namespace: prod"), "with --namespace the object renders in it")?;
 
-    // Without a key: exit 4, nothing printed.
+    // Without a key: exit 128 (sops' "could not retrieve key"), nothing printed.
     let (code, out, _) = Run::seal(["render", &s(&dir)]).fails()?;
-    check(code == 4 && out.is_empty(), format!("no key exits 4 and prints nothing, got {code}"))
+    check(code == 128 && out.is_empty(), format!("no key exits 128 and prints nothing, got {code}"))
 }
 
-/// Runs a render that must be refused: exit 3 (input) or 5 (integrity),
+/// Runs a render that must be refused: exit 2 (input) or 66 (scope),
 /// nothing on stdout, and the canary (plain or base64) nowhere. Returns
 /// (exit code, stderr).
 fn refused(run: Run, what: &str) -> Result<(i32, String), Failed> {
@@ -236,7 +238,7 @@ fn refused(run: Run, what: &str) -> Result<(i32, String), Failed> {
         assert_absent(bytes, CANARY, &format!("{what}: {stream}"))?;
         assert_absent(bytes, &b64(CANARY), &format!("{what}: {stream} (base64)"))?;
     }
-    check(code == 3 || code == 5, format!("{what}: must be refused with exit 3 or 5, got {code}: {err}"))?;
+    check(code == 2 || code == 66, format!("{what}: must be refused with exit 2 or 66, got {code}: {err}"))?;
     check(
         out.stdout.is_empty(),
         format!("{what}: nothing may be printed, got:\n{}", String::from_utf8_lossy(&out.stdout)),
@@ -268,8 +270,8 @@ fn render_opens_renamed_sealed_secret() -> Result<(), Failed> {
         let (code, err) =
             refused(Run::seal(["render", &s(&file)]).env("SOPS_AGE_KEY_FILE", &f.key), &format!("{what}, a file"))?;
         check(
-            code == 5 && err.contains("scope mismatch") && err.contains("moved.yaml"),
-            format!("{what}: the scope must refuse the copy in another namespace (exit 5): {code} {err}"),
+            code == 66 && err.contains("scope mismatch") && err.contains("moved.yaml"),
+            format!("{what}: the scope must refuse the copy in another namespace (exit 66): {code} {err}"),
         )?;
         refused(
             Run::seal(["render", "-"]).env("SOPS_AGE_KEY_FILE", &f.key).stdin(moved.clone()),
@@ -288,7 +290,7 @@ fn render_opens_renamed_sealed_secret() -> Result<(), Failed> {
             &format!("{what}, a ResourceList item"),
         )?;
         check(
-            code == 5 && err.contains("scope mismatch"),
+            code == 66 && err.contains("scope mismatch"),
             format!("{what}: the item's scope refuses it: {code} {err}"),
         )?;
 
@@ -373,8 +375,8 @@ fn render_refuses_files_outside_root() -> Result<(), Failed> {
             &format!("functionConfig.files with {what}"),
         )?;
         check(
-            code == 3 && err.contains("functionConfig.files") && err.contains(&path) && err.contains("outside"),
-            format!("{what}: exit 3, naming the field, the path and why: {code} {err}"),
+            code == 2 && err.contains("functionConfig.files") && err.contains(&path) && err.contains("outside"),
+            format!("{what}: exit 2, naming the field, the path and why: {code} {err}"),
         )?;
     }
     // A path inside stays allowed, also through `..` that comes back in.
@@ -406,8 +408,8 @@ fn render_refuses_symlink_out_of_tree() -> Result<(), Failed> {
             refused(Run::seal(["render", &s(&app)]).env("SOPS_AGE_KEY_FILE", &f.key), &format!("a symlink to {what}"))?;
         let name = link.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         check(
-            code == 3 && err.contains(&name) && err.contains("outside"),
-            format!("{what}: exit 3, naming the link and why: {code} {err}"),
+            code == 2 && err.contains(&name) && err.contains("outside"),
+            format!("{what}: exit 2, naming the link and why: {code} {err}"),
         )?;
         std::fs::remove_file(&link)?;
     }
@@ -627,7 +629,7 @@ fn convert_flux() -> Result<(), Failed> {
     check(rendered.contains(&format!("token: {}", b64(CANARY))), "the value is kept through the conversion")?;
     // Without the Flux key there is nothing to convert from.
     let (code, _, err) = Run::seal(["convert", &s(&flux), "--age", &cluster_r]).fails()?;
-    check(code == 4, format!("converting without the Flux key exits 4: {code} {err}"))
+    check(code == 128, format!("converting without the Flux key exits 128: {code} {err}"))
 }
 
 const BITNAMI: &str = r#"apiVersion: bitnami.com/v1alpha1
@@ -699,7 +701,7 @@ fn convert_bitnami() -> Result<(), Failed> {
 }
 
 /// `seal convert` of a Bitnami object whose name or namespace Kubernetes
-/// would refuse: exit 3, the field named, no file written and nothing on
+/// would refuse: exit 2, the field named, no file written and nothing on
 /// stdout.
 fn convert_refused(doc: &str, field: &str) -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
@@ -707,7 +709,7 @@ fn convert_refused(doc: &str, field: &str) -> Result<(), Failed> {
     std::fs::write(&input, doc)?;
     let out_file = dir.path().join("skeleton.yaml");
     let (code, out, err) = Run::seal(["convert", &s(&input), "-o", &s(&out_file)]).fails()?;
-    check(code == 3, format!("{field}: exit 3 expected, got {code}: {err}"))?;
+    check(code == 2, format!("{field}: exit 2 expected, got {code}: {err}"))?;
     check(err.contains(field), format!("the error must name {field}: {err}"))?;
     check(
         !err.contains("\n---\n") && !err.contains("kind: Secret"),
@@ -715,7 +717,7 @@ fn convert_refused(doc: &str, field: &str) -> Result<(), Failed> {
     )?;
     check(out.is_empty() && !out_file.exists(), "nothing may be written")?;
     let (code, out, _) = Run::seal(["convert", &s(&input)]).fails()?;
-    check(code == 3 && out.is_empty(), format!("{field}: nothing on stdout either ({code}):\n{out}"))
+    check(code == 2 && out.is_empty(), format!("{field}: nothing on stdout either ({code}):\n{out}"))
 }
 
 fn convert_refuses_injected_name() -> Result<(), Failed> {

@@ -30,6 +30,7 @@ mod pq_controller;
 mod process;
 mod scale;
 mod sops_functional;
+mod sops_legacy;
 mod support;
 mod vault;
 
@@ -51,6 +52,7 @@ fn main() {
     trials.extend(sops_functional::trials());
     trials.extend(edit_signals::trials());
     trials.extend(gitops::trials());
+    trials.extend(sops_legacy::trials());
     trials.push(env::trial("env::smoke_control_plane_and_openbao_work", smoke));
     trials.extend(controller::trials());
     trials.extend(external::trials());

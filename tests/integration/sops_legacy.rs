@@ -1,0 +1,323 @@
+//! sops' classic command lines (`-d`, `-e -i`, `--set`, `-r`, a bare file
+//! to edit), standard input, `--output`, seal invoked as `sops`, and the
+//! exit code of each common failure — each run with the real sops 3.11 on
+//! the same input and compared: the same stdout, the same exit code.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use libtest_mimic::{Failed, Trial};
+
+use crate::support::{Run, age_keygen, check, seal_bin, tool};
+
+/// Every test of the classic form.
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::test("sops_legacy::decrypt_with_d_prints_what_sops_prints", decrypt_with_d),
+        Trial::test("sops_legacy::encrypt_in_place_with_e_i_is_read_by_both", encrypt_in_place),
+        Trial::test("sops_legacy::decrypt_reads_stdin_with_input_type", decrypt_stdin),
+        Trial::test("sops_legacy::output_writes_the_file_sops_writes", output_file),
+        Trial::test("sops_legacy::invoked_as_sops_through_a_symlink", invoked_as_sops),
+        Trial::test("sops_legacy::keys_seal_does_not_implement_are_refused_naming_the_flag", refused_key_flags),
+        Trial::test("sops_legacy::exit_codes_of_common_failures_match_sops", exit_codes_match),
+    ]
+}
+
+const PLAIN: &str = "a:\n    b: x\nc: 1\nlist:\n    - one\n    - two\n";
+
+/// A folder with an age key, `p.yaml` (plaintext) and `e.yaml` (encrypted
+/// by sops), and a `sops` symlink to the seal under test.
+struct Fixture {
+    dir: tempfile::TempDir,
+    key: PathBuf,
+    recipient: String,
+}
+
+impl Fixture {
+    fn new() -> Result<Fixture, Failed> {
+        let dir = tempfile::tempdir()?;
+        let (key, recipient) = age_keygen(dir.path(), "key")?;
+        let f = Fixture { dir, key, recipient };
+        std::fs::write(f.path("p.yaml"), PLAIN)?;
+        let enc = f.sops(&["-e", "--age", &f.recipient, "p.yaml"]).ok()?;
+        std::fs::write(f.path("e.yaml"), enc)?;
+        std::fs::create_dir(f.path("bin"))?;
+        std::os::unix::fs::symlink(seal_bin(), f.path("bin/sops"))?;
+        Ok(f)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn with_env(&self, run: Run) -> Run {
+        run.dir(self.dir.path()).env("SOPS_AGE_KEY_FILE", &self.key).env("EDITOR", "true")
+    }
+
+    /// The real sops 3.11.
+    fn sops(&self, args: &[&str]) -> Run {
+        let sops = tool("sops").unwrap_or_else(|_| PathBuf::from("sops"));
+        self.with_env(Run::new(sops, args))
+    }
+
+    fn seal(&self, args: &[&str]) -> Run {
+        self.with_env(Run::seal(args))
+    }
+
+    /// seal through the `sops` symlink.
+    fn seal_as_sops(&self, args: &[&str]) -> Run {
+        self.with_env(Run::new(self.path("bin/sops"), args))
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Both ran: the same exit code and the same stdout.
+fn same(what: &str, sops: &Output, seal: &Output) -> Result<(), Failed> {
+    check(
+        sops.status.code() == seal.status.code() && sops.stdout == seal.stdout,
+        format!(
+            "{what}: sops exit {:?}, seal exit {:?}\nsops stdout:\n{}\nseal stdout:\n{}\nsops stderr: {}\nseal stderr: {}",
+            sops.status.code(),
+            seal.status.code(),
+            text(&sops.stdout),
+            text(&seal.stdout),
+            text(&sops.stderr),
+            text(&seal.stderr)
+        ),
+    )
+}
+
+fn decrypt_with_d() -> Result<(), Failed> {
+    let f = Fixture::new()?;
+    for args in [
+        &["-d", "e.yaml"][..],
+        &["--decrypt", "--output-type", "json", "e.yaml"],
+        &["-d", "--extract", r#"["a"]["b"]"#, "e.yaml"],
+    ] {
+        let sops = f.sops(args).output()?;
+        check(sops.status.success(), format!("sops {args:?} failed: {}", text(&sops.stderr)))?;
+        same(&format!("{args:?}"), &sops, &f.seal(args).output()?)?;
+    }
+    // A flag after the file: sops ignores it and opens the editor; seal applies it.
+    let seal = f.seal(&["e.yaml", "-d"]).output()?;
+    check(seal.status.success() && text(&seal.stdout) == PLAIN, format!("seal e.yaml -d: {}", text(&seal.stderr)))
+}
+
+fn encrypt_in_place() -> Result<(), Failed> {
+    let f = Fixture::new()?;
+    std::fs::write(f.path("by-sops.yaml"), PLAIN)?;
+    std::fs::write(f.path("by-seal.yaml"), PLAIN)?;
+    let sops = f.sops(&["-e", "-i", "--age", &f.recipient, "by-sops.yaml"]).output()?;
+    let seal = f.seal(&["-e", "-i", "--age", &f.recipient, "by-seal.yaml"]).output()?;
+    same("-e -i", &sops, &seal)?;
+    check(seal.status.success() && seal.stdout.is_empty(), format!("seal -e -i: {}", text(&seal.stderr)))?;
+    let written = std::fs::read_to_string(f.path("by-seal.yaml"))?;
+    check(
+        written.contains("ENC[AES256_GCM") && written.contains(&f.recipient),
+        "seal -e -i must encrypt the file in place",
+    )?;
+    // Each tool decrypts the other's file to the plaintext.
+    let by_sops = f.sops(&["-d", "by-seal.yaml"]).ok()?;
+    let by_seal = f.seal(&["-d", "by-sops.yaml"]).ok()?;
+    check(
+        text(&by_sops) == PLAIN && text(&by_seal) == PLAIN,
+        "both files must decrypt to the plaintext with the other tool",
+    )
+}
+
+fn decrypt_stdin() -> Result<(), Failed> {
+    let f = Fixture::new()?;
+    let enc = std::fs::read(f.path("e.yaml"))?;
+    let seal = f.seal(&["-d", "--input-type", "yaml"]).stdin(enc.clone()).output()?;
+    // sops reads stdin in its `decrypt` form; its classic `-d` without a
+    // file exits 100 ("no file specified"), where seal reads stdin.
+    let sops = f.sops(&["decrypt", "--input-type", "yaml", "--output-type", "yaml"]).stdin(enc.clone()).output()?;
+    same("-d --input-type yaml < e.yaml", &sops, &seal)?;
+    check(text(&seal.stdout) == PLAIN, "seal -d of stdin prints the plaintext")?;
+    let classic = f.sops(&["-d", "--input-type", "yaml"]).stdin(enc.clone()).output()?;
+    check(
+        classic.status.code() == Some(100),
+        format!("sops 3.11 -d without a file exits 100, got {:?}", classic.status),
+    )?;
+    let sub = f.seal(&["decrypt", "--input-type", "yaml", "--output-type", "yaml"]).stdin(enc).output()?;
+    same("decrypt --input-type yaml --output-type yaml < e.yaml", &sops, &sub)
+}
+
+fn output_file() -> Result<(), Failed> {
+    let f = Fixture::new()?;
+    let sops = f.sops(&["-d", "--output", "by-sops.txt", "e.yaml"]).output()?;
+    let seal = f.seal(&["-d", "--output", "by-seal.txt", "e.yaml"]).output()?;
+    same("-d --output", &sops, &seal)?;
+    check(
+        std::fs::read(f.path("by-sops.txt"))? == std::fs::read(f.path("by-seal.txt"))?,
+        "--output must write what sops writes",
+    )?;
+    let seal = f.seal(&["encrypt", "--age", &f.recipient, "--output", "enc.yaml", "p.yaml"]).output()?;
+    check(seal.status.success() && seal.stdout.is_empty(), format!("encrypt --output: {}", text(&seal.stderr)))?;
+    check(text(&f.sops(&["-d", "enc.yaml"]).ok()?) == PLAIN, "sops decrypts the file encrypt --output wrote")
+}
+
+fn invoked_as_sops() -> Result<(), Failed> {
+    let f = Fixture::new()?;
+    let sops = f.sops(&["-d", "e.yaml"]).output()?;
+    same("sops -d e.yaml", &sops, &f.seal_as_sops(&["-d", "e.yaml"]).output()?)?;
+    // A bare file is edited, as sops does; an unchanged edit exits 200.
+    same("sops e.yaml", &f.sops(&["e.yaml"]).output()?, &f.seal_as_sops(&["e.yaml"]).output()?)?;
+    // sops' own messages, without seal's prefix.
+    let seal = f.seal_as_sops(&["e.yaml"]).output()?;
+    check(text(&seal.stderr) == "File has not changed, exiting.\n", format!("unchanged edit: {}", text(&seal.stderr)))?;
+    let (other, _) = age_keygen(f.dir.path(), "other")?;
+    let sops = f.sops(&["-d", "e.yaml"]).env("SOPS_AGE_KEY_FILE", &other).output()?;
+    let seal = f.seal_as_sops(&["-d", "e.yaml"]).env("SOPS_AGE_KEY_FILE", &other).output()?;
+    same("sops -d e.yaml with a key that opens nothing", &sops, &seal)?;
+    let headline = "Failed to get the data key required to decrypt the SOPS file.\n";
+    check(
+        text(&sops.stderr).starts_with(headline) && text(&seal.stderr).starts_with(headline),
+        format!("no key: sops said {:?}, seal said {:?}", text(&sops.stderr), text(&seal.stderr)),
+    )?;
+    let out = f.seal_as_sops(&["-d", "missing.yaml"]).output()?;
+    let want =
+        format!("Error: cannot operate on non-existent file {:?}\n", f.path("missing.yaml").display().to_string());
+    check(out.status.code() == Some(100) && text(&out.stderr) == want, format!("missing file: {}", text(&out.stderr)))?;
+    let out = f.seal_as_sops(&["-r"]).output()?;
+    check(
+        out.status.code() == Some(100) && text(&out.stderr) == "Error: no file specified\n",
+        format!("sops -r without a file: {:?} {:?}", out.status.code(), text(&out.stderr)),
+    )
+}
+
+fn refused_key_flags() -> Result<(), Failed> {
+    let f = Fixture::new()?;
+    for (flag, value) in
+        [("--pgp", "85D77543B3D624B63CEA9E6DBC17301B491B3F21"), ("-k", "arn:aws:kms:x"), ("--gcp-kms", "projects/x")]
+    {
+        let out = f.seal(&["-e", flag, value, "p.yaml"]).output()?;
+        let err = text(&out.stderr);
+        check(
+            out.status.code() == Some(67)
+                && out.stdout.is_empty()
+                && err.contains(&format!("-{}:", flag.trim_start_matches('-'))),
+            format!("seal -e {flag}: exit {:?}, must be 67 naming the flag: {err}", out.status.code()),
+        )?;
+    }
+    let out = f.seal(&["-e", "p.yaml"]).env("SOPS_PGP_FP", "85D77543B3D624B63CEA9E6DBC17301B491B3F21").output()?;
+    check(
+        out.status.code() == Some(67) && text(&out.stderr).contains("SOPS_PGP_FP"),
+        format!("SOPS_PGP_FP must be refused by name: {:?} {}", out.status.code(), text(&out.stderr)),
+    )
+}
+
+/// One failure: a name, the setup in the fixture folder, the classic
+/// arguments, and the exit code sops 3.11 gives.
+struct Case {
+    name: &'static str,
+    setup: fn(&Fixture) -> Result<(), Failed>,
+    args: Vec<String>,
+    env: Vec<(&'static str, PathBuf)>,
+    code: i32,
+}
+
+fn case(name: &'static str, args: &[&str], code: i32) -> Case {
+    Case { name, setup: |_| Ok(()), args: args.iter().map(|s| s.to_string()).collect(), env: Vec::new(), code }
+}
+
+fn write(f: &Fixture, name: &str, content: &str) -> Result<(), Failed> {
+    Ok(std::fs::write(f.path(name), content)?)
+}
+
+/// Replaces the first line starting with `prefix` (after indentation) in e.yaml, into `to`.
+fn tamper(f: &Fixture, to: &str, prefix: &str, edit: impl Fn(&str) -> String) -> Result<(), Failed> {
+    let enc = std::fs::read_to_string(f.path("e.yaml"))?;
+    let line = enc.lines().find(|l| l.trim_start().starts_with(prefix)).ok_or("no such line")?;
+    Ok(std::fs::write(f.path(to), enc.replacen(line, &edit(line), 1))?)
+}
+
+fn exit_codes_match() -> Result<(), Failed> {
+    let f = Fixture::new()?;
+    let (other, _) = age_keygen(f.dir.path(), "other")?;
+    let r = f.recipient.clone();
+    let mut cases = vec![
+        Case { env: vec![("SOPS_AGE_KEY_FILE", other)], ..case("a key that opens nothing", &["-d", "e.yaml"], 128) },
+        Case {
+            setup: |f| tamper(f, "mac.yaml", "lastmodified:", |_| "    lastmodified: \"2020-01-01T00:00:00Z\"".into()),
+            ..case("MAC mismatch", &["-d", "mac.yaml"], 51)
+        },
+        Case {
+            setup: |f| {
+                tamper(f, "value.yaml", "c: ENC[", |l| {
+                    let at = l.find("data:").map_or(0, |i| i + 5);
+                    let swap = if l.get(at..at + 1) == Some("A") { "B" } else { "A" };
+                    format!("{}{swap}{}", &l[..at], &l[at + 1..])
+                })
+            },
+            ..case("a tampered value", &["-d", "value.yaml"], 25)
+        },
+        case("decrypt of a plaintext file", &["-d", "p.yaml"], 1),
+        Case { setup: |f| write(f, "bad.yaml", "a: [\n"), ..case("decrypt of invalid YAML", &["-d", "bad.yaml"], 1) },
+        Case {
+            setup: |f| write(f, "bad.yaml", "a: [\n"),
+            ..case("encrypt of invalid YAML", &["-e", "--age", &r, "bad.yaml"], 2)
+        },
+        case("encrypt of an encrypted file", &["-e", "--age", &r, "e.yaml"], 203),
+        Case {
+            setup: |f| write(f, "empty.yaml", ""),
+            ..case("encrypt of an empty file", &["-e", "--age", &r, "empty.yaml"], 92)
+        },
+        case("encrypt with no keys", &["-e", "p.yaml"], 1),
+        case("an edit that changes nothing", &["e.yaml"], 200),
+        Case { env: vec![("EDITOR", PathBuf::from("false"))], ..case("an editor that fails", &["e.yaml"], 201) },
+        case("rotate without a file", &["-r"], 100),
+        case("decrypt of a missing file", &["-d", "missing.yaml"], 100),
+        case("--in-place with --output", &["-d", "-i", "--output", "o.yaml", "e.yaml"], 8),
+        case(
+            "two selection rules",
+            &["-e", "--age", &r, "--encrypted-regex", "a", "--unencrypted-regex", "b", "p.yaml"],
+            8,
+        ),
+        case("a malformed --extract path", &["-d", "--extract", r#"["a""#, "e.yaml"], 91),
+        case("--extract of a missing value", &["-d", "--extract", r#"["zz"]"#, "e.yaml"], 1),
+        case("a malformed --set", &["--set", "bogus", "e.yaml"], 7),
+        case("an output that cannot be written", &["-d", "--output", "no/such/dir/o.yaml", "e.yaml"], 3),
+        case("a nested value into dotenv", &["-d", "--output-type", "dotenv", "e.yaml"], 4),
+        case("--add-age on a missing file", &["-r", "--add-age", &r, "missing.yaml"], 49),
+        Case {
+            setup: |f| write(f, ".sops.yaml", "creation_rules:\n  - key_groups:\n      - {}\n"),
+            ..case("an empty key group in .sops.yaml", &["-e", "p.yaml"], 1)
+        },
+    ];
+    // The subcommand forms give the same codes.
+    cases.push(Case {
+        env: vec![("SOPS_AGE_KEY_FILE", f.path("other.txt"))],
+        ..case("decrypt, no key", &["decrypt", "e.yaml"], 128)
+    });
+    cases.push(case("decrypt, missing file", &["decrypt", "missing.yaml"], 100));
+    cases.push(case("encrypt from stdin without --filename-override", &["encrypt", "--age", &r], 8));
+    let mut failures = Vec::new();
+    for c in cases {
+        (c.setup)(&f)?;
+        let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
+        let with = |mut run: Run| {
+            for (k, v) in &c.env {
+                run = run.env(k, v);
+            }
+            run.output()
+        };
+        let sops = with(f.sops(&args))?;
+        let seal = with(f.seal(&args))?;
+        let (sc, lc) = (sops.status.code(), seal.status.code());
+        if sc != Some(c.code) || lc != Some(c.code) {
+            failures.push(format!(
+                "{}: expected {}, sops {sc:?}, seal {lc:?}\n  sops: {}  seal: {}",
+                c.name,
+                c.code,
+                text(&sops.stderr),
+                text(&seal.stderr)
+            ));
+        }
+        let _ = std::fs::remove_file(f.path(".sops.yaml"));
+    }
+    check(failures.is_empty(), failures.join("\n"))
+}
