@@ -20,6 +20,8 @@ mod man;
 mod render;
 mod rotate;
 mod secret;
+mod set;
+mod unset;
 mod updatekeys;
 mod verify;
 
@@ -43,6 +45,12 @@ pub mod exit {
     pub const INTEGRITY: u8 = 5;
     /// `seal verify` found a problem.
     pub const VERIFY: u8 = 6;
+    /// sops' `ErrorInvalidSetFormat`: a `set`/`unset` index or value that does not parse.
+    pub const INVALID_SET_FORMAT: u8 = 7;
+    /// sops' `ErrorConflictingParameters`: flags that cannot be used together.
+    pub const CONFLICTING_PARAMETERS: u8 = 8;
+    /// sops' `NoFileSpecified`: a command given too few positional arguments.
+    pub const NO_FILE_SPECIFIED: u8 = 100;
 }
 
 /// An error for the user: a message and an exit code.
@@ -125,6 +133,10 @@ enum Command {
     Convert(convert::ConvertArgs),
     /// Show what changed between two SOPS files (keys, template, scope), never values; also a git diff driver.
     Diff(diff::DiffArgs),
+    /// Set one value in an encrypted file (sops' `set`): FILE INDEX VALUE.
+    Set(set::SetArgs),
+    /// Remove one key or list item from an encrypted file (sops' `unset`): FILE INDEX.
+    Unset(unset::UnsetArgs),
     /// Print the cluster's recipients (from seal-controller), newest first, one per line.
     Recipients(ControllerArgs),
     /// Print shell completions.
@@ -197,6 +209,8 @@ fn main() -> ExitCode {
         Command::Render(a) => render::run(a),
         Command::Convert(a) => convert::run(a),
         Command::Diff(a) => diff::run(a),
+        Command::Set(a) => set::run(a),
+        Command::Unset(a) => unset::run(a),
         Command::Recipients(a) => cluster::recipients(a.context.as_deref(), &a.controller_namespace)
             .and_then(|r| common::write_stdout(seal_format::document::recipients_text(&r).as_bytes())),
         Command::Completions { shell } => {

@@ -18,6 +18,7 @@ pub mod json;
 pub mod limits;
 pub mod metadata;
 pub mod recipients;
+pub mod tree_path;
 pub mod value;
 pub mod yaml;
 
