@@ -13,6 +13,9 @@ mod decrypt;
 mod diff;
 mod edit;
 mod encrypt;
+mod exec_env;
+mod exec_file;
+mod filestatus;
 mod guard;
 mod identity;
 mod keygen;
@@ -137,6 +140,12 @@ enum Command {
     Set(set::SetArgs),
     /// Remove one key or list item from an encrypted file (sops' `unset`): FILE INDEX.
     Unset(unset::UnsetArgs),
+    /// Run a command with the decrypted values in its environment (sops' `exec-env`).
+    ExecEnv(exec_env::ExecEnvArgs),
+    /// Run a command with the decrypted file as a temporary FIFO or file (sops' `exec-file`).
+    ExecFile(exec_file::ExecFileArgs),
+    /// Print whether a file is encrypted, as JSON (sops' `filestatus`).
+    Filestatus(filestatus::FilestatusArgs),
     /// Print the cluster's recipients (from seal-controller), newest first, one per line.
     Recipients(ControllerArgs),
     /// Print shell completions.
@@ -211,6 +220,9 @@ fn main() -> ExitCode {
         Command::Diff(a) => diff::run(a),
         Command::Set(a) => set::run(a),
         Command::Unset(a) => unset::run(a),
+        Command::ExecEnv(a) => exec_env::run(a),
+        Command::ExecFile(a) => exec_file::run(a),
+        Command::Filestatus(a) => filestatus::run(a),
         Command::Recipients(a) => cluster::recipients(a.context.as_deref(), &a.controller_namespace)
             .and_then(|r| common::write_stdout(seal_format::document::recipients_text(&r).as_bytes())),
         Command::Completions { shell } => {

@@ -53,9 +53,8 @@ pub fn parse(arg: &str) -> Result<Vec<Step>, String> {
         if component.is_empty() {
             continue;
         }
-        let inner = component
-            .strip_suffix(']')
-            .ok_or_else(|| format!("component {} does not end with ]", out.len() + 1))?;
+        let inner =
+            component.strip_suffix(']').ok_or_else(|| format!("component {} does not end with ]", out.len() + 1))?;
         let quoted = ['"', '\''].iter().find_map(|q| inner.strip_prefix(*q).and_then(|s| s.strip_suffix(*q)));
         if let Some(key) = quoted {
             out.push(Step::Key(key.to_owned()));
