@@ -16,6 +16,7 @@ mod encrypt;
 mod exec_env;
 mod exec_file;
 mod filestatus;
+mod groups;
 mod guard;
 mod identity;
 mod keygen;
@@ -146,6 +147,9 @@ enum Command {
     ExecFile(exec_file::ExecFileArgs),
     /// Print whether a file is encrypted, as JSON (sops' `filestatus`).
     Filestatus(filestatus::FilestatusArgs),
+    /// Add or delete a key group of a file (sops' `groups`).
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
     /// Print the cluster's recipients (from seal-controller), newest first, one per line.
     Recipients(ControllerArgs),
     /// Print shell completions.
@@ -223,6 +227,7 @@ fn main() -> ExitCode {
         Command::ExecEnv(a) => exec_env::run(a),
         Command::ExecFile(a) => exec_file::run(a),
         Command::Filestatus(a) => filestatus::run(a),
+        Command::Groups(c) => groups::run(c),
         Command::Recipients(a) => cluster::recipients(a.context.as_deref(), &a.controller_namespace)
             .and_then(|r| common::write_stdout(seal_format::document::recipients_text(&r).as_bytes())),
         Command::Completions { shell } => {

@@ -518,6 +518,8 @@ impl<'r> Walk<'r> {
 }
 
 #[cfg(test)]
+mod foreign_tests;
+#[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
 mod tests;
