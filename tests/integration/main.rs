@@ -26,6 +26,7 @@ mod image;
 mod one_flow;
 mod process;
 mod scale;
+mod sops_commands;
 mod support;
 mod vault;
 
@@ -43,6 +44,7 @@ fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let mut trials = Vec::new();
     trials.extend(cli::trials());
+    trials.extend(sops_commands::trials());
     trials.extend(compat::trials());
     trials.extend(edit_signals::trials());
     trials.extend(gitops::trials());
