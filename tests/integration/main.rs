@@ -27,6 +27,7 @@ mod one_flow;
 mod process;
 mod scale;
 mod sops_commands;
+mod sops_functional;
 mod support;
 mod vault;
 
@@ -46,6 +47,7 @@ fn main() {
     trials.extend(cli::trials());
     trials.extend(sops_commands::trials());
     trials.extend(compat::trials());
+    trials.extend(sops_functional::trials());
     trials.extend(edit_signals::trials());
     trials.extend(gitops::trials());
     trials.push(env::trial("env::smoke_control_plane_and_openbao_work", smoke));
