@@ -58,6 +58,20 @@ pub fn run(a: RotateArgs) -> Result<(), Failure> {
         ("azure_kv", &a.rm_azure_kv),
         ("hc_vault", &a.rm_hc_vault_transit),
     ];
+    // A name that matches no key is a mistake to report, not to skip.
+    for (kind, names) in removed {
+        for n in names.iter().filter(|n| !n.trim().is_empty()) {
+            let present = metadata.key_groups.iter().any(|g| {
+                g.other.iter().any(|(k, v)| {
+                    k == kind
+                        && matches!(v, Value::List(l) if l.iter().any(|key| foreign_key_name(kind, key).as_deref() == Some(n.trim())))
+                })
+            });
+            if !present {
+                return Err(Failure::input(format!("{}: the file has no {kind} key {}", a.file, n.trim())));
+            }
+        }
+    }
     for (i, g) in metadata.key_groups.iter_mut().enumerate() {
         for (kind, names) in removed {
             if let Some((_, Value::List(keys))) = g.other.iter_mut().find(|(k, _)| k == kind) {

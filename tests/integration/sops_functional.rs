@@ -68,23 +68,11 @@ pub const NOT_YET: &[&str] = &[
     "decrypt_format",
     "decrypt_from_stdin",
     "encrypt_from_stdin",
-    "exec_env",
     "exec_file",
     "exec_file_filename",
     "output_flag",
-    "set_json_file_insert",
-    "set_json_file_insert_with_value_file",
-    "set_json_file_insert_with_value_stdin",
-    "set_json_file_update",
-    "set_json_file_update_idempotent_nowrite",
-    "set_json_file_update_idempotent_write",
-    "set_yaml_file_insert",
-    "set_yaml_file_string",
     "set_yaml_file_string_compat",
-    "set_yaml_file_update",
     "test_ini_values_as_strings",
-    "unset_json_file",
-    "unset_yaml_file",
 ];
 
 /// Every ported case, registered once per tool.
