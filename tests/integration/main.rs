@@ -21,6 +21,7 @@ mod env;
 mod eso;
 mod external;
 mod fixtures;
+mod generators;
 mod gitops;
 mod image;
 mod one_flow;
@@ -54,6 +55,7 @@ fn main() {
     trials.extend(controller::trials());
     trials.extend(external::trials());
     trials.extend(eso::trials());
+    trials.extend(generators::trials());
     trials.extend(scale::trials());
     trials.extend(deploy::trials());
     trials.extend(image::trials());
