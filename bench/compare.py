@@ -2,8 +2,11 @@
 """seal against sops 3.11 on the same files, in the same run.
 
 Encrypt and decrypt YAML with 1,000 and 10,000 values and JSON with 10,000
-values; report the median wall time of several runs, the peak RSS of each
-command (from wait4), and the ratios sops/seal. Usage:
+values, and on the same encrypted file `set` one value, `unset` one key and
+`exec-env FILE true`; report the median wall time of several runs, the peak
+RSS of each command (from wait4), and the ratios sops/seal. `set` and
+`unset` rewrite the file, so each run starts from a fresh copy (copied
+outside the timing). Usage:
 
     cargo build --release -p seal-cli
     python3 bench/compare.py [--runs 5] [--seal target/release/seal] [--markdown] [--key-type x25519|pq|both]
@@ -22,8 +25,11 @@ import tempfile
 import time
 
 
-def run(cmd, env, stdout_path=None):
-    """Runs cmd; returns (seconds, peak RSS in MiB)."""
+def run(cmd, env, stdout_path=None, fresh=None):
+    """Runs cmd; returns (seconds, peak RSS in MiB). `fresh` is (source,
+    target): copied before the timing starts."""
+    if fresh:
+        shutil.copyfile(*fresh)
     out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.PIPE)
@@ -92,10 +98,18 @@ def measure(a, kind):
             enc = os.path.join(work, f"{tool}-enc{n}.{ext}")
             enc_cmd = [exe, "encrypt", "--age", recipient, plain] if tool == "seal" else [exe, "-e", "--age", recipient, plain]
             dec_cmd = [exe, "decrypt", enc] if tool == "seal" else [exe, "-d", enc]
-            for op, cmd, out in (("encrypt", enc_cmd, enc), ("decrypt", dec_cmd, None)):
+            work_copy = os.path.join(work, f"{tool}-work{n}.{ext}")
+            ops = (
+                ("encrypt", enc_cmd, enc, None),
+                ("decrypt", dec_cmd, None, None),
+                ("set", [exe, "set", work_copy, '["key0"]', '"changed"'], None, (enc, work_copy)),
+                ("unset", [exe, "unset", work_copy, '["key1"]'], None, (enc, work_copy)),
+                ("exec-env", [exe, "exec-env", enc, "true"], None, None),
+            )
+            for op, cmd, out, fresh in ops:
                 times, rss = [], []
                 for _ in range(a.runs):
-                    t, m = run(cmd, env, out)
+                    t, m = run(cmd, env, out, fresh)
                     times.append(t)
                     rss.append(m)
                 rows.append((label, n, op, tool, statistics.median(times), max(rss)))
@@ -103,7 +117,7 @@ def measure(a, kind):
 
     table = []
     for label, n, ext, _ in CASES:
-        for op in ("encrypt", "decrypt"):
+        for op in ("encrypt", "decrypt", "set", "unset", "exec-env"):
             r = {t: (s, m) for (l, k, o, t, s, m) in rows if l == label and k == n and o == op}
             (se, sm), (so, om) = r["seal"], r["sops"]
             table.append((f"{label} {n:,} values", op, se, so, so / se, sm, om, sm / om))

@@ -13,7 +13,11 @@ mod decrypt;
 mod diff;
 mod edit;
 mod encrypt;
+mod exec_env;
+mod exec_file;
 pub mod exit;
+mod filestatus;
+mod groups;
 mod guard;
 mod identity;
 mod keygen;
@@ -22,6 +26,8 @@ mod man;
 mod render;
 mod rotate;
 mod secret;
+mod set;
+mod unset;
 mod updatekeys;
 mod verify;
 
@@ -136,6 +142,19 @@ enum Command {
     Convert(convert::ConvertArgs),
     /// Show what changed between two SOPS files (keys, template, scope), never values; also a git diff driver.
     Diff(diff::DiffArgs),
+    /// Set one value in an encrypted file (sops' `set`): FILE INDEX VALUE.
+    Set(set::SetArgs),
+    /// Remove one key or list item from an encrypted file (sops' `unset`): FILE INDEX.
+    Unset(unset::UnsetArgs),
+    /// Run a command with the decrypted values in its environment (sops' `exec-env`).
+    ExecEnv(exec_env::ExecEnvArgs),
+    /// Run a command with the decrypted file as a temporary FIFO or file (sops' `exec-file`).
+    ExecFile(exec_file::ExecFileArgs),
+    /// Print whether a file is encrypted, as JSON (sops' `filestatus`).
+    Filestatus(filestatus::FilestatusArgs),
+    /// Add or delete a key group of a file (sops' `groups`).
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
     /// Print the cluster's recipients (from seal-controller), newest first, one per line.
     Recipients(ControllerArgs),
     /// Print shell completions.
@@ -217,6 +236,12 @@ fn main() -> ExitCode {
         Command::Render(a) => render::run(a),
         Command::Convert(a) => convert::run(a),
         Command::Diff(a) => diff::run(a),
+        Command::Set(a) => set::run(a),
+        Command::Unset(a) => unset::run(a),
+        Command::ExecEnv(a) => exec_env::run(a),
+        Command::ExecFile(a) => exec_file::run(a),
+        Command::Filestatus(a) => filestatus::run(a),
+        Command::Groups(c) => groups::run(c),
         Command::Recipients(a) => cluster::recipients(a.context.as_deref(), &a.controller_namespace)
             .and_then(|r| common::write_stdout(seal_format::document::recipients_text(&r).as_bytes())),
         Command::Completions { shell } => {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use seal_format::sops::{self, DecryptOptions, Format, Recipient, recipients};
+use seal_format::sops::{self, DecryptOptions, Format, Recipient, Value, recipients};
 
 use crate::common::{OutputTarget, format_of, open, parse_recipients, read_input, reseal};
 use crate::{Failure, IdentityArgs, exit, identity};
@@ -18,6 +18,21 @@ pub struct RotateArgs {
     /// Remove these recipients while rotating.
     #[arg(long, value_name = "R,...", value_delimiter = ',')]
     rm_age: Vec<String>,
+    /// Remove these PGP keys (fingerprints) while rotating.
+    #[arg(long, value_name = "FP,...", value_delimiter = ',')]
+    rm_pgp: Vec<String>,
+    /// Remove these AWS KMS keys (ARNs) while rotating.
+    #[arg(long, value_name = "ARN,...", value_delimiter = ',')]
+    rm_kms: Vec<String>,
+    /// Remove these GCP KMS keys (resource IDs) while rotating.
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    rm_gcp_kms: Vec<String>,
+    /// Remove these Azure Key Vault keys (`VAULT_URL/keys/NAME/VERSION`) while rotating.
+    #[arg(long, value_name = "URL,...", value_delimiter = ',')]
+    rm_azure_kv: Vec<String>,
+    /// Remove these Vault transit keys (`ADDRESS/v1/ENGINE/keys/NAME`) while rotating.
+    #[arg(long, value_name = "URI,...", value_delimiter = ',')]
+    rm_hc_vault_transit: Vec<String>,
     /// Input format (default: from the file name).
     #[arg(long, value_name = "TYPE")]
     input_type: Option<String>,
@@ -60,11 +75,58 @@ pub fn run(a: RotateArgs) -> Result<(), Failure> {
     let ids = identity::load(&a.ids.identity)?;
     let opts = DecryptOptions { verify_mac: !a.ignore_mac, ..DecryptOptions::default() };
     let (branches, mut metadata, _) = open(&a.file, &bytes, format, &ids, opts)?;
-    if metadata.key_groups.iter().any(|g| !g.other.is_empty()) {
-        return Err(Failure::unsupported(format!(
-            "{}: the file also has non-age keys (kms, pgp, …) that seal cannot re-wrap; rotate it with sops",
-            a.file
-        )));
+    // A new data key cannot be wrapped for pgp, kms, … keys: they must be
+    // removed by name, never dropped unasked.
+    let removed = [
+        ("pgp", &a.rm_pgp),
+        ("kms", &a.rm_kms),
+        ("gcp_kms", &a.rm_gcp_kms),
+        ("azure_kv", &a.rm_azure_kv),
+        ("hc_vault", &a.rm_hc_vault_transit),
+    ];
+    // A name that matches no key is a mistake to report, not to skip.
+    for (kind, names) in removed {
+        for n in names.iter().filter(|n| !n.trim().is_empty()) {
+            let present = metadata.key_groups.iter().any(|g| {
+                g.other.iter().any(|(k, v)| {
+                    k == kind
+                        && matches!(v, Value::List(l) if l.iter().any(|key| foreign_key_name(kind, key).as_deref() == Some(n.trim())))
+                })
+            });
+            if !present {
+                return Err(Failure::input(format!("{}: the file has no {kind} key {}", a.file, n.trim())));
+            }
+        }
+    }
+    for (i, g) in metadata.key_groups.iter_mut().enumerate() {
+        for (kind, names) in removed {
+            if let Some((_, Value::List(keys))) = g.other.iter_mut().find(|(k, _)| k == kind) {
+                keys.retain(|k| !names.iter().any(|n| foreign_key_name(kind, k).as_deref() == Some(n.trim())));
+            }
+        }
+        if let Some(kind) = g.foreign_types().next() {
+            let flag = match kind {
+                "pgp" => "--rm-pgp",
+                "kms" => "--rm-kms",
+                "gcp_kms" => "--rm-gcp-kms",
+                "azure_kv" => "--rm-azure-kv",
+                "hc_vault" => "--rm-hc-vault-transit",
+                _ => "",
+            };
+            let how =
+                if flag.is_empty() { String::new() } else { format!("name them with {flag} to remove them, or ") };
+            return Err(Failure::unsupported(format!(
+                "{}: key group {i} has {kind} keys, which seal cannot wrap a new data key for; {how}rotate with sops",
+                a.file
+            )));
+        }
+        let left = g.age.iter().filter(|e| !a.rm_age.iter().any(|r| r.trim() == e.recipient)).count();
+        if left == 0 && (i != 0 || a.add_age.is_empty()) {
+            return Err(Failure::input(format!(
+                "{}: key group {i} would have no key left; delete it with `seal groups delete` first",
+                a.file
+            )));
+        }
     }
     let add = parse_recipients(&a.add_age)?;
     let mut groups: Vec<Vec<Recipient>> = metadata
@@ -92,4 +154,20 @@ pub fn run(a: RotateArgs) -> Result<(), Failure> {
     let doc = reseal(branches, metadata, &cipher)?;
     let out = sops::emit_encrypted(&doc, out_format)?;
     target.write(&out)
+}
+
+/// The name a `--rm-…` flag gives a key of another type, as sops forms it
+/// from the stanza (`pgp` fp, `kms` arn, `gcp_kms` resource_id, `azure_kv`
+/// URL, `hc_vault` URI).
+fn foreign_key_name(kind: &str, key: &Value) -> Option<String> {
+    let m = key.as_map()?;
+    let f = |name: &str| m.get(name).and_then(Value::as_str).map(str::trim);
+    Some(match kind {
+        "pgp" => f("fp")?.to_owned(),
+        "kms" => f("arn")?.to_owned(),
+        "gcp_kms" => f("resource_id")?.to_owned(),
+        "azure_kv" => format!("{}/keys/{}/{}", f("vault_url")?.trim_end_matches('/'), f("name")?, f("version")?),
+        "hc_vault" => format!("{}/v1/{}/keys/{}", f("vault_address")?, f("engine_path")?, f("key_name")?),
+        _ => return None,
+    })
 }

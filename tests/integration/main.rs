@@ -29,6 +29,7 @@ mod pq;
 mod pq_controller;
 mod process;
 mod scale;
+mod sops_commands;
 mod sops_functional;
 mod sops_legacy;
 mod support;
@@ -48,6 +49,7 @@ fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let mut trials = Vec::new();
     trials.extend(cli::trials());
+    trials.extend(sops_commands::trials());
     trials.extend(compat::trials());
     trials.extend(sops_functional::trials());
     trials.extend(edit_signals::trials());

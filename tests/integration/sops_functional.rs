@@ -66,22 +66,10 @@ impl Tool {
 /// regression of a case not on it.
 pub const NOT_YET: &[&str] = &[
     "decrypt_format",
-    "exec_env",
     "exec_file",
     "exec_file_filename",
-    "set_json_file_insert",
-    "set_json_file_insert_with_value_file",
-    "set_json_file_insert_with_value_stdin",
-    "set_json_file_update",
-    "set_json_file_update_idempotent_nowrite",
-    "set_json_file_update_idempotent_write",
-    "set_yaml_file_insert",
-    "set_yaml_file_string",
     "set_yaml_file_string_compat",
-    "set_yaml_file_update",
     "test_ini_values_as_strings",
-    "unset_json_file",
-    "unset_yaml_file",
 ];
 
 /// Every ported case, registered once per tool.

@@ -46,6 +46,23 @@ pub fn parse(src: &str) -> Result<Map, Error> {
     }
 }
 
+/// Parses one JSON value of any kind (a `sops set` value): a scalar, an
+/// array or an object, with the same limits as a document.
+pub fn parse_value(src: &str) -> Result<Value, Error> {
+    limits::check_input_size(src.len())?;
+    let mut r = Reader { s: src.as_bytes(), src, pos: 0, budget: Budget::default() };
+    r.ws();
+    if r.peek().is_none() {
+        return Err(syntax("empty input"));
+    }
+    let v = r.value()?;
+    r.ws();
+    if r.pos != r.s.len() {
+        return Err(r.err("unexpected data after the value"));
+    }
+    Ok(v)
+}
+
 /// `line L column C` of a byte offset, computed only for messages.
 fn position(s: &[u8], pos: usize) -> String {
     let before = &s[..pos.min(s.len())];

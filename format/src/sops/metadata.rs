@@ -28,6 +28,18 @@ pub struct KeyGroup {
     pub other: Vec<(String, Value)>,
 }
 
+impl KeyGroup {
+    /// The key types of this group seal cannot use (`pgp`, `kms`, …) that
+    /// hold at least one key; sops writes an empty `hc_vault: []` in every
+    /// group, which is no key.
+    pub fn foreign_types(&self) -> impl Iterator<Item = &str> {
+        self.other
+            .iter()
+            .filter(|(_, v)| !matches!(v, Value::Null) && !matches!(v, Value::List(l) if l.is_empty()))
+            .map(|(k, _)| k.as_str())
+    }
+}
+
 /// Which values are encrypted (sops' selection rules; at most one per file).
 #[derive(Clone)]
 pub enum Rule {
@@ -145,6 +157,24 @@ fn scalar_string(v: &Value) -> Option<String> {
     })
 }
 
+/// A file's `shamir_threshold`: a whole number of at least 1 (sops leaves
+/// the field out for its default, every group). A negative number used to
+/// become 0 and a fraction was cut down; both are refused, as is zero
+/// written out. The message does not repeat the value.
+fn threshold(v: &Value) -> Result<usize, Error> {
+    let bad = |why: &str| Error::Metadata(format!("shamir_threshold {why}"));
+    let n = match v {
+        Value::Int(i) => *i,
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => *f as i64,
+        Value::Str(s) => s.as_str().trim().parse::<i64>().map_err(|_| bad("is not a whole number"))?,
+        _ => return Err(bad("is not a whole number")),
+    };
+    match usize::try_from(n) {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(bad("must be at least 1")),
+    }
+}
+
 fn parse_group(m: &Map, ctx: &str) -> Result<KeyGroup, Error> {
     let mut g = KeyGroup::default();
     for (k, v) in m.pairs() {
@@ -186,11 +216,7 @@ impl Metadata {
         let mut groups = None;
         for (k, v) in m.pairs() {
             match k {
-                "shamir_threshold" => {
-                    let s = scalar_string(v).unwrap_or_default();
-                    let f: f64 = s.parse().map_err(|_| Error::Metadata("shamir_threshold is not a number".into()))?;
-                    md.shamir_threshold = f as usize;
-                }
+                "shamir_threshold" => md.shamir_threshold = threshold(v)?,
                 "key_groups" => {
                     let Value::List(l) = v else {
                         return Err(Error::Metadata("key_groups must be a list".into()));
@@ -244,6 +270,12 @@ impl Metadata {
             Some(g) if !g.is_empty() => g,
             _ => vec![flat],
         };
+        if md.shamir_threshold > md.key_groups.len() {
+            return Err(Error::Metadata(format!(
+                "shamir_threshold is more than the number of key groups ({}): no set of keys could open the file",
+                md.key_groups.len()
+            )));
+        }
         Ok(md)
     }
 

@@ -19,6 +19,7 @@ pub mod json;
 pub mod limits;
 pub mod metadata;
 pub mod recipients;
+pub mod tree_path;
 pub mod value;
 pub mod yaml;
 
@@ -519,6 +520,8 @@ impl<'r> Walk<'r> {
 
 #[cfg(test)]
 mod cctv_tests;
+#[cfg(test)]
+mod foreign_tests;
 #[cfg(test)]
 mod hybrid_file_tests;
 #[cfg(test)]

@@ -856,16 +856,26 @@ fn emit_map(out: &mut String, m: &Map, col: usize, lay: Layout, lit_col: usize) 
     }
 }
 
+/// The column of a collection nested under a key at `col`. go-yaml v3
+/// aligns it to the next multiple of the indentation (`best_indent *
+/// ((indent + best_indent) / best_indent)`), so under a key of a map in a
+/// list item (column 10) it goes to column 12, not 14: the layout sops
+/// writes for `key_groups`. go-yaml v2 adds the indentation.
+fn nested_col(col: usize, lay: Layout) -> usize {
+    let indent = lay.indent.max(1);
+    if lay.v2 { col + indent } else { indent * (col / indent + 1) }
+}
+
 fn emit_after_key(out: &mut String, v: &Value, col: usize, lay: Layout, lit_col: usize) {
-    let indent = lay.indent;
     match v {
         Value::Map(m) if has_data(v) => {
             out.push('\n');
-            emit_map(out, m, col + indent, lay, col + 2 * indent);
+            let keys = nested_col(col, lay);
+            emit_map(out, m, keys, lay, nested_col(keys, lay));
         }
         Value::List(l) if has_data(v) => {
             out.push('\n');
-            emit_list(out, l, if lay.v2 { col } else { col + indent }, lay);
+            emit_list(out, l, if lay.v2 { col } else { nested_col(col, lay) }, lay);
         }
         other => {
             out.push(' ');
