@@ -20,6 +20,8 @@ pub mod metadata;
 pub mod recipients;
 pub mod value;
 pub mod yaml;
+mod yaml_block;
+mod yaml_tabs;
 
 use sha2::{Digest, Sha512};
 
