@@ -60,8 +60,9 @@ pub fn write_in_place(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
 /// The format from a flag or the file name.
 pub fn format_of(flag: Option<&str>, file: &str, default_stdin: Format) -> Result<Format, Failure> {
     match flag {
-        Some(name) => Format::from_name(name)
-            .ok_or_else(|| Failure::input(format!("unknown type {name:?} (expected yaml, json, dotenv or binary)"))),
+        Some(name) => Format::from_name(name).ok_or_else(|| {
+            Failure::input(format!("unknown type {name:?} (expected yaml, json, dotenv, ini or binary)"))
+        }),
         None if file == "-" => Ok(default_stdin),
         None => Ok(Format::from_path(file)),
     }
