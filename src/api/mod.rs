@@ -33,6 +33,8 @@ pub fn crds()
         ("secretstores.yaml", SecretStore::crd()),
         ("clustersecretstores.yaml", ClusterSecretStore::crd()),
         ("passwords.yaml", generator::Password::crd()),
+        ("uuids.yaml", generator::uuid_crd()),
+        ("sshkeys.yaml", generator::SshKey::crd()),
         ("clusterexternalsecrets.yaml", cluster_external_secret::ClusterExternalSecret::crd()),
         ("pushsecrets.yaml", push_secret::PushSecret::crd()),
     ]

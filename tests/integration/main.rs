@@ -21,11 +21,13 @@ mod env;
 mod eso;
 mod external;
 mod fixtures;
+mod generators;
 mod gitops;
 mod image;
 mod one_flow;
 mod process;
 mod scale;
+mod sops_functional;
 mod support;
 mod vault;
 
@@ -44,12 +46,14 @@ fn main() {
     let mut trials = Vec::new();
     trials.extend(cli::trials());
     trials.extend(compat::trials());
+    trials.extend(sops_functional::trials());
     trials.extend(edit_signals::trials());
     trials.extend(gitops::trials());
     trials.push(env::trial("env::smoke_control_plane_and_openbao_work", smoke));
     trials.extend(controller::trials());
     trials.extend(external::trials());
     trials.extend(eso::trials());
+    trials.extend(generators::trials());
     trials.extend(scale::trials());
     trials.extend(deploy::trials());
     trials.extend(image::trials());
