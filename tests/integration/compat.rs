@@ -248,6 +248,9 @@ fn style_only(doc: &str) -> bool {
         || doc.contains("] # c")
         || doc.contains("[] # c")
         || doc.contains("{} # c")
+        // D6 (still open): a sequence in a map in a sequence is indented
+        // from the dash, not from the map's keys.
+        || doc.contains("- k:")
 }
 
 /// One of issue 26's minimal inputs: the document, the selection flags, and

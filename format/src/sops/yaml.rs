@@ -1162,8 +1162,14 @@ fn emit_str_folded(out: &mut String, s: &str, at: BlockAt, fold: bool) {
 /// go-yaml's rule (`yaml_emitter_analyze_scalar`): no space at the end or
 /// before a line break; a block that starts with a space or a line break
 /// needs an indentation indicator.
+///
+/// Unlike go-yaml, a text starting with a tab is double-quoted: go-yaml
+/// writes it as a block that no reader, sops included, reads back.
 fn literal_allowed(s: &str, at: BlockAt) -> bool {
-    !s.contains(" \n") && !s.ends_with(' ') && (!s.starts_with([' ', '\n']) || at.hint().is_some())
+    !s.contains(" \n")
+        && !s.ends_with(' ')
+        && !s.starts_with('\t')
+        && (!s.starts_with([' ', '\n']) || at.hint().is_some())
 }
 
 /// Writes a literal block as go-yaml does (`yaml_emitter_write_block_scalar_hints`):
