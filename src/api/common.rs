@@ -43,6 +43,9 @@ pub enum Ownership {
     Orphan,
     /// The object merges its keys into an existing Secret it does not own.
     Merge,
+    /// As `Merge`, and the object creates the Secret (no owner reference)
+    /// when it is missing.
+    CreateOrMerge,
 }
 
 /// What to do when someone changes a managed Secret's data.

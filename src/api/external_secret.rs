@@ -84,17 +84,19 @@ pub struct SecretStoreRef {
 /// The Secret written.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
-// ESO's webhook: deletionPolicy Delete cannot go with creationPolicy Merge.
+// ESO's webhook: deletionPolicy Delete cannot go with creationPolicy Merge
+// or CreateOrMerge (the Secret is not the object's own).
 #[schemars(extend("not" = {
     "required": ["creationPolicy", "deletionPolicy"],
-    "properties": {"creationPolicy": {"enum": ["Merge"]}, "deletionPolicy": {"enum": ["Delete"]}}
+    "properties": {"creationPolicy": {"enum": ["Merge", "CreateOrMerge"]}, "deletionPolicy": {"enum": ["Delete"]}}
 }))]
 pub struct Target {
     /// Secret name (default: the ExternalSecret's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `Owner` (default: owner reference), `Orphan` (no owner reference),
-    /// `Merge` (into an existing Secret).
+    /// `Merge` (into an existing Secret), `CreateOrMerge` (created without
+    /// an owner reference when missing, merged into when it exists).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creation_policy: Option<CreationPolicy>,
     /// `Retain` (default) or `Delete`: remove the Secret when the store says
@@ -212,6 +214,9 @@ pub enum CreationPolicy {
     Orphan,
     /// Merged into an existing Secret.
     Merge,
+    /// Created (without an owner reference) when missing, merged into when
+    /// it exists; kept when the object goes (ESO 2.x).
+    CreateOrMerge,
 }
 
 /// ESO's deletion policies.
@@ -339,7 +344,7 @@ pub struct GeneratorRef {
     /// `seal.dev/v1alpha1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
-    /// `Password` (the only generator seal has).
+    /// `Password`, `UUID` or `SSHKey`.
     pub kind: String,
     /// Its name.
     pub name: String,

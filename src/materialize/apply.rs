@@ -9,6 +9,7 @@ use seal_format::document::SecretData;
 use super::{LiveSecret, Target, build_secret};
 use crate::api::Ownership;
 use crate::api::RolloutTarget;
+use crate::api::annotations::ALLOW_MERGE_ANNOTATION;
 use crate::key_registry::FIELD_MANAGER;
 
 /// What a write did.
@@ -34,9 +35,24 @@ pub async fn write(
     let Target { owner, ownership, template, restart: targets } = target;
     let (ownership, template) = (*ownership, *template);
     let hmac = data.hmac(hmac_key);
-    if ownership == Ownership::Merge {
-        let secret = super::build_merge(owner, data, digest);
-        apply_secret(client, &secret, &super::merge_field_manager(owner.uid)).await?;
+    if matches!(ownership, Ownership::Merge | Ownership::CreateOrMerge) {
+        let mut secret = super::build_merge(owner, data, digest);
+        let manager = super::merge_field_manager(owner.uid);
+        if live.is_none() {
+            // CreateOrMerge of a missing Secret: created (never applied, so
+            // a Secret someone else made meanwhile is not taken over), with
+            // the consent to merge into it, which its creator gives itself.
+            secret
+                .metadata
+                .annotations
+                .get_or_insert_default()
+                .insert(ALLOW_MERGE_ANNOTATION.to_owned(), owner.name.to_owned());
+            let api: Api<Secret> = Api::namespaced(client.clone(), owner.namespace);
+            let params = kube::api::PostParams { field_manager: Some(manager), ..Default::default() };
+            api.create(&params, &secret).await?;
+        } else {
+            apply_secret(client, &secret, &manager).await?;
+        }
         return Ok(Written { hmac, data_changed: false, restart_failures: Vec::new() });
     }
     let secret = build_secret(owner, ownership, template, data, &hmac, digest);

@@ -285,9 +285,10 @@ pub struct OwnerState {
 
 /// The drift and ownership decision: pure, so it is unit-tested.
 pub fn plan(live: Option<&LiveSecret>, digest: &str, ownership: Ownership, owner: OwnerState) -> Plan {
-    if ownership == Ownership::Merge {
+    if matches!(ownership, Ownership::Merge | Ownership::CreateOrMerge) {
         // Someone else's Secret: seal's keys only, no drift tracking.
         return match live {
+            None if ownership == Ownership::CreateOrMerge => Plan::Write,
             None => Plan::MergeTargetMissing,
             Some(l) if !l.merge_allowed => Plan::MergeNotAllowed,
             Some(l) if l.merged_digest.as_deref() == Some(digest) => Plan::UpToDate,
@@ -406,6 +407,20 @@ mod tests {
         drifted.merge_allowed = true;
         drifted.merged_digest = Some("d".into());
         assert_eq!(plan(Some(&drifted), "d", Ownership::Merge, s), Plan::UpToDate);
+    }
+
+    #[test]
+    fn create_or_merge_creates_a_missing_secret_and_otherwise_merges_as_merge_does() {
+        let s = state(DriftPolicy::Revert);
+        assert_eq!(plan(None, "d", Ownership::CreateOrMerge, s), Plan::Write);
+        let was_ready = OwnerState { was_materialized: true, ..s };
+        assert_eq!(plan(None, "d", Ownership::CreateOrMerge, was_ready), Plan::Write, "deleted: created again");
+        let mut existing = live(false, None, "x", Some("d"));
+        assert_eq!(plan(Some(&existing), "d", Ownership::CreateOrMerge, s), Plan::MergeNotAllowed);
+        existing.merge_allowed = true;
+        assert_eq!(plan(Some(&existing), "d", Ownership::CreateOrMerge, s), Plan::Write);
+        existing.merged_digest = Some("d".into());
+        assert_eq!(plan(Some(&existing), "d", Ownership::CreateOrMerge, s), Plan::UpToDate);
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub fn trials() -> Vec<Trial> {
             "adversarial_vault::merge_into_a_foreign_secret_needs_consent_and_never_takes_it_over",
             merge_into_a_foreign_secret_needs_consent_and_never_takes_it_over,
         ),
+        env::trial(
+            "adversarial_vault::create_or_merge_creates_a_missing_secret_and_merges_only_with_consent",
+            create_or_merge_creates_a_missing_secret_and_merges_only_with_consent,
+        ),
     ]
 }
 
@@ -421,6 +425,67 @@ fn fifty_black_hole_stores_do_not_delay_another_namespace() -> Result<(), Failed
         );
         // On time: one interval, its 10% jitter, and some slack for 2 cores.
         ensure(worst <= interval * 2 + Duration::from_secs(2), format!("a change took {worst:?}"))
+    })
+}
+
+/// ESO 2.x's `creationPolicy: CreateOrMerge`: a missing Secret is created
+/// (no owner reference, recreated at the next reconcile when deleted, kept
+/// when the ExternalSecret goes) and merged into afterwards, keeping keys
+/// others add; a Secret that exists already is someone else's and needs
+/// the same consent as `Merge`.
+fn create_or_merge_creates_a_missing_secret_and_merges_only_with_consent() -> Result<(), Failed> {
+    let fx = setup("adv-com")?;
+    let bao = env::bao()?;
+    env::block_on(async {
+        let root = bao.root()?;
+        let mount = bao.enable_kv2().await?;
+        vaultrs::kv2::set(&root, &mount, "app/x", &kv(&[("injected", "from-vault")])).await?;
+        put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
+        create_store(&fx.stores(), "kv", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+        let secrets = fx.secrets();
+        create(&secrets, json!({"metadata": {"name": "theirs"}, "stringData": {"owner-key": "theirs"}})).await?;
+        let es = fx.es();
+        let spec = |target: &str, interval: &str| {
+            json!({"refreshInterval": interval, "target": {"name": target, "creationPolicy": "CreateOrMerge"},
+                   "data": [{"secretKey": "injected", "remoteRef": {"key": "app/x", "property": "injected"}}]})
+        };
+        create_es(&es, "com", "kv", spec("made", "1h")).await?;
+        create_es(&es, "intruder", "kv", spec("theirs", "1h")).await?;
+        let ctrl = fx.start(Opts::default()).await?;
+        // Missing: created, not owned, consenting to its creator only.
+        wait_data(&secrets, "made", &[("injected", "from-vault")]).await?;
+        let made = secrets.get("made").await?;
+        ensure(made.owner_references().is_empty(), "CreateOrMerge made an owned Secret")?;
+        ensure(
+            made.annotations().get("seal.dev/allow-merge-from").map(String::as_str) == Some("com"),
+            format!("annotations: {:?}", made.annotations()),
+        )?;
+        // Existing and someone else's: refused without consent, untouched.
+        wait_refused(&es, "intruder", "SecretNotOwned", "seal.dev/allow-merge-from").await?;
+        ensure(data_of(&secrets.get("theirs").await?).len() == 1, "the foreign Secret was written")?;
+        // A key someone adds is kept by the next merge.
+        let add = json!({"stringData": {"added": "by-hand"}});
+        secrets.patch("made", &PatchParams::default(), &Patch::Merge(&add)).await?;
+        es.patch("com", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"refreshInterval": "1h1m"}}))).await?;
+        wait_data(&secrets, "made", &[("injected", "from-vault"), ("added", "by-hand")]).await?;
+        // Deleted: created again at the next reconcile.
+        secrets.delete("made", &DeleteParams::default()).await?;
+        es.patch("com", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"refreshInterval": "1h2m"}}))).await?;
+        wait_data(&secrets, "made", &[("injected", "from-vault")]).await?;
+        // The ExternalSecret goes, the Secret stays.
+        es.delete("com", &DeleteParams::default()).await?;
+        ctrl.wait_reconciles_after("ExternalSecret", 1, async {
+            let spec = json!({"refreshInterval": "1h",
+                "data": [{"secretKey": "x", "remoteRef": {"key": "app/x", "property": "injected"}}]});
+            create_es(&es, "witness", "kv", spec).await.map_err(fmsg)
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        ensure(
+            secrets.get_opt("made").await?.is_some(),
+            "deleting the ExternalSecret deleted its CreateOrMerge Secret",
+        )?;
+        Ok(())
     })
 }
 

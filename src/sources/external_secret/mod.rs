@@ -138,13 +138,12 @@ pub fn validate(es: &ExternalSecret) -> Result<(), InvalidSpec> {
             return invalid(format!("spec.data[{i}].remoteRef.key is empty"));
         }
     }
-    if spec.target.creation_policy == Some(CreationPolicy::Merge)
+    if let Some(p @ (CreationPolicy::Merge | CreationPolicy::CreateOrMerge)) = spec.target.creation_policy
         && spec.target.deletion_policy == Some(DeletionPolicy::Delete)
     {
-        return invalid(
-            "spec.target: deletionPolicy Delete cannot be used with creationPolicy Merge (the Secret belongs to someone else)"
-                .into(),
-        );
+        return invalid(format!(
+            "spec.target: deletionPolicy Delete cannot be used with creationPolicy {p:?} (the Secret may hold someone else's keys)"
+        ));
     }
     Ok(())
 }
@@ -200,6 +199,7 @@ impl Source for ExternalSecret {
             CreationPolicy::Owner => Ownership::Owner,
             CreationPolicy::Orphan => Ownership::Orphan,
             CreationPolicy::Merge => Ownership::Merge,
+            CreationPolicy::CreateOrMerge => Ownership::CreateOrMerge,
         };
         let target = self.common().secret_name;
         // OnChange and CreatedOnce: the digest leaves the values out, so an
