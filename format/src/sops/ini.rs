@@ -73,7 +73,9 @@ pub fn parse(src: &str) -> Result<Map, Error> {
         let c = c.trim();
         // A repeated key takes the new value in the old place, with the new comment.
         if let Some(at) = section.items.iter().position(|i| matches!(i, Item::Pair(k, _) if *k == name)) {
-            section.items[at] = Item::Pair(name, Value::str(value));
+            if let Some(slot) = section.items.get_mut(at) {
+                *slot = Item::Pair(name, Value::str(value));
+            }
             if matches!(section.items.get(at + 1), Some(Item::Comment(_))) {
                 section.items.remove(at + 1);
             }

@@ -84,7 +84,7 @@ fn encode_ini_with_duplicate_sections() {
 
 #[test]
 fn unmarshal_metadata_from_non_sops_file() {
-    let err = crate::sops::parse_encrypted(b"hello=2", Format::Ini).err().expect("no metadata");
+    let Err(err) = crate::sops::parse_encrypted(b"hello=2", Format::Ini) else { panic!("no metadata accepted") };
     assert!(matches!(err, crate::sops::Error::Metadata(_)), "{err:?}");
 }
 
@@ -129,7 +129,8 @@ fn malformed_lines_are_refused_naming_the_line() {
         ("x = 1\n=v\n", "line 2: empty key name"),
         ("a = \"\"\"never closed\n", "line 1: missing closing key quote"),
     ] {
-        let err = parse(src).err().expect("refused").to_string();
+        let Err(err) = parse(src) else { panic!("{src:?} accepted") };
+        let err = err.to_string();
         assert!(err.contains(reason), "{src:?}: {err}");
     }
 }

@@ -1067,7 +1067,7 @@ impl BlockAt {
     /// The indentation indicator a block starting with a space or a line
     /// break needs, when it fits in one digit.
     fn hint(self) -> Option<usize> {
-        Some(self.col.checked_sub(self.parent)?).filter(|h| (1..=9).contains(h))
+        self.col.checked_sub(self.parent).filter(|h| (1..=9).contains(h))
     }
 }
 
