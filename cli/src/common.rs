@@ -99,7 +99,7 @@ impl OutputTarget {
 pub fn format_of(flag: Option<&str>, file: &str, default_stdin: Format) -> Result<Format, Failure> {
     match flag {
         Some(name) => Format::from_name(name).ok_or_else(|| {
-            Failure::unsupported(format!("unknown type {name:?} (expected yaml, json, dotenv or binary)"))
+            Failure::unsupported(format!("unknown type {name:?} (expected yaml, json, dotenv, ini or binary)"))
         }),
         None if file == "-" => Ok(default_stdin),
         None => Ok(Format::from_path(file)),

@@ -21,7 +21,7 @@ pub struct EncryptArgs {
     /// Shamir threshold when .sops.yaml gives several key groups.
     #[arg(long, value_name = "N")]
     shamir_secret_sharing_threshold: Option<usize>,
-    /// Input format: yaml, json, dotenv, binary (default: from the file name).
+    /// Input format: yaml, json, dotenv, ini, binary (default: from the file name).
     #[arg(long, value_name = "TYPE")]
     input_type: Option<String>,
     /// Output format (default: the input format).

@@ -180,11 +180,11 @@ fn fuzz_regressions_hold() {
         }
         checked += 1;
     }
-    for target in ["read_yaml", "read_json", "read_dotenv"] {
+    for target in ["read_yaml", "read_json", "read_dotenv", "read_ini"] {
         let Ok(entries) = std::fs::read_dir(dir.join(target)) else { continue };
         for entry in entries {
             let data = std::fs::read(entry.expect("entry").path()).expect("read");
-            for format in [Format::Yaml, Format::Json, Format::Dotenv] {
+            for format in [Format::Yaml, Format::Json, Format::Dotenv, Format::Ini] {
                 let _ = parse_plain(&data, format);
                 let _ = parse_encrypted(&data, format);
             }

@@ -15,6 +15,7 @@ pub mod compare;
 pub mod dotenv;
 pub mod error;
 pub mod hybrid;
+pub mod ini;
 pub mod json;
 pub mod limits;
 pub mod metadata;
@@ -22,6 +23,8 @@ pub mod recipients;
 pub mod tree_path;
 pub mod value;
 pub mod yaml;
+mod yaml_block;
+mod yaml_tabs;
 
 use sha2::{Digest, Sha512};
 
@@ -40,7 +43,7 @@ const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
     0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
 ];
 
-/// The file formats sops knows (INI is not supported by seal).
+/// The file formats sops knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// YAML, possibly several documents.
@@ -49,6 +52,8 @@ pub enum Format {
     Json,
     /// `KEY=VALUE` lines.
     Dotenv,
+    /// INI sections of `key = value` lines.
+    Ini,
     /// Any bytes, stored as one string under `data` in a JSON envelope.
     Binary,
 }
@@ -63,6 +68,8 @@ impl Format {
             Format::Json
         } else if lower.ends_with(".env") {
             Format::Dotenv
+        } else if lower.ends_with(".ini") {
+            Format::Ini
         } else {
             Format::Binary
         }
@@ -74,6 +81,7 @@ impl Format {
             "yaml" | "yml" => Format::Yaml,
             "json" => Format::Json,
             "dotenv" | "env" => Format::Dotenv,
+            "ini" => Format::Ini,
             "binary" => Format::Binary,
             _ => return None,
         })
@@ -85,6 +93,7 @@ impl Format {
             Format::Yaml => "YAML",
             Format::Json => "JSON",
             Format::Dotenv => "dotenv",
+            Format::Ini => "INI",
             Format::Binary => "binary",
         }
     }
@@ -104,6 +113,7 @@ pub fn parse_plain(bytes: &[u8], format: Format) -> Result<Vec<Map>, Error> {
         Format::Yaml => yaml::parse(utf8(bytes, format)?)?,
         Format::Json => vec![json::parse(utf8(bytes, format)?)?],
         Format::Dotenv => vec![dotenv::parse(utf8(bytes, format)?)?],
+        Format::Ini => vec![ini::parse(utf8(bytes, format)?)?],
         Format::Binary => {
             let text = std::str::from_utf8(bytes).map_err(|_| {
                 Error::Structure(
@@ -136,6 +146,7 @@ pub fn emit_plain(branches: &[Map], format: Format) -> Result<Vec<u8>, Error> {
         Format::Yaml => yaml::emit(&branches.iter().collect::<Vec<_>>(), 4).into_bytes(),
         Format::Json => json::emit(single(branches, format)?, "\t")?.into_bytes(),
         Format::Dotenv => dotenv::emit(single(branches, format)?)?.into_bytes(),
+        Format::Ini => ini::emit(single(branches, format)?)?.into_bytes(),
         Format::Binary => match single(branches, format)?.get("data") {
             Some(Value::Str(s)) => s.as_bytes().to_vec(),
             _ => {
@@ -172,8 +183,25 @@ pub fn parse_encrypted(bytes: &[u8], format: Format) -> Result<EncryptedDocument
         Format::Yaml => yaml::parse(utf8(bytes, format)?)?,
         Format::Json | Format::Binary => vec![json::parse(utf8(bytes, format)?)?],
         Format::Dotenv => vec![dotenv::parse(utf8(bytes, format)?)?],
+        Format::Ini => vec![ini::parse(utf8(bytes, format)?)?],
     };
-    let meta_map = if format == Format::Dotenv {
+    let meta_map = if format == Format::Ini {
+        // The `[sops]` section, flattened as for dotenv, line breaks as `\n`.
+        let b = &mut branches[0];
+        let mut flat = Vec::new();
+        let mut found = false;
+        b.items.retain(|item| match item {
+            Item::Pair(k, Value::Map(section)) if k == "sops" => {
+                found = true;
+                for (k, v) in section.pairs() {
+                    flat.push((k.to_owned(), v.as_str().unwrap_or_default().replace("\\n", "\n")));
+                }
+                false
+            }
+            _ => true,
+        });
+        if found { Some(metadata::unflatten(&flat)?) } else { None }
+    } else if format == Format::Dotenv {
         let b = &mut branches[0];
         let mut flat = Vec::new();
         b.items.retain(|item| match item {
@@ -232,6 +260,15 @@ pub fn emit_encrypted(doc: &EncryptedDocument, format: Format) -> Result<Vec<u8>
                 b.push(&k, Value::str(v));
             }
             dotenv::emit(&b)?.into_bytes()
+        }
+        Format::Ini => {
+            let mut b = single(&doc.branches, format)?.clone();
+            let mut section = Map::new();
+            for (k, v) in metadata::flatten(&meta, "") {
+                section.push(&k, Value::str(v.replace('\n', "\\n")));
+            }
+            b.push("sops", Value::Map(section));
+            ini::emit(&b)?.into_bytes()
         }
     })
 }

@@ -23,6 +23,7 @@ use super::cipher::go_format_g;
 use super::error::Error;
 use super::limits::Budget;
 use super::value::{Item, Map, Text, Time, Value};
+use super::yaml_tabs::{TabInput, TabState, check_gap};
 
 /// A comment found between two events.
 struct Comment {
@@ -55,9 +56,17 @@ impl Offsets {
 
 struct Reader<'a> {
     src: &'a str,
-    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    parser: Parser<'a, TabInput<'a>>,
+    /// go-yaml's tab rules ([`super::yaml_tabs`]): the scanner's state after
+    /// the last token, and the block (`Some(column)`) and flow (`None`)
+    /// collections open.
+    tabs: TabState,
+    open: Vec<Option<usize>>,
     offsets: Offsets,
     last_end: usize,
+    /// `last_end` before the last event: where a block scalar's header
+    /// (`|+`, between its key and its first content line) is looked for.
+    prev_end: usize,
     pending: Vec<Comment>,
     /// Anchored values with the values and text bytes they hold, so an
     /// alias is charged to the budget before it is copied.
@@ -127,9 +136,12 @@ fn parse_stream(src: &str, keep_comments: bool) -> Result<Vec<Map>, Error> {
     check_printable(src)?;
     let mut r = Reader {
         src,
-        parser: Parser::new_from_str(src),
+        parser: Parser::new(TabInput(saphyr_parser::StrInput::new(src))),
+        tabs: TabState { simple_key_allowed: true, after_plain: false, in_flow: false, indent: 0 },
+        open: Vec::new(),
         offsets: Offsets::new(src),
         last_end: 0,
+        prev_end: 0,
         pending: Vec::new(),
         anchors: HashMap::new(),
         keep_comments,
@@ -193,50 +205,26 @@ fn parse_stream(src: &str, keep_comments: bool) -> Result<Vec<Map>, Error> {
     Ok(docs)
 }
 
-/// Where go-yaml (which sops uses) reads a scalar differently from the
-/// YAML 1.2 spec saphyr follows, the text as go-yaml reads it:
-/// - a raw U+0085, U+2028 or U+2029 is a line break to go-yaml, so the
-///   indentation after it is not content (sops writes `'a<LS>    b'` for
-///   "a<LS>b");
-/// - an empty literal or folded block with clip chomping (`|`, `>`) is "",
-///   and one that ends the file without a final newline has none.
-fn go_yaml_text<'t>(
-    text: std::borrow::Cow<'t, str>,
-    style: ScalarStyle,
-    raw: &str,
-    at_eof: bool,
-) -> std::borrow::Cow<'t, str> {
+/// Where go-yaml (which sops uses) reads a flow scalar differently from
+/// the YAML 1.2 spec saphyr follows, the text as go-yaml reads it: a raw
+/// U+0085, U+2028 or U+2029 is a line break to go-yaml, so the indentation
+/// after it is not content (sops writes `'a<LS>    b'` for "a<LS>b").
+/// Block scalars are re-scanned whole ([`super::yaml_block`]).
+fn go_yaml_text<'t>(text: std::borrow::Cow<'t, str>, raw: Option<&str>) -> std::borrow::Cow<'t, str> {
     let is_break = |c: char| matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}');
-    match style {
-        ScalarStyle::Literal | ScalarStyle::Folded => {
-            let header = raw.lines().next().unwrap_or_default();
-            let clip = !header.contains(['+', '-']);
-            if !text.is_empty() && text.chars().all(|c| c == '\n') && !header.contains('+') {
-                return std::borrow::Cow::Borrowed("");
-            }
-            // Clip chomping keeps the final line break only if there is
-            // one: a block that ends the file without a newline has none.
-            if clip && at_eof && !raw.ends_with(['\n', '\r']) && text.ends_with('\n') {
-                let mut t = text.into_owned();
-                t.pop();
-                return std::borrow::Cow::Owned(t);
-            }
-            text
-        }
-        _ if raw.contains(is_break) => {
-            let mut out = String::with_capacity(text.len());
-            let mut after_break = false;
-            for c in text.chars() {
-                if after_break && (c == ' ' || c == '\t') {
-                    continue;
-                }
-                after_break = is_break(c);
-                out.push(c);
-            }
-            std::borrow::Cow::Owned(out)
-        }
-        _ => text,
+    if !raw.unwrap_or_default().contains(is_break) {
+        return text;
     }
+    let mut out = String::with_capacity(text.len());
+    let mut after_break = false;
+    for c in text.chars() {
+        if after_break && (c == ' ' || c == '\t') {
+            continue;
+        }
+        after_break = is_break(c);
+        out.push(c);
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The byte after the closing quote of the quoted scalar starting at
@@ -283,6 +271,7 @@ impl<'a> Reader<'a> {
         match self.parser.next_event() {
             Some(Ok((ev, span))) => {
                 let start = self.offsets.byte(span.start.index());
+                self.check_tabs(&ev, start, span.start.col())?;
                 self.collect_comments(start);
                 // saphyr's span of a quoted scalar or a flow collection's end
                 // runs on past a comment after it (`a: "x" # c`); the token
@@ -299,6 +288,7 @@ impl<'a> Reader<'a> {
                     _ => None,
                 };
                 let end = end.unwrap_or_else(|| self.offsets.byte(span.end.index()));
+                self.prev_end = self.last_end;
                 self.last_end = end.max(self.last_end);
                 Ok((ev, span))
             }
@@ -307,6 +297,50 @@ impl<'a> Reader<'a> {
             }
             None => Err(syntax("unexpected end of input")),
         }
+    }
+
+    /// Refuses a tab between the last event and this one (at byte `start`,
+    /// column `col`) where go-yaml refuses it, then records what this event
+    /// leaves the scanner.
+    fn check_tabs(&mut self, ev: &Event<'a>, start: usize, col: usize) -> Result<(), Error> {
+        let start = start.min(self.src.len());
+        if start > self.last_end {
+            let allowed = check_gap(self.src, self.last_end, start, self.tabs).map_err(|(reason, at)| {
+                let before = &self.src[..at];
+                let line = before.matches('\n').count() + 1;
+                let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                syntax(format!("{reason} at line {line} column {col}"))
+            })?;
+            self.tabs.simple_key_allowed = allowed;
+            self.tabs.after_plain = false;
+        }
+        let at = self.src.as_bytes().get(start).copied();
+        match ev {
+            Event::StreamStart => self.tabs.simple_key_allowed = true,
+            Event::DocumentStart(true) | Event::DocumentEnd if matches!(at, Some(b'-' | b'.')) => {
+                self.tabs.simple_key_allowed = false;
+            }
+            Event::Scalar(_, ScalarStyle::Plain, ..) => self.tabs.after_plain = true,
+            Event::Scalar(_, ScalarStyle::Literal | ScalarStyle::Folded, ..) => self.tabs.simple_key_allowed = true,
+            Event::Scalar(..) | Event::Alias(_) => self.tabs.simple_key_allowed = false,
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let flow = matches!(at, Some(b'{' | b'['));
+                self.open.push(if flow { None } else { Some(col) });
+                if flow {
+                    self.tabs.simple_key_allowed = true;
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.open.pop();
+                if matches!(at, Some(b'}' | b']')) {
+                    self.tabs.simple_key_allowed = false;
+                }
+            }
+            _ => {}
+        }
+        self.tabs.in_flow = self.open.iter().any(Option::is_none);
+        self.tabs.indent = self.open.iter().rev().find_map(|c| *c).map_or(0, |c| c + 1);
+        Ok(())
     }
 
     /// Finds comments in the source between the last event and `upto`.
@@ -365,7 +399,7 @@ impl<'a> Reader<'a> {
             }
             self.place_comments(&mut map.items, Item::Comment);
             let key_line = span.start.line();
-            let key = match self.node(ev, span)? {
+            let key = match self.node(ev, span, col)? {
                 Value::Str(s) => s.as_str().to_owned(),
                 other => {
                     return Err(Error::Structure(format!(
@@ -394,7 +428,7 @@ impl<'a> Reader<'a> {
                     map.items.insert(at + i, Item::Comment(Text::new(c.text)));
                 }
             }
-            let value = self.node(ev, span)?;
+            let value = self.node(ev, span, col)?;
             map.items.push(Item::Pair(key, value));
         }
     }
@@ -411,7 +445,7 @@ impl<'a> Reader<'a> {
                 return Ok(list);
             }
             self.place_comments(&mut list, Value::Comment);
-            let v = self.node(ev, span)?;
+            let v = self.node(ev, span, col)?;
             list.push(v);
         }
     }
@@ -464,14 +498,51 @@ impl<'a> Reader<'a> {
         self.pending = rest;
     }
 
-    fn node(&mut self, ev: Event<'a>, span: Span) -> Result<Value, Error> {
+    /// The byte offset of the `|` or `>` of the block scalar whose event
+    /// starts at `start`. saphyr's span starts at the block's first content
+    /// line (at the indicator only for a block that ends the file), so the
+    /// header is looked for between the previous token and `start`,
+    /// past a tag, an anchor and comments.
+    fn block_header(&self, start: usize) -> Option<usize> {
+        let b = self.src.as_bytes();
+        let mut pos = self.prev_end.min(start);
+        while pos < start {
+            match b.get(pos)? {
+                b'|' | b'>' => return Some(pos),
+                b'#' if pos == 0 || matches!(b.get(pos - 1), Some(b' ' | b'\t' | b'\n' | b'\r')) => {
+                    while pos < start && !matches!(b.get(pos), Some(b'\n' | b'\r')) {
+                        pos += 1;
+                    }
+                }
+                b'!' | b'&' => {
+                    while pos < start && !matches!(b.get(pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+                        pos += 1;
+                    }
+                }
+                _ => pos += 1,
+            }
+        }
+        matches!(b.get(start), Some(b'|' | b'>')).then_some(start)
+    }
+
+    /// One node; `parent` is the column of the collection holding it.
+    fn node(&mut self, ev: Event<'a>, span: Span, parent: usize) -> Result<Value, Error> {
         let line = span.start.line();
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
+                let start = self.offsets.byte(span.start.index());
+                let text = match style {
+                    ScalarStyle::Literal | ScalarStyle::Folded => {
+                        let at = self.block_header(start).ok_or_else(|| {
+                            syntax(format!("line {line}: the header of a block scalar was not found"))
+                        })?;
+                        let text = super::yaml_block::scan(self.src, at, parent)
+                            .map_err(|e| syntax(format!("line {line}: while scanning a block scalar: {e}")))?;
+                        std::borrow::Cow::Owned(text)
+                    }
+                    _ => go_yaml_text(text, self.src.get(start..self.offsets.byte(span.end.index()))),
+                };
                 self.budget.value(text.len(), &|| format!("line {line}"))?;
-                let end = self.offsets.byte(span.end.index());
-                let raw = self.src.get(self.offsets.byte(span.start.index())..end);
-                let text = go_yaml_text(text, style, raw.unwrap_or_default(), end >= self.src.len());
                 let v = scalar(&text, style, tag.as_deref(), line)?;
                 if anchor > 0 {
                     self.anchors.insert(anchor, Anchored { value: v.clone(), values: 1, bytes: text.len() });
@@ -514,6 +585,10 @@ impl<'a> Reader<'a> {
 }
 
 fn scalar(text: &str, style: ScalarStyle, tag: Option<&saphyr_parser::Tag>, line: usize) -> Result<Value, Error> {
+    // The non-specific tag `!` is no tag to go-yaml: `! 12` is the integer
+    // 12 to sops (YAML 1.2 would make it the string "12"); seal reads what
+    // sops reads, so that both decrypt a file to the same data.
+    let tag = tag.filter(|t| !(t.handle.is_empty() && t.suffix == "!"));
     let Some(tag) = tag else {
         return Ok(match style {
             ScalarStyle::Plain => resolve_plain(text),
@@ -793,7 +868,7 @@ fn emit_laid_out(v: &Value, lay: Layout) -> String {
         Value::Map(m) if has_data(v) => emit_map(&mut out, m, 0, lay, lay.indent),
         Value::List(l) if has_data(v) => emit_list(&mut out, l, 0, lay),
         other => {
-            emit_scalar(&mut out, other, lay.indent, lay.v2);
+            emit_scalar(&mut out, other, BlockAt { col: lay.indent, parent: 0 }, lay.v2);
             out.push('\n');
         }
     }
@@ -823,7 +898,7 @@ fn emit_map(out: &mut String, m: &Map, col: usize, lay: Layout, lit_col: usize) 
                 // to 1,024 characters.
                 pad(out, col);
                 out.push_str("? ");
-                emit_str(out, k, 0, true);
+                emit_str(out, k, BlockAt::KEY, true);
                 out.push('\n');
                 pad(out, col);
                 out.push(':');
@@ -840,7 +915,7 @@ fn emit_map(out: &mut String, m: &Map, col: usize, lay: Layout, lit_col: usize) 
                     }
                     other => {
                         out.push(' ');
-                        emit_scalar(out, other, lit_col, lay.v2);
+                        emit_scalar(out, other, BlockAt { col: lit_col, parent: col }, lay.v2);
                         out.push('\n');
                         emit_orphan_comments(out, other, col);
                     }
@@ -848,7 +923,7 @@ fn emit_map(out: &mut String, m: &Map, col: usize, lay: Layout, lit_col: usize) 
             }
             Item::Pair(k, v) => {
                 pad(out, col);
-                emit_str(out, k, 0, true);
+                emit_str(out, k, BlockAt::KEY, true);
                 out.push(':');
                 emit_after_key(out, v, col, lay, lit_col);
             }
@@ -879,7 +954,7 @@ fn emit_after_key(out: &mut String, v: &Value, col: usize, lay: Layout, lit_col:
         }
         other => {
             out.push(' ');
-            emit_scalar(out, other, lit_col, lay.v2);
+            emit_scalar(out, other, BlockAt { col: lit_col, parent: col }, lay.v2);
             out.push('\n');
             emit_orphan_comments(out, other, col);
         }
@@ -947,7 +1022,7 @@ fn emit_list(out: &mut String, l: &[Value], col: usize, lay: Layout) {
             other => {
                 pad(out, col);
                 out.push_str("- ");
-                emit_scalar(out, other, col + 2, lay.v2);
+                emit_scalar(out, other, BlockAt { col: col + 2, parent: col }, lay.v2);
                 out.push('\n');
                 emit_orphan_comments(out, other, col);
             }
@@ -987,8 +1062,27 @@ fn dash_first_line(out: &mut String, start: usize, col: usize) {
     }
 }
 
+/// Where a block scalar's lines go: its content column, and the column of
+/// the collection holding it, from which an indentation indicator counts.
+#[derive(Clone, Copy)]
+struct BlockAt {
+    col: usize,
+    parent: usize,
+}
+
+impl BlockAt {
+    /// For keys, which are never written as block scalars.
+    const KEY: BlockAt = BlockAt { col: 0, parent: 0 };
+
+    /// The indentation indicator a block starting with a space or a line
+    /// break needs, when it fits in one digit.
+    fn hint(self) -> Option<usize> {
+        self.col.checked_sub(self.parent).filter(|h| (1..=9).contains(h))
+    }
+}
+
 /// `fold`: go-yaml v2's folding of long values (see [`emit_str`]).
-fn emit_scalar(out: &mut String, v: &Value, lit_col: usize, fold: bool) {
+fn emit_scalar(out: &mut String, v: &Value, at: BlockAt, fold: bool) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -1005,8 +1099,8 @@ fn emit_scalar(out: &mut String, v: &Value, lit_col: usize, fold: bool) {
             })
         }
         Value::Time(t) => out.push_str(&t.0),
-        Value::Str(s) => emit_str_folded(out, s, lit_col, fold),
-        Value::Comment(c) => emit_str(out, c, lit_col, false),
+        Value::Str(s) => emit_str_folded(out, s, at, fold),
+        Value::Comment(c) => emit_str(out, c, at, false),
         Value::Map(_) => out.push_str("{}"),
         Value::List(_) => out.push_str("[]"),
     }
@@ -1015,12 +1109,12 @@ fn emit_scalar(out: &mut String, v: &Value, lit_col: usize, fold: bool) {
 /// Chooses the style go-yaml would: literal blocks for multi-line text,
 /// double quotes for strings that read back as another type or hold
 /// characters YAML cannot print, plain when safe, else single quotes.
-fn emit_str(out: &mut String, s: &str, lit_col: usize, is_key: bool) {
+fn emit_str(out: &mut String, s: &str, at: BlockAt, is_key: bool) {
     // go-yaml accepts tabs inside literal blocks but quotes a one-line string with a tab.
     let special = !s.chars().all(|c| c == '\n' || c == '\t' || printable(c));
     if s.contains('\n') {
-        if !is_key && !special && literal_allowed(s) {
-            emit_literal(out, s, lit_col);
+        if !is_key && !special && literal_allowed(s, at) {
+            emit_literal(out, s, at);
         } else {
             emit_double_quoted(out, s);
         }
@@ -1039,9 +1133,10 @@ fn emit_str(out: &mut String, s: &str, lit_col: usize, is_key: bool) {
 /// plain or single-quoted string is broken at a space, instead of the
 /// space, once its line is longer than [`V2_WIDTH`] and the next character
 /// is not a space; continuation lines start at `lit_col`.
-fn emit_str_folded(out: &mut String, s: &str, lit_col: usize, fold: bool) {
+fn emit_str_folded(out: &mut String, s: &str, at: BlockAt, fold: bool) {
+    let lit_col = at.col;
     let start = out.len();
-    emit_str(out, s, lit_col, false);
+    emit_str(out, s, at, false);
     let written = out.split_off(start);
     let quoted = written.starts_with('\'');
     if !fold || s.contains('\n') || !(quoted || written == s) {
@@ -1074,23 +1169,40 @@ fn emit_str_folded(out: &mut String, s: &str, lit_col: usize, fold: bool) {
     }
 }
 
-fn literal_allowed(s: &str) -> bool {
-    !s.starts_with([' ', '\n']) && !s.contains(" \n") && !s.ends_with(' ')
+/// go-yaml's rule (`yaml_emitter_analyze_scalar`): no space at the end or
+/// before a line break; a block that starts with a space or a line break
+/// needs an indentation indicator.
+///
+/// Unlike go-yaml, a text starting with a tab is double-quoted: go-yaml
+/// writes it as a block that no reader, sops included, reads back.
+fn literal_allowed(s: &str, at: BlockAt) -> bool {
+    !s.contains(" \n")
+        && !s.ends_with(' ')
+        && !s.starts_with('\t')
+        && (!s.starts_with([' ', '\n']) || at.hint().is_some())
 }
 
-fn emit_literal(out: &mut String, s: &str, content_col: usize) {
-    let trailing_newlines = s.len() - s.trim_end_matches('\n').len();
+/// Writes a literal block as go-yaml does (`yaml_emitter_write_block_scalar_hints`):
+/// an indentation indicator when the text starts with a space or a line
+/// break, `-` without a final line break, `+` with more than one (or when
+/// the text is one line break).
+fn emit_literal(out: &mut String, s: &str, at: BlockAt) {
     out.push('|');
-    match trailing_newlines {
-        0 => out.push('-'),
-        1 => {}
-        _ => out.push('+'),
+    if s.starts_with([' ', '\n'])
+        && let Some(hint) = at.hint()
+    {
+        out.push_str(&hint.to_string());
+    }
+    if !s.ends_with('\n') {
+        out.push('-');
+    } else if s == "\n" || s.ends_with("\n\n") {
+        out.push('+');
     }
     out.push('\n');
-    let body = if trailing_newlines == 0 { s } else { &s[..s.len() - 1] };
+    let body = s.strip_suffix('\n').unwrap_or(s);
     for line in body.split('\n') {
         if !line.is_empty() {
-            pad(out, content_col);
+            pad(out, at.col);
             out.push_str(line);
         }
         out.push('\n');
