@@ -165,9 +165,14 @@ pub struct TemplateFrom {
     /// A template whose output is YAML `key: value` lines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub literal: Option<String>,
-    /// Where the output goes: `Data` (the default and the only one seal supports).
+    /// Where the output goes: `Data` (the default), `Annotations` or
+    /// `Labels` (case-insensitive, as in ESO).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// How each rendered value is decoded before it is written: `None`
+    /// (default), `Base64`, `Base64URL` or `Auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values_decoding_strategy: Option<DecodingStrategy>,
 }
 
 /// A ConfigMap or Secret holding templates.

@@ -19,6 +19,7 @@ mod deploy;
 mod edit_signals;
 mod env;
 mod eso;
+mod eso_templates;
 mod external;
 mod fixtures;
 mod gitops;
@@ -50,6 +51,7 @@ fn main() {
     trials.extend(controller::trials());
     trials.extend(external::trials());
     trials.extend(eso::trials());
+    trials.extend(eso_templates::trials());
     trials.extend(scale::trials());
     trials.extend(deploy::trials());
     trials.extend(image::trials());
