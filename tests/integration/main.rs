@@ -19,6 +19,7 @@ mod deploy;
 mod edit_signals;
 mod env;
 mod eso;
+mod eso_schema;
 mod eso_templates;
 mod external;
 mod fixtures;
@@ -52,6 +53,7 @@ fn main() {
     trials.extend(external::trials());
     trials.extend(eso::trials());
     trials.extend(eso_templates::trials());
+    trials.extend(eso_schema::trials());
     trials.extend(scale::trials());
     trials.extend(deploy::trials());
     trials.extend(image::trials());

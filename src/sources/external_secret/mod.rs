@@ -150,6 +150,16 @@ pub fn validate(es: &ExternalSecret) -> Result<(), InvalidSpec> {
     Ok(())
 }
 
+/// ESO fields seal does not implement: refused, named, until the object
+/// changes (nothing is read or written meanwhile).
+fn unsupported(es: &ExternalSecret) -> Result<(), SourceError> {
+    if es.spec.unsupported.is_empty() {
+        return Ok(());
+    }
+    let message = crate::api::unknown::unsupported_message(&es.spec.unsupported);
+    Err(SourceError::new(crate::api::Reason::Unsupported, message, crate::sources::Retry::AwaitChange))
+}
+
 /// The store, unless every value comes from a generator.
 async fn resolve_if_needed(ctx: &SourceContext, es: &ExternalSecret) -> Result<Option<ResolvedStore>, EsError> {
     let needs = !es.spec.data.is_empty() || es.spec.data_from.iter().any(|d| d.extract.is_some() || d.find.is_some());
@@ -195,6 +205,7 @@ impl Source for ExternalSecret {
     /// covers the spec, an HMAC of the values (never the values) and the
     /// target name.
     async fn desired(&self, ctx: &SourceContext) -> Result<Desired, SourceError> {
+        unsupported(self)?;
         validate(self).map_err(EsError::from)?;
         let interval = refresh_interval(self).map_err(EsError::from)?;
         let ownership = match self.spec.target.creation_policy.unwrap_or_default() {
