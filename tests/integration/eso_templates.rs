@@ -40,6 +40,24 @@ pub fn trials() -> Vec<Trial> {
             "eso_templates::should_be_able_to_use_only_metadata_from_template",
             should_be_able_to_use_only_metadata_from_template,
         ),
+        env::trial("eso_templates::should_sync_with_template_engine_v2", should_sync_with_template_engine_v2),
+        env::trial(
+            "eso_templates::should_sync_template_from_keys_and_values",
+            should_sync_template_from_keys_and_values,
+        ),
+        env::trial(
+            "eso_templates::should_fetch_secret_using_datafrom_and_a_template",
+            should_fetch_secret_using_datafrom_and_a_template,
+        ),
+        env::trial(
+            "eso_templates::should_update_template_if_externalsecret_is_updated",
+            should_update_template_if_externalsecret_is_updated,
+        ),
+        env::trial(
+            "eso_templates::should_keep_data_with_templates_if_mergepolicy_merge",
+            should_keep_data_with_templates_if_mergepolicy_merge,
+        ),
+        env::trial("eso_templates::should_refresh_secret_from_template", should_refresh_secret_from_template),
         env::trial(
             "eso_templates::templated_metadata_annotations_and_labels_are_rendered",
             templated_metadata_is_rendered,
@@ -349,5 +367,134 @@ fn rendered_keys_pass_the_deny_list() -> Result<(), Failed> {
         let message = ready_of(&obj).1.map(|c| c.2).unwrap_or_default();
         ensure(!message.contains("seal.dev/key"), format!("a reserved label key is not named: {message}"))?;
         Ok(())
+    })
+}
+
+/// ESO: "should sync with template engine v2" (`syncWithTemplateV2`): no
+/// `engineVersion` means v2.
+fn should_sync_with_template_engine_v2() -> Result<(), Failed> {
+    let fx = setup("esot-v2")?;
+    env::block_on(async {
+        let _ctrl = world(&fx, &[("unused", "x")]).await?;
+        let spec = "  target:\n    name: target\n    template:\n      type: Opaque\n      data:\n        \
+             targetProperty: \"{{ .targetProperty | upper }} was templated\"\n  data:\n  \
+             - {secretKey: targetProperty, remoteRef: {key: app/es, property: value}}\n";
+        apply(&fx, &external_secret(spec)).await?;
+        let data = data_of(&synced(&fx).await?);
+        ensure(data.get("targetProperty").map(String::as_str) == Some(EXPECTED_SECRET_VAL), "the templated value")?;
+        Ok(())
+    })
+}
+
+/// ESO: "should sync template from keys and values"
+/// (`syncTemplateFromKeysAndValues`): a ConfigMap's and a Secret's item
+/// read as `KeysAndValues`.
+fn should_sync_template_from_keys_and_values() -> Result<(), Failed> {
+    let fx = setup("esot-kv")?;
+    env::block_on(async {
+        let _ctrl = world(&fx, &[("targetKey", "map-foo-value"), ("targetValue", "map-bar-value")]).await?;
+        let sources = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: template-cm, namespace: \"{NS}\"}\n\
+             data:\n  tpl-from-key: \"{{ .targetKey }}-cm: {{ .targetValue }}\"\n---\n\
+             apiVersion: v1\nkind: Secret\nmetadata:\n  name: template-secret\n  namespace: \"{NS}\"\n  \
+             annotations: {seal.dev/allow-template-read: es}\n\
+             stringData:\n  tpl-from-sec-key: \"{{ .targetKey }}-sec: {{ .targetValue }}\"\n";
+        apply(&fx, sources).await?;
+        let spec = "  target:\n    name: target\n    template:\n      type: Opaque\n      templateFrom:\n      \
+             - configMap: {name: template-cm, items: [{key: tpl-from-key, templateAs: KeysAndValues}]}\n      \
+             - secret: {name: template-secret, items: [{key: tpl-from-sec-key, templateAs: KeysAndValues}]}\n  \
+             dataFrom:\n  - extract: {key: datamap}\n";
+        apply(&fx, &external_secret(spec)).await?;
+        let data = data_of(&synced(&fx).await?);
+        ensure(data.get("map-foo-value-cm").map(String::as_str) == Some("map-bar-value"), "from the ConfigMap")?;
+        ensure(data.get("map-foo-value-sec").map(String::as_str) == Some("map-bar-value"), "from the Secret")?;
+        Ok(())
+    })
+}
+
+/// ESO: "should fetch secret using dataFrom and a template"
+/// (`syncWithDataFromTemplate`): a template with only a type keeps the
+/// values read.
+fn should_fetch_secret_using_datafrom_and_a_template() -> Result<(), Failed> {
+    let fx = setup("esot-tls")?;
+    env::block_on(async {
+        let _ctrl = world(&fx, &[("tls.crt", "map-foo-value"), ("tls.key", "map-bar-value")]).await?;
+        let spec = "  target:\n    name: target\n    template: {type: kubernetes.io/tls}\n  \
+             dataFrom:\n  - extract: {key: datamap}\n";
+        apply(&fx, &external_secret(spec)).await?;
+        let s = synced(&fx).await?;
+        ensure(s.type_.as_deref() == Some("kubernetes.io/tls"), "the type")?;
+        let data = data_of(&s);
+        ensure(data.get("tls.crt").map(String::as_str) == Some("map-foo-value"), "tls.crt")?;
+        ensure(data.get("tls.key").map(String::as_str) == Some("map-bar-value"), "tls.key")?;
+        Ok(())
+    })
+}
+
+/// ESO: "should update template if ExternalSecret is updated"
+/// (`templateShouldRewrite`): a changed template replaces the Secret's
+/// keys; the old ones do not stay.
+fn should_update_template_if_externalsecret_is_updated() -> Result<(), Failed> {
+    let fx = setup("esot-rewrite")?;
+    env::block_on(async {
+        let _ctrl = world(&fx, &[("unused", "x")]).await?;
+        let spec = "  target:\n    name: target\n    template:\n      data: {key: \"{{.targetProperty}}-foo\"}\n  data:\n  \
+             - {secretKey: targetProperty, remoteRef: {key: app/es, property: value}}\n";
+        apply(&fx, &external_secret(spec)).await?;
+        ensure(data_of(&synced(&fx).await?).get("key").map(String::as_str) == Some("someValue-foo"), "first")?;
+        let patch = json!({"spec": {"target": {"template": {"data": {"key": null, "new": "foo"}}}}});
+        fx.es().patch("es", &PatchParams::default(), &Patch::Merge(patch)).await?;
+        crate::fixtures::objects::wait_data(&fx.secrets(), "target", &[("new", "foo")]).await?;
+        Ok(())
+    })
+}
+
+/// ESO: "should keep data with templates if MergePolicy=Merge"
+/// (`templateShouldMerge`).
+fn should_keep_data_with_templates_if_mergepolicy_merge() -> Result<(), Failed> {
+    let fx = setup("esot-merge")?;
+    env::block_on(async {
+        let _ctrl = world(&fx, &[("unused", "x")]).await?;
+        let spec = "  target:\n    name: target\n    template:\n      mergePolicy: Merge\n      \
+             data: {key: \"{{.targetProperty}}-foo\"}\n  data:\n  \
+             - {secretKey: targetProperty, remoteRef: {key: app/es, property: value}}\n";
+        apply(&fx, &external_secret(spec)).await?;
+        let data = data_of(&synced(&fx).await?);
+        ensure(data.get("key").map(String::as_str) == Some("someValue-foo"), "the template's key")?;
+        ensure(data.get("targetProperty").map(String::as_str) == Some("someValue"), "the value read, kept")?;
+        Ok(())
+    })
+}
+
+/// ESO: "should refresh secret from template" (`refreshWithTemplate`): a
+/// changed template's labels, annotations and data reach the Secret.
+fn should_refresh_secret_from_template() -> Result<(), Failed> {
+    let fx = setup("esot-refresh")?;
+    env::block_on(async {
+        let ctrl = world(&fx, &[("unused", "x")]).await?;
+        let spec = format!(
+            "  target:\n    name: target\n    template:\n      type: Opaque\n      metadata:\n        \
+             labels: {{foo: bar}}\n        annotations: {{foo: bar}}\n        finalizers: [\"{FINALIZER}\"]\n      data:\n        \
+             targetProperty: \"{TARGET_PROP_OBJ}\"\n        tplstatickey: tplstaticvalue\n  data:\n  \
+             - {{secretKey: targetProperty, remoteRef: {{key: app/es, property: value}}}}\n"
+        );
+        apply(&fx, &external_secret(&spec)).await?;
+        let s = synced(&fx).await?;
+        ensure(label(&s, "foo") == Some("bar") && annotation(&s, "foo") == Some("bar"), "the metadata")?;
+        ensure(finalizers(&s).contains(&FINALIZER.to_owned()), "the finalizer")?;
+        let patch = json!({"spec": {"target": {"template": {
+            "metadata": {"labels": {"fuzz": "buzz"}, "annotations": {"fuzz": "buzz"}},
+            "data": {"new": "value"}
+        }}}});
+        fx.es().patch("es", &PatchParams::default(), &Patch::Merge(patch)).await?;
+        let s = wait_for("the new template in the Secret", crate::fixtures::TIMEOUT, || async {
+            let s = fx.secrets().get("target").await.map_err(|e| e.to_string())?;
+            let done = data_of(&s).get("new").map(String::as_str) == Some("value")
+                && label(&s, "fuzz") == Some("buzz")
+                && annotation(&s, "fuzz") == Some("buzz");
+            if done { Ok(Some(s)) } else { Err("not yet".to_owned()) }
+        })
+        .await?;
+        ensure(label(&s, "foo") == Some("bar"), "the other label stays")?;
+        release(&fx, ctrl).await
     })
 }
