@@ -72,9 +72,13 @@ pub fn run(a: EncryptArgs) -> Result<(), Failure> {
 
     let match_path = a.filename_override.clone().unwrap_or_else(|| PathBuf::from(&a.file));
     let rule_cfg = match find_config(a.config.as_deref()) {
-        Some(cfg) => config::creation_rule(&cfg, &match_path).map_err(Failure::input)?,
+        Some(cfg) => config::creation_rule(&cfg, &match_path).map_err(|e| match e == config::EMPTY_KEY_GROUP {
+            true => Failure::general(e),
+            false => Failure::input(e),
+        })?,
         None => None,
     };
+    let rule_matched = rule_cfg.is_some();
     let (groups, threshold, cfg_rule, cfg_mac_only) = match rule_cfg {
         Some(r) => (r.groups, r.shamir_threshold, r.rule, r.mac_only_encrypted),
         None => (Vec::new(), 0, None, false),
@@ -84,6 +88,9 @@ pub fn run(a: EncryptArgs) -> Result<(), Failure> {
     } else {
         groups.iter().map(|g| parse_recipients(g)).collect::<Result<_, _>>()?
     };
+    if groups.iter().all(Vec::is_empty) && rule_matched && a.age.is_empty() {
+        return Err(Failure::general(config::EMPTY_KEY_GROUP));
+    }
     if groups.iter().all(Vec::is_empty) {
         return Err(Failure::input(
             "no recipients: pass --age age1…, set SOPS_AGE_RECIPIENTS, or add a creation rule to .sops.yaml",

@@ -212,7 +212,9 @@ fn main() -> ExitCode {
             if f.message.contains("Broken pipe") {
                 return ExitCode::SUCCESS;
             }
-            let _ = writeln!(std::io::stderr(), "seal: {}", f.message);
+            // sops' own words stand alone, as sops prints them.
+            let prefix = if f.message == config::EMPTY_KEY_GROUP { "" } else { "seal: " };
+            let _ = writeln!(std::io::stderr(), "{prefix}{}", f.message);
             ExitCode::from(f.code)
         }
     }

@@ -36,3 +36,44 @@ pub struct PasswordSpec {
 
 /// ESO's default symbols.
 pub const DEFAULT_SYMBOLS: &str = "~!@#$%^&*()_+`-={}|[]\\:\"<>?,./";
+
+/// `UUID`: a random UUID (version 4) under the key `uuid`, as ESO's `UUID`
+/// generator. Its spec is empty, as ESO's.
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[kube(group = "seal.dev", version = "v1alpha1", kind = "UUID", root = "Uuid", namespaced)]
+#[kube(category = "seal")]
+pub struct UuidSpec {}
+
+/// `SSHKey`: an SSH key pair under the keys `privateKey` (OpenSSH format,
+/// unencrypted) and `publicKey` (`authorized_keys` line), as ESO's `SSHKey`
+/// generator.
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[kube(group = "seal.dev", version = "v1alpha1", kind = "SSHKey", root = "SshKey", namespaced)]
+#[kube(category = "seal")]
+#[serde(rename_all = "camelCase")]
+pub struct SshKeySpec {
+    /// `ed25519` or `ecdsa` (P-256). ESO's default, `rsa`, is refused
+    /// naming the field: seal does not make RSA keys yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_type: Option<String>,
+    /// For `ecdsa`: 256 (the only size seal makes). Ignored for ed25519, as in ESO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_size: Option<i64>,
+    /// The key's comment, in both keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// The `UUID` CRD, with `spec` optional as in ESO's (its spec is empty, and
+/// manifests may leave it out). The controller reads a UUID's metadata only.
+pub fn uuid_crd() -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    use kube::CustomResourceExt;
+    let mut crd = Uuid::crd();
+    for v in &mut crd.spec.versions {
+        if let Some(root) = v.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
+            root.required = root.required.take().map(|r| r.into_iter().filter(|f| f != "spec").collect());
+            root.required = root.required.take().filter(|r| !r.is_empty());
+        }
+    }
+    crd
+}

@@ -34,6 +34,8 @@ pub fn crds()
         ("secretstores.yaml", unknown::preserve_unknown_fields(SecretStore::crd())),
         ("clustersecretstores.yaml", unknown::preserve_unknown_fields(ClusterSecretStore::crd())),
         ("passwords.yaml", generator::Password::crd()),
+        ("uuids.yaml", generator::uuid_crd()),
+        ("sshkeys.yaml", generator::SshKey::crd()),
         (
             "clusterexternalsecrets.yaml",
             unknown::preserve_unknown_fields(cluster_external_secret::ClusterExternalSecret::crd()),

@@ -38,7 +38,7 @@ pub fn trials() -> Vec<Trial> {
             shamir::shamir_threshold_out_of_range_is_refused,
         ),
         Trial::test(
-            "cli::sops_yaml_key_groups_seal_cannot_fill_are_refused_with_exit_3",
+            "cli::sops_yaml_key_groups_seal_cannot_fill_are_refused",
             shamir::key_groups_seal_cannot_fill_are_refused,
         ),
         Trial::test("cli::keygen_writes_a_private_identity_file", keygen_private_file),

@@ -23,11 +23,13 @@ mod eso_schema;
 mod eso_templates;
 mod external;
 mod fixtures;
+mod generators;
 mod gitops;
 mod image;
 mod one_flow;
 mod process;
 mod scale;
+mod sops_functional;
 mod support;
 mod vault;
 
@@ -46,6 +48,7 @@ fn main() {
     let mut trials = Vec::new();
     trials.extend(cli::trials());
     trials.extend(compat::trials());
+    trials.extend(sops_functional::trials());
     trials.extend(edit_signals::trials());
     trials.extend(gitops::trials());
     trials.push(env::trial("env::smoke_control_plane_and_openbao_work", smoke));
@@ -54,6 +57,7 @@ fn main() {
     trials.extend(eso::trials());
     trials.extend(eso_templates::trials());
     trials.extend(eso_schema::trials());
+    trials.extend(generators::trials());
     trials.extend(scale::trials());
     trials.extend(deploy::trials());
     trials.extend(image::trials());

@@ -24,8 +24,8 @@ pub struct InvalidSpec(pub String);
 /// Why a `sourceRef.generatorRef` made no value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GeneratorError {
-    /// A generator seal does not have (seal has one: `Password`).
-    #[error("{field}: {api_version} {kind}: seal has one generator, seal.dev/v1alpha1 Password")]
+    /// A generator seal does not have (seal has `Password`, `UUID`, `SSHKey`).
+    #[error("{field}: {api_version} {kind}: seal's generators are seal.dev/v1alpha1 Password, UUID and SSHKey")]
     Unsupported {
         /// `spec.dataFrom[i].sourceRef.generatorRef`.
         field: String,

@@ -87,7 +87,9 @@ pub async fn fetch(
         }
         if let Some(g) = df.source_ref.as_ref().and_then(|r| r.generator_ref.as_ref()) {
             let field = format!("spec.dataFrom[{i}].sourceRef.generatorRef");
-            entry.0.insert("password".to_owned(), generate(ctx, es, g, &field, epoch).await?);
+            for (key, value) in generate(ctx, es, g, &field, epoch).await? {
+                entry.0.insert(key.to_owned(), value);
+            }
         }
         // ESO: the rewrite rules, or, when there are none, the key
         // conversion of the entry's source.
@@ -114,21 +116,24 @@ pub async fn fetch(
     Ok(data)
 }
 
-/// A generator's value (`Password`, from the ExternalSecret's namespace),
-/// the same within one refresh epoch (see `sources::generator`). A shape
-/// that cannot be made is refused before anything is drawn; the draw
-/// itself is bounded and cheap (at most 1024 characters, no rejection
-/// loop), so it runs here rather than on a blocking thread.
+/// A generator's values (`Password`, `UUID` or `SSHKey`, from the
+/// ExternalSecret's namespace) under ESO's keys for that generator, the
+/// same within one refresh epoch (see `sources::generator`). A spec that
+/// cannot be honoured is refused before anything is drawn; each draw is
+/// bounded and cheap (a password of at most 1024 characters with no
+/// rejection loop, one UUID, one Ed25519 or P-256 key), so it runs here
+/// rather than on a blocking thread.
 async fn generate(
     ctx: &SourceContext,
     es: &ExternalSecret,
     g: &GeneratorRef,
     field: &str,
     epoch: u64,
-) -> Result<Zeroizing<Vec<u8>>, EsError> {
-    use crate::api::generator::Password;
+) -> Result<Vec<(&'static str, Zeroizing<Vec<u8>>)>, EsError> {
+    use crate::api::generator::{Password, SshKey, Uuid};
     use crate::sources::generator;
-    if g.kind != "Password" || g.api_version.as_deref().is_some_and(|v| !v.starts_with("seal.dev/")) {
+    let known = matches!(g.kind.as_str(), "Password" | "UUID" | "SSHKey");
+    if !known || g.api_version.as_deref().is_some_and(|v| !v.starts_with("seal.dev/")) {
         return Err(GeneratorError::Unsupported {
             field: field.to_owned(),
             api_version: g.api_version.clone().unwrap_or_default(),
@@ -137,20 +142,55 @@ async fn generate(
         .into());
     }
     let ns = es.namespace().unwrap_or_default();
-    let unavailable = |why: String| GeneratorError::Unavailable { field: field.to_owned(), why };
-    let api: kube::Api<Password> = kube::Api::namespaced(ctx.client.clone(), &ns);
-    let p = api
-        .get_opt(&g.name)
-        .await
-        .map_err(|e| {
-            unavailable(format!("cannot read Password {ns}/{}: {}", g.name, super::templates::api_reason(&e)))
-        })?
-        .ok_or_else(|| unavailable(format!("Password {ns}/{} does not exist", g.name)))?;
     let key = ctx.registry.hmac_key_bytes().ok_or(EsError::KeysNotLoaded)?;
     let uid = es.uid().unwrap_or_default();
-    let seed = format!("password\0{uid}\0{}\0{epoch}", g.name);
-    let value = generator::password(&p.spec, &mut generator::Stream::new(&key[..], seed.as_bytes())).map_err(|e| {
-        GeneratorError::Impossible { field: field.to_owned(), why: format!("Password {ns}/{}: {e}", g.name) }
+    let seed = format!("{}\0{uid}\0{}\0{epoch}", g.kind.to_ascii_lowercase(), g.name);
+    let mut stream = generator::Stream::new(&key[..], seed.as_bytes());
+    let impossible = |e: String| GeneratorError::Impossible {
+        field: field.to_owned(),
+        why: format!("{} {ns}/{}: {e}", g.kind, g.name),
+    };
+    Ok(match g.kind.as_str() {
+        "Password" => {
+            let p: Password = read_generator(ctx, &ns, g, field).await?;
+            let value = generator::password(&p.spec, &mut stream).map_err(impossible)?;
+            vec![("password", Zeroizing::new(value.as_bytes().to_vec()))]
+        }
+        "UUID" => {
+            // Only its existence matters (ESO's spec is empty, and may be left out).
+            let unavailable = |why: String| GeneratorError::Unavailable { field: field.to_owned(), why };
+            let api: kube::Api<Uuid> = kube::Api::namespaced(ctx.client.clone(), &ns);
+            api.get_metadata_opt(&g.name)
+                .await
+                .map_err(|e| {
+                    unavailable(format!("cannot read UUID {ns}/{}: {}", g.name, super::templates::api_reason(&e)))
+                })?
+                .ok_or_else(|| unavailable(format!("UUID {ns}/{} does not exist", g.name)))?;
+            vec![("uuid", Zeroizing::new(generator::uuid(&mut stream).into_bytes()))]
+        }
+        _ => {
+            let k: SshKey = read_generator(ctx, &ns, g, field).await?;
+            let pair = generator::ssh_key::generate(&k.spec, &mut stream).map_err(impossible)?;
+            vec![
+                ("privateKey", Zeroizing::new(pair.private_key.as_bytes().to_vec())),
+                ("publicKey", Zeroizing::new(pair.public_key.into_bytes())),
+            ]
+        }
+    })
+}
+
+/// The generator object `g` names, in the ExternalSecret's namespace.
+async fn read_generator<K>(ctx: &SourceContext, ns: &str, g: &GeneratorRef, field: &str) -> Result<K, EsError>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let unavailable = |why: String| GeneratorError::Unavailable { field: field.to_owned(), why };
+    let api: kube::Api<K> = kube::Api::namespaced(ctx.client.clone(), ns);
+    let found = api.get_opt(&g.name).await.map_err(|e| {
+        unavailable(format!("cannot read {} {ns}/{}: {}", g.kind, g.name, super::templates::api_reason(&e)))
     })?;
-    Ok(Zeroizing::new(value.as_bytes().to_vec()))
+    Ok(found.ok_or_else(|| unavailable(format!("{} {ns}/{} does not exist", g.kind, g.name)))?)
 }

@@ -1,0 +1,248 @@
+//! The `SSHKey` generator: an SSH key pair drawn from the generator stream,
+//! written as OpenSSH writes it — the private key in the unencrypted
+//! `openssh-key-v1` format (PROTOCOL.key), the public key as an
+//! `authorized_keys` line — so `ssh` and `ssh-keygen` read both.
+//!
+//! Why by hand rather than the `ssh-key` crate: the two key types seal makes
+//! (Ed25519, ECDSA P-256) need a hundred lines of length-prefixed fields,
+//! and the curve arithmetic is already in the build (through `age`).
+//! RSA, ESO's default, is refused naming the field until seal makes it.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest, Sha512};
+use zeroize::Zeroizing;
+
+use super::Stream;
+use crate::api::generator::SshKeySpec;
+
+/// Longest `spec.comment`, in bytes.
+pub const MAX_COMMENT: usize = 256;
+
+/// A key pair: the private key (PEM-armoured OpenSSH format) and the
+/// public `authorized_keys` line, each ending in a newline.
+pub struct KeyPair {
+    /// `-----BEGIN OPENSSH PRIVATE KEY-----` …
+    pub private_key: Zeroizing<String>,
+    /// `ssh-ed25519 AAAA… comment`
+    pub public_key: String,
+}
+
+/// The key pair `spec` asks for, or which field cannot be honoured.
+pub fn generate(spec: &SshKeySpec, rng: &mut Stream) -> Result<KeyPair, String> {
+    let comment = spec.comment.as_deref().unwrap_or_default();
+    if comment.len() > MAX_COMMENT {
+        return Err(format!("spec.comment is longer than {MAX_COMMENT} bytes"));
+    }
+    // A line break in the comment would add a line to an authorized_keys
+    // file the public key is appended to.
+    if comment.chars().any(char::is_control) {
+        return Err("spec.comment holds a control character (a line break would add a line to authorized_keys)".into());
+    }
+    match spec.key_type.as_deref() {
+        Some("ed25519") => Ok(ed25519(rng, comment)),
+        Some("ecdsa") => match spec.key_size {
+            None | Some(256) => ecdsa_p256(rng, comment),
+            Some(n) => Err(format!("spec.keySize: {n}: seal makes ECDSA keys on P-256 only (keySize 256)")),
+        },
+        Some("rsa") | None => Err(
+            "spec.keyType: rsa (ESO's default when keyType is not set) is not made by seal yet: set keyType to ed25519 or ecdsa".into(),
+        ),
+        Some(other) => Err(format!("spec.keyType: {other:?} is not a key type: ed25519 or ecdsa")),
+    }
+}
+
+/// SSH wire encoding: a string (u32 length, then the bytes).
+fn put_string(out: &mut Vec<u8>, b: &[u8]) {
+    // Every field here is a key, a name or a comment of at most a few hundred bytes.
+    out.extend_from_slice(&u32::try_from(b.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+/// SSH wire encoding of a non-negative integer (mpint): big-endian, no
+/// leading zero bytes, one zero byte first when the top bit is set.
+fn put_mpint(out: &mut Vec<u8>, be: &[u8]) {
+    let start = be.iter().position(|&b| b != 0).unwrap_or(be.len());
+    let digits = be.get(start..).unwrap_or_default();
+    let mut v = Zeroizing::new(Vec::with_capacity(digits.len() + 1));
+    if digits.first().is_some_and(|&b| b & 0x80 != 0) {
+        v.push(0);
+    }
+    v.extend_from_slice(digits);
+    put_string(out, &v);
+}
+
+/// The `openssh-key-v1` private key file around one key: `public` is the
+/// public key blob, `private` the key-type-specific private fields.
+fn openssh_private(
+    rng: &mut Stream,
+    key_type: &str,
+    public: &[u8],
+    private: &[u8],
+    comment: &str,
+) -> Zeroizing<String> {
+    let mut check = [0u8; 4];
+    rng.fill(&mut check);
+    let mut section = Zeroizing::new(Vec::new());
+    section.extend_from_slice(&check);
+    section.extend_from_slice(&check);
+    put_string(&mut section, key_type.as_bytes());
+    section.extend_from_slice(private);
+    put_string(&mut section, comment.as_bytes());
+    // Padding 1, 2, 3, … to the cipher block size ("none": 8).
+    let mut pad = 1u8;
+    while section.len() % 8 != 0 {
+        section.push(pad);
+        pad = pad.wrapping_add(1);
+    }
+    let mut file = Zeroizing::new(b"openssh-key-v1\0".to_vec());
+    put_string(&mut file, b"none");
+    put_string(&mut file, b"none");
+    put_string(&mut file, b"");
+    file.extend_from_slice(&1u32.to_be_bytes());
+    put_string(&mut file, public);
+    put_string(&mut file, &section);
+    let b64 = Zeroizing::new(STANDARD.encode(&file[..]));
+    let mut pem = Zeroizing::new(String::from("-----BEGIN OPENSSH PRIVATE KEY-----\n"));
+    for line in b64.as_bytes().chunks(70) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END OPENSSH PRIVATE KEY-----\n");
+    pem
+}
+
+/// The `authorized_keys` line: type, blob, and the comment when there is one.
+fn public_line(key_type: &str, public: &[u8], comment: &str) -> String {
+    let blob = STANDARD.encode(public);
+    if comment.is_empty() { format!("{key_type} {blob}\n") } else { format!("{key_type} {blob} {comment}\n") }
+}
+
+fn ed25519(rng: &mut Stream, comment: &str) -> KeyPair {
+    use curve25519_dalek::edwards::EdwardsPoint;
+    let mut seed = Zeroizing::new([0u8; 32]);
+    rng.fill(&mut seed[..]);
+    // RFC 8032 §5.1.5: the secret scalar is the clamped first half of SHA-512(seed).
+    let h = Zeroizing::new(Sha512::digest(&seed[..]));
+    let mut scalar = Zeroizing::new([0u8; 32]);
+    scalar.copy_from_slice(&h[..32]);
+    let public_point = EdwardsPoint::mul_base_clamped(*scalar).compress().to_bytes();
+    let mut blob = Vec::new();
+    put_string(&mut blob, b"ssh-ed25519");
+    put_string(&mut blob, &public_point);
+    let mut private = Zeroizing::new(Vec::new());
+    put_string(&mut private, &public_point);
+    let mut both = Zeroizing::new(seed.to_vec());
+    both.extend_from_slice(&public_point);
+    put_string(&mut private, &both);
+    KeyPair {
+        private_key: openssh_private(rng, "ssh-ed25519", &blob, &private, comment),
+        public_key: public_line("ssh-ed25519", &blob, comment),
+    }
+}
+
+fn ecdsa_p256(rng: &mut Stream, comment: &str) -> Result<KeyPair, String> {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    // A scalar in [1, n): rejection, each try failing with probability
+    // below 2^-32, bounded so no stream can make it loop.
+    let mut secret = None;
+    for _ in 0..64 {
+        let mut d = Zeroizing::new([0u8; 32]);
+        rng.fill(&mut d[..]);
+        if let Ok(k) = p256::SecretKey::from_bytes(&(*d).into()) {
+            secret = Some(k);
+            break;
+        }
+    }
+    let secret = secret.ok_or("no P-256 scalar in 64 draws")?;
+    let q = secret.public_key().to_encoded_point(false);
+    let key_type = "ecdsa-sha2-nistp256";
+    let mut blob = Vec::new();
+    put_string(&mut blob, key_type.as_bytes());
+    put_string(&mut blob, b"nistp256");
+    put_string(&mut blob, q.as_bytes());
+    let mut private = Zeroizing::new(Vec::new());
+    put_string(&mut private, b"nistp256");
+    put_string(&mut private, q.as_bytes());
+    put_mpint(&mut private, &Zeroizing::new(secret.to_bytes().to_vec()));
+    Ok(KeyPair {
+        private_key: openssh_private(rng, key_type, &blob, &private, comment),
+        public_key: public_line(key_type, &blob, comment),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(key_type: Option<&str>, key_size: Option<i64>, comment: Option<&str>) -> SshKeySpec {
+        SshKeySpec { key_type: key_type.map(Into::into), key_size, comment: comment.map(Into::into) }
+    }
+
+    fn key(s: &SshKeySpec, seed: &str) -> Result<KeyPair, String> {
+        generate(s, &mut Stream::new(b"k", seed.as_bytes()))
+    }
+
+    #[test]
+    fn ed25519_public_key_matches_rfc8032_test_vector_1() {
+        // RFC 8032 §7.1 TEST 1: this secret key has this public key.
+        let seed = hex_bytes("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+        let h = Sha512::digest(&seed);
+        let mut s = [0u8; 32];
+        s.copy_from_slice(&h[..32]);
+        let public = curve25519_dalek::edwards::EdwardsPoint::mul_base_clamped(s).compress().to_bytes();
+        assert_eq!(public.to_vec(), hex_bytes("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"));
+    }
+
+    fn hex_bytes(h: &str) -> Vec<u8> {
+        (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap_or_default()).collect()
+    }
+
+    #[test]
+    fn same_stream_same_key_other_stream_other_key() {
+        let s = spec(Some("ed25519"), None, Some("ci@example"));
+        let (a, b, c) = (key(&s, "one").unwrap(), key(&s, "one").unwrap(), key(&s, "two").unwrap());
+        assert_eq!(*a.private_key, *b.private_key);
+        assert_ne!(a.public_key, c.public_key);
+        assert!(
+            a.public_key.starts_with("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5") && a.public_key.ends_with(" ci@example\n")
+        );
+        assert!(a.private_key.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----\n"));
+        assert!(a.private_key.lines().all(|l| l.len() <= 70));
+    }
+
+    #[test]
+    fn ecdsa_p256_public_blob_has_the_uncompressed_point() {
+        let k = key(&spec(Some("ecdsa"), Some(256), None), "e").unwrap();
+        let blob = STANDARD.decode(k.public_key.trim_end().split(' ').nth(1).unwrap()).unwrap();
+        // string "ecdsa-sha2-nistp256" (4+19), string "nistp256" (4+8), string Q (4+65).
+        assert_eq!(blob.len(), 23 + 12 + 69);
+        assert_eq!(blob[39], 0x04, "uncompressed SEC1 point");
+        assert!(k.public_key.starts_with("ecdsa-sha2-nistp256 ") && k.public_key.ends_with("=\n"));
+    }
+
+    #[test]
+    fn rsa_other_sizes_and_unsafe_comments_are_refused_naming_the_field() {
+        for (s, field) in [
+            (spec(None, None, None), "spec.keyType: rsa"),
+            (spec(Some("rsa"), Some(4096), None), "spec.keyType: rsa"),
+            (spec(Some("dsa"), None, None), "spec.keyType"),
+            (spec(Some("ecdsa"), Some(384), None), "spec.keySize: 384"),
+            (spec(Some("ed25519"), None, Some("a\nssh-ed25519 AAAA evil")), "spec.comment"),
+            (spec(Some("ed25519"), None, Some(&"x".repeat(MAX_COMMENT + 1))), "spec.comment"),
+        ] {
+            let e = key(&s, "r").err().expect("refused");
+            assert!(e.starts_with(field), "{e}");
+        }
+    }
+
+    #[test]
+    fn mpint_strips_zeros_and_keeps_the_sign_bit_clear() {
+        let mut out = Vec::new();
+        put_mpint(&mut out, &[0, 0, 0x80, 1]);
+        assert_eq!(out, vec![0, 0, 0, 3, 0, 0x80, 1]);
+        out.clear();
+        put_mpint(&mut out, &[0, 0x7f]);
+        assert_eq!(out, vec![0, 0, 0, 1, 0x7f]);
+    }
+}
