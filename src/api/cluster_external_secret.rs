@@ -23,6 +23,7 @@ use super::external_secret::ExternalSecretSpec;
 )]
 #[kube(printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#)]
 #[serde(rename_all = "camelCase")]
+#[serde(remote = "Self")]
 pub struct ClusterExternalSecretSpec {
     /// The spec of every ExternalSecret made.
     pub external_secret_spec: ExternalSecretSpec,
@@ -45,7 +46,15 @@ pub struct ClusterExternalSecretSpec {
     /// (accepted for ESO compatibility; seal watches namespaces).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_time: Option<String>,
+    /// Fields of External Secrets Operator's schema that seal does not
+    /// implement, as paths (`spec.target.manifest`): recorded as the object
+    /// is read, and refused with reason `Unsupported`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub unsupported: Vec<String>,
 }
+
+crate::api::unknown::spec_recording_unknown_fields!(ClusterExternalSecretSpec, ClusterExternalSecret);
 
 /// Labels and annotations of the ExternalSecrets made.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]

@@ -22,15 +22,18 @@ pub struct SecretTemplate {
     pub metadata: Option<TemplateMetadata>,
 }
 
-/// Labels and annotations of the materialized Secret.
+/// Labels, annotations and finalizers of the materialized Secret.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 pub struct TemplateMetadata {
-    /// Labels.
+    /// Labels (for an ExternalSecret, each value a template, as in ESO).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
-    /// Annotations.
+    /// Annotations (for an ExternalSecret, each value a template, as in ESO).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// Finalizers set on the Secret (ESO's `template.metadata.finalizers`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finalizers: Vec<String>,
 }
 
 /// Who owns the Secret an object writes (from `creationPolicy`; a

@@ -25,6 +25,7 @@ use super::common::{Condition, DriftPolicy, RolloutTarget, SecretTemplate};
 // ESO's webhook: no data and no dataFrom is refused (by the API server here,
 // and by the controller for objects stored before this rule).
 #[schemars(extend("anyOf" = [{"required": ["data"]}, {"required": ["dataFrom"]}]))]
+#[serde(remote = "Self")]
 pub struct ExternalSecretSpec {
     /// The store to read from (not needed when every value comes from a
     /// generator).
@@ -56,7 +57,15 @@ pub struct ExternalSecretSpec {
     /// Stop reconciling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
+    /// Fields of External Secrets Operator's schema that seal does not
+    /// implement, as paths (`spec.target.manifest`): recorded as the object
+    /// is read, and refused with reason `Unsupported`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub unsupported: Vec<String>,
 }
+
+crate::api::unknown::spec_recording_unknown_fields!(ExternalSecretSpec, ExternalSecret);
 
 /// ESO's refresh policies.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
@@ -167,9 +176,14 @@ pub struct TemplateFrom {
     /// A template whose output is YAML `key: value` lines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub literal: Option<String>,
-    /// Where the output goes: `Data` (the default and the only one seal supports).
+    /// Where the output goes: `Data` (the default), `Annotations` or
+    /// `Labels` (case-insensitive, as in ESO).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// How each rendered value is decoded before it is written: `None`
+    /// (default), `Base64`, `Base64URL` or `Auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values_decoding_strategy: Option<DecodingStrategy>,
 }
 
 /// A ConfigMap or Secret holding templates.

@@ -11,6 +11,7 @@ pub mod push_secret;
 pub mod reason;
 pub mod sealed_secret;
 pub mod secret_store;
+pub mod unknown;
 
 pub use common::{Condition, DriftPolicy, Ownership, RolloutTarget, SecretTemplate, TemplateMetadata};
 pub use external_secret::{ExternalSecret, ExternalSecretSpec, ExternalSecretStatus};
@@ -29,14 +30,17 @@ pub fn crds()
     use kube::CustomResourceExt;
     vec![
         ("sealedsecrets.yaml", sealed_secret::crd()),
-        ("externalsecrets.yaml", ExternalSecret::crd()),
-        ("secretstores.yaml", SecretStore::crd()),
-        ("clustersecretstores.yaml", ClusterSecretStore::crd()),
+        ("externalsecrets.yaml", unknown::preserve_unknown_fields(ExternalSecret::crd())),
+        ("secretstores.yaml", unknown::preserve_unknown_fields(SecretStore::crd())),
+        ("clustersecretstores.yaml", unknown::preserve_unknown_fields(ClusterSecretStore::crd())),
         ("passwords.yaml", generator::Password::crd()),
         ("uuids.yaml", generator::uuid_crd()),
         ("sshkeys.yaml", generator::SshKey::crd()),
-        ("clusterexternalsecrets.yaml", cluster_external_secret::ClusterExternalSecret::crd()),
-        ("pushsecrets.yaml", push_secret::PushSecret::crd()),
+        (
+            "clusterexternalsecrets.yaml",
+            unknown::preserve_unknown_fields(cluster_external_secret::ClusterExternalSecret::crd()),
+        ),
+        ("pushsecrets.yaml", unknown::preserve_unknown_fields(push_secret::PushSecret::crd())),
     ]
 }
 

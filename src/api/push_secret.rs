@@ -21,6 +21,7 @@ use super::external_secret::{GeneratorRef, SecretStoreRef};
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[serde(remote = "Self")]
 pub struct PushSecretSpec {
     /// How often to write again (default `1h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -40,7 +41,15 @@ pub struct PushSecretSpec {
     /// `Delete`: they are removed (a finalizer waits for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<PushDeletionPolicy>,
+    /// Fields of External Secrets Operator's schema that seal does not
+    /// implement, as paths (`spec.target.manifest`): recorded as the object
+    /// is read, and refused with reason `Unsupported`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub unsupported: Vec<String>,
 }
+
+crate::api::unknown::spec_recording_unknown_fields!(PushSecretSpec, PushSecret);
 
 /// The source: exactly one of a Secret and a generator.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]

@@ -81,11 +81,14 @@ pub enum Reason {
     GeneratorFailed,
     /// The controller's keys are not loaded yet (it is starting); retried.
     KeysNotLoaded,
+    /// The object uses a field of External Secrets Operator's schema that
+    /// seal does not implement (named in the message).
+    Unsupported,
 }
 
 impl Reason {
     /// Every reason, for tests and documentation.
-    pub const ALL: [Reason; 35] = [
+    pub const ALL: [Reason; 36] = [
         Reason::Materialized,
         Reason::Authenticated,
         Reason::Suspended,
@@ -121,6 +124,7 @@ impl Reason {
         Reason::DecodeFailed,
         Reason::GeneratorFailed,
         Reason::KeysNotLoaded,
+        Reason::Unsupported,
     ];
 
     /// The CamelCase name (condition reason, Event reason, metric label).
@@ -161,6 +165,7 @@ impl Reason {
             Reason::DecodeFailed => "DecodeFailed",
             Reason::GeneratorFailed => "GeneratorFailed",
             Reason::KeysNotLoaded => "KeysNotLoaded",
+            Reason::Unsupported => "Unsupported",
         }
     }
 

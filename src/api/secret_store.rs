@@ -20,13 +20,22 @@ use super::common::Condition;
 )]
 #[kube(printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#)]
 #[serde(rename_all = "camelCase")]
+#[serde(remote = "Self")]
 pub struct SecretStoreSpec {
     /// The store's back end.
     pub provider: Provider,
     /// ClusterSecretStore only: which namespaces may use it (none = every namespace).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<StoreCondition>,
+    /// Fields of External Secrets Operator's schema that seal does not
+    /// implement, as paths (`spec.target.manifest`): recorded as the object
+    /// is read, and refused with reason `Unsupported`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub unsupported: Vec<String>,
 }
+
+crate::api::unknown::spec_recording_unknown_fields!(SecretStoreSpec, SecretStore);
 
 /// `ClusterSecretStore`: a store every allowed namespace may use.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
@@ -40,13 +49,22 @@ pub struct SecretStoreSpec {
 )]
 #[kube(printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#)]
 #[serde(rename_all = "camelCase")]
+#[serde(remote = "Self")]
 pub struct ClusterSecretStoreSpec {
     /// The store's back end.
     pub provider: Provider,
     /// Which namespaces may use it (none = every namespace).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<StoreCondition>,
+    /// Fields of External Secrets Operator's schema that seal does not
+    /// implement, as paths (`spec.target.manifest`): recorded as the object
+    /// is read, and refused with reason `Unsupported`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub unsupported: Vec<String>,
 }
+
+crate::api::unknown::spec_recording_unknown_fields!(ClusterSecretStoreSpec, ClusterSecretStore);
 
 /// Namespaces allowed to use a ClusterSecretStore.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]

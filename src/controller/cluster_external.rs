@@ -57,6 +57,13 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<ClusterExternalSecret>>, ctx: A
 }
 
 async fn run(ces: &ClusterExternalSecret, ctx: &Context) -> Result<Action, Error> {
+    if !ces.spec.unsupported.is_empty() {
+        // Nothing is provisioned: the ExternalSecrets made would lack the
+        // fields (what exists is left as it is).
+        let mut update = StatusUpdate::new(ces.common_status(), ces.meta().generation);
+        update.failed(Reason::Unsupported, &crate::api::unknown::unsupported_message(&ces.spec.unsupported));
+        return finish(ctx, ces, &update, Vec::new(), Action::await_change()).await;
+    }
     let client = ctx.sources.client.clone();
     let name = ces.name_any();
     let es_name = ces.spec.external_secret_name.clone().unwrap_or_else(|| name.clone());

@@ -453,7 +453,7 @@ impl Source for Panicky {
         panic!("input-dependent panic quoting {CANARY}")
     }
 
-    async fn data(&self, _: &SourceContext) -> Result<crate::sources::SecretData, crate::sources::SourceError> {
+    async fn data(&self, _: &SourceContext) -> Result<crate::sources::Made, crate::sources::SourceError> {
         panic!("unreachable in this test")
     }
 }

@@ -112,6 +112,13 @@ fn finalizer_error(e: finalizer::Error<Error>) -> Error {
 async fn push(ps: &PushSecret, ctx: &Context, owner: &PushOwner) -> Result<(Action, bool), Error> {
     let mut update = StatusUpdate::new(ps.common_status(), ps.meta().generation);
     let old = ps.status.clone().unwrap_or_default();
+    if !ps.spec.unsupported.is_empty() {
+        // Nothing is pushed: ESO would push something else (a template, a
+        // conversion, generated values).
+        update.failed(Reason::Unsupported, &crate::api::unknown::unsupported_message(&ps.spec.unsupported));
+        let action = finish(ctx, ps, &update, Vec::new(), Action::await_change()).await?;
+        return Ok((action, !old.pushed.is_empty()));
+    }
     let interval = match ps.spec.refresh_interval.as_deref() {
         None => Duration::from_secs(3600),
         Some(s) => match crate::api::duration::parse_bounded(

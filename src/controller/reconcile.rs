@@ -180,7 +180,7 @@ async fn run<S: Source + Reported>(obj: &S, ctx: &Context) -> Result<Action, Err
             update.drift_left(plan == Plan::Paused, live.is_some());
         }
         Plan::Write | Plan::Revert => {
-            let data = match desired.data {
+            let made = match desired.data {
                 Some(d) => d,
                 None => match obj.data(&ctx.sources).await {
                     Ok(d) => d,
@@ -188,6 +188,10 @@ async fn run<S: Source + Reported>(obj: &S, ctx: &Context) -> Result<Action, Err
                         return failed(ctx, obj, update, e, false).await;
                     }
                 },
+            };
+            let (data, template) = match with_rendered_metadata(common.template.as_deref(), made, ctx) {
+                Ok(d) => d,
+                Err(e) => return failed(ctx, obj, update, e, false).await,
             };
             let invalid = materialize::invalid_keys(&data);
             if !invalid.is_empty() {
@@ -214,7 +218,7 @@ async fn run<S: Source + Reported>(obj: &S, ctx: &Context) -> Result<Action, Err
                     resume: resume.as_deref(),
                 },
                 ownership: desired.ownership,
-                template: common.template.as_deref(),
+                template: template.as_ref(),
                 restart: common.rollout_restart_targets,
             };
             let written =
@@ -278,6 +282,29 @@ async fn run<S: Source + Reported>(obj: &S, ctx: &Context) -> Result<Action, Err
     let requeue = desired.requeue.unwrap_or(ctx.resync);
     let extra = record.into_iter().map(|(k, v)| (k, v.into())).collect();
     finish(ctx, obj, &update, extra, Action::requeue(requeue)).await
+}
+
+/// The data and the template the Secret is written with: the template's
+/// metadata replaced by what the source rendered (ESO's templated labels,
+/// annotations and `templateFrom` targets). The rendered keys pass the same
+/// deny-list as the template's own (checked before anything was read); a
+/// refusal here can only come from a key a template made, so it is not
+/// named.
+fn with_rendered_metadata(
+    template: Option<&crate::api::SecretTemplate>,
+    made: crate::sources::Made,
+    ctx: &Context,
+) -> Result<(crate::sources::SecretData, Option<crate::api::SecretTemplate>), SourceError> {
+    let Some(metadata) = made.metadata else { return Ok((made.data, template.cloned())) };
+    let rendered = crate::api::SecretTemplate { metadata: Some(metadata), ..template.cloned().unwrap_or_default() };
+    if materialize::check_template(Some(&rendered), &ctx.refused_annotation_prefixes).is_err() {
+        return Err(SourceError::new(
+            Reason::TemplateRefused,
+            "spec.target.template.templateFrom rendered a label or annotation key seal refuses (seal.dev/, kubernetes.io/ and k8s.io/ keys are reserved, and Secret replicators' annotations refused); the key is not shown, as it is template output",
+            Retry::Backoff,
+        ));
+    }
+    Ok((made.data, Some(rendered)))
 }
 
 /// The reason and message for an API refusal of a Secret write that the

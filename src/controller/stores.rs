@@ -87,7 +87,7 @@ impl StoreChanges {
 pub async fn reconcile_store(obj: Arc<DeserializeGuard<SecretStore>>, ctx: Arc<Context>) -> Result<Action, Error> {
     guarded(&obj, &ctx, |s| async {
         ctx.store_changes.observe(s, false);
-        check(&ctx, s, &ResolvedStore::of_secret_store(s)).await
+        check(&ctx, s, &ResolvedStore::of_secret_store(s), &s.spec.unsupported).await
     })
     .await
 }
@@ -104,7 +104,7 @@ pub async fn reconcile_cluster_store(
         if !serves(&ctx.watch_namespaces, s) {
             return Ok(Action::await_change());
         }
-        check(&ctx, s, &ResolvedStore::of_cluster_store(s)).await
+        check(&ctx, s, &ResolvedStore::of_cluster_store(s), &s.spec.unsupported).await
     })
     .await
 }
@@ -118,8 +118,19 @@ pub fn serves(watch: &[String], s: &ClusterSecretStore) -> bool {
     !names.is_empty() && names.iter().all(|n| watch.contains(n))
 }
 
-async fn check<K: Reported>(ctx: &Context, obj: &K, store: &ResolvedStore) -> Result<Action, Error> {
+/// A store's health: `Unsupported` (no login tried) when its spec has ESO
+/// fields seal does not implement, else whether the controller can log in.
+async fn check<K: Reported>(
+    ctx: &Context,
+    obj: &K,
+    store: &ResolvedStore,
+    unsupported: &[String],
+) -> Result<Action, Error> {
     let mut update = StatusUpdate::new(obj.common_status(), obj.meta().generation);
+    if !unsupported.is_empty() {
+        update.failed(Reason::Unsupported, &crate::api::unknown::unsupported_message(unsupported));
+        return finish(ctx, obj, &update, Vec::new(), Action::await_change()).await;
+    }
     let action = match ctx.sources.vault.client(&ctx.sources.client, store).await {
         Ok(_) => {
             update.ready(Reason::Authenticated, "the controller is logged in to the store");

@@ -93,9 +93,11 @@ pub fn build_secret(
 ) -> Secret {
     let mut labels = BTreeMap::new();
     let mut annotations = BTreeMap::new();
+    let mut finalizers = Vec::new();
     if let Some(m) = template.and_then(|t| t.metadata.as_ref()) {
         labels.extend(m.labels.clone());
         annotations.extend(m.annotations.clone());
+        finalizers.extend(m.finalizers.iter().cloned());
     }
     labels.insert(MANAGED_BY_LABEL.to_owned(), FIELD_MANAGER.to_owned());
     annotations.insert(DATA_HMAC_ANNOTATION.to_owned(), hmac.to_owned());
@@ -113,6 +115,7 @@ pub fn build_secret(
             namespace: Some(owner.namespace.to_owned()),
             labels: Some(labels),
             annotations: Some(annotations),
+            finalizers: (!finalizers.is_empty()).then_some(finalizers),
             owner_references: (ownership == Ownership::Owner).then(|| {
                 vec![OwnerReference {
                     api_version: owner.api_version.to_owned(),
@@ -550,7 +553,11 @@ mod tests {
         SecretTemplate {
             type_: ty.map(str::to_owned),
             immutable: None,
-            metadata: Some(crate::api::TemplateMetadata { labels: map(labels), annotations: map(annotations) }),
+            metadata: Some(crate::api::TemplateMetadata {
+                labels: map(labels),
+                annotations: map(annotations),
+                finalizers: Vec::new(),
+            }),
         }
     }
 

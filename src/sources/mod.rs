@@ -28,7 +28,7 @@ use kube::core::NamespaceResourceScope;
 pub use seal_format::document::{SecretData, input_digest};
 
 pub use crate::api::Ownership;
-use crate::api::{Condition, DriftPolicy, Reason, RolloutTarget, SecretTemplate};
+use crate::api::{Condition, DriftPolicy, Reason, RolloutTarget, SecretTemplate, TemplateMetadata};
 use crate::key_registry::KeyRegistry;
 use crate::telemetry::Metrics;
 
@@ -91,10 +91,27 @@ pub struct Desired {
     pub requeue: Option<Duration>,
     /// The data, when the source had to read it to compute the digest
     /// (Vault); `None` when it is made only if a write is due ([`Source::data`]).
-    pub data: Option<SecretData>,
+    pub data: Option<Made>,
     /// Status fields to record once the Secret holds this data (only those
     /// that differ from the status, so an unchanged resync writes nothing).
     pub record: Vec<(&'static str, String)>,
+}
+
+/// What a source makes for the Secret: its data and, when the source
+/// renders them (ESO's templated labels and annotations, `templateFrom`
+/// targets), its labels, annotations and finalizers, which then replace the
+/// template's.
+pub struct Made {
+    /// The Secret's data.
+    pub data: SecretData,
+    /// The rendered metadata (`None`: the template's, as written).
+    pub metadata: Option<TemplateMetadata>,
+}
+
+impl From<SecretData> for Made {
+    fn from(data: SecretData) -> Made {
+        Made { data, metadata: None }
+    }
 }
 
 /// The parts of an object's status that every seal resource has.
@@ -150,7 +167,7 @@ pub trait Source:
     fn desired(&self, ctx: &SourceContext) -> impl Future<Output = Result<Desired, SourceError>> + Send;
 
     /// The data, when [`Desired::data`] was `None` and a write is due.
-    fn data(&self, ctx: &SourceContext) -> impl Future<Output = Result<SecretData, SourceError>> + Send;
+    fn data(&self, ctx: &SourceContext) -> impl Future<Output = Result<Made, SourceError>> + Send;
 }
 
 /// A random duration in `0..max`, to spread requeues.

@@ -11,7 +11,7 @@ use kube::ResourceExt;
 use seal_format::document::{self, SealedError};
 use seal_format::sops::{Metadata, Value};
 
-use super::{Common, CommonStatus, Desired, Ownership, Retry, SecretData, Source, SourceContext, SourceError};
+use super::{Common, CommonStatus, Desired, Made, Ownership, Retry, SecretData, Source, SourceContext, SourceError};
 use crate::api::{Reason, SealedSecret};
 
 pub use crate::api::annotations::ALLOW_REPLAY_ANNOTATION;
@@ -124,14 +124,14 @@ impl Source for SealedSecret {
         Ok(Desired { digest, ownership: Ownership::Owner, requeue: None, data: None, record })
     }
 
-    async fn data(&self, ctx: &SourceContext) -> Result<SecretData, SourceError> {
+    async fn data(&self, ctx: &SourceContext) -> Result<Made, SourceError> {
         ctx.metrics.decrypted();
         let ids = ctx.registry.identities();
         let obj = self.clone();
         // Decryption is CPU work: on the blocking pool it cannot stall the
         // async workers that drive the watches and every other reconcile.
         match tokio::task::spawn_blocking(move || desired_data(&obj, &ids)).await {
-            Ok(Ok(data)) => Ok(data),
+            Ok(Ok(data)) => Ok(data.into()),
             Ok(Err(e)) => {
                 ctx.metrics.decrypt_failed(reason(&e));
                 Err(source_error(e))

@@ -19,6 +19,8 @@ mod deploy;
 mod edit_signals;
 mod env;
 mod eso;
+mod eso_schema;
+mod eso_templates;
 mod external;
 mod fixtures;
 mod generators;
@@ -59,6 +61,8 @@ fn main() {
     trials.extend(controller::trials());
     trials.extend(external::trials());
     trials.extend(eso::trials());
+    trials.extend(eso_templates::trials());
+    trials.extend(eso_schema::trials());
     trials.extend(generators::trials());
     trials.extend(scale::trials());
     trials.extend(deploy::trials());

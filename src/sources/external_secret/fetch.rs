@@ -35,7 +35,10 @@ pub async fn fetch(
     epoch: u64,
     work: &Arc<Work>,
 ) -> Result<SecretData, EsError> {
-    let mut data = SecretData::default();
+    // `data[]` is read first (its errors come first, as before) but applied
+    // last: ESO reads `dataFrom`, then `data[]`, so an item wins over a
+    // `dataFrom` key of the same name.
+    let mut items = SecretData::default();
     let no_store = || VaultError::Misconfigured("spec.secretStoreRef names no store".into());
     for d in &es.spec.data {
         let r = &d.remote_ref;
@@ -48,8 +51,9 @@ pub async fn fetch(
             })?,
             None => as_json(&secret),
         };
-        data.0.insert(d.secret_key.clone(), decode(value, r.decoding_strategy, &d.secret_key)?);
+        items.0.insert(d.secret_key.clone(), decode(value, r.decoding_strategy, &d.secret_key)?);
     }
+    let mut data = SecretData::default();
     for (i, df) in es.spec.data_from.iter().enumerate() {
         let mut entry = SecretData::default();
         if let Some(r) = &df.extract {
@@ -109,6 +113,7 @@ pub async fn fetch(
         };
         data.0.extend(entry.0);
     }
+    data.0.extend(items.0);
     Ok(data)
 }
 

@@ -17,6 +17,7 @@
 pub mod error;
 pub mod fetch;
 pub mod keys;
+pub mod metadata;
 pub mod templates;
 
 use std::time::Duration;
@@ -27,7 +28,7 @@ use crate::api::duration;
 use crate::api::external_secret::{CreationPolicy, DeletionPolicy, ExternalSecret, RefreshPolicy};
 use crate::sources::vault::{ResolvedStore, store};
 use crate::sources::{
-    Common, CommonStatus, Desired, Ownership, SecretData, Source, SourceContext, SourceError, input_digest,
+    Common, CommonStatus, Desired, Made, Ownership, Source, SourceContext, SourceError, input_digest,
 };
 
 pub use error::{EsError, GeneratorError, InvalidSpec};
@@ -148,6 +149,16 @@ pub fn validate(es: &ExternalSecret) -> Result<(), InvalidSpec> {
     Ok(())
 }
 
+/// ESO fields seal does not implement: refused, named, until the object
+/// changes (nothing is read or written meanwhile).
+fn unsupported(es: &ExternalSecret) -> Result<(), SourceError> {
+    if es.spec.unsupported.is_empty() {
+        return Ok(());
+    }
+    let message = crate::api::unknown::unsupported_message(&es.spec.unsupported);
+    Err(SourceError::new(crate::api::Reason::Unsupported, message, crate::sources::Retry::AwaitChange))
+}
+
 /// The store, unless every value comes from a generator.
 async fn resolve_if_needed(ctx: &SourceContext, es: &ExternalSecret) -> Result<Option<ResolvedStore>, EsError> {
     let needs = !es.spec.data.is_empty() || es.spec.data_from.iter().any(|d| d.extract.is_some() || d.find.is_some());
@@ -193,6 +204,7 @@ impl Source for ExternalSecret {
     /// covers the spec, an HMAC of the values (never the values) and the
     /// target name.
     async fn desired(&self, ctx: &SourceContext) -> Result<Desired, SourceError> {
+        unsupported(self)?;
         validate(self).map_err(EsError::from)?;
         let interval = refresh_interval(self).map_err(EsError::from)?;
         let ownership = match self.spec.target.creation_policy.unwrap_or_default() {
@@ -217,17 +229,21 @@ impl Source for ExternalSecret {
             let digest = input_digest(&parts);
             return Ok(Desired { digest, ownership, requeue: None, data: None, record: Vec::new() });
         }
-        let (data, hmac_key) = values(ctx, self, interval).await?;
-        // The digest covers the output, so a changed template source (a
-        // ConfigMap) is written even when the store's values are the same.
-        let data_hmac = data.hmac(&hmac_key[..]);
+        let (made, hmac_key) = values(ctx, self, interval).await?;
+        // The digest covers the output (data and rendered metadata), so a
+        // changed template source (a ConfigMap) is written even when the
+        // store's values are the same. Rendered metadata can hold values:
+        // only its HMAC is kept.
+        let data_hmac = made.data.hmac(&hmac_key[..]);
+        let meta_json = serde_json::to_vec(&made.metadata).unwrap_or_default();
+        let meta_hmac = seal_format::document::data_hmac(&hmac_key[..], std::iter::once(("metadata", &meta_json[..])));
         let spec_json = serde_json::to_vec(&self.spec).unwrap_or_default();
-        let digest = input_digest(&[&spec_json, data_hmac.as_bytes(), target.as_bytes()]);
+        let digest = input_digest(&[&spec_json, data_hmac.as_bytes(), meta_hmac.as_bytes(), target.as_bytes()]);
         let jitter = crate::sources::jitter(interval / 10);
-        Ok(Desired { digest, ownership, requeue: Some(interval + jitter), data: Some(data), record: Vec::new() })
+        Ok(Desired { digest, ownership, requeue: Some(interval + jitter), data: Some(made), record: Vec::new() })
     }
 
-    async fn data(&self, ctx: &SourceContext) -> Result<SecretData, SourceError> {
+    async fn data(&self, ctx: &SourceContext) -> Result<Made, SourceError> {
         // Reached when `desired` returned no data (OnChange, CreatedOnce)
         // and a write is due.
         let interval = refresh_interval(self).map_err(EsError::from)?;
@@ -244,7 +260,7 @@ async fn values(
     ctx: &SourceContext,
     es: &ExternalSecret,
     interval: Duration,
-) -> Result<(SecretData, zeroize::Zeroizing<[u8; 32]>), EsError> {
+) -> Result<(Made, zeroize::Zeroizing<[u8; 32]>), EsError> {
     // The key seeds generators and templates' salts: without it nothing is
     // read (the controller is starting; not a store problem).
     let hmac_key = ctx.registry.hmac_key_bytes().ok_or(EsError::KeysNotLoaded)?;

@@ -16,7 +16,9 @@ use crate::api::Reason;
 use crate::api::external_secret::ExternalSecret;
 pub use crate::sources::template as engine;
 
-use crate::sources::{SecretData, SourceContext};
+use super::metadata::{self, OutputTarget};
+use crate::api::TemplateMetadata;
+use crate::sources::{Made, SecretData, SourceContext};
 use engine::Work;
 
 /// Why `target.template` could not make the Secret's values. Messages name
@@ -60,9 +62,9 @@ pub async fn apply_templates(
     fetched: SecretData,
     salt_key: &[u8],
     work: &std::sync::Arc<Work>,
-) -> Result<SecretData, TemplateError> {
-    let Some(t) = es.spec.target.template.as_ref().filter(|t| t.has_templates()) else {
-        return Ok(fetched);
+) -> Result<Made, TemplateError> {
+    let Some(t) = es.spec.target.template.as_ref() else {
+        return Ok(fetched.into());
     };
     let refused = TemplateError::Refused;
     if let Some(v) = t.engine_version.as_deref().filter(|v| *v != "v2") {
@@ -74,9 +76,7 @@ pub async fn apply_templates(
     let mut sources = Vec::with_capacity(t.template_from.len());
     for (i, from) in t.template_from.iter().enumerate() {
         let field = format!("spec.target.template.templateFrom[{i}]");
-        if from.target.as_deref().is_some_and(|x| x != "Data") {
-            return Err(refused(format!("{field}.target: only Data is supported")));
-        }
+        OutputTarget::parse(from.target.as_deref(), &field)?;
         let given = [from.config_map.is_some(), from.secret.is_some(), from.literal.is_some()];
         if given.iter().filter(|x| **x).count() != 1 {
             return Err(refused(format!("{field}: give exactly one of configMap, secret and literal")));
@@ -136,19 +136,30 @@ fn render_templates(
     sources: Vec<Option<TemplateSource>>,
     salt_key: &[u8],
     work: &std::sync::Arc<Work>,
-) -> Result<SecretData, TemplateError> {
+) -> Result<Made, TemplateError> {
     use crate::api::external_secret::{MergePolicy, TemplateAs};
     use engine as template;
     let failed = TemplateError::Failed;
     let ctx_value = template::context(&fetched);
-    let mut out =
-        if t.merge_policy.unwrap_or_default() == MergePolicy::Merge { fetched } else { SecretData::default() };
+    // As ESO: with no value template, or `mergePolicy: Merge`, the values
+    // read are kept; the templates' output goes over them.
+    let keep = t.merge_policy.unwrap_or_default() == MergePolicy::Merge || !t.has_templates();
+    let mut out = Output {
+        data: if keep { fetched } else { SecretData::default() },
+        // ESO copies the template's metadata as written, then renders over it.
+        metadata: t.secret.metadata.clone().unwrap_or_default(),
+    };
     for (i, (from, source)) in t.template_from.iter().zip(sources).enumerate() {
         let field = format!("spec.target.template.templateFrom[{i}]");
+        let target = OutputTarget::parse(from.target.as_deref(), &field)?;
+        let decoding = from.values_decoding_strategy;
         if let Some(lit) = &from.literal {
             let text =
                 template::execute_in(work, &format!("{field}.literal"), lit, &ctx_value, salt_key).map_err(failed)?;
-            keys_and_values(&text, &field, &mut out)?;
+            for (n, (k, v)) in keys_and_values(&text, &field)?.into_iter().enumerate() {
+                let v = decoded(v, decoding, || format!("{field}.literal: the output's entry {}", n + 1))?;
+                out.put(target, k, v, &field)?;
+            }
             continue;
         }
         let (kind, r) = match (&from.config_map, &from.secret) {
@@ -167,27 +178,114 @@ fn render_templates(
             let text = template::execute_in(work, &name, src, &ctx_value, salt_key).map_err(failed)?;
             match item.template_as.unwrap_or_default() {
                 TemplateAs::Values => {
-                    out.0.insert(item.key.clone(), Zeroizing::new(template::bytes_from_text(&text)));
+                    let v = decoded(Zeroizing::new(template::bytes_from_text(&text)), decoding, || {
+                        format!("{field}: {name}")
+                    })?;
+                    out.put(target, item.key.clone(), v, &field)?;
                 }
-                TemplateAs::KeysAndValues => keys_and_values(&text, &name, &mut out)?,
+                TemplateAs::KeysAndValues => {
+                    for (n, (k, v)) in keys_and_values(&text, &name)?.into_iter().enumerate() {
+                        let v = decoded(v, decoding, || format!("{field}: {name}: the output's entry {}", n + 1))?;
+                        out.put(target, k, v, &field)?;
+                    }
+                }
             }
         }
     }
     for (key, src) in &t.data {
         let text = template::execute_in(work, key, src, &ctx_value, salt_key)
             .map_err(|e| failed(format!("spec.target.template.data[{key:?}]: {e}")))?;
-        out.0.insert(key.clone(), Zeroizing::new(template::bytes_from_text(&text)));
+        out.data.0.insert(key.clone(), Zeroizing::new(template::bytes_from_text(&text)));
     }
-    Ok(out)
+    // Then the template's own labels and annotations, each value a
+    // template (ESO renders them last, over what `templateFrom` wrote).
+    if let Some(m) = &t.secret.metadata {
+        for (what, map) in [("labels", &m.labels), ("annotations", &m.annotations)] {
+            for (key, src) in map {
+                let field = format!("spec.target.template.metadata.{what}[{key:?}]");
+                let text = template::execute_in(work, &field, src, &ctx_value, salt_key).map_err(failed)?;
+                let value = String::from_utf8(template::bytes_from_text(&text))
+                    .map_err(|_| failed(format!("{field}: the rendered value is not UTF-8")))?;
+                let into = if what == "labels" { &mut out.metadata.labels } else { &mut out.metadata.annotations };
+                into.insert(key.clone(), value);
+            }
+        }
+    }
+    let spec_labels = t.secret.metadata.as_ref().map(|m| &m.labels);
+    metadata::check_labels(&out.metadata.labels, |k| spec_labels.is_some_and(|l| l.contains_key(k))).map_err(failed)?;
+    metadata::check_annotation_keys(&out.metadata.annotations).map_err(failed)?;
+    Ok(Made { data: out.data, metadata: Some(out.metadata) })
 }
+
+/// What the templates have written so far.
+struct Output {
+    data: SecretData,
+    metadata: TemplateMetadata,
+}
+
+impl Output {
+    /// Writes one rendered entry where its `templateFrom` sends it.
+    /// Labels and annotations are text: a value that is not UTF-8 is an
+    /// error naming the entry's `templateFrom` field, not its key (which
+    /// is template output for `KeysAndValues`).
+    fn put(
+        &mut self,
+        target: OutputTarget,
+        key: String,
+        value: Zeroizing<Vec<u8>>,
+        field: &str,
+    ) -> Result<(), TemplateError> {
+        let text = |what: &str| {
+            String::from_utf8(value.to_vec())
+                .map_err(|_| TemplateError::Failed(format!("{field}: a rendered {what} value is not UTF-8")))
+        };
+        match target {
+            OutputTarget::Data => {
+                self.data.0.insert(key, value);
+            }
+            OutputTarget::Labels => {
+                let v = text("label")?;
+                self.metadata.labels.insert(key, v);
+            }
+            OutputTarget::Annotations => {
+                let v = text("annotation")?;
+                self.metadata.annotations.insert(key, v);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A rendered value decoded by `templateFrom[].valuesDecodingStrategy`;
+/// `name` names it in the error (never the value, nor a key the template made).
+fn decoded(
+    value: Zeroizing<Vec<u8>>,
+    strategy: Option<crate::api::external_secret::DecodingStrategy>,
+    name: impl FnOnce() -> String,
+) -> Result<Zeroizing<Vec<u8>>, TemplateError> {
+    super::keys::decode(value, strategy, "").map_err(|_| {
+        TemplateError::Failed(format!(
+            "{}: the rendered value does not decode as valuesDecodingStrategy {} asks",
+            name(),
+            match strategy.unwrap_or_default() {
+                crate::api::external_secret::DecodingStrategy::Base64Url => "Base64URL",
+                _ => "Base64",
+            }
+        ))
+    })
+}
+
+/// One rendered `key: value` entry.
+type Entry = (String, Zeroizing<Vec<u8>>);
 
 /// A template's output read as YAML `key: value` lines (ESO's
 /// `KeysAndValues` and `literal`). Errors count the entries, never quote
 /// them: keys and values are template output.
-fn keys_and_values(text: &str, name: &str, out: &mut SecretData) -> Result<(), TemplateError> {
+fn keys_and_values(text: &str, name: &str) -> Result<Vec<Entry>, TemplateError> {
     use seal_format::sops::Value as Y;
     let docs = seal_format::sops::yaml::parse(text)
         .map_err(|_| TemplateError::Failed(format!("{name}: the output is not YAML `key: value` lines")))?;
+    let mut out = Vec::new();
     for doc in docs {
         for (n, (k, v)) in doc.pairs().enumerate() {
             let bytes = match v {
@@ -200,10 +298,10 @@ fn keys_and_values(text: &str, name: &str, out: &mut SecretData) -> Result<(), T
                     return Err(TemplateError::Failed(format!("{name}: the output's entry {} is not a scalar", n + 1)));
                 }
             };
-            out.0.insert(k.to_owned(), Zeroizing::new(bytes));
+            out.push((k.to_owned(), Zeroizing::new(bytes)));
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The text of a ConfigMap's or Secret's keys, in the object's namespace.

@@ -128,6 +128,10 @@ pub async fn resolve(
 
 /// Finds the store an object in `ns` names and checks it may use it (from
 /// the stores' watch caches when they hold it).
+///
+/// A store using fields of ESO's schema that seal does not implement is not
+/// used: its values could differ from what its author meant (a provider
+/// option ignored).
 pub async fn resolve_ref(
     client: &Client,
     cache: &StoreCache,
@@ -147,6 +151,7 @@ pub async fn resolve_ref(
                     })?
                 }
             };
+            refuse_unsupported("ClusterSecretStore", &r.name, &s.spec.unsupported)?;
             if !cluster_store_allows(&s, &ns) {
                 return Err((
                     Reason::NamespaceNotAllowed,
@@ -166,6 +171,7 @@ pub async fn resolve_ref(
                         .ok_or_else(|| (Reason::StoreNotFound, format!("SecretStore {ns}/{} does not exist", r.name)))?
                 }
             };
+            refuse_unsupported("SecretStore", &format!("{ns}/{}", r.name), &s.spec.unsupported)?;
             Ok(ResolvedStore::of_secret_store(&s))
         }
         other => Err((
@@ -173,4 +179,12 @@ pub async fn resolve_ref(
             format!("secretStoreRef.kind {other:?} is not SecretStore or ClusterSecretStore"),
         )),
     }
+}
+
+/// Refuses a store whose spec has fields seal does not implement.
+fn refuse_unsupported(kind: &str, name: &str, unsupported: &[String]) -> Result<(), (Reason, String)> {
+    if unsupported.is_empty() {
+        return Ok(());
+    }
+    Err((Reason::Unsupported, format!("{kind} {name}: {}", crate::api::unknown::unsupported_message(unsupported))))
 }
