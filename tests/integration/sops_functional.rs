@@ -64,11 +64,7 @@ impl Tool {
 /// Each runs as `sops_functional::seal_not_yet::NAME`, which fails as soon
 /// as seal passes the case, so this list only shrinks and never hides a
 /// regression of a case not on it.
-pub const NOT_YET: &[&str] = &[
-    "exec_file",
-    "exec_file_filename",
-    "set_yaml_file_string_compat",
-];
+pub const NOT_YET: &[&str] = &[];
 
 /// Every ported case, registered once per tool.
 pub fn trials() -> Vec<Trial> {
