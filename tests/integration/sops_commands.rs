@@ -357,7 +357,7 @@ fn foreign_pgp_rotate() -> Result<(), Failed> {
     std::fs::write(c.path("f.yaml"), &enc)?;
     let seal = seal_bin();
     let (code, _, err) = c.run(&seal, ["rotate", "-i", "f.yaml"]).fails()?;
-    check(code == 3 && err.contains("pgp") && err.contains("--rm-pgp"), format!("rotate must refuse: {code} {err}"))?;
+    check(code == 67 && err.contains("pgp") && err.contains("--rm-pgp"), format!("rotate must refuse: {code} {err}"))?;
     check(std::fs::read(c.path("f.yaml"))? == enc, "a refused rotate must not write")?;
     c.run(&seal, ["rotate", "-i", "--rm-pgp", &p.fingerprint, "f.yaml"]).ok()?;
     let text = std::fs::read_to_string(c.path("f.yaml"))?;
