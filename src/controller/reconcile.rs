@@ -288,8 +288,7 @@ async fn run<S: Source + Reported>(obj: &S, ctx: &Context) -> Result<Action, Err
 /// metadata replaced by what the source rendered (ESO's templated labels,
 /// annotations and `templateFrom` targets). The rendered keys pass the same
 /// deny-list as the template's own (checked before anything was read); a
-/// refusal here can only come from a key a template made, so it is not
-/// named.
+/// refusal here can only come from a key a template made: it is not named.
 fn with_rendered_metadata(
     template: Option<&crate::api::SecretTemplate>,
     made: crate::sources::Made,
