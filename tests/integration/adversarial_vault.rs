@@ -428,6 +428,33 @@ fn fifty_black_hole_stores_do_not_delay_another_namespace() -> Result<(), Failed
     })
 }
 
+/// SecretStore `kv` over a fresh KV v2 mount holding `app/x` =
+/// `{injected: from-vault}`, read with the root token.
+async fn store_with_injected_value(fx: &crate::fixtures::Fx, bao: &env::Bao) -> Result<(), Failed> {
+    let root = bao.root()?;
+    let mount = bao.enable_kv2().await?;
+    vaultrs::kv2::set(&root, &mount, "app/x", &kv(&[("injected", "from-vault")])).await?;
+    put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
+    create_store(&fx.stores(), "kv", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+    Ok(())
+}
+
+/// Waits until the controller has seen an ExternalSecret's deletion. A
+/// deleted object is not reconciled: a witness ExternalSecret created after
+/// the deletion, reconciled by this controller, proves it saw the deletion
+/// (the watch delivers events in order) and was not stalled; then a little
+/// time for anything the deletion would wrongly do.
+async fn deletion_seen(ctrl: &crate::process::ControllerProcess, es: &Api<ExternalSecret>) -> Result<(), Failed> {
+    ctrl.wait_reconciles_after("ExternalSecret", 1, async {
+        let spec = json!({"refreshInterval": "1h",
+            "data": [{"secretKey": "x", "remoteRef": {"key": "app/x", "property": "injected"}}]});
+        create_es(es, "witness", "kv", spec).await.map_err(fmsg)
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    Ok(())
+}
+
 /// ESO 2.x's `creationPolicy: CreateOrMerge`: a missing Secret is created
 /// (no owner reference, recreated at the next reconcile when deleted, kept
 /// when the ExternalSecret goes) and merged into afterwards, keeping keys
@@ -437,11 +464,7 @@ fn create_or_merge_creates_a_missing_secret_and_merges_only_with_consent() -> Re
     let fx = setup("adv-com")?;
     let bao = env::bao()?;
     env::block_on(async {
-        let root = bao.root()?;
-        let mount = bao.enable_kv2().await?;
-        vaultrs::kv2::set(&root, &mount, "app/x", &kv(&[("injected", "from-vault")])).await?;
-        put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
-        create_store(&fx.stores(), "kv", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+        store_with_injected_value(&fx, &bao).await?;
         let secrets = fx.secrets();
         create(&secrets, json!({"metadata": {"name": "theirs"}, "stringData": {"owner-key": "theirs"}})).await?;
         let es = fx.es();
@@ -474,13 +497,7 @@ fn create_or_merge_creates_a_missing_secret_and_merges_only_with_consent() -> Re
         wait_data(&secrets, "made", &[("injected", "from-vault")]).await?;
         // The ExternalSecret goes, the Secret stays.
         es.delete("com", &DeleteParams::default()).await?;
-        ctrl.wait_reconciles_after("ExternalSecret", 1, async {
-            let spec = json!({"refreshInterval": "1h",
-                "data": [{"secretKey": "x", "remoteRef": {"key": "app/x", "property": "injected"}}]});
-            create_es(&es, "witness", "kv", spec).await.map_err(fmsg)
-        })
-        .await?;
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        deletion_seen(&ctrl, &es).await?;
         ensure(
             secrets.get_opt("made").await?.is_some(),
             "deleting the ExternalSecret deleted its CreateOrMerge Secret",
@@ -493,11 +510,7 @@ fn merge_into_a_foreign_secret_needs_consent_and_never_takes_it_over() -> Result
     let fx = setup("adv-merge")?;
     let bao = env::bao()?;
     env::block_on(async {
-        let root = bao.root()?;
-        let mount = bao.enable_kv2().await?;
-        vaultrs::kv2::set(&root, &mount, "app/x", &kv(&[("injected", "from-vault")])).await?;
-        put_secret(&fx.secrets(), "vault-token", "token", &bao.root_token).await?;
-        create_store(&fx.stores(), "kv", vault(&bao.addr, &mount, "v2", token_auth("vault-token"))).await?;
+        store_with_injected_value(&fx, &bao).await?;
         // The victim: someone else's Secret, with a label of its own.
         let secrets = fx.secrets();
         create(
@@ -541,17 +554,7 @@ fn merge_into_a_foreign_secret_needs_consent_and_never_takes_it_over() -> Result
         wait_refused(&es, "merge", "SecretNotOwned", "not owned").await?;
         ensure(secrets.get("victim").await?.owner_references().is_empty(), "the victim got an owner")?;
         es.delete("merge", &DeleteParams::default()).await?;
-        // A deleted object is not reconciled: a witness ExternalSecret
-        // created after the deletion, reconciled by this test's own
-        // controller, proves the controller saw the deletion (the watch
-        // delivers events in order) and was not stalled.
-        ctrl.wait_reconciles_after("ExternalSecret", 1, async {
-            let spec = json!({"refreshInterval": "1h",
-                "data": [{"secretKey": "x", "remoteRef": {"key": "app/x", "property": "injected"}}]});
-            create_es(&es, "witness", "kv", spec).await.map_err(fmsg)
-        })
-        .await?;
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        deletion_seen(&ctrl, &es).await?;
         ensure(secrets.get_opt("victim").await?.is_some(), "deleting the ExternalSecret deleted the victim")?;
         Ok(())
     })
