@@ -464,7 +464,7 @@ fn create_or_merge_creates_a_missing_secret_and_merges_only_with_consent() -> Re
     let fx = setup("adv-com")?;
     let bao = env::bao()?;
     env::block_on(async {
-        store_with_injected_value(&fx, &bao).await?;
+        store_with_injected_value(&fx, bao).await?;
         let secrets = fx.secrets();
         create(&secrets, json!({"metadata": {"name": "theirs"}, "stringData": {"owner-key": "theirs"}})).await?;
         let es = fx.es();
@@ -510,7 +510,7 @@ fn merge_into_a_foreign_secret_needs_consent_and_never_takes_it_over() -> Result
     let fx = setup("adv-merge")?;
     let bao = env::bao()?;
     env::block_on(async {
-        store_with_injected_value(&fx, &bao).await?;
+        store_with_injected_value(&fx, bao).await?;
         // The victim: someone else's Secret, with a label of its own.
         let secrets = fx.secrets();
         create(
