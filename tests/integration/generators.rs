@@ -49,7 +49,7 @@ fn push_generated() -> Result<(), Failed> {
                      "selector": {"generatorRef": {"apiVersion": "seal.dev/v1alpha1", "kind": "UUID", "name": "id"}},
                      "data": [{"match": {"secretKey": "uuid", "remoteRef": {"remoteKey": "app/id", "property": "id"}}}]}}))
         .await?;
-        let _ctrl = fx.start(Opts::default()).await?;
+        let ctrl = fx.start(Opts::default()).await?;
         let obj = wait_ready(&pss, "push-id", "True", "Synced").await?;
         let root = bao.root()?;
         let remote: std::collections::BTreeMap<String, String> = vaultrs::kv2::read(&root, &mount, "app/id").await?;
@@ -59,6 +59,9 @@ fn push_generated() -> Result<(), Failed> {
             format!("a version 4 UUID in the store: {id:?}"),
         )?;
         assert_absent(&serde_json::to_vec(&obj)?, &id, "the PushSecret")?;
+        let events: Api<Event> = fx.app.api();
+        assert_absent(&serde_json::to_vec(&events.list(&ListParams::default()).await?.items)?, &id, "the Events")?;
+        assert_absent(&ctrl.logs(), &id, "the controller's log")?;
         // Neither a Secret nor a generator: refused by the API server.
         let out = kubectl(&fx.cluster.kubeconfig, &["-n", fx.ns(), "apply", "-f", "-"])
             .stdin(
