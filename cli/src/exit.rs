@@ -63,7 +63,10 @@ pub const VERIFY_FAILED: u8 = 65;
 /// namespace/name, or its value names changed since it was sealed.
 pub const SCOPE_MISMATCH: u8 = 66;
 /// seal only: the input asks for something seal does not implement (pgp,
-/// kms, … keys; a file type it does not know). sops would go on.
+/// kms, … keys; a file type it does not know) or refuses to write (one
+/// file sealed to both hybrid `age1pq1…` and X25519 recipients, wherever
+/// they come from: flags, a recipients file, `.sops.yaml`, the file's own
+/// recipients on `rotate`). sops would go on.
 pub const UNSUPPORTED: u8 = 67;
 /// seal only: the input is beyond seal's reader limits (size, depth,
 /// expanded aliases). sops has no such limits.

@@ -94,6 +94,7 @@ impl From<seal_format::sops::Error> for Failure {
             E::Emit { .. } => exit::ERROR_DUMPING_TREE,
             E::Syntax { .. } | E::Structure(_) => exit::COULD_NOT_READ_INPUT_FILE,
             E::Limit(_) => exit::LIMIT,
+            E::MixedRecipients { .. } => exit::UNSUPPORTED,
             E::Metadata(_) | E::Recipient { .. } | E::Wrap(_) | E::Cipher(_) => exit::ERROR_GENERIC,
         };
         Failure { code, message: e.to_string() }

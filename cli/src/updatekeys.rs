@@ -83,6 +83,7 @@ pub fn run(a: UpdatekeysArgs) -> Result<(), Failure> {
 /// the group's share (the whole key for a single group), recovered from an
 /// entry of that group. Groups with only other keys are left alone.
 fn keep_foreign(md: &mut Metadata, want: &[Vec<Recipient>], ids: &Identities) -> Result<(), Failure> {
+    recipients::check_not_mixed(want.iter().flatten())?;
     let age_groups: Vec<usize> =
         (0..md.key_groups.len()).filter(|&i| md.key_groups.get(i).is_some_and(|g| !g.age.is_empty())).collect();
     if age_groups.len() != want.len() {

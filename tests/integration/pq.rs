@@ -18,6 +18,10 @@ pub fn trials() -> Vec<Trial> {
             "pq::a_hybrid_cluster_key_with_an_x25519_team_key_is_refused_naming_the_fix",
             mixed_recipients_refused,
         ),
+        Trial::test(
+            "pq::every_command_that_wraps_a_data_key_refuses_a_hybrid_x25519_mix_with_exit_67",
+            every_command_refuses_a_mix,
+        ),
         Trial::test("pq::sops_3_11_and_seal_read_each_others_hybrid_files", sops_3_11_reads_and_writes_hybrid),
         Trial::test("pq::typage_opens_what_seal_seals_and_seal_opens_what_typage_seals", typage_file_both_ways),
         Trial::test(
@@ -148,10 +152,74 @@ fn mixed_recipients_refused() -> Result<(), Failed> {
         &team,
     ])
     .fails()?;
-    check(code == 1, format!("exit {code}, expected 1: {err}"))?;
+    check(code == 67, format!("exit {code}, expected 67: {err}"))?;
     check(err.contains("A hybrid cluster key needs hybrid team keys too"), format!("the error names the fix: {err}"))?;
     check(err.contains(&team), "the error names the classic recipient")?;
     check(!err.contains(" b\n") && !err.contains("a=b"), "no value in the error")
+}
+
+/// `seal` refuses a hybrid-and-X25519 mix with exit 67 (what sops does and
+/// seal refuses) wherever the recipients come from, and leaves every file
+/// as it was.
+fn every_command_refuses_a_mix() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let (key, r) = seal_keygen_pq(d, "pq")?;
+    let (_, x_r) = age_keygen(d, "x")?;
+    let mix = format!("{r},{x_r}");
+    let plain = d.join("s.yaml");
+    std::fs::write(&plain, format!("token: {CANARY}\n"))?;
+    let hybrid = d.join("h.enc.yaml");
+    std::fs::write(&hybrid, Run::seal(["encrypt", "--age", &r, &s(&plain)]).ok()?)?;
+    let sealed = d.join("db.sealed.yaml");
+    let lit = format!("password={CANARY}");
+    let secret = ["secret", "--name", "db", "--namespace", "prod", "--from-literal", &lit];
+    Run::seal(secret.iter().copied().chain(["--age", &r, "-o", &s(&sealed)])).ok()?;
+    // The hybrid file with a pgp key beside it, which `updatekeys` keeps
+    // byte for byte on a path of its own.
+    let pgp = "    pgp:\n        - created_at: \"2026-01-01T00:00:00Z\"\n          enc: |\n            \
+               -----BEGIN PGP MESSAGE-----\n\n            wcBMA0123\n            -----END PGP MESSAGE-----\n          \
+               fp: 0123456789ABCDEF0123456789ABCDEF01234567\n";
+    let foreign = d.join("f.enc.yaml");
+    std::fs::write(&foreign, std::fs::read_to_string(&hybrid)?.replacen("sops:\n", &format!("sops:\n{pgp}"), 1))?;
+    let k8s = d.join("db.secret.yaml");
+    std::fs::write(
+        &k8s,
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: prod\nstringData:\n  password: {CANARY}\n"
+        ),
+    )?;
+    std::fs::write(d.join(".sops.yaml"), format!("creation_rules:\n  - age: {mix}\n"))?;
+    let (id, h, f, sd, p, k) = (s(&key), s(&hybrid), s(&foreign), s(&sealed), s(&plain), s(&k8s));
+    let cases: [(&str, Vec<&str>); 12] = [
+        ("encrypt --age", vec!["encrypt", "--age", &mix, &p]),
+        ("encrypt by the .sops.yaml rule", vec!["encrypt", &p]),
+        ("sops' -e --age", vec!["-e", "--age", &mix, &p]),
+        ("updatekeys --age", vec!["updatekeys", "-y", "--identity", &id, "--age", &mix, &h]),
+        ("updatekeys by the .sops.yaml rule", vec!["updatekeys", "-y", "--identity", &id, &h]),
+        ("updatekeys of a file that also holds a pgp key", vec!["updatekeys", "-y", "--identity", &id, &f]),
+        ("rotate --add-age", vec!["rotate", "-i", "--identity", &id, "--add-age", &x_r, &h]),
+        ("sops' -r --add-age", vec!["-r", "-i", "--add-age", &x_r, &h]),
+        ("groups add", vec!["groups", "add", "-i", "--identity", &id, "--file", &h, "--age", &x_r]),
+        ("secret --age", secret.iter().copied().chain(["--age", &mix]).collect()),
+        (
+            "secret --merge-into",
+            vec!["secret", "--merge-into", &sd, "--identity", &id, "--from-literal", "b=c", "--age", &mix],
+        ),
+        ("convert --age", vec!["convert", "--age", &mix, &k]),
+    ];
+    let files = [&hybrid, &foreign, &sealed, &plain, &k8s];
+    let before = files.iter().map(std::fs::read).collect::<Result<Vec<_>, _>>()?;
+    for (what, args) in cases {
+        let (code, out, err) = Run::seal(args).dir(d).env("SOPS_AGE_KEY_FILE", &key).fails()?;
+        check(
+            code == 67 && err.contains("A hybrid cluster key needs hybrid team keys too") && err.contains(&x_r),
+            format!("{what}: exit {code}, expected 67 naming the X25519 recipient and the fix: {err}"),
+        )?;
+        check(out.is_empty() && !err.contains(CANARY), format!("{what}: no output and no value in the error"))?;
+    }
+    let after = files.iter().map(std::fs::read).collect::<Result<Vec<_>, _>>()?;
+    check(before == after, "every file is as it was")
 }
 
 /// sops 3.11 (age 1.3 inside) reads and writes hybrid recipients too: each
@@ -188,7 +256,7 @@ fn sops_3_11_reads_and_writes_hybrid() -> Result<(), Failed> {
         check(out == format!("token: {CANARY}\n").as_bytes(), "seal opens sops' mixed file")?;
     }
     let (code, _, err) = Run::seal(["rotate", "-i", "--identity", &s(&key), &s(&mixed)]).fails()?;
-    check(code == 1 && err.contains("A hybrid cluster key needs hybrid team keys"), format!("rotate: {code} {err}"))
+    check(code == 67 && err.contains("A hybrid cluster key needs hybrid team keys"), format!("rotate: {code} {err}"))
 }
 
 // ---------------------------------------------------------------------------

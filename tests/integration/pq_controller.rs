@@ -81,7 +81,10 @@ fn sealed_to_hybrid_controller_key_materializes() -> Result<(), Failed> {
                 &mixed.display().to_string(),
             ])
             .fails()?;
-        ensure(code == 1 && err.contains("A hybrid cluster key needs hybrid team keys too"), format!("{code}: {err}"))?;
+        ensure(
+            code == 67 && err.contains("A hybrid cluster key needs hybrid team keys too"),
+            format!("{code}: {err}"),
+        )?;
         Ok(())
     })
 }

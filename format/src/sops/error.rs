@@ -64,6 +64,18 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// Recipients that mix post-quantum hybrid and classic X25519 keys for
+    /// one file (age's rule: the X25519 copy would undo the hybrid ones).
+    #[error(
+        "recipient {recipient:?}: a file cannot be sealed to both post-quantum (age1pq1…) and classic X25519 (age1…) recipients: \
+         the X25519 copy of the data key would fall to a quantum computer and undo the hybrid ones. \
+         A hybrid cluster key needs hybrid team keys too: make them with `seal keygen --pq`, \
+         or seal to X25519 recipients only"
+    )]
+    MixedRecipients {
+        /// The first classic recipient of the mix (public, safe to print).
+        recipient: String,
+    },
     /// Encrypting the data key to a recipient failed.
     #[error("could not wrap the data key: {0}")]
     Wrap(String),

@@ -84,7 +84,8 @@ fn hybrid_and_x25519_recipients_are_not_mixed_in_one_file() {
     let (_, pq) = hybrid();
     let (_, x) = classic();
     let expect_refusal = |e: Error| {
-        let Error::Recipient { recipient, reason } = e else { panic!("{e}") };
+        let reason = e.to_string();
+        let Error::MixedRecipients { recipient } = e else { panic!("{e}") };
         assert_eq!(recipient, x.as_str());
         assert!(reason.contains("A hybrid cluster key needs hybrid team keys"), "{reason}");
         assert!(reason.contains("seal keygen --pq"), "{reason}");

@@ -81,14 +81,7 @@ pub fn check_not_mixed<'a>(recipients: impl IntoIterator<Item = &'a Recipient>) 
         slot.get_or_insert(r);
     }
     if let (Some(_), Some(c)) = (pq, classic) {
-        return Err(Error::Recipient {
-            recipient: c.as_str().to_owned(),
-            reason: "a file cannot be sealed to both post-quantum (age1pq1…) and classic X25519 (age1…) recipients: \
-                     the X25519 copy of the data key would fall to a quantum computer and undo the hybrid ones. \
-                     A hybrid cluster key needs hybrid team keys too: make them with `seal keygen --pq`, \
-                     or seal to X25519 recipients only"
-                .into(),
-        });
+        return Err(Error::MixedRecipients { recipient: c.as_str().to_owned() });
     }
     Ok(())
 }
