@@ -21,6 +21,13 @@ Usage (stdlib only; needs the binaries from tests/env/build):
     cargo build --release -p seal --bin seal-controller
     cargo build --release -p seal-cli --bin seal
     python3 bench/scale.py --n 1000,4000,10000 --es-n 1000,10000 [--markdown]
+    python3 bench/scale.py --n 1000 --key-type both
+
+`--key-type x25519|pq|both` starts the controller with that `--key-type`
+(its generated key, which the SealedSecrets are sealed to, is X25519 or a
+post-quantum hybrid one); `both` measures the SealedSecrets once with each,
+each on a fresh control plane, and adds a row per kind. Without it the
+controller picks its default kind.
 
 This is a measurement, not a test: it takes minutes and its times depend on
 the machine. The numbers in docs/scale.md were made with it.
@@ -345,11 +352,15 @@ def baseline(env, n, concurrency, value):
     return watch.wait(n, 3600, "baseline Secrets") - start
 
 
-def sealed_template(env, args, tmp):
+def sealed_template(env, args, tmp, key_type=None):
     """One SealedSecret document with a cluster-wide scope, as JSON."""
     cm = env.request("GET", "/api/v1/namespaces/seal-system/configmaps/seal-recipients")
     rfile = os.path.join(tmp, "recipients.txt")
-    open(rfile, "w").write(cm["data"]["recipients.txt"])
+    recipients = cm["data"]["recipients.txt"]
+    keys = [line for line in recipients.splitlines() if line.startswith("age1")]
+    if key_type and not all(k.startswith("age1pq1") == (key_type == "pq") for k in keys):
+        raise RuntimeError(f"the controller started with --key-type {key_type} published another kind of key")
+    open(rfile, "w").write(recipients)
     out = os.path.join(tmp, "tpl.sealed.yaml")
     subprocess.run([args.seal, "secret", "--name", "tpl", "--namespace", "tpl", "--from-literal",
                     "password=bench-value-0123456789abcdef", "--from-literal", "username=bench",
@@ -360,13 +371,14 @@ def sealed_template(env, args, tmp):
     return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "spec": obj["spec"], "sops": obj["sops"]}
 
 
-def run_sealed(env, args, n, tmp, results):
+def run_sealed(env, args, n, tmp, results, key_type=None):
     ns = f"ss-{n}"
     env.namespace(ns)
     log_path = os.path.join(tmp, f"controller-ss-{n}.log")
-    ctrl = Controller(env, args.controller, [ns, "tpl"], log_path, args.controller_flag)
+    flags = args.controller_flag + ([f"--key-type={key_type}"] if key_type else [])
+    ctrl = Controller(env, args.controller, [ns, "tpl"], log_path, flags)
     try:
-        tpl = sealed_template(env, args, tmp)
+        tpl = sealed_template(env, args, tmp, key_type)
         wait_idle(ctrl, "SealedSecret", 1, timeout=60)
         m0 = ctrl.metrics()
         ready_watch = Watch(env, f"/apis/seal.dev/v1alpha1/namespaces/{ns}/sealedsecrets", ready)
@@ -381,7 +393,7 @@ def run_sealed(env, args, n, tmp, results):
         m1 = ctrl.metrics()
         hwm, rss, cpu = ctrl.proc_stats()
         reqs = requests(m0, m1)
-        row = {"n": n, "created": created, "ready": t_ready, "secrets": t_secrets, "rss_peak": hwm,
+        row = {"n": n, "key_type": key_type or "default", "created": created, "ready": t_ready, "secrets": t_secrets, "rss_peak": hwm,
                "rss_end": rss, "cpu": cpu, "requests": sum(reqs.values()), "requests_by": reqs,
                "decrypts": total(m1, "seal_decrypt_total") - total(m0, "seal_decrypt_total"),
                "reconciles": total(m1, "seal_reconcile_total", kind="SealedSecret")
@@ -389,7 +401,7 @@ def run_sealed(env, args, n, tmp, results):
     finally:
         ctrl.stop()
     # The resync: a new process lists and reconciles every object again.
-    ctrl = Controller(env, args.controller, [ns, "tpl"], log_path, args.controller_flag)
+    ctrl = Controller(env, args.controller, [ns, "tpl"], log_path, flags)
     try:
         m0 = {}  # a new process: everything it did counts, from its start
         start = time.monotonic()
@@ -471,6 +483,8 @@ def main():
     ap.add_argument("--controller", default=f"{ROOT}/target/release/seal-controller")
     ap.add_argument("--seal", default=f"{ROOT}/target/release/seal")
     ap.add_argument("--controller-flag", action="append", default=[], help="extra controller flag (repeatable)")
+    ap.add_argument("--key-type", choices=["x25519", "pq", "both"],
+                    help="the controller's --key-type for the SealedSecrets (both: one run with each)")
     ap.add_argument("--state", default="/tmp/seal-scale", help="state dir prefix (one control plane per N)")
     ap.add_argument("--json", help="write the raw results here")
     args = ap.parse_args()
@@ -479,18 +493,21 @@ def main():
     sealed, external = [], []
     value = base64.b64encode(b"bench-value-0123456789abcdef").decode()
     import tempfile
+    kinds = ["x25519", "pq"] if args.key_type == "both" else [args.key_type]
     for n in ns:
-        tmp = tempfile.mkdtemp(prefix=f"seal-scale-{n}-")
-        env = Env(f"{args.state}-ss-{n}")
-        try:
-            log(f"N={n}: baseline")
-            base = baseline(env, n, args.concurrency, value)
-            log(f"N={n}: baseline {base:.1f}s; SealedSecrets")
-            row = run_sealed(env, args, n, tmp, sealed)
-            row["baseline"] = base
-            log(f"N={n}: {json.dumps({k: v for k, v in row.items() if not k.endswith('_by')})}")
-        finally:
-            env.down()
+        for kind in kinds:
+            suffix = f"-{kind}" if kind else ""
+            tmp = tempfile.mkdtemp(prefix=f"seal-scale-{n}{suffix}-")
+            env = Env(f"{args.state}-ss-{n}{suffix}")
+            try:
+                log(f"N={n}{suffix}: baseline")
+                base = baseline(env, n, args.concurrency, value)
+                log(f"N={n}{suffix}: baseline {base:.1f}s; SealedSecrets")
+                row = run_sealed(env, args, n, tmp, sealed, kind)
+                row["baseline"] = base
+                log(f"N={n}{suffix}: {json.dumps({k: v for k, v in row.items() if not k.endswith('_by')})}")
+            finally:
+                env.down()
     for n in es_ns:
         tmp = tempfile.mkdtemp(prefix=f"seal-scale-es-{n}-")
         env = Env(f"{args.state}-es-{n}")
@@ -513,19 +530,20 @@ def main():
 
 def report(sealed, external):
     if sealed:
-        print("| N | baseline | seal: Ready | ratio | all Secrets exist | peak RSS | CPU | API requests / object"
-              " | resync: writes | resync: decryptions | resync: reads |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("| N | key | baseline | seal: Ready | ratio | all Secrets exist | peak RSS | CPU | CPU / object"
+              " | API requests / object | resync: writes | resync: decryptions | resync: reads |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in sealed:
-            print(f"| {r['n']:,} | {r['baseline']:.1f} s | {r['ready']:.1f} s | {r['ready'] / r['baseline']:.2f}x"
-                  f" | {r['secrets']:.1f} s | {r['rss_peak']:.0f} MiB | {r['cpu']:.1f} s"
+            per = f"{r['cpu'] / r['n'] * 1000:.2f} ms"
+            print(f"| {r['n']:,} | {r['key_type']} | {r['baseline']:.1f} s | {r['ready']:.1f} s | {r['ready'] / r['baseline']:.2f}x"
+                  f" | {r['secrets']:.1f} s | {r['rss_peak']:.0f} MiB | {r['cpu']:.1f} s | {per}"
                   f" | {r['requests'] / r['n']:.2f} | {r['resync_writes']:.0f} | {r['resync_decrypts']:.0f}"
                   f" | {r['resync_reads']:.0f} |")
         print()
         for r in sealed:
             by = ", ".join(f"{v} {res} {c / r['n']:.2f}" for (v, res), c in sorted(r["requests_by"].items()))
             rby = ", ".join(f"{v} {res} {c:.0f}" for (v, res), c in sorted(r["resync_requests_by"].items()))
-            print(f"- N={r['n']:,}: per object: {by}. Resync ({r['resync_s']:.1f} s, peak RSS"
+            print(f"- N={r['n']:,} ({r['key_type']}): per object: {by}. Resync ({r['resync_s']:.1f} s, peak RSS"
                   f" {r['resync_rss_peak']:.0f} MiB): {rby}")
         print()
     if external:

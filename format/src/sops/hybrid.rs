@@ -19,9 +19,14 @@
 //!   `info = "age-encryption.org/mlkem768x25519"`, empty AAD.
 //!
 //! Nothing here panics on input: lengths are checked before any slice is
-//! taken, secrets are zeroized on drop, and the only secret-dependent test
-//! (the all-zero X25519 output the specification forbids) is done in
-//! constant time.
+//! taken, and the only secret-dependent test (the all-zero X25519 output
+//! the specification forbids) is done in constant time. Secrets are
+//! zeroized on drop: the seed, the ML-KEM-768 decapsulation key (ml-kem's
+//! `zeroize` feature), the X25519 scalar (x25519-dalek's `StaticSecret`,
+//! so unwrapping never copies it out), the ephemeral scalar and message of
+//! an encapsulation, both shared secrets, their combination and the HPKE
+//! key and nonce. What the primitives copy inside (ml-kem's decrypted
+//! message, HKDF's pseudorandom key) is theirs to clear; they do not.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -40,7 +45,8 @@ use sha2::Sha256;
 use sha3::digest::{ExtendableOutput, Update, XofReader};
 use sha3::{Digest, Sha3_256, Shake256};
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, Zeroizing};
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// The stanza's first argument.
 pub const STANZA_TAG: &str = "mlkem768x25519";
@@ -133,18 +139,22 @@ impl HybridRecipient {
 
     /// Encapsulates: `(enc, shared secret)`.
     fn encap(&self) -> Result<([u8; ENC_LEN], Zeroizing<[u8; 32]>), String> {
-        let mut m = Zeroizing::new([0u8; 32]);
-        let mut ek_x = Zeroizing::new([0u8; 32]);
-        getrandom::fill(&mut m[..]).map_err(|_| "the system random number generator failed".to_owned())?;
-        getrandom::fill(&mut ek_x[..]).map_err(|_| "the system random number generator failed".to_owned())?;
-        let (ct_m, ss_m) = self
-            .ek
-            .encapsulate_deterministic(&B32::from(*m))
-            .map_err(|_| "ML-KEM-768 encapsulation failed".to_owned())?;
-        let ss_m = Zeroizing::new(<[u8; 32]>::from(ss_m));
-        let ct_x = x25519_dalek::x25519(*ek_x, x25519_dalek::X25519_BASEPOINT_BYTES);
-        let ss_x = Zeroizing::new(x25519_dalek::x25519(*ek_x, self.pk_x));
-        if bool::from(ss_x.ct_eq(&[0u8; 32])) {
+        let rng_failed = |_| "the system random number generator failed".to_owned();
+        let mut m = B32::default();
+        getrandom::fill(&mut m[..]).map_err(rng_failed)?;
+        let encapsulated = self.ek.encapsulate_deterministic(&m);
+        m.as_mut_slice().zeroize();
+        let (ct_m, mut ss_m) = encapsulated.map_err(|_| "ML-KEM-768 encapsulation failed".to_owned())?;
+        let mut scalar = [0u8; 32];
+        let filled = getrandom::fill(&mut scalar);
+        let ek_x = StaticSecret::from(scalar);
+        scalar.zeroize();
+        filled.map_err(rng_failed)?;
+        let ct_x = PublicKey::from(&ek_x).to_bytes();
+        let ss_x = ek_x.diffie_hellman(&PublicKey::from(self.pk_x));
+        let ss = combine(&ss_m, ss_x.as_bytes(), &ct_x, &self.pk_x);
+        ss_m.as_mut_slice().zeroize();
+        if bool::from(ss_x.as_bytes().ct_eq(&[0u8; 32])) {
             // Go's age refuses such a recipient the same way.
             return Err("the recipient's X25519 key is a low-order point".into());
         }
@@ -152,7 +162,7 @@ impl HybridRecipient {
         let (enc_m, enc_x) = enc.split_at_mut(MLKEM_CT_LEN);
         enc_m.copy_from_slice(ct_m.as_slice());
         enc_x.copy_from_slice(&ct_x);
-        Ok((enc, combine(&ss_m, &ss_x, &ct_x, &self.pk_x)))
+        Ok((enc, ss))
     }
 }
 
@@ -175,13 +185,30 @@ impl age::Recipient for HybridRecipient {
     }
 }
 
-/// A hybrid identity (`AGE-SECRET-KEY-PQ-1…`). No `Debug`; zeroized on drop.
-#[derive(Clone)]
+/// A hybrid identity (`AGE-SECRET-KEY-PQ-1…`): the seed, and the keys it
+/// expands to once, when it is parsed. Its `Debug` shows the recipient
+/// only; every secret part is zeroized on drop.
+#[derive(Clone, ZeroizeOnDrop)]
 pub struct HybridIdentity {
     seed: Zeroizing<[u8; 32]>,
     dk: DecapsulationKey,
-    sk_x: Zeroizing<[u8; 32]>,
+    sk_x: StaticSecret,
+    #[zeroize(skip)]
     pk_x: [u8; 32],
+    /// The recipient string, made once: metadata names each wrapped key's
+    /// recipient, and matching it picks the identity to try first.
+    #[zeroize(skip)]
+    recipient: String,
+}
+
+impl fmt::Debug for HybridIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.recipient;
+        // The recipient's first characters name it; the rest is 1.9 KB.
+        f.debug_struct("HybridIdentity")
+            .field("recipient", &format_args!("{}…", r.get(..16).unwrap_or(r)))
+            .finish_non_exhaustive()
+    }
 }
 
 impl HybridIdentity {
@@ -223,16 +250,29 @@ impl HybridIdentity {
         Shake256::default().chain(&seed[..]).finalize_xof().read(&mut expanded[..]);
         let (d, rest) = expanded.split_at(32);
         let (z, x) = rest.split_at(32);
-        let (dk, _) = MlKem768::generate_deterministic(&array32(d), &array32(z));
-        let mut sk_x = Zeroizing::new([0u8; 32]);
-        sk_x.copy_from_slice(x);
-        let pk_x = x25519_dalek::x25519(*sk_x, x25519_dalek::X25519_BASEPOINT_BYTES);
-        HybridIdentity { seed, dk, sk_x, pk_x }
+        let (mut d, mut z) = (array32(d), array32(z));
+        let (dk, _) = MlKem768::generate_deterministic(&d, &z);
+        d.as_mut_slice().zeroize();
+        z.as_mut_slice().zeroize();
+        let mut scalar = [0u8; 32];
+        scalar.copy_from_slice(x);
+        let sk_x = StaticSecret::from(scalar);
+        scalar.zeroize();
+        let pk_x = PublicKey::from(&sk_x).to_bytes();
+        let mut id = HybridIdentity { seed, dk, sk_x, pk_x, recipient: String::new() };
+        id.recipient = id.to_public().to_string();
+        id
     }
 
     /// The Bech32 identity string (upper case, as age writes it).
     pub fn to_secret_string(&self) -> Zeroizing<String> {
         Zeroizing::new(bech32_encode(bech32::Hrp::parse_unchecked(IDENTITY_HRP), &self.seed[..]).to_uppercase())
+    }
+
+    /// The matching recipient's string (`age1pq1…`), made when the identity
+    /// was parsed.
+    pub fn recipient(&self) -> &str {
+        &self.recipient
     }
 
     /// The matching recipient.
@@ -260,13 +300,13 @@ impl HybridIdentity {
         let (ct_m, ct_x) = enc.split_at(MLKEM_CT_LEN);
         let ct_m = ml_kem::Ciphertext::<MlKem768>::try_from(ct_m).map_err(|_| age::DecryptError::InvalidHeader)?;
         let ct_x: [u8; 32] = ct_x.try_into().map_err(|_| age::DecryptError::InvalidHeader)?;
-        let ss_m = self.dk.decapsulate(&ct_m).map_err(|_| age::DecryptError::InvalidHeader)?;
-        let ss_m = Zeroizing::new(<[u8; 32]>::from(ss_m));
-        let ss_x = Zeroizing::new(x25519_dalek::x25519(*self.sk_x, ct_x));
-        if bool::from(ss_x.ct_eq(&[0u8; 32])) {
+        let mut ss_m = self.dk.decapsulate(&ct_m).map_err(|_| age::DecryptError::InvalidHeader)?;
+        let ss_x = self.sk_x.diffie_hellman(&PublicKey::from(ct_x));
+        let ss = combine(&ss_m, ss_x.as_bytes(), &ct_x, &self.pk_x);
+        ss_m.as_mut_slice().zeroize();
+        if bool::from(ss_x.as_bytes().ct_eq(&[0u8; 32])) {
             return Err(age::DecryptError::InvalidHeader);
         }
-        let ss = combine(&ss_m, &ss_x, &ct_x, &self.pk_x);
         let (key, nonce) = key_schedule(&ss);
         let opened =
             ChaCha20Poly1305::new((&*key).into()).decrypt((&*nonce).into(), Payload { msg: &stanza.body, aad: b"" });
@@ -293,10 +333,10 @@ impl age::Identity for HybridIdentity {
 }
 
 fn array32(b: &[u8]) -> B32 {
-    let mut a = [0u8; 32];
-    a.copy_from_slice(b.get(..32).unwrap_or(&[0u8; 32]));
-    let out = B32::from(a);
-    a.zeroize();
+    let mut out = B32::default();
+    if let Some(b) = b.get(..32) {
+        out.copy_from_slice(b);
+    }
     out
 }
 
@@ -315,7 +355,7 @@ fn mlkem_ek_is_canonical(ek: &[u8]) -> bool {
 }
 
 /// X-Wing's combiner.
-fn combine(ss_m: &[u8; 32], ss_x: &[u8; 32], ct_x: &[u8; 32], pk_x: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+fn combine(ss_m: &[u8], ss_x: &[u8; 32], ct_x: &[u8; 32], pk_x: &[u8; 32]) -> Zeroizing<[u8; 32]> {
     let mut h = Sha3_256::new();
     Digest::update(&mut h, ss_m);
     Digest::update(&mut h, ss_x);

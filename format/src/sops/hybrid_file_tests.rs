@@ -197,3 +197,35 @@ fn a_document_whose_age_files_hold_more_than_the_stanza_budget_is_refused_before
     // 4 × 15 + 1 fits, and the key is found.
     assert_eq!(recipients::recover(&group(4), &ids).expect("recovers").as_bytes(), &[9u8; 32]);
 }
+
+#[test]
+fn the_entry_named_for_a_loaded_hybrid_identity_is_opened_first_with_that_identity() {
+    // 64 entries for another recipient before this identity's: tried in
+    // order they would use up the document's stanza budget
+    // (MAX_DOCUMENT_STANZAS) before reaching it.
+    let (mine, my_r) = hybrid();
+    let (_, other_r) = hybrid();
+    let key = DataKey::generate().expect("key");
+    let entry = |label: &Recipient, sealed_to: &Recipient| AgeEntry {
+        recipient: label.as_str().to_owned(),
+        enc: recipients::wrap(key.as_bytes(), sealed_to).expect("wrap"),
+    };
+    let other = entry(&other_r, &other_r);
+    let mut age = vec![other.clone(); recipients::MAX_DOCUMENT_STANZAS];
+    age.push(entry(&my_r, &my_r));
+    let md =
+        |age: Vec<AgeEntry>| Metadata { key_groups: vec![KeyGroup { age, other: Vec::new() }], ..Metadata::default() };
+    let mut ids = Identities::new();
+    for _ in 0..3 {
+        ids.push_hybrid(hybrid().0);
+    }
+    ids.push_hybrid(mine.clone());
+    assert_eq!(recipients::recover(&md(age), &ids).expect("recovers").as_bytes(), key.as_bytes());
+    // The recipient field is not authenticated: an entry that names this
+    // identity but is sealed to another key does not stop the others.
+    let liar = entry(&my_r, &other_r);
+    let mut alone = Identities::new();
+    alone.push_hybrid(mine);
+    let honest = AgeEntry { recipient: "age1pq1elsewhere".into(), ..entry(&my_r, &my_r) };
+    assert_eq!(recipients::recover(&md(vec![liar, honest]), &alone).expect("recovers").as_bytes(), key.as_bytes());
+}

@@ -109,3 +109,18 @@ fn an_x25519_share_of_low_order_is_refused_when_sealing() {
     let r = HybridRecipient::parse(&s).unwrap();
     assert!(r.wrap_file_key(&file_key()).is_err());
 }
+
+#[test]
+fn an_identity_zeroizes_its_secrets_on_drop_and_its_debug_shows_the_recipient_only() {
+    fn zeroized_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+    zeroized_on_drop::<HybridIdentity>();
+    zeroized_on_drop::<DecapsulationKey>();
+    let id = HybridIdentity::parse(SPEC_IDENTITY).unwrap();
+    let shown = format!("{id:?}");
+    let recipient = id.to_public().to_string();
+    assert_eq!(shown, format!("HybridIdentity {{ recipient: {}…, .. }}", &recipient[..16]));
+    let data = &SPEC_IDENTITY["AGE-SECRET-KEY-PQ-1".len()..];
+    for part in data.as_bytes().chunks(8).map(|c| std::str::from_utf8(c).unwrap()) {
+        assert!(!shown.to_uppercase().contains(part), "{shown} shows {part}");
+    }
+}

@@ -156,12 +156,23 @@ impl Identities {
     /// The public recipients of the loaded identities.
     pub fn recipients(&self) -> Vec<String> {
         let classic = self.keys.iter().map(|k| k.to_public().to_string());
-        classic.chain(self.hybrid.iter().map(|k| k.to_public().to_string())).collect()
+        classic.chain(self.hybrid.iter().map(|k| k.recipient().to_owned())).collect()
     }
 
-    fn as_dyn(&self) -> impl Iterator<Item = &dyn age::Identity> {
+    /// The loaded hybrid identity whose recipient is `recipient`.
+    fn hybrid_for(&self, recipient: &str) -> Option<&HybridIdentity> {
+        if !recipient.starts_with("age1pq1") {
+            return None;
+        }
+        self.hybrid.iter().find(|h| h.recipient() == recipient)
+    }
+
+    /// Every identity, `first` (one of them) first.
+    fn as_dyn<'a>(&'a self, first: Option<&'a HybridIdentity>) -> impl Iterator<Item = &'a dyn age::Identity> {
         let classic = self.keys.iter().map(|k| k as &dyn age::Identity);
-        classic.chain(self.hybrid.iter().map(|k| k as &dyn age::Identity))
+        let hybrid = self.hybrid.iter().filter(move |h| !first.is_some_and(|f| std::ptr::eq(*h, f)));
+        let first = first.map(|f| f as &dyn age::Identity);
+        first.into_iter().chain(classic).chain(hybrid.map(|k| k as &dyn age::Identity))
     }
 }
 
@@ -216,11 +227,17 @@ const MAX_PAYLOAD: u64 = 1024;
 /// Decrypts one armored age file with any of the identities.
 pub fn unwrap(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, String> {
     let mut unlimited = usize::MAX;
-    unwrap_counted(enc, ids, &mut unlimited)
+    unwrap_counted(enc, ids, None, &mut unlimited)
 }
 
-/// [`unwrap`], charging the file's stanzas to `budget` first.
-fn unwrap_counted(enc: &str, ids: &Identities, budget: &mut usize) -> Result<Zeroizing<Vec<u8>>, String> {
+/// [`unwrap`], trying `first` before the other identities and charging
+/// the file's stanzas to `budget` first.
+fn unwrap_counted(
+    enc: &str,
+    ids: &Identities,
+    first: Option<&HybridIdentity>,
+    budget: &mut usize,
+) -> Result<Zeroizing<Vec<u8>>, String> {
     if enc.len() > MAX_AGE_FILE {
         return Err(format!("the age file is larger than {MAX_AGE_FILE} bytes"));
     }
@@ -243,7 +260,7 @@ fn unwrap_counted(enc: &str, ids: &Identities, budget: &mut usize) -> Result<Zer
         }
     }
     let dec = age::Decryptor::new_buffered(&binary[..]).map_err(|e| format!("the age file is damaged ({e})"))?;
-    let r = dec.decrypt(ids.as_dyn()).map_err(|e| match e {
+    let r = dec.decrypt(ids.as_dyn(first)).map_err(|e| match e {
         age::DecryptError::NoMatchingKeys => "no matching identity".to_owned(),
         other => format!("age decryption failed ({other})"),
     })?;
@@ -340,8 +357,16 @@ pub fn recover(md: &Metadata, ids: &Identities) -> Result<DataKey, Error> {
     let mut shares: Vec<Zeroizing<Vec<u8>>> = Vec::new();
     let mut budget = MAX_DOCUMENT_STANZAS;
     for (gi, g) in md.key_groups.iter().enumerate() {
-        for a in &g.age {
-            match unwrap_counted(&a.enc, ids, &mut budget) {
+        // An entry whose recipient is a loaded hybrid identity's first, and
+        // with that identity first: one decapsulation opens it, where trying
+        // the entries in order costs one per hybrid identity for each entry
+        // before it (a cluster's older keys, team keys sealed to beside it).
+        // The recipient field is not authenticated: when it lies, the other
+        // entries and identities are still tried.
+        let (mine, others): (Vec<&AgeEntry>, Vec<&AgeEntry>) =
+            g.age.iter().partition(|a| ids.hybrid_for(&a.recipient).is_some());
+        for a in mine.into_iter().chain(others) {
+            match unwrap_counted(&a.enc, ids, ids.hybrid_for(&a.recipient), &mut budget) {
                 Ok(bytes) => {
                     shares.push(bytes);
                     break;
