@@ -79,7 +79,7 @@ pub fn trials() -> Vec<Trial> {
 
 /// A test's world: OpenBao with `app/es` (`value: someValue`) and
 /// `datamap` (`more`), a SecretStore `vault-backend`, a controller.
-async fn world(fx: &Fx, more: &[(&'static str, &'static str)]) -> Result<ControllerProcess, Failed> {
+pub(crate) async fn world(fx: &Fx, more: &[(&'static str, &'static str)]) -> Result<ControllerProcess, Failed> {
     let bao = env::bao()?;
     let root = bao.root()?;
     let mount = bao.enable_kv2().await?;
@@ -100,7 +100,7 @@ async fn world(fx: &Fx, more: &[(&'static str, &'static str)]) -> Result<Control
 /// `kubectl apply -f -` of `yaml` (`NS` replaced by the test's namespace),
 /// client-side as users apply by default: a field the CRD does not know is
 /// pruned without a word, as a user would see it.
-async fn apply(fx: &Fx, yaml: &str) -> Result<(), Failed> {
+pub(crate) async fn apply(fx: &Fx, yaml: &str) -> Result<(), Failed> {
     let yaml = yaml.replace("{NS}", fx.ns());
     wait_for("kubectl apply of the manifests", std::time::Duration::from_secs(30), || async {
         let out = kubectl(fx.kubeconfig(), &["apply", "-f", "-"])
