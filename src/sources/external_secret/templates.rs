@@ -288,6 +288,13 @@ type Entry = (String, Zeroizing<Vec<u8>>);
 /// them: keys and values are template output.
 fn keys_and_values(text: &str, name: &str) -> Result<Vec<Entry>, TemplateError> {
     use seal_format::sops::Value as Y;
+    // Nothing but blanks, comments and document markers: no entries, as
+    // ESO's `yaml.Unmarshal` into a map gives (the parser refuses an empty
+    // document, as sops does with an empty file).
+    let blank = |l: &str| l.is_empty() || l.starts_with('#') || l == "---" || l == "...";
+    if text.lines().map(str::trim).all(blank) {
+        return Ok(Vec::new());
+    }
     let docs = seal_format::sops::yaml::parse(text)
         .map_err(|_| TemplateError::Failed(format!("{name}: the output is not YAML `key: value` lines")))?;
     let mut out = Vec::new();
@@ -334,5 +341,25 @@ pub(super) fn api_reason(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => format!("the API server answered {} {}", s.code, s.reason),
         _ => "the API server could not be reached".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keys_and_values;
+
+    /// ESO reads an empty `KeysAndValues` output as no entries
+    /// (`yaml.Unmarshal` of nothing into a map), not as an error.
+    #[test]
+    fn an_empty_keys_and_values_output_is_no_entries() {
+        for text in ["", "\n", "  \n\t\n", "# only a comment\n", "---\n"] {
+            assert_eq!(keys_and_values(text, "literal").map(|e| e.len()), Ok(0), "{text:?}");
+        }
+        let e = keys_and_values("a: 1\nb: x\n", "literal").expect("two entries");
+        assert_eq!(
+            e.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect::<Vec<_>>(),
+            [("a", &b"1"[..]), ("b", b"x")]
+        );
+        assert!(keys_and_values("- a\n", "literal").is_err(), "a list is not key: value lines");
     }
 }
