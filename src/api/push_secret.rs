@@ -109,10 +109,9 @@ pub enum PushConversionStrategy {
 /// Keys pushed in bulk to one store (ESO's `dataTo`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "!has(self.remoteKey) || !has(self.rewrite) || size(self.rewrite) == 0",
-    "message": "remoteKey and rewrite are mutually exclusive: rewrite is only supported in per-key mode (without remoteKey)"
-}]))]
+// ESO's CEL rule, as a schema Kubernetes 1.16+ evaluates: `remoteKey` and
+// a non-empty `rewrite` are mutually exclusive.
+#[schemars(extend("not" = {"required": ["remoteKey", "rewrite"], "properties": {"rewrite": {"minItems": 1}}}))]
 pub struct PushDataTo {
     /// The store these keys go to: one of `secretStoreRefs`.
     pub store_ref: SecretStoreRef,
