@@ -388,6 +388,10 @@ pub(super) fn api_reason(e: &kube::Error) -> String {
 }
 
 #[cfg(test)]
+#[path = "templates_eso_tests.rs"]
+mod eso_tests;
+
+#[cfg(test)]
 mod tests {
     use super::keys_and_values;
 
