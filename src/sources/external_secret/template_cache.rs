@@ -162,12 +162,19 @@ impl TemplateCache {
             return get(client, kind, ns, name).await;
         };
         let mut view = view;
-        let first = tokio::time::timeout(FIRST_LIST, view.wait_for(Option::is_some)).await;
         let what = || format!("cannot read {} {ns}/{name}", kind.name());
-        match first {
-            Ok(Ok(v)) => v.clone().unwrap_or_else(|| Err(format!("{}: not listed yet", what()))),
-            Ok(Err(_)) => Err(format!("{}: its watch stopped", what())),
-            Err(_) => Err(format!("{}: not listed within {} s", what(), FIRST_LIST.as_secs())),
+        // The view's guard is dropped here, before any await below.
+        let seen = match tokio::time::timeout(FIRST_LIST, view.wait_for(Option::is_some)).await {
+            Ok(Ok(v)) => v.clone(),
+            Ok(Err(_)) => return Err(format!("{}: its watch stopped", what())),
+            Err(_) => return Err(format!("{}: not listed within {} s", what(), FIRST_LIST.as_secs())),
+        };
+        match seen {
+            Some(Ok(snapshot)) => Ok(snapshot),
+            // The watch cannot list (RBAC from before the cache granted
+            // only `get`, or the API server is failing): read directly
+            // while it retries, so templates keep working.
+            Some(Err(_)) | None => get(client, kind, ns, name).await,
         }
     }
 
@@ -303,5 +310,26 @@ mod tests {
         };
         let d = format!("{:?}", config_map_snapshot(cm));
         assert!(!d.contains("canary") && d.contains("keys: Ok(1)"), "{d}");
+    }
+
+    /// The fake API answers GETs of objects only: every list fails, as it
+    /// does where RBAC grants `get` alone.
+    #[tokio::test]
+    async fn a_watch_that_cannot_list_falls_back_to_a_get() {
+        use crate::sources::vault::fake::{FakeKube, core_path};
+        let api = FakeKube::default();
+        let path = core_path("ns", "configmaps", "shape");
+        let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                                    "metadata": {"name": "shape", "namespace": "ns"}, "data": {"tpl": "x"}});
+        api.put(&path, cm);
+        let (cache, client) = (TemplateCache::default(), api.client());
+        let read = cache.read(&client, SourceKind::ConfigMap, "ns", "shape").await.expect("read by a GET");
+        let Snapshot::Present { consent: None, texts: Ok(t) } = read else { panic!("present: {read:?}") };
+        assert_eq!(t.get("tpl").map(|v| v.as_str()), Some("x"));
+        assert!(matches!(cache.read(&client, SourceKind::ConfigMap, "ns", "nope").await, Ok(Snapshot::Missing)));
+        assert_eq!(cache.watched(), 2, "a watch per named object, still trying");
+        let sent = api.take_sent();
+        assert!(sent.iter().any(|r| r.path == path), "the GET");
+        assert!(sent.iter().any(|r| r.path == "/api/v1/namespaces/ns/configmaps"), "the list tried");
     }
 }
