@@ -14,8 +14,9 @@
 /// On a Secret: the ExternalSecrets (comma-separated names, or `*`) that may
 /// merge keys into it (`creationPolicy: Merge`).
 pub const ALLOW_MERGE_ANNOTATION: &str = "seal.dev/allow-merge-from";
-/// On a Secret: the ExternalSecrets (names, or `*`) whose templates may read
-/// it through `templateFrom[].secret`.
+/// On a Secret: the ExternalSecrets (names) and PushSecrets
+/// (`PushSecret/NAME`), or `*`, whose templates may read it through
+/// `templateFrom[].secret`.
 pub const ALLOW_TEMPLATE_READ_ANNOTATION: &str = "seal.dev/allow-template-read";
 /// On a Secret: the PushSecrets (names, or `*`) that may push its values.
 pub const ALLOW_PUSH_ANNOTATION: &str = "seal.dev/allow-push";

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::Condition;
-use super::external_secret::{GeneratorRef, SecretStoreRef};
+use super::external_secret::{ExternalSecretTemplate, GeneratorRef, Rewrite, SecretStoreRef};
 
 /// Desired state.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
@@ -33,6 +33,17 @@ pub struct PushSecretSpec {
     /// Which keys go where.
     #[serde(default)]
     pub data: Vec<PushData>,
+    /// Keys pushed in bulk, to one store each: every key matching
+    /// `match.regexp`, each to its own remote secret (its name, after
+    /// `rewrite`), or all of them to `remoteKey` as one JSON object. An
+    /// explicit `data[]` entry for the same source key wins.
+    #[serde(default, rename = "dataTo", skip_serializing_if = "Vec::is_empty")]
+    pub data_to: Vec<PushDataTo>,
+    /// The source's values rendered before they are pushed (ESO's engine
+    /// v2): the templates' output over the source's keys. Its labels,
+    /// annotations and type are rendered, as ESO does, and pushed nowhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<ExternalSecretTemplate>,
     /// `Replace` (default): write when the remote value differs.
     /// `IfNotExists`: never overwrite a remote secret that exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,10 +85,58 @@ pub struct PushSecretRef {
 
 /// One key to push.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct PushData {
     /// The key and where it goes.
     #[serde(rename = "match")]
     pub match_: PushMatch,
+    /// How the source's key names are read (default `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_strategy: Option<PushConversionStrategy>,
+}
+
+/// ESO's conversion of the source's key names before they are matched.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum PushConversionStrategy {
+    /// As they are.
+    #[default]
+    None,
+    /// `_UXXXX_` (4 or 5 hex digits, as ExternalSecret's `Unicode`
+    /// conversion writes them) back to the character.
+    ReverseUnicode,
+}
+
+/// Keys pushed in bulk to one store (ESO's `dataTo`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+// ESO's CEL rule, as a schema Kubernetes 1.16+ evaluates: `remoteKey` and
+// a non-empty `rewrite` are mutually exclusive.
+#[schemars(extend("not" = {"required": ["remoteKey", "rewrite"], "properties": {"rewrite": {"minItems": 1}}}))]
+pub struct PushDataTo {
+    /// The store these keys go to: one of `secretStoreRefs`.
+    pub store_ref: SecretStoreRef,
+    /// All matched keys go to this one remote secret, as a JSON object;
+    /// without it each key goes to its own remote secret, named by the key
+    /// after `rewrite` (its value must then be a JSON object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_key: Option<String>,
+    /// Which keys (default: all).
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    pub match_: Option<PushDataToMatch>,
+    /// Renames of the keys into remote names, in order (not with `remoteKey`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rewrite: Vec<Rewrite>,
+    /// How the source's key names are read (default `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_strategy: Option<PushConversionStrategy>,
+}
+
+/// `dataTo[].match`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct PushDataToMatch {
+    /// A regular expression (RE2 syntax) the key must match (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regexp: Option<String>,
 }
 
 /// A key of the Secret and its remote place.

@@ -28,6 +28,7 @@ pub mod cluster_external;
 pub mod events;
 pub mod leader;
 pub mod push;
+pub mod push_plan;
 pub mod reconcile;
 pub mod report;
 pub mod runtime;

@@ -113,8 +113,8 @@ async fn push(ps: &PushSecret, ctx: &Context, owner: &PushOwner) -> Result<(Acti
     let mut update = StatusUpdate::new(ps.common_status(), ps.meta().generation);
     let old = ps.status.clone().unwrap_or_default();
     if !ps.spec.unsupported.is_empty() {
-        // Nothing is pushed: ESO would push something else (a template, a
-        // conversion, generated values).
+        // Nothing is pushed: ESO would push something else (provider
+        // metadata, to stores chosen by labels).
         update.failed(Reason::Unsupported, &crate::api::unknown::unsupported_message(&ps.spec.unsupported));
         let action = finish(ctx, ps, &update, Vec::new(), Action::await_change()).await?;
         return Ok((action, !old.pushed.is_empty()));
@@ -198,7 +198,10 @@ async fn push_all(
 ) -> Result<BTreeMap<String, Vec<String>>, PushError> {
     let client = &ctx.sources.client;
     let ns = &owner.namespace;
+    super::push_plan::check_spec(&ps.spec).map_err(refusal)?;
     let (data, src) = source_values(ctx, ps, ns, interval).await?;
+    let work = crate::sources::template::Work::new();
+    let data = templated(ctx, ps, data, &work).await?;
     let status = ps.status.clone().unwrap_or_default();
     let mut synced = BTreeMap::new();
     for r in &ps.spec.secret_store_refs {
@@ -206,17 +209,14 @@ async fn push_all(
             .await
             .map_err(|(reason, m)| PushError::Refused(reason, m))?;
         let (kind, store_name) = store_of(r);
+        let entries = super::push_plan::plan(&ps.spec, (kind, store_name), &data, &src, &work).map_err(refusal)?;
         let mut keys = Vec::new();
-        for d in &ps.spec.data {
-            let m = &d.match_;
-            let value = data.get(&m.secret_key).ok_or_else(|| {
-                PushError::Refused(Reason::PropertyNotFound, format!("{src} has no key {:?}", m.secret_key))
-            })?;
-            let rr = &m.remote_ref;
+        for e in &entries {
+            let value = super::push_plan::value(e, &data, &src).map_err(refusal)?;
             let req = PushRequest {
-                path: &rr.remote_key,
-                property: rr.property.as_deref(),
-                value,
+                path: &e.remote_key,
+                property: e.property.as_deref(),
+                value: value.as_bytes(),
                 if_not_exists: ps.spec.update_policy == Some(PushUpdatePolicy::IfNotExists),
                 owner,
                 wrote_before: wrote_before(
@@ -224,8 +224,8 @@ async fn push_all(
                     &st.display,
                     kind,
                     store_name,
-                    &rr.remote_key,
-                    rr.property.as_deref(),
+                    &e.remote_key,
+                    e.property.as_deref(),
                 ),
             };
             let owned = ctx.sources.vault.push(client, &st, &req).await.map_err(PushError::vault)?;
@@ -233,18 +233,67 @@ async fn push_all(
                 written.push(PushedPath {
                     store_kind: kind.to_owned(),
                     store_name: store_name.to_owned(),
-                    remote_key: rr.remote_key.clone(),
+                    remote_key: e.remote_key.clone(),
                     properties: owned.into_iter().collect(),
                 });
             }
-            keys.push(match &rr.property {
-                Some(p) => format!("{}/{p}", rr.remote_key),
-                None => rr.remote_key.clone(),
+            keys.push(match &e.property {
+                Some(p) => format!("{}/{p}", e.remote_key),
+                None => e.remote_key.clone(),
             });
         }
         synced.insert(st.display.clone(), keys);
     }
     Ok(synced)
+}
+
+fn refusal(r: super::push_plan::Refusal) -> PushError {
+    PushError::Refused(r.0, r.1)
+}
+
+/// The source's values through `spec.template`, when there is one: ESO's
+/// engine v2 over the source's keys, its output over them (ESO keeps the
+/// source's keys whatever `mergePolicy` says, so `Replace` is refused, not
+/// ignored). A `templateFrom` Secret must grant `PushSecret/<name>`.
+async fn templated(
+    ctx: &Context,
+    ps: &PushSecret,
+    data: crate::sources::SecretData,
+    work: &Arc<crate::sources::template::Work>,
+) -> Result<crate::sources::SecretData, PushError> {
+    use crate::api::external_secret::MergePolicy;
+    use crate::sources::external_secret::templates;
+    let Some(t) = &ps.spec.template else { return Ok(data) };
+    let unsupported = |field: &str, why: &str| {
+        PushError::Refused(Reason::Unsupported, format!("spec.template.{field}: {why}; remove it"))
+    };
+    if t.merge_policy == Some(MergePolicy::Replace) {
+        return Err(unsupported(
+            "mergePolicy",
+            "ESO pushes the source Secret's keys with the templates' output over them whatever mergePolicy says; seal does the same and refuses Replace, which it would not honour",
+        ));
+    }
+    if t.secret.immutable.is_some() {
+        return Err(unsupported("immutable", "a PushSecret writes no Secret"));
+    }
+    let Some(hmac_key) = ctx.sources.registry.hmac_key_bytes() else {
+        return Err(PushError::Refused(
+            Reason::InternalError,
+            "the controller's keys are not loaded yet; the template runs once they are".to_owned(),
+        ));
+    };
+    let mut t = t.clone();
+    t.merge_policy = Some(MergePolicy::Merge);
+    let site = templates::TemplateSite {
+        field: "spec.template",
+        namespace: ps.namespace().unwrap_or_default(),
+        reader: format!("PushSecret/{}", ps.name_any()),
+        metadata_written: false,
+    };
+    let made = templates::render(&ctx.sources, &t, &site, data, &hmac_key[..], work)
+        .await
+        .map_err(|e| PushError::Refused(e.reason(), e.to_string()))?;
+    Ok(made.data)
 }
 
 /// The values to push, by key, and what they come from (for messages):
@@ -255,7 +304,7 @@ async fn source_values(
     ps: &PushSecret,
     ns: &str,
     interval: Duration,
-) -> Result<(BTreeMap<String, zeroize::Zeroizing<Vec<u8>>>, String), PushError> {
+) -> Result<(crate::sources::SecretData, String), PushError> {
     use crate::sources::external_secret::{epoch, fetch::generator_values};
     let selector = &ps.spec.selector;
     match (&selector.secret, &selector.generator_ref) {
@@ -274,7 +323,7 @@ async fn source_values(
                 ));
             }
             let data = secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, zeroize::Zeroizing::new(v.0)));
-            Ok((data.collect(), format!("Secret {ns}/{src}")))
+            Ok((crate::sources::SecretData(data.collect()), format!("Secret {ns}/{src}")))
         }
         (None, Some(g)) => {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -290,7 +339,7 @@ async fn source_values(
             .await
             .map_err(|e| PushError::Refused(e.reason(), e.to_string()))?;
             let data = values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-            Ok((data, format!("{} {ns}/{}", g.kind, g.name)))
+            Ok((crate::sources::SecretData(data), format!("{} {ns}/{}", g.kind, g.name)))
         }
         _ => Err(PushError::Refused(
             Reason::InvalidDocument,
@@ -366,7 +415,14 @@ pub fn removal_targets(ps: &PushSecret) -> Vec<(SecretStoreRef, String)> {
             )
         })
     });
-    for (r, path) in recorded.chain(named) {
+    // A dataTo bundle's one remote secret (per-key ones are known only
+    // from the source, and recorded as they are written).
+    let bundles = ps.spec.data_to.iter().filter_map(|d| {
+        let path = d.remote_key.clone().filter(|k| !k.is_empty())?;
+        let (kind, name) = store_of(&d.store_ref);
+        Some((SecretStoreRef { name: name.to_owned(), kind: Some(kind.to_owned()) }, path))
+    });
+    for (r, path) in recorded.chain(named).chain(bundles) {
         if seen.insert((r.kind.clone(), r.name.clone(), path.clone())) {
             out.push((r, path));
         }
@@ -449,6 +505,7 @@ mod tests {
                     property: prop.map(str::to_owned),
                 },
             },
+            conversion_strategy: None,
         };
         ps.spec.data = vec![entry("app/db", Some("a")), entry("app/db", Some("b")), entry("app/new", None)];
         ps.status = Some(PushSecretStatus {

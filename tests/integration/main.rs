@@ -31,6 +31,8 @@ mod one_flow;
 mod pq;
 mod pq_controller;
 mod process;
+mod push_eso;
+mod push_eso_safety;
 mod scale;
 mod sops_commands;
 mod sops_functional;
@@ -73,6 +75,7 @@ fn main() {
     trials.extend(adversarial_vault::trials());
     trials.extend(adversarial_eso::trials());
     trials.extend(adversarial_push::trials());
+    trials.extend(push_eso::trials());
     trials.extend(adversarial_bounds::trials());
     trials.extend(one_flow::trials());
     trials.extend(pq::trials());

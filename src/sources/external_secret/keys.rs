@@ -139,22 +139,31 @@ pub fn rewrite_in(
     rules: &[crate::api::external_secret::Rewrite],
     i: usize,
 ) -> Result<SecretData, KeyError> {
+    rewrite_at(work, entry, rules, &format!("spec.dataFrom[{i}]"))
+}
+
+/// [`rewrite_in`] for the entry at `entry_field` (`spec.dataFrom[0]`,
+/// `spec.dataTo[0]`), the rules at `{entry_field}.rewrite`.
+pub fn rewrite_at(
+    work: &std::sync::Arc<engine::Work>,
+    entry: SecretData,
+    rules: &[crate::api::external_secret::Rewrite],
+    entry_field: &str,
+) -> Result<SecretData, KeyError> {
+    let i = entry_field;
     if rules.len() > MAX_REWRITE_RULES {
-        return Err(KeyError::Rewrite(format!(
-            "spec.dataFrom[{i}].rewrite has {} rules; at most {MAX_REWRITE_RULES}",
-            rules.len()
-        )));
+        return Err(KeyError::Rewrite(format!("{i}.rewrite has {} rules; at most {MAX_REWRITE_RULES}", rules.len())));
     }
     if entry.0.len() > MAX_REWRITE_KEYS {
         return Err(KeyError::Rewrite(format!(
-            "spec.dataFrom[{i}].rewrite: the entry has {} keys; rewrite rules apply to at most {MAX_REWRITE_KEYS}",
+            "{i}.rewrite: the entry has {} keys; rewrite rules apply to at most {MAX_REWRITE_KEYS}",
             entry.0.len()
         )));
     }
     let transforms = rules.iter().filter(|r| r.regexp.is_none() && r.transform.is_some()).count();
     if transforms.saturating_mul(entry.0.len()) > MAX_TRANSFORM_RUNS {
         return Err(KeyError::Rewrite(format!(
-            "spec.dataFrom[{i}].rewrite: {transforms} transform rules over {} keys would run {} templates; at most {MAX_TRANSFORM_RUNS}",
+            "{i}.rewrite: {transforms} transform rules over {} keys would run {} templates; at most {MAX_TRANSFORM_RUNS}",
             entry.0.len(),
             transforms.saturating_mul(entry.0.len())
         )));
@@ -166,7 +175,7 @@ pub fn rewrite_in(
     };
     let mut entry = entry;
     for (j, rule) in rules.iter().enumerate() {
-        let field = format!("spec.dataFrom[{i}].rewrite[{j}]");
+        let field = format!("{i}.rewrite[{j}]");
         let mut out = SecretData::default();
         if let Some(r) = &rule.regexp {
             if r.target.len() > MAX_REWRITE_TARGET {

@@ -67,25 +67,60 @@ pub async fn apply_templates(
     let Some(t) = es.spec.target.template.as_ref() else {
         return Ok(fetched.into());
     };
+    let site = TemplateSite {
+        field: "spec.target.template",
+        namespace: es.namespace().unwrap_or_default(),
+        reader: es.name_any(),
+        metadata_written: true,
+    };
+    render(ctx, t, &site, fetched, salt_key, work).await
+}
+
+/// Where a template sits and who reads through it: an ExternalSecret's
+/// `spec.target.template`, or a PushSecret's `spec.template`.
+pub struct TemplateSite {
+    /// The template's field, as messages name it.
+    pub field: &'static str,
+    /// The namespace its `templateFrom` sources are read from.
+    pub namespace: String,
+    /// The name a `templateFrom` Secret must grant
+    /// ([`ALLOW_TEMPLATE_READ_ANNOTATION`]).
+    pub reader: String,
+    /// Whether the rendered labels and annotations are written to a
+    /// Secret (then checked as the API server would): a PushSecret's are
+    /// rendered, as ESO does, but written nowhere.
+    pub metadata_written: bool,
+}
+
+/// Renders `t` over `fetched` (see [`apply_templates`]).
+pub async fn render(
+    ctx: &SourceContext,
+    t: &crate::api::external_secret::ExternalSecretTemplate,
+    site: &TemplateSite,
+    fetched: SecretData,
+    salt_key: &[u8],
+    work: &std::sync::Arc<Work>,
+) -> Result<Made, TemplateError> {
     let refused = TemplateError::Refused;
+    let prefix = site.field;
     if let Some(v) = t.engine_version.as_deref().filter(|v| *v != "v2") {
         return Err(refused(format!(
-            "spec.target.template.engineVersion {v:?}: seal runs ESO's engine v2 only (Go text/template with sprig); set v2"
+            "{prefix}.engineVersion {v:?}: seal runs ESO's engine v2 only (Go text/template with sprig); set v2"
         )));
     }
-    let ns = es.namespace().unwrap_or_default();
+    let ns = site.namespace.clone();
     let mut sources = Vec::with_capacity(t.template_from.len());
     for (i, from) in t.template_from.iter().enumerate() {
-        let field = format!("spec.target.template.templateFrom[{i}]");
+        let field = format!("{prefix}.templateFrom[{i}]");
         OutputTarget::parse(from.target.as_deref(), &field)?;
         let given = [from.config_map.is_some(), from.secret.is_some(), from.literal.is_some()];
         if given.iter().filter(|x| **x).count() != 1 {
             return Err(refused(format!("{field}: give exactly one of configMap, secret and literal")));
         }
         sources.push(match (&from.config_map, &from.secret) {
-            (Some(r), _) => Some(template_source(ctx, &ns, SourceKind::ConfigMap, &r.name, &es.name_any()).await),
+            (Some(r), _) => Some(template_source(ctx, &ns, SourceKind::ConfigMap, &r.name, &site.reader).await),
             (_, Some(r)) => {
-                let read = template_source(ctx, &ns, SourceKind::Secret, &r.name, &es.name_any()).await;
+                let read = template_source(ctx, &ns, SourceKind::Secret, &r.name, &site.reader).await;
                 // No grant: refused at once, before anything is rendered;
                 // tried again with backoff, as the grant is given on the
                 // Secret, not on this object.
@@ -98,9 +133,12 @@ pub async fn apply_templates(
         });
     }
     let (t, salt_key, work) = (t.clone(), salt_key.to_vec(), work.clone());
-    tokio::task::spawn_blocking(move || render_templates(&t, &ns, fetched, sources, &salt_key, &work))
-        .await
-        .map_err(|_| TemplateError::Failed("the template run stopped unexpectedly".into()))?
+    let checked = site.metadata_written;
+    tokio::task::spawn_blocking(move || {
+        render_templates(&t, (prefix, checked), &ns, fetched, sources, &salt_key, &work)
+    })
+    .await
+    .map_err(|_| TemplateError::Failed("the template run stopped unexpectedly".into()))?
 }
 
 /// The contents of one `templateFrom` ConfigMap or Secret, as read.
@@ -136,6 +174,7 @@ fn consent_names(value: &str, name: &str) -> bool {
 
 fn render_templates(
     t: &crate::api::external_secret::ExternalSecretTemplate,
+    (prefix, checked): (&str, bool),
     ns: &str,
     fetched: SecretData,
     sources: Vec<Option<TemplateSource>>,
@@ -155,7 +194,7 @@ fn render_templates(
         metadata: t.secret.metadata.clone().unwrap_or_default(),
     };
     for (i, (from, source)) in t.template_from.iter().zip(sources).enumerate() {
-        let field = format!("spec.target.template.templateFrom[{i}]");
+        let field = format!("{prefix}.templateFrom[{i}]");
         let target = OutputTarget::parse(from.target.as_deref(), &field)?;
         let decoding = from.values_decoding_strategy;
         if let Some(lit) = &from.literal {
@@ -199,7 +238,7 @@ fn render_templates(
     }
     for (key, src) in &t.data {
         let text = template::execute_in(work, key, src, &ctx_value, salt_key)
-            .map_err(|e| failed(format!("spec.target.template.data[{key:?}]: {e}")))?;
+            .map_err(|e| failed(format!("{prefix}.data[{key:?}]: {e}")))?;
         out.data.0.insert(key.clone(), Zeroizing::new(template::bytes_from_text(&text)));
     }
     // Then the template's own labels and annotations, each value a
@@ -207,7 +246,7 @@ fn render_templates(
     if let Some(m) = &t.secret.metadata {
         for (what, map) in [("labels", &m.labels), ("annotations", &m.annotations)] {
             for (key, src) in map {
-                let field = format!("spec.target.template.metadata.{what}[{key:?}]");
+                let field = format!("{prefix}.metadata.{what}[{key:?}]");
                 let text = template::execute_in(work, &field, src, &ctx_value, salt_key).map_err(failed)?;
                 let value = String::from_utf8(template::bytes_from_text(&text))
                     .map_err(|_| failed(format!("{field}: the rendered value is not UTF-8")))?;
@@ -215,6 +254,9 @@ fn render_templates(
                 into.insert(key.clone(), value);
             }
         }
+    }
+    if !checked {
+        return Ok(Made { data: out.data, metadata: Some(out.metadata) });
     }
     let spec_labels = t.secret.metadata.as_ref().map(|m| &m.labels);
     metadata::check_labels(&out.metadata.labels, |k| spec_labels.is_some_and(|l| l.contains_key(k))).map_err(failed)?;
@@ -317,9 +359,10 @@ fn keys_and_values(text: &str, name: &str) -> Result<Vec<Entry>, TemplateError> 
 }
 
 /// The text of a ConfigMap's or Secret's keys, in the object's namespace,
-/// from the template cache. A Secret is read only when it grants the
-/// ExternalSecret `reader` ([`ALLOW_TEMPLATE_READ_ANNOTATION`]); ConfigMaps
-/// hold no secrets by contract and are read as they are.
+/// from the template cache. A Secret is read only when it grants `reader`
+/// (an ExternalSecret's name, or `PushSecret/NAME`:
+/// [`ALLOW_TEMPLATE_READ_ANNOTATION`]); ConfigMaps hold no secrets by
+/// contract and are read as they are.
 async fn template_source(ctx: &SourceContext, ns: &str, kind: SourceKind, name: &str, reader: &str) -> TemplateSource {
     let unreadable = TemplateSourceError::Unreadable;
     let what = kind.name();
@@ -329,7 +372,7 @@ async fn template_source(ctx: &SourceContext, ns: &str, kind: SourceKind, name: 
     };
     if kind == SourceKind::Secret && !consent.is_some_and(|c| consent_names(&c, reader)) {
         return Err(TemplateSourceError::NotGranted(format!(
-            "Secret {ns}/{name} does not let this ExternalSecret read it: its owner must annotate it {ALLOW_TEMPLATE_READ_ANNOTATION}: \"{reader}\" (or \"*\")"
+            "Secret {ns}/{name} does not let this object read it: its owner must annotate it {ALLOW_TEMPLATE_READ_ANNOTATION}: \"{reader}\" (or \"*\")"
         )));
     }
     texts.map_err(|k| unreadable(format!("{what} {ns}/{name} key {k:?} is not text")))

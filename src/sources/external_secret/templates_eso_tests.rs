@@ -24,7 +24,8 @@ fn apply(t: &ExternalSecretTemplate) -> Result<Made, String> {
     check_template(Some(&t.secret), &refused)?;
     let sources = t.template_from.iter().map(|_| None).collect();
     let work = std::sync::Arc::new(super::engine::Work::new());
-    render_templates(t, "default", SecretData::default(), sources, b"k", &work).map_err(|e| e.to_string())
+    render_templates(t, ("spec.target.template", true), "default", SecretData::default(), sources, b"k", &work)
+        .map_err(|e| e.to_string())
 }
 
 fn text(made: &Made, key: &str) -> Option<String> {
@@ -128,6 +129,8 @@ fn test_apply_template_allows_well_known_template_from_targets() {
 fn a_path_style_target_is_refused_not_retried() {
     let t = template(json!({"templateFrom": [{"literal": "a: b", "target": "immutable"}]}));
     let work = std::sync::Arc::new(super::engine::Work::new());
-    let e = render_templates(&t, "default", SecretData::default(), vec![None], b"k", &work).map(drop);
+    let e =
+        render_templates(&t, ("spec.target.template", true), "default", SecretData::default(), vec![None], b"k", &work)
+            .map(drop);
     assert!(matches!(e, Err(TemplateError::Refused(_))), "{e:?}");
 }
