@@ -7,10 +7,15 @@
 //! seal's file must decrypt with sops, sops' file with seal and seal's file
 //! with seal, each to the reference byte for byte, except where the note in
 //! `style_only` says the difference is layout and the data is the same.
+//! Where sops' YAML does not state sops' own data (it writes a multi-line
+//! string starting with a tab as `null`, and an indentation indicator in a
+//! sequence from the wrong column), every pairing is compared with `sops -d
+//! --output-type json` as JSON instead, and seal's YAML must state seal's data.
 //!
 //! Shapes added for issue 26: keep-chomped and indented block scalars with
 //! blank and whitespace-only lines, indentation indicators, tabs in every
-//! separation position, tags on scalars; each minimal input of the issue is
+//! separation position (after `:`, `-`, tags and anchors, before a block
+//! header and its comment), tags on scalars; each minimal input of the issue is
 //! also a trial of its own (`compat::yaml_…`), in the same four pairings.
 //!
 //! `SEAL_COMPAT_DOCS` sets the documents per format (default 60),
