@@ -14,13 +14,16 @@ For each N, on a fresh control plane and OpenBao started by tests/env/up:
    all N again: the writes and decryptions it makes (both should be zero);
 4. ExternalSecrets (--es-n): N ExternalSecrets over 100 OpenBao paths, timed
    until Ready; then one refresh round: Vault reads per refresh (should be
-   the number of distinct paths), logins, writes, RSS.
+   the number of distinct paths), logins, writes, RSS. With --es-template
+   every one renders a template from the same ConfigMap
+   (templateFrom[].configMap): the ConfigMap requests while creating and per
+   refresh round (the goal: one list and one watch, no GET per object).
 
 Usage (stdlib only; needs the binaries from tests/env/build):
 
     cargo build --release -p seal --bin seal-controller
     cargo build --release -p seal-cli --bin seal
-    python3 bench/scale.py --n 1000,4000,10000 --es-n 1000,10000 [--markdown]
+    python3 bench/scale.py --n 1000,4000,10000 --es-n 1000,10000 [--es-template] [--markdown]
 
 This is a measurement, not a test: it takes minutes and its times depend on
 the machine. The numbers in docs/scale.md were made with it.
@@ -422,6 +425,13 @@ def run_external(env, args, n, tmp, results, paths=100):
                                              "allowInsecureHttp": True,
                                              "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}}}}
     env.request("POST", f"/apis/seal.dev/v1alpha1/namespaces/{ns}/secretstores", store)
+    target = {}
+    if args.es_template:
+        env.request("POST", f"/api/v1/namespaces/{ns}/configmaps",
+                    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shape"},
+                     "data": {"tpl": 'dsn: "{{ .value }}@db"'}})
+        target = {"template": {"templateFrom": [{"configMap": {"name": "shape", "items": [
+            {"key": "tpl", "templateAs": "KeysAndValues"}]}}]}}
     log_path = os.path.join(tmp, f"controller-es-{n}.log")
     ctrl = Controller(env, args.controller, [ns], log_path, args.controller_flag)
     try:
@@ -430,7 +440,7 @@ def run_external(env, args, n, tmp, results, paths=100):
         objects = ({"apiVersion": "seal.dev/v1alpha1", "kind": "ExternalSecret",
                     "metadata": {"name": f"e{i}", "namespace": ns},
                     "spec": {"secretStoreRef": {"name": "bao", "kind": "SecretStore"},
-                             "refreshInterval": args.es_refresh,
+                             "refreshInterval": args.es_refresh, **({"target": target} if target else {}),
                              "data": [{"secretKey": "value", "remoteRef": {"key": f"bench/p{i % paths}",
                                                                            "property": "value"}}]}}
                    for i in range(n))
@@ -455,7 +465,9 @@ def run_external(env, args, n, tmp, results, paths=100):
         row.update(refresh_reads=total(m2, "seal_vault_reads_total") - total(m1, "seal_vault_reads_total"),
                    refresh_writes=sum(v for (verb, _), v in round_reqs.items() if verb in WRITES),
                    refresh_requests_by=round_reqs, logins=total(m2, "seal_vault_logins_total"),
-                   rss_peak=hwm, rss_end=rss, cpu=cpu)
+                   rss_peak=hwm, rss_end=rss, cpu=cpu, template=bool(args.es_template),
+                   configmaps_create={v: c for (v, res), c in reqs.items() if res == "configmaps"},
+                   configmaps_refresh={v: c for (v, res), c in round_reqs.items() if res == "configmaps"})
     finally:
         ctrl.stop()
     results.append(row)
@@ -468,6 +480,8 @@ def main():
     ap.add_argument("--es-n", default="", help="ExternalSecret counts, comma-separated")
     ap.add_argument("--concurrency", type=int, default=16, help="requests in flight of the bulk client")
     ap.add_argument("--es-refresh", default="2m", help="refreshInterval of the ExternalSecrets")
+    ap.add_argument("--es-template", action="store_true",
+                    help="every ExternalSecret renders a template from one shared ConfigMap")
     ap.add_argument("--controller", default=f"{ROOT}/target/release/seal-controller")
     ap.add_argument("--seal", default=f"{ROOT}/target/release/seal")
     ap.add_argument("--controller-flag", action="append", default=[], help="extra controller flag (repeatable)")
@@ -536,6 +550,12 @@ def report(sealed, external):
             print(f"| {r['n']:,} | {r['paths']} | {r['baseline']:.1f} s | {r['ready']:.1f} s"
                   f" | {r['ready'] / r['baseline']:.2f}x | {r['reads_create']:.0f} | {r['refresh_reads']:.0f}"
                   f" | {r['refresh_writes']:.0f} | {r['logins']:.0f} | {r['rss_peak']:.0f} MiB | {r['cpu']:.1f} s |")
+        for r in external:
+            if r["template"]:
+                def verbs(d):
+                    return ", ".join(f"{v} {c:.0f}" for v, c in sorted(d.items())) or "none"
+                print(f"\n- N={r['n']:,}, one shared template ConfigMap: ConfigMap requests while creating:"
+                      f" {verbs(r['configmaps_create'])}; per refresh round: {verbs(r['configmaps_refresh'])}")
 
 
 if __name__ == "__main__":

@@ -456,8 +456,8 @@ pub fn reserved_metadata_key(key: &str) -> bool {
 }
 
 /// Checks the parts of a Secret template (`type`, label and annotation
-/// keys) against what seal refuses to write: the service-account-token type
-/// (it would make the API server mint a token), reserved label and
+/// keys) against what seal refuses to write: the service-account-token and
+/// bootstrap-token types (credentials the API server mints or accepts), reserved label and
 /// annotation keys, and annotations of Secret replicators
 /// (`refused_prefixes`). The controller and `seal render` both judge
 /// templates here.
@@ -469,6 +469,11 @@ pub fn check_template_parts<'a>(
 ) -> Result<(), String> {
     if type_.is_some_and(|ty| ty.trim() == "kubernetes.io/service-account-token") {
         return Err("template.type kubernetes.io/service-account-token is refused: the API server would fill such a Secret with a ServiceAccount token".into());
+    }
+    // ESO refuses it too: in kube-system such a Secret is a bootstrap token
+    // the API server accepts as a credential (to join nodes).
+    if type_.is_some_and(|ty| ty.trim() == "bootstrap.kubernetes.io/token") {
+        return Err("template.type bootstrap.kubernetes.io/token is refused: such a Secret can be a credential the API server accepts (a bootstrap token)".into());
     }
     for k in labels {
         if reserved_metadata_key(k) {

@@ -52,11 +52,11 @@ pub struct UuidSpec {}
 #[kube(category = "seal")]
 #[serde(rename_all = "camelCase")]
 pub struct SshKeySpec {
-    /// `ed25519` or `ecdsa` (P-256). ESO's default, `rsa`, is refused
-    /// naming the field: seal does not make RSA keys yet.
+    /// `rsa` (ESO's default when left out), `ed25519` or `ecdsa` (P-256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_type: Option<String>,
-    /// For `ecdsa`: 256 (the only size seal makes). Ignored for ed25519, as in ESO.
+    /// For `rsa`: 2048 (the default), 3072 or 4096. For `ecdsa`: 256 (the
+    /// only size seal makes). Ignored for ed25519, as in ESO.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_size: Option<i64>,
     /// The key's comment, in both keys.

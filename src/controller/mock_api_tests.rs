@@ -119,6 +119,7 @@ fn run_with_metrics<S: Source + crate::controller::report::Reported + serde::Ser
             vault: VaultPool::new(1, metrics.clone(), Vec::new()),
             metrics,
             stores: Default::default(),
+            templates: Arc::new(crate::sources::external_secret::template_cache::TemplateCache::direct()),
         });
         drop(client);
         let action = reconcile::reconcile(Arc::new(DeserializeGuard(Ok(obj))), ctx.clone()).await;

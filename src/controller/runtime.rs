@@ -162,6 +162,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
             vault: VaultPool::new(VAULT_INFLIGHT, metrics.clone(), allowed_vault_servers),
             metrics: metrics.clone(),
             stores: Default::default(),
+            templates: Default::default(),
         },
         events: EventPublisher::new(client.clone(), "seal-controller", instance),
         secrets: SecretCache::new(secret_stores),

@@ -45,6 +45,8 @@ pub struct SourceContext {
     pub metrics: Arc<Metrics>,
     /// The watch caches of SecretStores and ClusterSecretStores.
     pub stores: vault::store::StoreCache,
+    /// The `templateFrom` ConfigMaps and Secrets.
+    pub templates: Arc<external_secret::template_cache::TemplateCache>,
 }
 
 /// When to try again after a failure.

@@ -415,3 +415,27 @@ fn templates_stop_at_the_objects_deadline() {
     assert!(e.contains("ran longer than"), "{e}");
     assert!(execute_in(&work, "u", "x", &context(&data(&[])), KEY).is_err(), "nothing is left for the next one");
 }
+
+#[test]
+fn a_bcrypt_hash_is_made_once_per_input_and_the_memory_is_bounded() {
+    use crate::functions::encoding::{MAX_REMEMBERED_BCRYPT, remembered_bcrypt};
+    let done = std::sync::Mutex::default();
+    let made = std::sync::atomic::AtomicUsize::new(0);
+    let hash = |key: &[u8], user: &str, pass: &str| {
+        remembered_bcrypt(&done, key, user, pass, || {
+            made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(format!("h{}", made.load(std::sync::atomic::Ordering::Relaxed)))
+        })
+        .expect("hashed")
+    };
+    assert_eq!(hash(KEY, "admin", CANARY), "h1");
+    assert_eq!(hash(KEY, "admin", CANARY), "h1", "the same input is not hashed again");
+    assert_eq!(hash(KEY, "admin", "other"), "h2");
+    assert_eq!(hash(KEY, "root", CANARY), "h3");
+    assert_eq!(hash(b"another key", "admin", CANARY), "h4");
+    assert!(!format!("{:?}", done.lock().expect("lock")).contains(CANARY), "the password is not a key");
+    for i in 0..MAX_REMEMBERED_BCRYPT {
+        hash(KEY, "u", &i.to_string());
+    }
+    assert!(done.lock().expect("lock").len() <= MAX_REMEMBERED_BCRYPT);
+}

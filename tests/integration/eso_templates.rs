@@ -59,6 +59,10 @@ pub fn trials() -> Vec<Trial> {
         ),
         env::trial("eso_templates::should_refresh_secret_from_template", should_refresh_secret_from_template),
         env::trial(
+            "eso_templates::should_refresh_secret_map_when_provider_secret_changes_when_using_a_template",
+            should_refresh_secret_map_when_provider_secret_changes_when_using_a_template,
+        ),
+        env::trial(
             "eso_templates::templated_metadata_annotations_and_labels_are_rendered",
             templated_metadata_is_rendered,
         ),
@@ -79,7 +83,15 @@ pub fn trials() -> Vec<Trial> {
 
 /// A test's world: OpenBao with `app/es` (`value: someValue`) and
 /// `datamap` (`more`), a SecretStore `vault-backend`, a controller.
-async fn world(fx: &Fx, more: &[(&'static str, &'static str)]) -> Result<ControllerProcess, Failed> {
+pub(crate) async fn world(fx: &Fx, more: &[(&'static str, &'static str)]) -> Result<ControllerProcess, Failed> {
+    Ok(world_and_mount(fx, more).await?.0)
+}
+
+/// As [`world`], with the KV mount's name, for tests that change its values.
+async fn world_and_mount(
+    fx: &Fx,
+    more: &[(&'static str, &'static str)],
+) -> Result<(ControllerProcess, String), Failed> {
     let bao = env::bao()?;
     let root = bao.root()?;
     let mount = bao.enable_kv2().await?;
@@ -94,13 +106,13 @@ async fn world(fx: &Fx, more: &[(&'static str, &'static str)]) -> Result<Control
         addr = bao.addr,
     );
     apply(fx, &store).await?;
-    Ok(fx.start(Opts::default()).await?)
+    Ok((fx.start(Opts::default()).await?, mount))
 }
 
 /// `kubectl apply -f -` of `yaml` (`NS` replaced by the test's namespace),
 /// client-side as users apply by default: a field the CRD does not know is
 /// pruned without a word, as a user would see it.
-async fn apply(fx: &Fx, yaml: &str) -> Result<(), Failed> {
+pub(crate) async fn apply(fx: &Fx, yaml: &str) -> Result<(), Failed> {
     let yaml = yaml.replace("{NS}", fx.ns());
     wait_for("kubectl apply of the manifests", std::time::Duration::from_secs(30), || async {
         let out = kubectl(fx.kubeconfig(), &["apply", "-f", "-"])
@@ -496,5 +508,26 @@ fn should_refresh_secret_from_template() -> Result<(), Failed> {
         .await?;
         ensure(label(&s, "foo") == Some("bar"), "the other label stays")?;
         release(&fx, ctrl).await
+    })
+}
+
+/// ESO: "should refresh secret map when provider secret changes when using
+/// a template" (`refreshSecretValueMapTemplate`): with an empty template
+/// and `dataFrom.extract`, a key removed from the store leaves the Secret
+/// at the next refresh (1 s).
+fn should_refresh_secret_map_when_provider_secret_changes_when_using_a_template() -> Result<(), Failed> {
+    let fx = setup("esot-refmap")?;
+    env::block_on(async {
+        let (_ctrl, mount) = world_and_mount(&fx, &[("foo", "1111"), ("bar", "2222")]).await?;
+        let spec = "  target:\n    name: target\n    template: {}\n  dataFrom:\n  - extract: {key: datamap}\n";
+        apply(&fx, &external_secret(spec)).await?;
+        fx.es().patch("es", &PatchParams::default(), &Patch::Merge(json!({"spec": {"refreshInterval": "1s"}}))).await?;
+        let data = data_of(&synced(&fx).await?);
+        ensure(data.get("foo").map(String::as_str) == Some("1111"), "foo")?;
+        ensure(data.get("bar").map(String::as_str) == Some("2222"), "bar")?;
+        let root = env::bao()?.root()?;
+        vaultrs::kv2::set(&root, &mount, "datamap", &kv(&[("foo", "1111")])).await?;
+        crate::fixtures::objects::wait_data(&fx.secrets(), "target", &[("foo", "1111")]).await?;
+        Ok(())
     })
 }

@@ -2,8 +2,9 @@
 //! ExternalSecret whose `dataFrom` names them gets ESO's keys (`uuid`;
 //! `privateKey`, `publicKey`), the private key is one `ssh-keygen` reads and
 //! derives the same public key from, values stay put across a reconcile
-//! within one refresh, and none of them reaches status or Events. A spec
-//! seal cannot honour (ESO's default RSA) is refused naming the field. A
+//! within one refresh, and none of them reaches status or Events. ESO's
+//! default (RSA 2048) is made; a spec seal cannot honour (an RSA size other
+//! than 2048, 3072 or 4096) is refused naming the field. A
 //! PushSecret pushes a generator's values (`selector.generatorRef`).
 
 use std::time::Duration;
@@ -94,6 +95,7 @@ fn uuid_and_ssh_key() -> Result<(), Failed> {
             ("deploy-key", json!({"keyType": "ed25519", "comment": "deploy@ci"})),
             ("ec-key", json!({"keyType": "ecdsa", "keySize": 256})),
             ("eso-default", json!({})),
+            ("rsa-8192", json!({"keyType": "rsa", "keySize": 8192})),
         ] {
             create(
                 &keys,
@@ -108,6 +110,7 @@ fn uuid_and_ssh_key() -> Result<(), Failed> {
             ("bare", vec![gen_ref("UUID", "bare")]),
             ("ec", vec![gen_ref("SSHKey", "ec-key")]),
             ("rsa", vec![gen_ref("SSHKey", "eso-default")]),
+            ("rsa-big", vec![gen_ref("SSHKey", "rsa-8192")]),
         ] {
             create(
                 &es,
@@ -119,6 +122,7 @@ fn uuid_and_ssh_key() -> Result<(), Failed> {
         let obj = wait_ready(&es, "ed", "True", "Materialized").await?;
         wait_ready(&es, "ec", "True", "Materialized").await?;
         wait_ready(&es, "bare", "True", "Materialized").await?;
+        wait_ready(&es, "rsa", "True", "Materialized").await?;
         let secrets = fx.secrets();
         let data = |s: k8s_openapi::api::core::v1::Secret| -> std::collections::BTreeMap<String, Vec<u8>> {
             s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect()
@@ -130,9 +134,11 @@ fn uuid_and_ssh_key() -> Result<(), Failed> {
         )?;
         let uuid = String::from_utf8(ed.get("uuid").cloned().unwrap_or_default())?;
         ensure(uuid.len() == 36 && uuid.as_bytes().get(14) == Some(&b'4'), format!("a version 4 UUID: {uuid}"))?;
-        for (secret, want_type) in
-            [(ed.clone(), "ssh-ed25519"), (data(secrets.get("ec").await?), "ecdsa-sha2-nistp256")]
-        {
+        for (secret, want_type) in [
+            (ed.clone(), "ssh-ed25519"),
+            (data(secrets.get("ec").await?), "ecdsa-sha2-nistp256"),
+            (data(secrets.get("rsa").await?), "ssh-rsa"),
+        ] {
             let public = String::from_utf8(secret.get("publicKey").cloned().unwrap_or_default())?;
             ensure(public.starts_with(&format!("{want_type} ")), format!("public key type: {public}"))?;
             // ssh-keygen reads the private key and derives the same public key.
@@ -153,12 +159,12 @@ fn uuid_and_ssh_key() -> Result<(), Failed> {
                 .ends_with(" deploy@ci\n"),
             "the comment ends the public key line",
         )?;
-        // ESO's default (RSA) is refused naming the field, nothing written.
-        let rsa = wait_ready(&es, "rsa", "False", "InvalidDocument").await?;
-        let (_, cond) = ready_of(&rsa);
+        // An RSA size seal does not make is refused naming the field, nothing written.
+        let big = wait_ready(&es, "rsa-big", "False", "InvalidDocument").await?;
+        let (_, cond) = ready_of(&big);
         let message = cond.map(|c| c.2).unwrap_or_default();
-        ensure(message.contains("spec.keyType: rsa"), format!("names the field: {message}"))?;
-        ensure(secrets.get_opt("rsa").await?.is_none(), "no Secret for the refused generator")?;
+        ensure(message.contains("spec.keySize: 8192"), format!("names the field: {message}"))?;
+        ensure(secrets.get_opt("rsa-big").await?.is_none(), "no Secret for the refused generator")?;
         // Within one refresh a reconcile keeps the values.
         ctrl.wait_reconciles_after("ExternalSecret", 1, async {
             kubectl(

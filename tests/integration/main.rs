@@ -20,6 +20,7 @@ mod edit_signals;
 mod env;
 mod eso;
 mod eso_schema;
+mod eso_template_cache;
 mod eso_templates;
 mod external;
 mod fixtures;
@@ -62,6 +63,7 @@ fn main() {
     trials.extend(external::trials());
     trials.extend(eso::trials());
     trials.extend(eso_templates::trials());
+    trials.extend(eso_template_cache::trials());
     trials.extend(eso_schema::trials());
     trials.extend(generators::trials());
     trials.extend(scale::trials());

@@ -123,8 +123,9 @@ pub async fn fetch(
 /// `sources::generator`). A spec that
 /// cannot be honoured is refused before anything is drawn; each draw is
 /// bounded and cheap (a password of at most 1024 characters with no
-/// rejection loop, one UUID, one Ed25519 or P-256 key), so it runs here
-/// rather than on a blocking thread.
+/// rejection loop, one UUID, one Ed25519 or P-256 key), so it runs here,
+/// except an SSH key, which may be RSA (a prime search of up to a second
+/// or so): that runs on a blocking thread.
 pub(crate) async fn generator_values(
     ctx: &SourceContext,
     ns: &str,
@@ -171,7 +172,10 @@ pub(crate) async fn generator_values(
         }
         _ => {
             let k: SshKey = read_generator(ctx, ns, g, field).await?;
-            let pair = generator::ssh_key::generate(&k.spec, &mut stream).map_err(impossible)?;
+            let pair = tokio::task::spawn_blocking(move || generator::ssh_key::generate(&k.spec, &mut stream))
+                .await
+                .map_err(|_| impossible("the key generation stopped unexpectedly".into()))?
+                .map_err(impossible)?;
             vec![
                 ("privateKey", Zeroizing::new(pair.private_key.as_bytes().to_vec())),
                 ("publicKey", Zeroizing::new(pair.public_key.into_bytes())),

@@ -10,6 +10,8 @@
 //!   rewrite rules (pure, bounded);
 //! - [`templates`]: `target.template` and `templateFrom`, with the consent
 //!   check on Secrets it reads;
+//! - [`template_cache`]: the `templateFrom` ConfigMaps and Secrets, each
+//!   watched by name and shared by the objects naming it;
 //! - [`error`]: the typed failures and their status reasons.
 //!
 //! The store itself (resolution, sessions, reads, bounds) is `sources::vault`.
@@ -18,6 +20,7 @@ pub mod error;
 pub mod fetch;
 pub mod keys;
 pub mod metadata;
+pub mod template_cache;
 pub mod templates;
 
 use std::time::Duration;

@@ -17,6 +17,7 @@ use crate::api::external_secret::ExternalSecret;
 pub use crate::sources::template as engine;
 
 use super::metadata::{self, OutputTarget};
+use super::template_cache::{Snapshot, SourceKind};
 use crate::api::TemplateMetadata;
 use crate::sources::{Made, SecretData, SourceContext};
 use engine::Work;
@@ -82,9 +83,9 @@ pub async fn apply_templates(
             return Err(refused(format!("{field}: give exactly one of configMap, secret and literal")));
         }
         sources.push(match (&from.config_map, &from.secret) {
-            (Some(r), _) => Some(template_source(ctx, &ns, "ConfigMap", &r.name, &es.name_any()).await),
+            (Some(r), _) => Some(template_source(ctx, &ns, SourceKind::ConfigMap, &r.name, &es.name_any()).await),
             (_, Some(r)) => {
-                let read = template_source(ctx, &ns, "Secret", &r.name, &es.name_any()).await;
+                let read = template_source(ctx, &ns, SourceKind::Secret, &r.name, &es.name_any()).await;
                 // No grant: refused at once, before anything is rendered;
                 // tried again with backoff, as the grant is given on the
                 // Secret, not on this object.
@@ -103,7 +104,8 @@ pub async fn apply_templates(
 }
 
 /// The contents of one `templateFrom` ConfigMap or Secret, as read.
-type TemplateSource = Result<std::collections::BTreeMap<String, Zeroizing<String>>, TemplateSourceError>;
+type TemplateSource =
+    Result<std::sync::Arc<std::collections::BTreeMap<String, Zeroizing<String>>>, TemplateSourceError>;
 
 /// Why a `templateFrom` source could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -124,9 +126,12 @@ pub use crate::api::annotations::ALLOW_TEMPLATE_READ_ANNOTATION;
 /// Whether a Secret's annotations let the ExternalSecret `name` read it
 /// through `templateFrom`.
 pub fn template_read_allowed(annotations: &std::collections::BTreeMap<String, String>, name: &str) -> bool {
-    annotations
-        .get(ALLOW_TEMPLATE_READ_ANNOTATION)
-        .is_some_and(|v| v.split(',').map(str::trim).any(|n| n == "*" || n == name))
+    annotations.get(ALLOW_TEMPLATE_READ_ANNOTATION).is_some_and(|v| consent_names(v, name))
+}
+
+/// Whether the read-consent annotation's value names the ExternalSecret `name`.
+fn consent_names(value: &str, name: &str) -> bool {
+    value.split(',').map(str::trim).any(|n| n == "*" || n == name)
 }
 
 fn render_templates(
@@ -283,6 +288,13 @@ type Entry = (String, Zeroizing<Vec<u8>>);
 /// them: keys and values are template output.
 fn keys_and_values(text: &str, name: &str) -> Result<Vec<Entry>, TemplateError> {
     use seal_format::sops::Value as Y;
+    // Nothing but blanks, comments and document markers: no entries, as
+    // ESO's `yaml.Unmarshal` into a map gives (the parser refuses an empty
+    // document, as sops does with an empty file).
+    let blank = |l: &str| l.is_empty() || l.starts_with('#') || l == "---" || l == "...";
+    if text.lines().map(str::trim).all(blank) {
+        return Ok(Vec::new());
+    }
     let docs = seal_format::sops::yaml::parse(text)
         .map_err(|_| TemplateError::Failed(format!("{name}: the output is not YAML `key: value` lines")))?;
     let mut out = Vec::new();
@@ -304,38 +316,23 @@ fn keys_and_values(text: &str, name: &str) -> Result<Vec<Entry>, TemplateError> 
     Ok(out)
 }
 
-/// The text of a ConfigMap's or Secret's keys, in the object's namespace.
-/// A Secret is read only when it grants the ExternalSecret `reader`
-/// ([`ALLOW_TEMPLATE_READ_ANNOTATION`]); ConfigMaps hold no secrets by
-/// contract and are read as they are.
-async fn template_source(ctx: &SourceContext, ns: &str, kind: &str, name: &str, reader: &str) -> TemplateSource {
-    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-    use kube::Api;
-    let gone = || TemplateSourceError::Unreadable(format!("{kind} {ns}/{name} does not exist"));
-    // The API server's text is not repeated: only its status code.
-    let why =
-        |e: kube::Error| TemplateSourceError::Unreadable(format!("cannot read {kind} {ns}/{name}: {}", api_reason(&e)));
-    let mut out = std::collections::BTreeMap::new();
-    if kind == "ConfigMap" {
-        let cm =
-            Api::<ConfigMap>::namespaced(ctx.client.clone(), ns).get_opt(name).await.map_err(why)?.ok_or_else(gone)?;
-        for (k, v) in cm.data.unwrap_or_default() {
-            out.insert(k, Zeroizing::new(v));
-        }
-    } else {
-        let s = Api::<Secret>::namespaced(ctx.client.clone(), ns).get_opt(name).await.map_err(why)?.ok_or_else(gone)?;
-        if !template_read_allowed(s.annotations(), reader) {
-            return Err(TemplateSourceError::NotGranted(format!(
-                "Secret {ns}/{name} does not let this ExternalSecret read it: its owner must annotate it {ALLOW_TEMPLATE_READ_ANNOTATION}: \"{reader}\" (or \"*\")"
-            )));
-        }
-        for (k, v) in s.data.unwrap_or_default() {
-            let text = String::from_utf8(v.0)
-                .map_err(|_| TemplateSourceError::Unreadable(format!("{kind} {ns}/{name} key {k:?} is not text")))?;
-            out.insert(k, Zeroizing::new(text));
-        }
+/// The text of a ConfigMap's or Secret's keys, in the object's namespace,
+/// from the template cache. A Secret is read only when it grants the
+/// ExternalSecret `reader` ([`ALLOW_TEMPLATE_READ_ANNOTATION`]); ConfigMaps
+/// hold no secrets by contract and are read as they are.
+async fn template_source(ctx: &SourceContext, ns: &str, kind: SourceKind, name: &str, reader: &str) -> TemplateSource {
+    let unreadable = TemplateSourceError::Unreadable;
+    let what = kind.name();
+    let (consent, texts) = match ctx.templates.read(&ctx.client, kind, ns, name).await.map_err(unreadable)? {
+        Snapshot::Missing => return Err(unreadable(format!("{what} {ns}/{name} does not exist"))),
+        Snapshot::Present { consent, texts } => (consent, texts),
+    };
+    if kind == SourceKind::Secret && !consent.is_some_and(|c| consent_names(&c, reader)) {
+        return Err(TemplateSourceError::NotGranted(format!(
+            "Secret {ns}/{name} does not let this ExternalSecret read it: its owner must annotate it {ALLOW_TEMPLATE_READ_ANNOTATION}: \"{reader}\" (or \"*\")"
+        )));
     }
-    Ok(out)
+    texts.map_err(|k| unreadable(format!("{what} {ns}/{name} key {k:?} is not text")))
 }
 
 /// A Kubernetes API error as its status code and reason, never its message
@@ -344,5 +341,29 @@ pub(super) fn api_reason(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => format!("the API server answered {} {}", s.code, s.reason),
         _ => "the API server could not be reached".to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[path = "templates_eso_tests.rs"]
+mod eso_tests;
+
+#[cfg(test)]
+mod tests {
+    use super::keys_and_values;
+
+    /// ESO reads an empty `KeysAndValues` output as no entries
+    /// (`yaml.Unmarshal` of nothing into a map), not as an error.
+    #[test]
+    fn an_empty_keys_and_values_output_is_no_entries() {
+        for text in ["", "\n", "  \n\t\n", "# only a comment\n", "---\n"] {
+            assert_eq!(keys_and_values(text, "literal").map(|e| e.len()), Ok(0), "{text:?}");
+        }
+        let e = keys_and_values("a: 1\nb: x\n", "literal").expect("two entries");
+        assert_eq!(
+            e.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect::<Vec<_>>(),
+            [("a", &b"1"[..]), ("b", b"x")]
+        );
+        assert!(keys_and_values("- a\n", "literal").is_err(), "a list is not key: value lines");
     }
 }

@@ -3,10 +3,16 @@
 //! `openssh-key-v1` format (PROTOCOL.key), the public key as an
 //! `authorized_keys` line — so `ssh` and `ssh-keygen` read both.
 //!
-//! Why by hand rather than the `ssh-key` crate: the two key types seal makes
-//! (Ed25519, ECDSA P-256) need a hundred lines of length-prefixed fields,
-//! and the curve arithmetic is already in the build (through `age`).
-//! RSA, ESO's default, is refused naming the field until seal makes it.
+//! Why by hand rather than the `ssh-key` crate: the three key types seal
+//! makes (RSA, Ed25519, ECDSA P-256) need a hundred lines of length-prefixed
+//! fields; the curve arithmetic is already in the build (through `age`), and
+//! the `rsa` crate finds the primes.
+//!
+//! RSA, ESO's default, costs a prime search (about a second at 4096 bits):
+//! callers run [`generate`] on a blocking thread, and the last
+//! [`MAX_REMEMBERED_RSA`] RSA pairs are remembered by an HMAC of the stream's
+//! key, seed and position and the spec, so the reconciles of one refresh
+//! epoch (which draw the same stream) search once.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -21,6 +27,7 @@ pub const MAX_COMMENT: usize = 256;
 
 /// A key pair: the private key (PEM-armoured OpenSSH format) and the
 /// public `authorized_keys` line, each ending in a newline.
+#[derive(Clone)]
 pub struct KeyPair {
     /// `-----BEGIN OPENSSH PRIVATE KEY-----` …
     pub private_key: Zeroizing<String>,
@@ -45,10 +52,13 @@ pub fn generate(spec: &SshKeySpec, rng: &mut Stream) -> Result<KeyPair, String> 
             None | Some(256) => ecdsa_p256(rng, comment),
             Some(n) => Err(format!("spec.keySize: {n}: seal makes ECDSA keys on P-256 only (keySize 256)")),
         },
-        Some("rsa") | None => Err(
-            "spec.keyType: rsa (ESO's default when keyType is not set) is not made by seal yet: set keyType to ed25519 or ecdsa".into(),
-        ),
-        Some(other) => Err(format!("spec.keyType: {other:?} is not a key type: ed25519 or ecdsa")),
+        // ESO's default when keyType is not set.
+        Some("rsa") | None => match spec.key_size {
+            None => rsa_remembered(rng, 2048, comment),
+            Some(n @ (2048 | 3072 | 4096)) => rsa_remembered(rng, n.unsigned_abs() as usize, comment),
+            Some(n) => Err(format!("spec.keySize: {n}: seal makes RSA keys of 2048, 3072 or 4096 bits")),
+        },
+        Some(other) => Err(format!("spec.keyType: {other:?} is not a key type: rsa, ed25519 or ecdsa")),
     }
 }
 
@@ -171,6 +181,99 @@ fn ecdsa_p256(rng: &mut Stream, comment: &str) -> Result<KeyPair, String> {
     })
 }
 
+/// RSA key pairs remembered (see the module docs).
+pub const MAX_REMEMBERED_RSA: usize = 32;
+
+/// The RSA pairs made lately, by [`rsa_memo_key`]; the oldest goes first.
+static RSA_MADE: std::sync::Mutex<std::collections::VecDeque<(String, KeyPair)>> =
+    std::sync::Mutex::new(std::collections::VecDeque::new());
+
+/// What identifies an RSA pair drawn now from `rng`: an HMAC of the
+/// stream's key, its seed and position, the size and the comment.
+fn rsa_memo_key(rng: &Stream, bits: usize, comment: &str) -> String {
+    seal_format::document::data_hmac(
+        &rng.key,
+        [
+            ("ssh-rsa-remembered", &rng.seed[..]),
+            ("counter", &rng.counter.to_be_bytes()[..]),
+            ("at", &rng.at.to_be_bytes()[..]),
+            ("bits", &bits.to_be_bytes()[..]),
+            ("comment", comment.as_bytes()),
+        ]
+        .into_iter(),
+    )
+}
+
+fn rsa_remembered(rng: &mut Stream, bits: usize, comment: &str) -> Result<KeyPair, String> {
+    let id = rsa_memo_key(rng, bits, comment);
+    let made =
+        RSA_MADE.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(k, _)| *k == id).map(|(_, p)| p.clone());
+    if let Some(pair) = made {
+        return Ok(pair);
+    }
+    let pair = rsa(rng, bits, comment)?;
+    let mut all = RSA_MADE.lock().unwrap_or_else(|p| p.into_inner());
+    if all.len() >= MAX_REMEMBERED_RSA {
+        all.pop_front();
+    }
+    all.push_back((id, pair.clone()));
+    Ok(pair)
+}
+
+/// The generator stream as the `rsa` crate's random source.
+struct StreamRng<'a>(&'a mut Stream);
+
+impl rand_core::RngCore for StreamRng<'_> {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.0.fill(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.0.fill(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill(dest);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.0.fill(dest);
+        Ok(())
+    }
+}
+
+/// An HMAC-SHA256 stream under the controller's secret key.
+impl rand_core::CryptoRng for StreamRng<'_> {}
+
+/// An RSA key of `bits` (e = 65537), in OpenSSH's `ssh-rsa` encoding:
+/// public `e, n`; private `n, e, d, iqmp, p, q` (PROTOCOL.key).
+fn rsa(rng: &mut Stream, bits: usize, comment: &str) -> Result<KeyPair, String> {
+    use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+    let key = rsa::RsaPrivateKey::new(&mut StreamRng(rng), bits).map_err(|_| "the RSA key search failed")?;
+    let be = |n: &rsa::BigUint| Zeroizing::new(n.to_bytes_be());
+    let (p, q) = match key.primes() {
+        [p, q] => (be(p), be(q)),
+        _ => return Err("the RSA key has not two primes".into()),
+    };
+    let iqmp = be(&key.crt_coefficient().ok_or("the RSA primes have no CRT coefficient")?);
+    let mut blob = Vec::new();
+    put_string(&mut blob, b"ssh-rsa");
+    put_mpint(&mut blob, &be(key.e()));
+    put_mpint(&mut blob, &be(key.n()));
+    let mut private = Zeroizing::new(Vec::new());
+    put_mpint(&mut private, &be(key.n()));
+    put_mpint(&mut private, &be(key.e()));
+    put_mpint(&mut private, &be(key.d()));
+    put_mpint(&mut private, &iqmp);
+    put_mpint(&mut private, &p);
+    put_mpint(&mut private, &q);
+    Ok(KeyPair {
+        private_key: openssh_private(rng, "ssh-rsa", &blob, &private, comment),
+        public_key: public_line("ssh-rsa", &blob, comment),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,10 +325,10 @@ mod tests {
     }
 
     #[test]
-    fn rsa_other_sizes_and_unsafe_comments_are_refused_naming_the_field() {
+    fn other_sizes_and_unsafe_comments_are_refused_naming_the_field() {
         for (s, field) in [
-            (spec(None, None, None), "spec.keyType: rsa"),
-            (spec(Some("rsa"), Some(4096), None), "spec.keyType: rsa"),
+            (spec(None, Some(1024), None), "spec.keySize: 1024"),
+            (spec(Some("rsa"), Some(8192), None), "spec.keySize: 8192"),
             (spec(Some("dsa"), None, None), "spec.keyType"),
             (spec(Some("ecdsa"), Some(384), None), "spec.keySize: 384"),
             (spec(Some("ed25519"), None, Some("a\nssh-ed25519 AAAA evil")), "spec.comment"),
@@ -244,5 +347,21 @@ mod tests {
         out.clear();
         put_mpint(&mut out, &[0, 0x7f]);
         assert_eq!(out, vec![0, 0, 0, 1, 0x7f]);
+    }
+
+    #[test]
+    fn rsa_is_esos_default_and_the_same_stream_gives_the_same_key() {
+        let s = spec(None, None, Some("ci@example"));
+        let a = key(&s, "rsa-a").expect("an RSA key");
+        assert!(a.public_key.starts_with("ssh-rsa AAAAB3NzaC1yc2E") && a.public_key.ends_with(" ci@example\n"));
+        // string "ssh-rsa" (4+7), mpint e = 65537 (4+3), mpint n (4+1+256).
+        let blob = STANDARD.decode(a.public_key.split(' ').nth(1).expect("blob")).expect("base64");
+        assert_eq!(blob.len(), 11 + 7 + 261);
+        assert_eq!(&blob[11..18], &[0, 0, 0, 3, 1, 0, 1]);
+        // Made again (not remembered: another memo entry would be equal
+        // anyway), the same stream gives the same key.
+        let fresh = rsa(&mut Stream::new(b"k", b"rsa-a"), 2048, "ci@example").expect("an RSA key");
+        assert_eq!(*fresh.private_key, *a.private_key);
+        assert_ne!(key(&s, "rsa-b").expect("an RSA key").public_key, a.public_key);
     }
 }

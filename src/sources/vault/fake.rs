@@ -383,5 +383,7 @@ pub fn source_context(client: kube::Client, metrics: Arc<Metrics>) -> SourceCont
         vault: VaultPool::new(8, metrics.clone(), Vec::new()),
         metrics,
         stores: Default::default(),
+        // The fake API answers GETs, not watches.
+        templates: Arc::new(crate::sources::external_secret::template_cache::TemplateCache::direct()),
     }
 }

@@ -150,9 +150,47 @@ fn bcrypt_line(work: &Work, key: &[u8], name: &str, user: &str, pass: &str) -> R
         ));
     }
     let salt = htpasswd_salt(key, user, pass);
-    Ok(bcrypt::hash_with_salt(pass.as_bytes(), BCRYPT_COST, salt)
-        .map_err(|_| fail(name, "bcrypt failed"))?
-        .format_for_version(bcrypt::Version::TwoA))
+    remembered_bcrypt(&BCRYPT_DONE, key, user, pass, || {
+        Ok(bcrypt::hash_with_salt(pass.as_bytes(), BCRYPT_COST, salt)
+            .map_err(|_| fail(name, "bcrypt failed"))?
+            .format_for_version(bcrypt::Version::TwoA))
+    })
+}
+
+/// Most bcrypt hashes remembered: past that the memory is emptied and
+/// filled again (a hash is about 60 bytes, its key 64).
+pub(crate) const MAX_REMEMBERED_BCRYPT: usize = 4096;
+
+/// The bcrypt hashes already made, by an HMAC of the salt key, the user and
+/// the password (never the password itself): the salt is keyed, so the same
+/// input gives the same hash, and a refresh that changed nothing does not
+/// spend 50 ms of CPU per `htpasswd` again. The budget still counts every
+/// call, so whether a template fits never depends on what is remembered.
+static BCRYPT_DONE: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The hash for (`key`, `user`, `pass`) from `done`, or `make`'s, remembered.
+pub(crate) fn remembered_bcrypt(
+    done: &std::sync::Mutex<std::collections::HashMap<String, String>>,
+    key: &[u8],
+    user: &str,
+    pass: &str,
+    make: impl FnOnce() -> Result<String, TemplateError>,
+) -> Result<String, TemplateError> {
+    let id = seal_format::document::data_hmac(
+        key,
+        [("bcrypt-remembered", user.as_bytes()), ("", pass.as_bytes())].into_iter(),
+    );
+    if let Some(h) = done.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+        return Ok(h.clone());
+    }
+    let hash = make()?;
+    let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
+    if done.len() >= MAX_REMEMBERED_BCRYPT {
+        done.clear();
+    }
+    done.insert(id, hash.clone());
+    Ok(hash)
 }
 
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

@@ -9,7 +9,7 @@ pub(crate) mod certificates;
 mod collections;
 mod dates;
 mod dicts;
-mod encoding;
+pub(crate) mod encoding;
 mod keys;
 mod lists;
 pub(crate) mod misc;

@@ -64,7 +64,32 @@ impl Bao {
         )
         .await
         .map_err(|e| format!("enabling kv v{version} at {mount}: {e}"))?;
+        if version == 2 {
+            self.wait_writable(&mount).await?;
+        }
         Ok(mount)
+    }
+
+    /// A new KV v2 mount answers writes with 400 until its setup is done
+    /// (a moment, longer on a loaded machine): writes and removes a probe
+    /// until one is accepted, so tests write to a ready mount.
+    async fn wait_writable(&self, mount: &str) -> Result<(), Failed> {
+        let root = self.root()?;
+        let probe = HashMap::from([("probe", "x")]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match vaultrs::kv2::set(&root, mount, "seal-test-probe", &probe).await {
+                Ok(_) => break,
+                Err(e) if std::time::Instant::now() > deadline => {
+                    return Err(format!("kv v2 mount {mount} not writable after 30 s: {e}").into());
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            }
+        }
+        vaultrs::kv2::delete_metadata(&root, mount, "seal-test-probe")
+            .await
+            .map_err(|e| format!("removing the probe of {mount}: {e}"))?;
+        Ok(())
     }
 
     /// A KV v1 mount at a unique path.
