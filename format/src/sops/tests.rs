@@ -394,3 +394,20 @@ fn an_age_file_with_too_many_stanzas_is_refused_before_trying_them() {
     let text = String::from_utf8(out).expect("text");
     assert_eq!(recipients::unwrap(&text, &ids).expect("unwraps").as_slice(), &[7u8; 32]);
 }
+
+/// A comment after a block scalar's header is kept above its key, as sops
+/// 3.11 writes it, also for a block of blank lines ending the file (whose
+/// span saphyr starts at the header, so the comment was inside it).
+#[test]
+fn a_comment_after_a_block_header_is_kept_above_its_key() {
+    for (doc, sops_reads) in [
+        ("k: >+ # h\n  \n", "# h\nk: |4+\n\n"),
+        ("k: >+ # h\n\n", "# h\nk: |4+\n\n"),
+        ("k16_0\t: 'y' # c\nk16_1:\t>+ # h\n  \n", "# c\nk16_0: \"y\"\n# h\nk16_1: |4+\n\n"),
+        ("k: >+ # h\n  \nd: 1\n", "# h\nk: |4+\n\nd: 1\n"),
+    ] {
+        let read = parse_plain(doc.as_bytes(), Format::Yaml).expect("reads");
+        let written = emit_plain(&read, Format::Yaml).expect("writes");
+        assert_eq!(String::from_utf8_lossy(&written), sops_reads, "{doc:?}");
+    }
+}

@@ -272,7 +272,17 @@ impl<'a> Reader<'a> {
             Some(Ok((ev, span))) => {
                 let start = self.offsets.byte(span.start.index());
                 self.check_tabs(&ev, start, span.start.col())?;
-                self.collect_comments(start);
+                self.collect_comments(self.last_end, start);
+                // saphyr's span of a block scalar holding only blank lines
+                // at the end of the input starts at its header, so the
+                // comment after the header (`k: |+ # c`) is inside it.
+                if matches!(ev, Event::Scalar(_, ScalarStyle::Literal | ScalarStyle::Folded, ..))
+                    && matches!(self.src.as_bytes().get(start), Some(b'|' | b'>'))
+                {
+                    let line = self.src.get(start..).and_then(|t| t.find(['\n', '\r']));
+                    let header_end = line.map_or(self.src.len(), |i| start + i);
+                    self.collect_comments(start, header_end);
+                }
                 // saphyr's span of a quoted scalar or a flow collection's end
                 // runs on past a comment after it (`a: "x" # c`); the token
                 // itself ends at its closing quote or bracket.
@@ -343,21 +353,22 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// Finds comments in the source between the last event and `upto`.
-    fn collect_comments(&mut self, upto: usize) {
+    /// Finds comments in the source between `from` (the last event's end,
+    /// or a block scalar's header) and `upto`.
+    fn collect_comments(&mut self, from: usize, upto: usize) {
         if !self.keep_comments {
             return;
         }
         let upto = upto.min(self.src.len());
-        if upto <= self.last_end {
+        if upto <= from {
             return;
         }
-        let gap = &self.src[self.last_end..upto];
+        let gap = &self.src[from..upto];
         if !gap.contains('#') {
             return;
         }
         let bytes = self.src.as_bytes();
-        let mut pos = self.last_end;
+        let mut pos = from;
         let mut saw_newline = false;
         while pos < upto {
             let b = bytes[pos];
