@@ -8,9 +8,12 @@
 //! Only named objects are watched (never a namespace's every ConfigMap), so
 //! memory follows what templates use.
 //!
-//! Bounds: at most [`MAX_WATCHED`] objects are watched at once; a read past
-//! that is a plain GET, as before. A watch no render has used for [`IDLE`]
-//! is stopped (a later read starts it again).
+//! Bounds: at most [`MAX_WATCHED`] objects are watched at once, each kept
+//! only when its texts are at most [`MAX_KEPT_BYTES`] (so one tenant's large
+//! ConfigMaps hold at most 16 MiB here, not 256 × 1 MiB); a read past either
+//! bound is a plain GET, as before, whose copy lives only for that render. A
+//! watch no render has used for [`IDLE`] is stopped (a later read starts it
+//! again).
 //!
 //! A Secret is kept only when it carries the read-consent annotation
 //! ([`super::ALLOW_TEMPLATE_READ_ANNOTATION`]), whoever it names; the
@@ -37,6 +40,8 @@ use super::templates::api_reason;
 
 /// Most ConfigMaps and Secrets watched at once.
 pub const MAX_WATCHED: usize = 256;
+/// Largest object kept by its watch (keys and values, in bytes).
+pub const MAX_KEPT_BYTES: usize = 64 * 1024;
 /// A watch unused for this long is stopped.
 pub const IDLE: Duration = Duration::from_secs(30 * 60);
 /// How long a render waits for a new watch's first list.
@@ -171,9 +176,9 @@ impl TemplateCache {
         };
         match seen {
             Some(Ok(snapshot)) => Ok(snapshot),
-            // The watch cannot list (RBAC from before the cache granted
-            // only `get`, or the API server is failing): read directly
-            // while it retries, so templates keep working.
+            // Not kept (over MAX_KEPT_BYTES), or the watch cannot list
+            // (RBAC from before the cache granted only `get`, or the API
+            // server is failing): read directly, so templates keep working.
             Some(Err(_)) | None => get(client, kind, ns, name).await,
         }
     }
@@ -218,12 +223,12 @@ where
     while let Some(event) = events.next().await {
         match event {
             Ok(watcher::Event::Init) => listed = None,
-            Ok(watcher::Event::InitApply(o)) => listed = Some(snapshot(o)),
+            Ok(watcher::Event::InitApply(o)) => listed = Some(kept(snapshot(o))),
             Ok(watcher::Event::InitDone) => {
-                tx.send_replace(Some(Ok(listed.take().unwrap_or(Snapshot::Missing))));
+                tx.send_replace(Some(listed.take().unwrap_or(Ok(Snapshot::Missing))));
             }
             Ok(watcher::Event::Apply(o)) => {
-                tx.send_replace(Some(Ok(snapshot(o))));
+                tx.send_replace(Some(kept(snapshot(o))));
             }
             Ok(watcher::Event::Delete(_)) => {
                 tx.send_replace(Some(Ok(Snapshot::Missing)));
@@ -241,6 +246,19 @@ where
             }
         }
     }
+}
+
+/// The snapshot, or (over [`MAX_KEPT_BYTES`]) an error that makes readers
+/// read it with a GET instead.
+fn kept(s: Snapshot) -> Result<Snapshot, String> {
+    let size = match &s {
+        Snapshot::Present { texts: Ok(t), .. } => t.iter().map(|(k, v)| k.len().saturating_add(v.len())).sum(),
+        _ => 0usize,
+    };
+    if size > MAX_KEPT_BYTES {
+        return Err(format!("larger than {MAX_KEPT_BYTES} bytes: not kept, read directly"));
+    }
+    Ok(s)
 }
 
 fn watch_reason(e: &watcher::Error) -> String {
@@ -310,6 +328,17 @@ mod tests {
         };
         let d = format!("{:?}", config_map_snapshot(cm));
         assert!(!d.contains("canary") && d.contains("keys: Ok(1)"), "{d}");
+    }
+
+    #[test]
+    fn an_object_over_the_size_bound_is_not_kept() {
+        let cm = |n: usize| ConfigMap {
+            data: Some(BTreeMap::from([("tpl".to_owned(), "x".repeat(n))])),
+            ..Default::default()
+        };
+        assert!(kept(config_map_snapshot(cm(MAX_KEPT_BYTES - 3))).is_ok());
+        assert!(kept(config_map_snapshot(cm(MAX_KEPT_BYTES - 2))).is_err());
+        assert!(kept(Snapshot::Missing).is_ok());
     }
 
     /// The fake API answers GETs of objects only: every list fails, as it
