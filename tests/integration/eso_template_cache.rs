@@ -1,6 +1,7 @@
 //! `templateFrom` ConfigMaps are read from a watch per named object,
 //! shared by every ExternalSecret naming it: no GET per reconcile, and a
-//! changed, deleted or late ConfigMap is seen through the watch.
+//! changed, deleted or late ConfigMap is seen through the watch; one over
+//! the size the cache keeps is read with a GET.
 
 use std::time::Duration;
 
@@ -93,6 +94,19 @@ fn watched_once() -> Result<(), Failed> {
         let m = ctrl.metrics().await?;
         let gets = metric(&m, "seal_api_requests_total", &[("verb", "get"), ("resource", "configmaps")]);
         ensure(gets == 0.0, format!("{gets} GETs of ConfigMaps in all"))?;
+
+        // One over the size the cache keeps (64 KiB) still renders, read
+        // with a GET instead of held in the controller's memory.
+        let pad = "x".repeat(70 * 1024);
+        let big = format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: big, namespace: \"{{NS}}\"}}\ndata:\n  \
+             tpl: \"dsn: big-{{{{ .targetProperty }}}}\"\n  pad: {pad}\n"
+        );
+        apply(&fx, &format!("{big}{}", templated("es-big", "t-big", "big"))).await?;
+        wait_data(&fx.secrets(), "t-big", &[("dsn", "big-someValue")]).await?;
+        let m = ctrl.metrics().await?;
+        let gets = metric(&m, "seal_api_requests_total", &[("verb", "get"), ("resource", "configmaps")]);
+        ensure(gets >= 1.0, "the large ConfigMap is read with a GET")?;
         Ok(())
     })
 }
