@@ -77,3 +77,92 @@ pub fn uuid_crd() -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensi
     }
     crd
 }
+
+/// `VaultDynamicSecret`: one request to Vault or OpenBao (a PKI `issue`, a
+/// database `creds` read, a token create …) with the tenant's own Vault
+/// credentials, its answer's `data` (or `auth`, or the whole answer) as
+/// the values, as ESO's `VaultDynamicSecret` generator. Fields of ESO's
+/// schema seal does not implement (`controller`, `retrySettings`, and the
+/// provider's) are kept by the CRD and refused by name.
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[kube(group = "seal.dev", version = "v1alpha1", kind = "VaultDynamicSecret", namespaced)]
+#[kube(category = "seal")]
+#[serde(rename_all = "camelCase")]
+#[serde(remote = "Self")]
+pub struct VaultDynamicSecretSpec {
+    /// How to reach Vault and log in: a SecretStore's `spec.provider.vault`
+    /// (its `path` and `version`, the KV mount, are not used here, as in ESO).
+    #[serde(deserialize_with = "provider_without_kv_path")]
+    #[schemars(schema_with = "provider_schema")]
+    pub provider: crate::api::secret_store::VaultProvider,
+    /// The request's path below `/v1/`, whole (the provider's `path` is not
+    /// joined), e.g. `/pki/issue/web`.
+    #[schemars(length(max = 1024))]
+    pub path: String,
+    /// `GET` (the default), `LIST`, `POST` or `PUT` (both sent as ESO sends
+    /// them: a write, `PUT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The JSON body of a `POST` or `PUT` (ignored on `GET` and `LIST`, as in ESO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_json")]
+    pub parameters: Option<serde_json::Value>,
+    /// The query string of a `GET` (each key may repeat; ignored for other
+    /// methods, as in ESO).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub get_parameters: std::collections::BTreeMap<String, Vec<String>>,
+    /// Which part of the answer becomes the values: `Data` (the default),
+    /// `Auth` or `Raw` (the whole answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_type: Option<VaultResultType>,
+    /// An answer with nothing in it makes no values instead of failing.
+    #[serde(default)]
+    pub allow_empty_response: bool,
+    /// Fields of External Secrets Operator's schema that seal does not
+    /// implement, as paths (`spec.retrySettings`): recorded as the object
+    /// is read, and refused with reason `Unsupported`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub unsupported: Vec<String>,
+}
+
+crate::api::unknown::spec_recording_unknown_fields!(VaultDynamicSecretSpec, VaultDynamicSecret);
+
+/// `spec.resultType` of a `VaultDynamicSecret`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum VaultResultType {
+    /// The answer's `data`.
+    #[default]
+    Data,
+    /// The answer's `auth` (a token create, a login).
+    Auth,
+    /// The whole answer.
+    Raw,
+}
+
+/// The provider, whose KV mount `path` may be left out (ESO's generator
+/// manifests do; it is not used here).
+fn provider_without_kv_path<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<crate::api::secret_store::VaultProvider, D::Error> {
+    use serde::de::Error as _;
+    let mut raw = serde_json::Value::deserialize(d)?;
+    if let Some(o) = raw.as_object_mut() {
+        o.entry("path").or_insert_with(|| serde_json::Value::String(String::new()));
+    }
+    serde_json::from_value(raw).map_err(D::Error::custom)
+}
+
+/// The SecretStore's provider schema, `path` no longer required.
+fn provider_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut s = g.subschema_for::<crate::api::secret_store::VaultProvider>();
+    if let Some(req) = s.get_mut("required").and_then(serde_json::Value::as_array_mut) {
+        req.retain(|f| f != "path");
+    }
+    s
+}
+
+/// Any JSON value, kept whole by the API server.
+fn free_json(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "x-kubernetes-preserve-unknown-fields": true })
+}

@@ -36,6 +36,7 @@ pub fn crds()
         ("passwords.yaml", generator::Password::crd()),
         ("uuids.yaml", generator::uuid_crd()),
         ("sshkeys.yaml", generator::SshKey::crd()),
+        ("vaultdynamicsecrets.yaml", unknown::preserve_unknown_fields(generator::VaultDynamicSecret::crd())),
         (
             "clusterexternalsecrets.yaml",
             unknown::preserve_unknown_fields(cluster_external_secret::ClusterExternalSecret::crd()),

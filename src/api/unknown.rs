@@ -1,8 +1,9 @@
 //! Nothing a user writes is dropped without a word. The CRDs of the kinds
 //! that follow External Secrets Operator (ExternalSecret,
-//! ClusterExternalSecret, PushSecret, SecretStore, ClusterSecretStore) keep
-//! fields they do not declare (`x-kubernetes-preserve-unknown-fields` on
-//! every object of the spec, [`preserve_unknown_fields`]), so a manifest
+//! ClusterExternalSecret, PushSecret, SecretStore, ClusterSecretStore and the
+//! VaultDynamicSecret generator) keep fields they do not declare
+//! (`x-kubernetes-preserve-unknown-fields` on every object of the spec,
+//! [`preserve_unknown_fields`]), so a manifest
 //! written for ESO keeps its fields in the cluster; their specs record, as
 //! they are read, the paths of the fields seal does not implement
 //! ([`unknown_fields`], against the kind's own generated schema), and the
@@ -150,6 +151,7 @@ mod tests {
             "PushSecret" => push_secret::PushSecret::crd(),
             "SecretStore" => SecretStore::crd(),
             "ClusterSecretStore" => ClusterSecretStore::crd(),
+            "VaultDynamicSecret" => generator::VaultDynamicSecret::crd(),
             _ => return None,
         })
     }
@@ -206,6 +208,7 @@ mod tests {
                 "pushsecrets.yaml",
                 "secretstores.yaml",
                 "clustersecretstores.yaml",
+                "vaultdynamicsecrets.yaml",
             ];
             if !eso_kinds.contains(&file) {
                 continue;

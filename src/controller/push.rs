@@ -338,7 +338,7 @@ async fn source_values(
             )
             .await
             .map_err(|e| PushError::Refused(e.reason(), e.to_string()))?;
-            let data = values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let data = values.into_iter().collect();
             Ok((crate::sources::SecretData(data), format!("{} {ns}/{}", g.kind, g.name)))
         }
         _ => Err(PushError::Refused(

@@ -1,7 +1,8 @@
 //! The generators, as ESO's make them: `Password` (a password of the shape
 //! its spec asks for: letters, then the requested digits and symbols
 //! inserted at random places; no character twice unless allowed), `UUID`
-//! (version 4) and `SSHKey` (in [`ssh_key`]).
+//! (version 4) and `SSHKey` (in [`ssh_key`]); `VaultDynamicSecret`, a
+//! request to Vault rather than a draw, has its rules in [`vault_dynamic`].
 //!
 //! The randomness is an HMAC-SHA256 stream keyed by the controller's HMAC
 //! key over the ExternalSecret's UID, the generator's name and the refresh
@@ -17,6 +18,7 @@ use crate::api::generator::{DEFAULT_SYMBOLS, PasswordSpec};
 
 pub mod ssh_key;
 mod uuid;
+pub mod vault_dynamic;
 
 pub use uuid::uuid;
 

@@ -24,8 +24,11 @@ pub struct InvalidSpec(pub String);
 /// Why a `sourceRef.generatorRef` made no value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GeneratorError {
-    /// A generator seal does not have (seal has `Password`, `UUID`, `SSHKey`).
-    #[error("{field}: {api_version} {kind}: seal's generators are seal.dev/v1alpha1 Password, UUID and SSHKey")]
+    /// A generator seal does not have (seal has `Password`, `UUID`,
+    /// `SSHKey`, `VaultDynamicSecret`).
+    #[error(
+        "{field}: {api_version} {kind}: seal's generators are seal.dev/v1alpha1 Password, UUID, SSHKey and VaultDynamicSecret"
+    )]
     Unsupported {
         /// `spec.dataFrom[i].sourceRef.generatorRef`.
         field: String,
@@ -49,6 +52,14 @@ pub enum GeneratorError {
         /// `spec.dataFrom[i].sourceRef.generatorRef`.
         field: String,
         /// Which rule of the Password's spec.
+        why: String,
+    },
+    /// The generator uses fields of ESO's schema seal does not implement.
+    #[error("{field}: {why}")]
+    NotImplemented {
+        /// `spec.dataFrom[i].sourceRef.generatorRef`.
+        field: String,
+        /// Which generator and which of its fields.
         why: String,
     },
 }
@@ -97,6 +108,7 @@ impl EsError {
                 Reason::InvalidDocument
             }
             EsError::Generator(GeneratorError::Unavailable { .. }) => Reason::GeneratorFailed,
+            EsError::Generator(GeneratorError::NotImplemented { .. }) => Reason::Unsupported,
             EsError::Template(e) => e.reason(),
             EsError::KeysNotLoaded => Reason::KeysNotLoaded,
         }

@@ -89,7 +89,7 @@ pub async fn fetch(
             let field = format!("spec.dataFrom[{i}].sourceRef.generatorRef");
             let (ns, uid) = (es.namespace().unwrap_or_default(), es.uid().unwrap_or_default());
             for (key, value) in generator_values(ctx, &ns, &uid, g, &field, epoch).await? {
-                entry.0.insert(key.to_owned(), value);
+                entry.0.insert(key, value);
             }
         }
         // ESO: the rewrite rules, or, when there are none, the key
@@ -117,10 +117,10 @@ pub async fn fetch(
     Ok(data)
 }
 
-/// A generator's values (`Password`, `UUID` or `SSHKey`, from the
-/// namespace `ns` of the object with UID `uid` that names it) under ESO's
-/// keys for that generator, the same within one refresh epoch (see
-/// `sources::generator`). A spec that
+/// A generator's values (`Password`, `UUID`, `SSHKey` or
+/// `VaultDynamicSecret`, from the namespace `ns` of the object with UID
+/// `uid` that names it) under ESO's keys for that generator, the same
+/// within one refresh epoch (see `sources::generator`). A spec that
 /// cannot be honoured is refused before anything is drawn; each draw is
 /// bounded and cheap (a password of at most 1024 characters with no
 /// rejection loop, one UUID, one Ed25519 or P-256 key), so it runs here,
@@ -133,10 +133,10 @@ pub(crate) async fn generator_values(
     g: &GeneratorRef,
     field: &str,
     epoch: u64,
-) -> Result<Vec<(&'static str, Zeroizing<Vec<u8>>)>, EsError> {
+) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>, EsError> {
     use crate::api::generator::{Password, SshKey, Uuid};
     use crate::sources::generator;
-    let known = matches!(g.kind.as_str(), "Password" | "UUID" | "SSHKey");
+    let known = matches!(g.kind.as_str(), "Password" | "UUID" | "SSHKey" | "VaultDynamicSecret");
     if !known || g.api_version.as_deref().is_some_and(|v| !v.starts_with("seal.dev/")) {
         return Err(GeneratorError::Unsupported {
             field: field.to_owned(),
@@ -144,6 +144,9 @@ pub(crate) async fn generator_values(
             kind: g.kind.clone(),
         }
         .into());
+    }
+    if g.kind == "VaultDynamicSecret" {
+        return super::vault_dynamic::values(ctx, ns, uid, g, field, epoch).await;
     }
     let key = ctx.registry.hmac_key_bytes().ok_or(EsError::KeysNotLoaded)?;
     let seed = format!("{}\0{uid}\0{}\0{epoch}", g.kind.to_ascii_lowercase(), g.name);
@@ -156,7 +159,7 @@ pub(crate) async fn generator_values(
         "Password" => {
             let p: Password = read_generator(ctx, ns, g, field).await?;
             let value = generator::password(&p.spec, &mut stream).map_err(impossible)?;
-            vec![("password", Zeroizing::new(value.as_bytes().to_vec()))]
+            vec![("password".to_owned(), Zeroizing::new(value.as_bytes().to_vec()))]
         }
         "UUID" => {
             // Only its existence matters (ESO's spec is empty, and may be left out).
@@ -168,7 +171,7 @@ pub(crate) async fn generator_values(
                     unavailable(format!("cannot read UUID {ns}/{}: {}", g.name, super::templates::api_reason(&e)))
                 })?
                 .ok_or_else(|| unavailable(format!("UUID {ns}/{} does not exist", g.name)))?;
-            vec![("uuid", Zeroizing::new(generator::uuid(&mut stream).into_bytes()))]
+            vec![("uuid".to_owned(), Zeroizing::new(generator::uuid(&mut stream).into_bytes()))]
         }
         _ => {
             let k: SshKey = read_generator(ctx, ns, g, field).await?;
@@ -177,15 +180,20 @@ pub(crate) async fn generator_values(
                 .map_err(|_| impossible("the key generation stopped unexpectedly".into()))?
                 .map_err(impossible)?;
             vec![
-                ("privateKey", Zeroizing::new(pair.private_key.as_bytes().to_vec())),
-                ("publicKey", Zeroizing::new(pair.public_key.into_bytes())),
+                ("privateKey".to_owned(), Zeroizing::new(pair.private_key.as_bytes().to_vec())),
+                ("publicKey".to_owned(), Zeroizing::new(pair.public_key.into_bytes())),
             ]
         }
     })
 }
 
 /// The generator object `g` names, in the ExternalSecret's namespace.
-async fn read_generator<K>(ctx: &SourceContext, ns: &str, g: &GeneratorRef, field: &str) -> Result<K, EsError>
+pub(super) async fn read_generator<K>(
+    ctx: &SourceContext,
+    ns: &str,
+    g: &GeneratorRef,
+    field: &str,
+) -> Result<K, EsError>
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone

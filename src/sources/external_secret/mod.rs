@@ -22,6 +22,7 @@ pub mod keys;
 pub mod metadata;
 pub mod template_cache;
 pub mod templates;
+mod vault_dynamic;
 
 use std::time::Duration;
 

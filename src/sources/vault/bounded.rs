@@ -287,6 +287,52 @@ pub mod kv2 {
     }
 }
 
+/// A request whose method and path are the tenant's (a
+/// `VaultDynamicSecret`): the answer's body, whole and unparsed (`None`
+/// when empty), or the error of a status over 399.
+pub mod raw {
+    use super::*;
+    use rustify::enums::{RequestMethod, RequestType, ResponseType};
+
+    /// One request: `segments` below `/v1/` (each percent-encoded on its
+    /// own, so none can climb out of the API), the query string and the
+    /// JSON body.
+    pub struct Request {
+        /// `GET`, `LIST` or `PUT`.
+        pub method: RequestMethod,
+        /// The path's segments, none empty, `.` or `..`.
+        pub segments: Vec<String>,
+        /// `a=1&b=2`, already encoded.
+        pub query: Option<String>,
+        /// The JSON body.
+        pub body: Option<Vec<u8>>,
+    }
+
+    impl Endpoint for Request {
+        type Response = serde_json::Value;
+        const REQUEST_BODY_TYPE: RequestType = RequestType::JSON;
+        const RESPONSE_BODY_TYPE: ResponseType = ResponseType::JSON;
+
+        fn path(&self) -> String {
+            self.segments.join("/")
+        }
+        fn method(&self) -> RequestMethod {
+            self.method.clone()
+        }
+        fn query(&self) -> Result<Option<String>, RestError> {
+            Ok(self.query.clone())
+        }
+        fn body(&self) -> Result<Option<Vec<u8>>, RestError> {
+            Ok(self.body.clone())
+        }
+    }
+
+    pub async fn send(c: &VaultClient, req: Request) -> Result<Option<Vec<u8>>, ClientError> {
+        let body = exec(c, req).await?.raw();
+        Ok((!body.iter().all(u8::is_ascii_whitespace)).then_some(body))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,5 +18,5 @@ pub mod store;
 #[cfg(test)]
 pub mod fake;
 
-pub use pool::{ALLOWED_STORES_ANNOTATION, VaultError, VaultPool, VaultSecret};
+pub use pool::{ALLOWED_STORES_ANNOTATION, DynamicMethod, VaultError, VaultPool, VaultSecret};
 pub use store::ResolvedStore;

@@ -560,3 +560,7 @@ mod pool_tests;
 
 #[path = "pool_push.rs"]
 mod push;
+
+#[path = "pool_dynamic.rs"]
+mod dynamic;
+pub use dynamic::DynamicMethod;

@@ -7,6 +7,7 @@ use kube::{Api, Client, ResourceExt};
 use super::VaultError;
 use crate::api::Reason;
 use crate::api::external_secret::ExternalSecret;
+use crate::api::generator::VaultDynamicSecret;
 use crate::api::secret_store::{ClusterSecretStore, SecretStore, VaultProvider};
 
 /// The watch caches of the SecretStore and ClusterSecretStore controllers,
@@ -90,6 +91,26 @@ impl ResolvedStore {
             grant: format!("ClusterSecretStore/{}", s.name_any()),
             provider: s.spec.provider.vault.clone(),
             own_namespace: None,
+        }
+    }
+
+    /// A `VaultDynamicSecret`'s own provider: a namespaced store of its
+    /// own, so its credentials come from its namespace only and every rule
+    /// of a SecretStore (allowed servers, TLS, audiences, consent) applies;
+    /// its credentials consent with `VaultDynamicSecret/<name>`.
+    pub fn of_vault_dynamic_secret(v: &VaultDynamicSecret) -> ResolvedStore {
+        let ns = v.namespace().unwrap_or_default();
+        ResolvedStore {
+            display: format!("VaultDynamicSecret {ns}/{}", v.name_any()),
+            key: format!(
+                "VaultDynamicSecret/{ns}/{}/{}@{}",
+                v.name_any(),
+                v.uid().unwrap_or_default(),
+                v.metadata.generation.unwrap_or_default()
+            ),
+            grant: format!("VaultDynamicSecret/{}", v.name_any()),
+            provider: v.spec.provider.clone(),
+            own_namespace: Some(ns),
         }
     }
 

@@ -1,0 +1,79 @@
+//! A `VaultDynamicSecret` named by a `generatorRef`: read the generator,
+//! refuse what seal does not implement, and send its one request through
+//! the pool with the generator's own provider (a namespaced store of the
+//! generator's namespace) — unless this object was issued its values in
+//! this refresh epoch already (`sources::generator::vault_dynamic`).
+
+use std::sync::Arc;
+
+use kube::ResourceExt;
+use zeroize::Zeroizing;
+
+use super::error::{EsError, GeneratorError};
+use super::fetch::read_generator;
+use crate::api::external_secret::GeneratorRef;
+use crate::api::generator::VaultDynamicSecret;
+use crate::sources::SourceContext;
+use crate::sources::generator::vault_dynamic::{self, ISSUED};
+use crate::sources::vault::{ResolvedStore, VaultError};
+
+/// The values of the VaultDynamicSecret `g` names, for the object `uid` of
+/// namespace `ns` in refresh epoch `epoch` (see `fetch::generator_values`).
+pub(super) async fn values(
+    ctx: &SourceContext,
+    ns: &str,
+    uid: &str,
+    g: &GeneratorRef,
+    field: &str,
+    epoch: u64,
+) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>, EsError> {
+    let v: VaultDynamicSecret = read_generator(ctx, ns, g, field).await?;
+    let name = format!("VaultDynamicSecret {ns}/{}", g.name);
+    if !v.spec.unsupported.is_empty() {
+        let why = format!("{name}: {}", crate::api::unknown::unsupported_message(&v.spec.unsupported));
+        return Err(GeneratorError::NotImplemented { field: field.to_owned(), why }.into());
+    }
+    let plan = vault_dynamic::plan(&v.spec)
+        .map_err(|e| GeneratorError::Impossible { field: field.to_owned(), why: format!("{name}: {e}") })?;
+    let owner = vault_dynamic::owner_key(
+        ns,
+        uid,
+        &g.name,
+        &v.uid().unwrap_or_default(),
+        v.metadata.generation.unwrap_or_default(),
+    );
+    if let Some(issued) = ISSUED.remembered(&owner, epoch) {
+        return Ok(issued.as_ref().clone());
+    }
+    let store = ResolvedStore::of_vault_dynamic_secret(&v);
+    let answer = ctx
+        .vault
+        .dynamic(&ctx.client, &store, plan.method, &plan.segments, plan.query, plan.body)
+        .await
+        .map_err(|e| in_field(e, field))?;
+    let made = vault_dynamic::values(
+        answer.as_ref().map(|a| a.as_slice()),
+        v.spec.result_type.unwrap_or_default(),
+        v.spec.allow_empty_response,
+    )
+    .map_err(|e| GeneratorError::Unavailable { field: field.to_owned(), why: format!("{name}: {e}") })?;
+    let made = Arc::new(made);
+    ISSUED.remember(&owner, epoch, made.clone());
+    Ok(made.as_ref().clone())
+}
+
+/// A store error, prefixed with the field naming the generator. A 404 is
+/// the generator failing, not the values being gone (which could delete
+/// the Secret under `deletionPolicy: Delete`).
+fn in_field(e: VaultError, field: &str) -> EsError {
+    let at = |m: String| format!("{field}: {m}");
+    match e {
+        VaultError::NotFound(m) => GeneratorError::Unavailable { field: field.to_owned(), why: m }.into(),
+        VaultError::Unavailable(m) => VaultError::Unavailable(at(m)).into(),
+        VaultError::Denied(m) => VaultError::Denied(at(m)).into(),
+        VaultError::PropertyNotFound(m) => VaultError::PropertyNotFound(at(m)).into(),
+        VaultError::Misconfigured(m) => VaultError::Misconfigured(at(m)).into(),
+        VaultError::Paused(m, d) => VaultError::Paused(at(m), d).into(),
+        VaultError::TooLarge(m) => VaultError::TooLarge(at(m)).into(),
+    }
+}
