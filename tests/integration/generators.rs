@@ -5,7 +5,9 @@
 //! within one refresh, and none of them reaches status or Events. ESO's
 //! default (RSA 2048) is made; a spec seal cannot honour (an RSA size other
 //! than 2048, 3072 or 4096) is refused naming the field. A
-//! PushSecret pushes a generator's values (`selector.generatorRef`).
+//! PushSecret pushes a generator's values (`selector.generatorRef`). A
+//! `VaultDynamicSecret` issues a certificate from OpenBao's PKI engine,
+//! once per refresh however many resyncs.
 
 use std::time::Duration;
 
@@ -25,6 +27,10 @@ pub fn trials() -> Vec<Trial> {
     vec![
         env::trial("generators::uuid_and_ssh_key_generators_fill_eso_keys", uuid_and_ssh_key),
         env::trial("generators::a_push_secret_pushes_a_generators_values", push_generated),
+        env::trial(
+            "generators::a_vault_dynamic_secret_issues_one_pki_certificate_per_refresh_and_refuses_by_field",
+            vault_dynamic_pki,
+        ),
     ]
 }
 
@@ -184,6 +190,189 @@ fn uuid_and_ssh_key() -> Result<(), Failed> {
         let private_body: String = private.lines().nth(1).unwrap_or_default().to_owned();
         for value in [uuid.as_str(), private_body.as_str()] {
             assert_absent(&serde_json::to_vec(&obj)?, value, "the ExternalSecret")?;
+            assert_absent(&events, value, "the Events")?;
+            assert_absent(&ctrl.logs(), value, "the controller's log")?;
+        }
+        Ok::<_, Failed>(())
+    })
+}
+
+/// One request to OpenBao with the root token (the test's setup); the
+/// answer's JSON (`null` when empty).
+async fn bao_call(
+    bao: &env::bao::Bao,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<serde_json::Value, Failed> {
+    let mut req = reqwest::Client::new()
+        .request(method.clone(), format!("{}/v1/{path}", bao.addr))
+        .header("X-Vault-Token", &bao.root_token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    ensure(status.is_success(), format!("{method} {path}: {status} {text}"))?;
+    Ok(if text.trim().is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text)? })
+}
+
+/// The serial numbers of the certificates the PKI mount has issued.
+async fn issued(bao: &env::bao::Bao, mount: &str) -> Result<usize, Failed> {
+    let listed = bao_call(bao, reqwest::Method::from_bytes(b"LIST")?, &format!("{mount}/certs"), None).await?;
+    Ok(listed.pointer("/data/keys").and_then(serde_json::Value::as_array).map_or(0, Vec::len))
+}
+
+/// ESO's PKI example (a `POST` to `/pki/issue/ROLE` with `common_name`)
+/// with only the apiVersion changed: the Secret has ESO's keys, the
+/// certificate's CN is the one asked for, OpenBao issues one certificate
+/// however many resyncs within the refresh interval, and no value reaches
+/// status, Events or the log. `resultType: Auth` gives a token's fields; a
+/// DELETE and ESO's `retrySettings` are refused naming the field.
+fn vault_dynamic_pki() -> Result<(), Failed> {
+    let fx = setup("gen-vds")?;
+    let bao = env::bao()?;
+    let ns = fx.ns().to_owned();
+    env::block_on(async {
+        let mount = format!("pki-{}", env::unique());
+        let post = reqwest::Method::POST;
+        bao_call(&bao, post.clone(), &format!("sys/mounts/{mount}"), Some(json!({"type": "pki"}))).await?;
+        let ca = json!({"common_name": "seal-test-ca", "ttl": "87600h"});
+        bao_call(&bao, post.clone(), &format!("{mount}/root/generate/internal"), Some(ca)).await?;
+        let role = json!({"allowed_domains": ["example.com"], "allow_subdomains": true, "ttl": "1h", "key_type": "ec", "key_bits": 256});
+        bao_call(&bao, post.clone(), &format!("{mount}/roles/web"), Some(role)).await?;
+        let before = issued(&bao, &mount).await?;
+        // The token's Secret names the generators that may use it.
+        let metadata = json!({"name": "vault-token", "annotations": {"seal.dev/allowed-stores": "VaultDynamicSecret/pki-web,VaultDynamicSecret/token,VaultDynamicSecret/delete-it,VaultDynamicSecret/retrying"}});
+        create(&fx.secrets(), json!({"metadata": metadata, "stringData": {"token": bao.root_token}})).await?;
+        let provider = format!(
+            "  provider:\n    server: \"{}\"\n    allowInsecureHttp: true\n    auth: {{tokenSecretRef: {{name: vault-token, key: token}}}}\n",
+            bao.addr
+        );
+        let generator = |name: &str, rest: &str| {
+            format!(
+                "---\napiVersion: seal.dev/v1alpha1\nkind: VaultDynamicSecret\nmetadata: {{name: {name}}}\nspec:\n{provider}{rest}"
+            )
+        };
+        let manifests = [
+            generator(
+                "pki-web",
+                &format!("  path: \"/{mount}/issue/web\"\n  method: \"POST\"\n  parameters:\n    common_name: \"app.example.com\"\n  resultType: \"Data\"\n"),
+            ),
+            generator(
+                "token",
+                "  path: auth/token/create\n  method: POST\n  parameters: {policies: [default], ttl: 10m}\n  resultType: Auth\n",
+            ),
+            generator("delete-it", &format!("  path: \"/{mount}/roles/web\"\n  method: DELETE\n")),
+            generator("retrying", "  path: auth/token/lookup-self\n  retrySettings: {maxRetries: 3, retryInterval: 10s}\n"),
+        ]
+        .concat();
+        kubectl(&fx.cluster.kubeconfig, &["-n", &ns, "apply", "-f", "-"])
+            .stdin(manifests)
+            .ok()
+            .map_err(crate::fixtures::fmsg)?;
+        let es = fx.es();
+        for (name, generator) in
+            [("web", "pki-web"), ("token", "token"), ("delete-it", "delete-it"), ("retrying", "retrying")]
+        {
+            create(&es, json!({"apiVersion": "seal.dev/v1alpha1", "kind": "ExternalSecret", "metadata": {"name": name},
+                "spec": {"refreshInterval": "1h", "target": {"name": name},
+                         "dataFrom": [{"sourceRef": {"generatorRef": {"apiVersion": "seal.dev/v1alpha1", "kind": "VaultDynamicSecret", "name": generator}}}]}}))
+            .await?;
+        }
+        let ctrl = fx.start(Opts::default()).await?;
+        let obj = wait_ready(&es, "web", "True", "Materialized").await?;
+        let secrets = fx.secrets();
+        let data = |s: k8s_openapi::api::core::v1::Secret| -> std::collections::BTreeMap<String, Vec<u8>> {
+            s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect()
+        };
+        let web = data(secrets.get("web").await?);
+        for key in
+            ["certificate", "private_key", "issuing_ca", "ca_chain", "serial_number", "private_key_type", "expiration"]
+        {
+            ensure(web.contains_key(key), format!("ESO's key {key} in {:?}", web.keys().collect::<Vec<_>>()))?;
+        }
+        ensure(web.get("private_key_type").map(Vec::as_slice) == Some(b"ec"), "private_key_type is the text ec")?;
+        let cert = fx.dir.path().join("web.crt");
+        std::fs::write(&cert, web.get("certificate").cloned().unwrap_or_default())?;
+        let subject = String::from_utf8(
+            Run::new(
+                tool("openssl")?,
+                ["x509".as_ref(), "-noout".as_ref(), "-subject".as_ref(), "-in".as_ref(), cert.as_os_str()],
+            )
+            .ok()?,
+        )?;
+        ensure(
+            subject.contains("CN = app.example.com") || subject.contains("CN=app.example.com"),
+            format!("the CN asked for: {subject}"),
+        )?;
+        let after_first = issued(&bao, &mount).await?;
+        ensure(after_first == before + 1, format!("one certificate issued: {before} before, {after_first} after"))?;
+        // Resyncs within the refresh interval issue nothing new.
+        const RESYNCS: u32 = 3;
+        for i in 0..RESYNCS {
+            ctrl.wait_reconciles_after("ExternalSecret", 1, async {
+                kubectl(
+                    &fx.cluster.kubeconfig,
+                    &["-n", &ns, "annotate", "externalsecret", "web", &format!("force-sync={i}"), "--overwrite"],
+                )
+                .ok()
+                .map_err(crate::fixtures::fmsg)
+            })
+            .await?;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after_resyncs = issued(&bao, &mount).await?;
+        println!(
+            "vault_dynamic_pki: certificates issued: {} at the first sync, {} after {RESYNCS} more resyncs",
+            after_first - before,
+            after_resyncs - before
+        );
+        ensure(
+            after_resyncs == after_first,
+            format!("{RESYNCS} resyncs issued {} more certificates", after_resyncs - after_first),
+        )?;
+        ensure(data(secrets.get("web").await?) == web, "the Secret keeps its certificate within one refresh")?;
+        // resultType Auth: the token's fields, as ESO's.
+        wait_ready(&es, "token", "True", "Materialized").await?;
+        let token = data(secrets.get("token").await?);
+        let client_token = String::from_utf8(token.get("client_token").cloned().unwrap_or_default())?;
+        ensure(!client_token.is_empty(), format!("a client_token in {:?}", token.keys().collect::<Vec<_>>()))?;
+        ensure(token.get("policies").map(Vec::as_slice) == Some(&br#"["default"]"#[..]), "policies as JSON")?;
+        // Refused by name: nothing is sent, nothing written.
+        let refused = wait_ready(&es, "delete-it", "False", "InvalidDocument").await?;
+        let message = ready_of(&refused).1.map(|c| c.2).unwrap_or_default();
+        ensure(message.contains("spec.method: DELETE"), format!("names spec.method: {message}"))?;
+        let refused = wait_ready(&es, "retrying", "False", "Unsupported").await?;
+        let message = ready_of(&refused).1.map(|c| c.2).unwrap_or_default();
+        ensure(
+            message.contains("VaultDynamicSecret") && message.contains("spec.retrySettings"),
+            format!("names the field: {message}"),
+        )?;
+        bao_call(&bao, reqwest::Method::GET, &format!("{mount}/roles/web"), None).await?;
+        ensure(
+            secrets.get_opt("delete-it").await?.is_none() && secrets.get_opt("retrying").await?.is_none(),
+            "no Secret for a refused generator",
+        )?;
+        // No issued value in status, Events or the log.
+        let events: Api<Event> = fx.app.api();
+        let events = serde_json::to_vec(&events.list(&ListParams::default()).await?.items)?;
+        let key = String::from_utf8(web.get("private_key").cloned().unwrap_or_default())?;
+        let key_body = key.lines().nth(1).unwrap_or_default().to_owned();
+        let cert_body = String::from_utf8_lossy(web.get("certificate").map(Vec::as_slice).unwrap_or_default())
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        ensure(
+            key_body.len() > 32 && cert_body.len() > 32 && client_token.len() > 8,
+            "canaries long enough to mean something",
+        )?;
+        let token_obj = es.get("token").await?;
+        for value in [key_body.as_str(), cert_body.as_str(), client_token.as_str()] {
+            assert_absent(&serde_json::to_vec(&obj)?, value, "the ExternalSecret")?;
+            assert_absent(&serde_json::to_vec(&token_obj)?, value, "the ExternalSecret")?;
             assert_absent(&events, value, "the Events")?;
             assert_absent(&ctrl.logs(), value, "the controller's log")?;
         }
