@@ -358,7 +358,7 @@ pub struct GeneratorRef {
     /// `seal.dev/v1alpha1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
-    /// `Password`, `UUID` or `SSHKey`.
+    /// `Password`, `UUID`, `SSHKey` or `VaultDynamicSecret`.
     pub kind: String,
     /// Its name.
     pub name: String,

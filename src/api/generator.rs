@@ -1,7 +1,9 @@
-//! `Password`: a generator, as External Secrets Operator's
-//! (`generators.external-secrets.io` `Password`), used from an
-//! ExternalSecret's `dataFrom[].sourceRef.generatorRef`: random values that
-//! exist in the cluster and never in git.
+//! The generators, as External Secrets Operator's
+//! (`generators.external-secrets.io`), used from an ExternalSecret's
+//! `dataFrom[].sourceRef.generatorRef` or a PushSecret's
+//! `selector.generatorRef`: `Password`, `UUID` and `SSHKey` make random
+//! values that exist in the cluster and never in git; `VaultDynamicSecret`
+//! asks Vault for one (a certificate, a database login, a token).
 
 use kube::CustomResource;
 use schemars::JsonSchema;

@@ -69,9 +69,10 @@ pub struct PushSelector {
     /// A Secret in the PushSecret's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<PushSecretRef>,
-    /// A generator (`Password`, `UUID`, `SSHKey`) in the PushSecret's
-    /// namespace: its values, under its keys (`password`, `uuid`,
-    /// `privateKey`/`publicKey`), the same within one refresh interval.
+    /// A generator (`Password`, `UUID`, `SSHKey`, `VaultDynamicSecret`) in
+    /// the PushSecret's namespace: its values, under its keys (`password`,
+    /// `uuid`, `privateKey`/`publicKey`, a Vault answer's), the same within
+    /// one refresh interval.
     #[serde(default, rename = "generatorRef", skip_serializing_if = "Option::is_none")]
     pub generator_ref: Option<GeneratorRef>,
 }

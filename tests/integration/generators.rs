@@ -237,12 +237,12 @@ fn vault_dynamic_pki() -> Result<(), Failed> {
     env::block_on(async {
         let mount = format!("pki-{}", env::unique());
         let post = reqwest::Method::POST;
-        bao_call(&bao, post.clone(), &format!("sys/mounts/{mount}"), Some(json!({"type": "pki"}))).await?;
+        bao_call(bao, post.clone(), &format!("sys/mounts/{mount}"), Some(json!({"type": "pki"}))).await?;
         let ca = json!({"common_name": "seal-test-ca", "ttl": "87600h"});
-        bao_call(&bao, post.clone(), &format!("{mount}/root/generate/internal"), Some(ca)).await?;
+        bao_call(bao, post.clone(), &format!("{mount}/root/generate/internal"), Some(ca)).await?;
         let role = json!({"allowed_domains": ["example.com"], "allow_subdomains": true, "ttl": "1h", "key_type": "ec", "key_bits": 256});
-        bao_call(&bao, post.clone(), &format!("{mount}/roles/web"), Some(role)).await?;
-        let before = issued(&bao, &mount).await?;
+        bao_call(bao, post.clone(), &format!("{mount}/roles/web"), Some(role)).await?;
+        let before = issued(bao, &mount).await?;
         // The token's Secret names the generators that may use it.
         let metadata = json!({"name": "vault-token", "annotations": {"seal.dev/allowed-stores": "VaultDynamicSecret/pki-web,VaultDynamicSecret/token,VaultDynamicSecret/delete-it,VaultDynamicSecret/retrying"}});
         create(&fx.secrets(), json!({"metadata": metadata, "stringData": {"token": bao.root_token}})).await?;
@@ -307,7 +307,7 @@ fn vault_dynamic_pki() -> Result<(), Failed> {
             subject.contains("CN = app.example.com") || subject.contains("CN=app.example.com"),
             format!("the CN asked for: {subject}"),
         )?;
-        let after_first = issued(&bao, &mount).await?;
+        let after_first = issued(bao, &mount).await?;
         ensure(after_first == before + 1, format!("one certificate issued: {before} before, {after_first} after"))?;
         // Resyncs within the refresh interval issue nothing new.
         const RESYNCS: u32 = 3;
@@ -323,7 +323,7 @@ fn vault_dynamic_pki() -> Result<(), Failed> {
             .await?;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let after_resyncs = issued(&bao, &mount).await?;
+        let after_resyncs = issued(bao, &mount).await?;
         println!(
             "vault_dynamic_pki: certificates issued: {} at the first sync, {} after {RESYNCS} more resyncs",
             after_first - before,
@@ -350,7 +350,7 @@ fn vault_dynamic_pki() -> Result<(), Failed> {
             message.contains("VaultDynamicSecret") && message.contains("spec.retrySettings"),
             format!("names the field: {message}"),
         )?;
-        bao_call(&bao, reqwest::Method::GET, &format!("{mount}/roles/web"), None).await?;
+        bao_call(bao, reqwest::Method::GET, &format!("{mount}/roles/web"), None).await?;
         ensure(
             secrets.get_opt("delete-it").await?.is_none() && secrets.get_opt("retrying").await?.is_none(),
             "no Secret for a refused generator",
