@@ -77,3 +77,27 @@ fn in_field(e: VaultError, field: &str) -> EsError {
         VaultError::TooLarge(m) => VaultError::TooLarge(at(m)).into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Reason;
+    use crate::sources::SourceError;
+
+    #[test]
+    fn a_generator_request_vault_does_not_find_fails_the_generator_and_does_not_say_the_values_are_gone() {
+        let field = "spec.dataFrom[0].sourceRef.generatorRef";
+        let e = SourceError::from(in_field(
+            VaultError::NotFound("VaultDynamicSecret ns/g: PUT /pki/issue/x: not found (404)".into()),
+            field,
+        ));
+        assert_eq!((e.reason, e.gone), (Reason::GeneratorFailed, false));
+        assert!(e.message.starts_with(field) && e.message.contains("VaultDynamicSecret ns/g"), "{}", e.message);
+        let e = SourceError::from(in_field(
+            VaultError::Denied("VaultDynamicSecret ns/g: login: permission denied (403)".into()),
+            field,
+        ));
+        assert_eq!(e.reason, Reason::StoreAccessDenied);
+        assert!(e.message.starts_with(field), "{}", e.message);
+    }
+}
