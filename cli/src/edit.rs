@@ -20,6 +20,14 @@ pub struct EditArgs {
     /// Do not check the MAC when opening (values must still decrypt); the saved file gets a new MAC.
     #[arg(long)]
     ignore_mac: bool,
+    /// Show the file's `sops` metadata (its recipients and their wrapped
+    /// data keys) below the values in the editor, as sops' `-s` does. It is
+    /// there to be read: values may be edited, the metadata may not (sops
+    /// 3.11 drops every change made with `-s`; seal keeps the value changes
+    /// and refuses a changed metadata block, as recipients change with
+    /// `updatekeys` and `rotate`).
+    #[arg(short = 's', long)]
+    show_master_keys: bool,
     /// The file to edit.
     file: PathBuf,
 }
@@ -33,8 +41,15 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
     let ids = identity::load(&a.ids.identity)?;
     let (branches, metadata, cipher) =
         open(&file, &bytes, format, &ids, DecryptOptions { verify_mac: !a.ignore_mac, stash: true })?;
-    let plain = sops::emit_plain(&branches, format)?;
-    drop(branches);
+    let plain = if a.show_master_keys {
+        // The layout of an encrypted file, with the values in clear.
+        let shown = sops::EncryptedDocument { branches, metadata: metadata.clone() };
+        sops::emit_encrypted(&shown, format)?
+    } else {
+        let plain = sops::emit_plain(&branches, format)?;
+        drop(branches);
+        plain
+    };
 
     // Plaintext lives only in a private directory (0700) and file (0600),
     // both removed when `dir` is dropped, on every return path.
@@ -66,9 +81,12 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
             // sops exits 200 here, and scripts test for it.
             return Err(Failure::new(exit::FILE_HAS_NOT_BEEN_MODIFIED, format!("{file} has not changed")));
         }
-        let parsed = sops::parse_plain(&edited, format)
-            .map_err(Failure::from)
-            .and_then(|b| reseal(b, metadata.clone(), &cipher));
+        let parsed = if a.show_master_keys {
+            values_beside_metadata(&edited, format, &metadata)
+        } else {
+            sops::parse_plain(&edited, format).map_err(Failure::from)
+        };
+        let parsed = parsed.and_then(|b| reseal(b, metadata.clone(), &cipher));
         match parsed {
             Ok(doc) => {
                 let out = sops::emit_encrypted(&doc, format)?;
@@ -85,6 +103,25 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
             Err(f) => return Err(f.in_file(&format!("{file} (edited, not saved)"))),
         }
     }
+}
+
+/// The values of a file edited with `-s`: its metadata block must be the
+/// one shown, unchanged.
+fn values_beside_metadata(edited: &[u8], format: Format, shown: &sops::Metadata) -> Result<Vec<sops::Map>, Failure> {
+    let doc = sops::parse_encrypted(edited, format).map_err(Failure::from)?;
+    // Compared as written: the same keys, entries and values in one layout.
+    let written = |metadata: &sops::Metadata| {
+        let empty = sops::EncryptedDocument { branches: vec![sops::Map::new()], metadata: metadata.clone() };
+        sops::emit_encrypted(&empty, Format::Json)
+    };
+    if written(&doc.metadata)? != written(shown)? {
+        return Err(Failure::unsupported(
+            "the `sops` metadata was changed in the editor: with -s/--show-master-keys seal saves changes to the \
+             values only. Put the metadata back as it was shown; change recipients with `seal updatekeys` or \
+             `seal rotate --add-age/--rm-age`",
+        ));
+    }
+    Ok(doc.branches)
 }
 
 fn run_editor(path: &Path, guard: &crate::guard::Guard) -> Result<(), Failure> {

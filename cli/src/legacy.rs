@@ -94,8 +94,11 @@ const VALUE_FLAGS: [(&str, &[Mode]); 17] = [
 ];
 
 /// Boolean flags passed on as `--NAME` to the operations listed.
-const BOOL_FLAGS: [(&str, &[Mode]); 2] =
-    [("ignore-mac", &[Mode::Decrypt, Mode::Rotate, Mode::Set, Mode::Edit]), ("mac-only-encrypted", &[Mode::Encrypt])];
+const BOOL_FLAGS: [(&str, &[Mode]); 3] = [
+    ("ignore-mac", &[Mode::Decrypt, Mode::Rotate, Mode::Set, Mode::Edit]),
+    ("mac-only-encrypted", &[Mode::Encrypt]),
+    ("show-master-keys", &[Mode::Edit]),
+];
 
 /// The operation a classic command line asks for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -256,9 +259,9 @@ impl Classic {
                 }
                 _ if REFUSED_VALUE_FLAGS.contains(&name) => return Err(not_implemented(name)),
                 "s" | "show-master-keys" => {
-                    return Err(Failure::unsupported(format!(
-                        "-{name}: seal does not show the master keys in the editor; change recipients with `seal updatekeys` or `seal rotate --add-age/--rm-age`"
-                    )));
+                    if inline.map(|v| parse_bool(name, v)).transpose()?.unwrap_or(true) {
+                        c.bools.push("show-master-keys".into());
+                    }
                 }
                 _ if BOOL_FLAGS.iter().any(|(n, _)| *n == name) => {
                     if inline.map(|v| parse_bool(name, v)).transpose()?.unwrap_or(true) {

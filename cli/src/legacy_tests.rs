@@ -99,6 +99,14 @@ fn a_bare_file_is_edited() {
 }
 
 #[test]
+fn show_master_keys_is_an_edit_flag() {
+    assert_eq!(ok(&["seal", "-s", "f.yaml"]), ["seal", "edit", "--show-master-keys", "--", "f.yaml"]);
+    assert_eq!(ok(&["seal", "--show-master-keys=true", "f"]), ["seal", "edit", "--show-master-keys", "--", "f"]);
+    assert_eq!(ok(&["seal", "-s=false", "f"]), ["seal", "edit", "--", "f"]);
+    assert_eq!(refused(&["seal", "-d", "-s", "f"]).code, exit::USAGE);
+}
+
+#[test]
 fn subcommands_and_help_pass_through() {
     assert_eq!(ok(&["seal", "decrypt", "-i", "f"]), ["seal", "decrypt", "-i", "f"]);
     assert_eq!(ok(&["seal", "--help"]), ["seal", "--help"]);
@@ -145,7 +153,6 @@ fn keys_seal_does_not_implement_are_refused_by_name() {
         assert_eq!(f.code, exit::UNSUPPORTED, "{flag}");
         assert!(f.message.starts_with(&format!("-{}", flag.trim_start_matches('-'))), "{flag}: {}", f.message);
     }
-    assert_eq!(refused(&["seal", "-s", "f.yaml"]).code, exit::UNSUPPORTED);
     // A flag the subcommand has is passed on: rotate's --rm-pgp here.
     assert_eq!(ok(&["seal", "-r", "--rm-pgp", "FP", "f"]), ["seal", "rotate", "--rm-pgp", "FP", "--", "f"]);
     assert_eq!(refused(&["seal", "-r", "--rm-kms", "arn", "f"]).code, exit::UNSUPPORTED);

@@ -25,6 +25,11 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("sops_commands::groups_add_and_delete_match_sops", groups_match_sops),
         Trial::test("sops_commands::foreign_pgp_stanza_kept_through_edit_set_unset_updatekeys", foreign_pgp_kept),
         Trial::test("sops_commands::foreign_pgp_rotate_refused_unless_removed", foreign_pgp_rotate),
+        Trial::test(
+            "sops_commands::foreign_pgp_key_group_kept_through_edit_set_unset_updatekeys",
+            foreign_pgp_group_kept,
+        ),
+        Trial::test("sops_commands::a_pgp_key_group_seal_cannot_open_is_named", pgp_group_seal_cannot_open_is_named),
     ]
 }
 
@@ -296,9 +301,20 @@ impl Pgp {
         Ok(Pgp { case, gnupghome, fingerprint })
     }
 
+    /// The key group of an encrypted YAML file that holds the PGP key, from
+    /// its `- pgp:` to the end of its `fp:` line.
+    fn group_stanza(text: &str) -> String {
+        Pgp::from_to_fp(text, "- pgp:")
+    }
+
     /// The `pgp:` stanza of an encrypted YAML file, from its key to `fp:`.
     fn stanza(text: &str) -> String {
-        let start = text.find("    pgp:").unwrap_or(text.len());
+        Pgp::from_to_fp(text, "    pgp:")
+    }
+
+    /// `text` from `start` to the end of the fingerprint after the next `fp: `.
+    fn from_to_fp(text: &str, start: &str) -> String {
+        let start = text.find(start).unwrap_or(text.len());
         let rest = text.get(start..).unwrap_or_default();
         let end = rest.find("fp: ").map(|i| i + "fp: ".len() + 40).unwrap_or(rest.len()).min(rest.len());
         rest.get(..end).unwrap_or_default().to_owned()
@@ -314,36 +330,114 @@ fn foreign_pgp_kept() -> Result<(), Failed> {
         .env("GNUPGHOME", &p.gnupghome)
         .ok()?;
     std::fs::write(c.path("f.yaml"), &enc)?;
-    let stanza = Pgp::stanza(&String::from_utf8(enc)?);
-    check(stanza.contains("BEGIN PGP MESSAGE") && stanza.contains(&p.fingerprint), "sops wrote a pgp stanza")?;
     let (_, r2) = age_keygen(c.dir.path(), "k2")?;
+    let updatekeys = ["--age".to_owned(), format!("{},{r2}", c.recipient)];
+    through_seal(&p, &c.key, &c.key, Pgp::stanza, &updatekeys)?;
+    let text = std::fs::read_to_string(c.path("f.yaml"))?;
+    check(text.contains(&r2), "updatekeys must add the age recipient")
+}
+
+/// A sops-written file of three key groups, two of age keys and one of a
+/// PGP key, any two of which open it (`shamir_threshold: 2`): seal, holding
+/// both age keys, edits it and re-keys its second group, and the PGP group
+/// stays byte for byte, its share still the file's: sops opens the file
+/// with one age key and the PGP key after every step.
+fn foreign_pgp_group_kept() -> Result<(), Failed> {
+    let p = Pgp::new()?;
+    let c = &p.case;
+    let (k2, r2) = age_keygen(c.dir.path(), "k2")?;
+    let (k3, r3) = age_keygen(c.dir.path(), "k3")?;
+    let both = c.path("both.txt");
+    std::fs::write(&both, [std::fs::read_to_string(&c.key)?, std::fs::read_to_string(&k2)?].concat())?;
+    let groups = |second: &str, third: &str| {
+        format!(
+            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age: [{}]\n      - age: [{second}]\n{third}",
+            c.recipient
+        )
+    };
+    std::fs::write(c.path(".sops.yaml"), groups(&r2, &format!("      - pgp: [{}]\n", p.fingerprint)))?;
+    std::fs::write(c.path("plain.yaml"), "user: alice\npassword: s3cret\n")?;
+    let enc = c.sops(["encrypt", "plain.yaml"]).env("GNUPGHOME", &p.gnupghome).ok()?;
+    std::fs::write(c.path("f.yaml"), &enc)?;
+    let text = String::from_utf8(enc)?;
+    check(text.contains("key_groups:") && text.contains("shamir_threshold: 2"), "sops wrote three key groups")?;
+    // The rule seal re-keys to: the age groups only (the second gains k3);
+    // the PGP group is not seal's to change.
+    std::fs::write(c.path("age.sops.yaml"), groups(&format!("{r2}, {r3}"), ""))?;
+    let updatekeys = ["--config".to_owned(), "age.sops.yaml".to_owned()];
+    through_seal(&p, &both, &c.key, Pgp::group_stanza, &updatekeys)?;
+    // k3 now holds the second group's share: with the PGP key, two groups.
+    let plain = c.sops(["decrypt", "f.yaml"]).env("SOPS_AGE_KEY_FILE", &k3).env("GNUPGHOME", &p.gnupghome).ok()?;
+    check(String::from_utf8(plain)?.contains("user: bob"), "sops must open the file with k3 and the PGP key")
+}
+
+/// Two key groups, an age one and a PGP one, both needed: seal cannot open
+/// the file, says which group it lacks and why, and writes nothing.
+fn pgp_group_seal_cannot_open_is_named() -> Result<(), Failed> {
+    let p = Pgp::new()?;
+    let c = &p.case;
+    let rule =
+        format!("creation_rules:\n  - key_groups:\n      - age: [{}]\n      - pgp: [{}]\n", c.recipient, p.fingerprint);
+    std::fs::write(c.path(".sops.yaml"), rule)?;
+    std::fs::write(c.path("plain.yaml"), "password: s3cret\n")?;
+    let enc = c.sops(["encrypt", "plain.yaml"]).env("GNUPGHOME", &p.gnupghome).ok()?;
+    std::fs::write(c.path("f.yaml"), &enc)?;
+    let seal = seal_bin();
+    for args in [&["decrypt", "f.yaml"][..], &["set", "f.yaml", r#"["password"]"#, r#""n3w""#]] {
+        let (code, out, err) = c.run(&seal, args).fails()?;
+        check(
+            code == 128 && err.contains("key group 1 holds only pgp keys") && err.contains("sops"),
+            format!("seal {} must name the PGP group it cannot open, exit 128: {code} {err}", args.join(" ")),
+        )?;
+        check(!out.contains("s3cret"), "nothing decrypted is printed")?;
+        check(std::fs::read(c.path("f.yaml"))? == enc, "a refused command must not write")?;
+    }
+    let plain = c.sops(["decrypt", "f.yaml"]).env("GNUPGHOME", &p.gnupghome).ok()?;
+    check(String::from_utf8(plain)?.contains("s3cret"), "sops opens it with both keys")
+}
+
+/// Runs seal's `decrypt`, `edit` (alice → bob), `set`, `unset` and
+/// `updatekeys` (with `updatekeys` args) on the case's `f.yaml`, with the
+/// age identities in `key`. After each, the PGP part (`stanza_of` the
+/// file) must be unchanged, and sops must still open the file with the age
+/// identities in `sops_key` and the PGP key.
+fn through_seal(
+    p: &Pgp,
+    key: &Path,
+    sops_key: &Path,
+    stanza_of: fn(&str) -> String,
+    updatekeys: &[String],
+) -> Result<(), Failed> {
+    let c = &p.case;
+    let stanza = stanza_of(&std::fs::read_to_string(c.path("f.yaml"))?);
+    check(stanza.contains("BEGIN PGP MESSAGE") && stanza.contains(&p.fingerprint), "sops wrote a pgp stanza")?;
     let seal = seal_bin();
     let editor = c.path("editor.sh");
     std::fs::write(&editor, "#!/bin/sh\nsed -i 's/alice/bob/' \"$1\"\n")?;
     std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    let mut update = vec!["updatekeys".to_owned(), "-y".to_owned()];
+    update.extend_from_slice(updatekeys);
     let steps: [(&str, Vec<String>); 5] = [
         ("decrypt", vec!["decrypt".into(), "--output-type".into(), "json".into()]),
         ("edit", vec!["edit".into()]),
         ("set", vec!["set".into(), "{f}".into(), r#"["password"]"#.into(), r#""n3w""#.into()]),
         ("unset", vec!["unset".into(), "--idempotent".into(), "{f}".into(), r#"["extra"]"#.into()]),
-        ("updatekeys", vec!["updatekeys".into(), "-y".into(), "--age".into(), format!("{},{r2}", c.recipient)]),
+        ("updatekeys", update),
     ];
     for (what, args) in &steps {
         let mut args: Vec<String> = args.iter().map(|a| a.replace("{f}", "f.yaml")).collect();
         if !args.iter().any(|a| a == "f.yaml") {
             args.push("f.yaml".into());
         }
-        c.run(&seal, &args).env("EDITOR", &editor).ok()?;
+        c.run(&seal, &args).env("SOPS_AGE_KEY_FILE", key).env("EDITOR", &editor).ok()?;
         let now = std::fs::read_to_string(c.path("f.yaml"))?;
-        check(Pgp::stanza(&now) == stanza, format!("seal {what} changed the pgp stanza:\n{}", Pgp::stanza(&now)))?;
-        // sops still opens the file with the PGP key alone.
+        check(stanza_of(&now) == stanza, format!("seal {what} changed the pgp stanza:\n{}", stanza_of(&now)))?;
         let plain =
-            c.sops(["decrypt", "f.yaml"]).env("SOPS_AGE_KEY_FILE", "/dev/null").env("GNUPGHOME", &p.gnupghome).ok()?;
+            c.sops(["decrypt", "f.yaml"]).env("SOPS_AGE_KEY_FILE", sops_key).env("GNUPGHOME", &p.gnupghome).ok()?;
         let user = if *what == "decrypt" { "user: alice" } else { "user: bob" };
         check(String::from_utf8(plain)?.contains(user), format!("after seal {what}, sops must decrypt with PGP"))?;
     }
-    let text = std::fs::read_to_string(c.path("f.yaml"))?;
-    check(text.contains(&r2), "updatekeys must add the age recipient")
+    Ok(())
 }
 
 fn foreign_pgp_rotate() -> Result<(), Failed> {

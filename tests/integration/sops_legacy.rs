@@ -20,6 +20,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("sops_legacy::invoked_as_sops_through_a_symlink", invoked_as_sops),
         Trial::test("sops_legacy::keys_seal_does_not_implement_are_refused_naming_the_flag", refused_key_flags),
         Trial::test("sops_legacy::exit_codes_of_common_failures_match_sops", exit_codes_match),
+        Trial::test("sops_legacy::show_master_keys_shows_what_sops_shows_and_keeps_value_edits", show_master_keys),
     ]
 }
 
@@ -320,4 +321,51 @@ fn exit_codes_match() -> Result<(), Failed> {
         let _ = std::fs::remove_file(f.path(".sops.yaml"));
     }
     check(failures.is_empty(), failures.join("\n"))
+}
+
+/// `-s` opens the editor on the values and the `sops` metadata, shown as
+/// sops shows them. seal saves the value edits (sops 3.11 drops every edit
+/// made with `-s` and exits 0: checked here too, so the difference is
+/// known) and refuses a changed metadata block, writing nothing.
+fn show_master_keys() -> Result<(), Failed> {
+    let f = Fixture::new()?;
+    let editor = |name: &str, edit: &str| -> Result<PathBuf, Failed> {
+        let path = f.path(name);
+        let seen = f.path(&format!("{name}.seen"));
+        std::fs::write(&path, format!("#!/bin/sh\ncp \"$1\" '{}'\n{edit} \"$1\"\n", seen.display()))?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+        Ok(path)
+    };
+    let value_edit = "sed -i 's/b: x/b: z/'";
+    let (for_sops, for_seal) = (editor("sops-ed.sh", value_edit)?, editor("seal-ed.sh", value_edit)?);
+    for name in ["by-sops.yaml", "by-seal.yaml"] {
+        std::fs::copy(f.path("e.yaml"), f.path(name))?;
+    }
+    f.sops(&["-s", "by-sops.yaml"]).env("EDITOR", &for_sops).ok()?;
+    f.seal(&["-s", "by-seal.yaml"]).env("EDITOR", &for_seal).ok()?;
+    let shown = std::fs::read_to_string(f.path("seal-ed.sh.seen"))?;
+    check(
+        shown == std::fs::read_to_string(f.path("sops-ed.sh.seen"))?,
+        format!("seal -s must show what sops -s shows; seal showed:\n{shown}"),
+    )?;
+    check(shown.contains("b: x") && shown.contains(&f.recipient), "the values in clear and the recipients")?;
+    let after = text(&f.sops(&["-d", "by-seal.yaml"]).ok()?);
+    check(after.contains("b: z") && !after.contains("b: x"), format!("seal -s must save the edit:\n{after}"))?;
+    // sops 3.11 writes the file back without the edit.
+    let sops_after = text(&f.sops(&["-d", "by-sops.yaml"]).ok()?);
+    check(sops_after == PLAIN, format!("sops 3.11's -s was expected to drop the edit:\n{sops_after}"))?;
+    // A changed metadata block: refused, nothing written, the same under `sops`.
+    let meta_edit = editor("meta-ed.sh", "sed -i 's/unencrypted_suffix: _unencrypted/unencrypted_suffix: _clear/'")?;
+    let before = std::fs::read(f.path("e.yaml"))?;
+    for run in [f.seal(&["-s", "e.yaml"]), f.seal_as_sops(&["--show-master-keys", "e.yaml"])] {
+        let (code, _, err) = run.env("EDITOR", &meta_edit).stdin("").fails()?;
+        check(
+            code == 67 && err.contains("`sops` metadata was changed") && err.contains("updatekeys"),
+            format!("a changed metadata block must be refused with 67: {code} {err}"),
+        )?;
+        check(std::fs::read(f.path("e.yaml"))? == before, "a refused -s edit must not write")?;
+    }
+    // `-s` is for editing only.
+    let (code, _, err) = f.seal(&["-d", "-s", "e.yaml"]).fails()?;
+    check(code == 64 && err.contains("--show-master-keys"), format!("-d -s: {code} {err}"))
 }

@@ -79,8 +79,20 @@ pub enum CipherError {
     Random,
 }
 
-/// Per path (AAD), the plaintexts decrypted under it and the IV each had.
-type IvStash = HashMap<Box<str>, Vec<(Zeroizing<Vec<u8>>, [u8; 32])>>;
+/// Per path (AAD), the plaintexts decrypted under it, the IV each had and
+/// the envelope it was read from.
+type IvStash = HashMap<Box<str>, Vec<Stashed>>;
+
+/// One decrypted value of the stash.
+struct Stashed {
+    plaintext: Zeroizing<Vec<u8>>,
+    ty: String,
+    iv: [u8; 32],
+    /// The envelope, as read: re-encrypting the same plaintext and type
+    /// with this IV gives the same ciphertext and tag, so `set`, `unset`
+    /// and `edit` reuse it instead of encrypting every unchanged value again.
+    envelope: String,
+}
 
 /// Encrypts and decrypts values under one data key, remembering the IV of
 /// each decrypted (path, plaintext) pair so that re-encrypting an unchanged
@@ -124,13 +136,14 @@ impl Cipher {
         if plaintext.is_empty() {
             return Ok(String::new());
         }
-        let iv = match self
+        let stashed = self
             .stash
             .as_ref()
             .and_then(|s| s.get(aad))
-            .and_then(|seen| seen.iter().find(|(p, _)| p.as_slice() == plaintext))
-        {
-            Some((_, iv)) => *iv,
+            .and_then(|seen| seen.iter().find(|s| s.plaintext.as_slice() == plaintext));
+        let iv = match stashed {
+            Some(s) if s.ty == ty => return Ok(s.envelope.clone()),
+            Some(s) => s.iv,
             None => {
                 let mut iv = [0u8; 32];
                 getrandom::fill(&mut iv).map_err(|_| CipherError::Random)?;
@@ -186,12 +199,13 @@ impl Cipher {
         if !ok {
             return Err(CipherError::Authentication);
         }
-        if let (Some(stash), Ok(iv32)) = (self.stash.as_mut(), <[u8; 32]>::try_from(iv.as_slice())) {
+        if let (Some(stash), Ok(iv)) = (self.stash.as_mut(), <[u8; 32]>::try_from(iv.as_slice())) {
             let seen = stash.entry(Box::from(aad)).or_default();
+            let entry = Stashed { plaintext: data.clone(), ty: ty.to_owned(), iv, envelope: envelope.to_owned() };
             // One IV per (path, plaintext), the last one seen, as sops' map does.
-            match seen.iter_mut().find(|(p, _)| *p == data) {
-                Some(slot) => slot.1 = iv32,
-                None => seen.push((data.clone(), iv32)),
+            match seen.iter_mut().find(|s| s.plaintext == data) {
+                Some(slot) => *slot = entry,
+                None => seen.push(entry),
             }
         }
         Ok((data, ty.to_owned()))

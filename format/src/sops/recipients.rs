@@ -402,15 +402,36 @@ pub fn recover(md: &Metadata, ids: &Identities) -> Result<DataKey, Error> {
             .ok_or_else(|| Error::NoMatchingKey(format!("the data key is {} bytes, expected 32", first.len())));
     }
     let t = if md.shamir_threshold == 0 { md.key_groups.len() } else { md.shamir_threshold };
-    if shares.len() < t {
+    let Some(enough) = shares.get(..t) else {
         return Err(Error::NoMatchingKey(format!(
-            "Shamir threshold {t} of {} key groups not reached: only {} group(s) could be decrypted",
+            "Shamir threshold {t} of {} key groups not reached: only {} group(s) could be decrypted{}",
             md.key_groups.len(),
-            shares.len()
+            shares.len(),
+            foreign_groups(md)
         )));
-    }
-    let key = shamir::combine(&shares[..t])?;
+    };
+    let key = shamir::combine(enough)?;
     DataKey::from_slice(&key).ok_or_else(|| Error::NoMatchingKey("the combined data key is not 32 bytes".into()))
+}
+
+/// Names the key groups that hold no age recipient, only keys seal cannot
+/// use (pgp, kms, …), for a threshold that was not reached: those groups'
+/// shares need sops and those keys. Empty when there are none.
+fn foreign_groups(md: &Metadata) -> String {
+    let named: Vec<String> = md
+        .key_groups
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g.age.is_empty())
+        .filter_map(|(i, g)| {
+            let types: Vec<&str> = g.foreign_types().collect();
+            (!types.is_empty()).then(|| format!("key group {i} holds only {} keys", types.join(", ")))
+        })
+        .collect();
+    if named.is_empty() {
+        return String::new();
+    }
+    format!("; {}, which seal cannot use: decrypt it with sops and those keys", named.join(", "))
 }
 
 /// Shamir's secret sharing over GF(2^8) with the AES polynomial, in sops'

@@ -145,6 +145,24 @@ fn mac_aad_follows_go_rfc3339() {
 }
 
 #[test]
+fn a_stashed_value_is_written_back_as_read_and_only_a_changed_one_is_encrypted_again() {
+    let key = DataKey::generate().expect("key");
+    let mut cipher = Cipher::with_stash(DataKey::from_slice(key.as_bytes()).expect("key"));
+    let read = Cipher::new(DataKey::from_slice(key.as_bytes()).expect("key")).encrypt(b"42", "str", "a:").expect("enc");
+    assert_eq!(cipher.decrypt(&read, "a:").expect("dec").0.as_slice(), b"42");
+    // Unchanged: the envelope as read, without encrypting it again.
+    assert_eq!(cipher.encrypt(b"42", "str", "a:").expect("enc"), read);
+    // The same bytes as another type: encrypted again, with the stashed IV.
+    let as_int = cipher.encrypt(b"42", "int", "a:").expect("enc");
+    assert!(as_int.ends_with(",type:int]") && as_int.contains(read.split(",tag:").next().unwrap_or("?")));
+    // Another path or another plaintext: a new IV.
+    let elsewhere = cipher.encrypt(b"42", "str", "b:").expect("enc");
+    let changed = cipher.encrypt(b"43", "str", "a:").expect("enc");
+    let iv = |e: &str| e.split(",iv:").nth(1).and_then(|r| r.split(',').next()).unwrap_or_default().to_owned();
+    assert!(iv(&elsewhere) != iv(&read) && iv(&changed) != iv(&read));
+}
+
+#[test]
 fn shamir_split_and_combine_round_trip() {
     let secret = [7u8; 32];
     let shares = recipients::shamir::split(&secret, 3, 2).expect("split");
