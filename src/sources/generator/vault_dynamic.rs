@@ -78,6 +78,13 @@ pub fn plan(spec: &VaultDynamicSecretSpec) -> Result<Plan, String> {
     if segments.iter().any(|s| s == "." || s == "..") {
         return Err("spec.path: a `.` or `..` segment is refused (the path is Vault's API path, whole)".into());
     }
+    // The path is sent as it is written: a `?` or `#` would start a query
+    // or a fragment, a `%` an escape that changes the path the server sees.
+    if spec.path.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '?' | '#' | '%' | '\\')) {
+        return Err("spec.path: `?`, `#`, `%`, `\\`, spaces and control characters are refused (the path is one \
+                    API path; parameters go in spec.parameters or spec.getParameters)"
+            .into());
+    }
     let query = match method {
         DynamicMethod::Get if !spec.get_parameters.is_empty() => {
             let mut q = url::form_urlencoded::Serializer::new(String::new());

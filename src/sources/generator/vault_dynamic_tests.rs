@@ -131,7 +131,16 @@ fn only_the_four_methods_are_sent_and_delete_is_refused() {
 fn the_path_is_joined_as_vaults_client_joins_it_and_cannot_climb() {
     let p = plan(&spec("path: \"/pki//issue/web/\"\n")).expect("plan");
     assert_eq!(p.segments, ["pki", "issue", "web"]);
-    for bad in ["\"/\"", "\"pki/../sys/seal\"", "\"./pki\""] {
+    for bad in [
+        "\"/\"",
+        "\"pki/../sys/seal\"",
+        "\"./pki\"",
+        "\"pki/issue/web?x=1\"",
+        "\"pki/issue/web#x\"",
+        "\"pki/%2e%2e/sys\"",
+        "\"pki/issue/we b\"",
+        "\"pki\\\\issue\"",
+    ] {
         let e = plan(&spec(&format!("path: {bad}\n"))).expect_err(bad);
         assert!(e.starts_with("spec.path"), "{e}");
     }

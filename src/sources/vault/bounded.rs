@@ -294,9 +294,10 @@ pub mod raw {
     use super::*;
     use rustify::enums::{RequestMethod, RequestType, ResponseType};
 
-    /// One request: `segments` below `/v1/` (each percent-encoded on its
-    /// own, so none can climb out of the API), the query string and the
-    /// JSON body.
+    /// One request: `segments` below `/v1/` (sent as they are: the caller
+    /// refuses empty, `.` and `..` segments and every character that would
+    /// end or escape the path, so none can climb out of the API), the
+    /// query string and the JSON body.
     pub struct Request {
         /// `GET`, `LIST` or `PUT`.
         pub method: RequestMethod,
