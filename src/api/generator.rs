@@ -54,11 +54,12 @@ pub struct UuidSpec {}
 #[kube(category = "seal")]
 #[serde(rename_all = "camelCase")]
 pub struct SshKeySpec {
-    /// `rsa` (ESO's default when left out), `ed25519` or `ecdsa` (P-256).
+    /// `rsa` (ESO's default when left out), `ed25519` or `ecdsa` (P-256,
+    /// P-384 or P-521).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_type: Option<String>,
     /// For `rsa`: 2048 (the default), 3072 or 4096. For `ecdsa`: 256 (the
-    /// only size seal makes). Ignored for ed25519, as in ESO.
+    /// default), 384 or 521. Ignored for ed25519, as in ESO.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_size: Option<i64>,
     /// The key's comment, in both keys.

@@ -100,6 +100,8 @@ fn uuid_and_ssh_key() -> Result<(), Failed> {
         for (name, spec) in [
             ("deploy-key", json!({"keyType": "ed25519", "comment": "deploy@ci"})),
             ("ec-key", json!({"keyType": "ecdsa", "keySize": 256})),
+            ("ec384-key", json!({"keyType": "ecdsa", "keySize": 384})),
+            ("ec521-key", json!({"keyType": "ecdsa", "keySize": 521})),
             ("eso-default", json!({})),
             ("rsa-8192", json!({"keyType": "rsa", "keySize": 8192})),
         ] {
@@ -115,6 +117,8 @@ fn uuid_and_ssh_key() -> Result<(), Failed> {
             ("ed", vec![gen_ref("UUID", "id"), gen_ref("SSHKey", "deploy-key")]),
             ("bare", vec![gen_ref("UUID", "bare")]),
             ("ec", vec![gen_ref("SSHKey", "ec-key")]),
+            ("ec384", vec![gen_ref("SSHKey", "ec384-key")]),
+            ("ec521", vec![gen_ref("SSHKey", "ec521-key")]),
             ("rsa", vec![gen_ref("SSHKey", "eso-default")]),
             ("rsa-big", vec![gen_ref("SSHKey", "rsa-8192")]),
         ] {
@@ -126,7 +130,9 @@ fn uuid_and_ssh_key() -> Result<(), Failed> {
             .await?;
         }
         let obj = wait_ready(&es, "ed", "True", "Materialized").await?;
-        wait_ready(&es, "ec", "True", "Materialized").await?;
+        for name in ["ec", "ec384", "ec521"] {
+            wait_ready(&es, name, "True", "Materialized").await?;
+        }
         wait_ready(&es, "bare", "True", "Materialized").await?;
         wait_ready(&es, "rsa", "True", "Materialized").await?;
         let secrets = fx.secrets();
@@ -143,6 +149,8 @@ fn uuid_and_ssh_key() -> Result<(), Failed> {
         for (secret, want_type) in [
             (ed.clone(), "ssh-ed25519"),
             (data(secrets.get("ec").await?), "ecdsa-sha2-nistp256"),
+            (data(secrets.get("ec384").await?), "ecdsa-sha2-nistp384"),
+            (data(secrets.get("ec521").await?), "ecdsa-sha2-nistp521"),
             (data(secrets.get("rsa").await?), "ssh-rsa"),
         ] {
             let public = String::from_utf8(secret.get("publicKey").cloned().unwrap_or_default())?;

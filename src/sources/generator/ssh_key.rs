@@ -4,9 +4,9 @@
 //! `authorized_keys` line — so `ssh` and `ssh-keygen` read both.
 //!
 //! Why by hand rather than the `ssh-key` crate: the three key types seal
-//! makes (RSA, Ed25519, ECDSA P-256) need a hundred lines of length-prefixed
-//! fields; the curve arithmetic is already in the build (through `age`), and
-//! the `rsa` crate finds the primes.
+//! makes (RSA, Ed25519, ECDSA on P-256, P-384 and P-521) need a hundred
+//! lines of length-prefixed fields; the curve arithmetic comes from
+//! RustCrypto's curve crates, and the `rsa` crate finds the primes.
 //!
 //! RSA, ESO's default, costs a prime search (about a second at 4096 bits):
 //! callers run [`generate`] on a blocking thread, and the last
@@ -49,8 +49,10 @@ pub fn generate(spec: &SshKeySpec, rng: &mut Stream) -> Result<KeyPair, String> 
     match spec.key_type.as_deref() {
         Some("ed25519") => Ok(ed25519(rng, comment)),
         Some("ecdsa") => match spec.key_size {
-            None | Some(256) => ecdsa_p256(rng, comment),
-            Some(n) => Err(format!("spec.keySize: {n}: seal makes ECDSA keys on P-256 only (keySize 256)")),
+            None | Some(256) => ecdsa(rng, comment, &P256),
+            Some(384) => ecdsa(rng, comment, &P384),
+            Some(521) => ecdsa(rng, comment, &P521),
+            Some(n) => Err(format!("spec.keySize: {n}: ECDSA keys are of 256, 384 or 521 bits")),
         },
         // ESO's default when keyType is not set.
         Some("rsa") | None => match spec.key_size {
@@ -151,33 +153,66 @@ fn ed25519(rng: &mut Stream, comment: &str) -> KeyPair {
     }
 }
 
-fn ecdsa_p256(rng: &mut Stream, comment: &str) -> Result<KeyPair, String> {
-    use p256::elliptic_curve::sec1::ToEncodedPoint;
+/// An ECDSA curve as OpenSSH names it, and how a scalar is made into a key.
+struct Curve {
+    /// `nistp256`, `nistp384`, `nistp521`.
+    name: &'static str,
+    /// The scalar's length in bytes.
+    scalar_len: usize,
+    /// Mask of the scalar's first byte (P-521's scalar has 521 bits).
+    top_mask: u8,
+    /// The uncompressed public point and the scalar, if `d` is in [1, n).
+    key: fn(&[u8]) -> Option<PointAndScalar>,
+}
+
+/// An ECDSA key: its public point (uncompressed SEC1) and its scalar.
+type PointAndScalar = (Vec<u8>, Zeroizing<Vec<u8>>);
+
+/// The point and scalar of the secret key `d` on a curve of the
+/// `elliptic-curve` family.
+macro_rules! curve_key {
+    ($krate:ident) => {
+        |d: &[u8]| {
+            use $krate::elliptic_curve::sec1::ToEncodedPoint;
+            let k = $krate::SecretKey::from_slice(d).ok()?;
+            let q = k.public_key().to_encoded_point(false).as_bytes().to_vec();
+            Some((q, Zeroizing::new(k.to_bytes().to_vec())))
+        }
+    };
+}
+
+const P256: Curve = Curve { name: "nistp256", scalar_len: 32, top_mask: 0xff, key: curve_key!(p256) };
+const P384: Curve = Curve { name: "nistp384", scalar_len: 48, top_mask: 0xff, key: curve_key!(p384) };
+const P521: Curve = Curve { name: "nistp521", scalar_len: 66, top_mask: 0x01, key: curve_key!(p521) };
+
+fn ecdsa(rng: &mut Stream, comment: &str, curve: &Curve) -> Result<KeyPair, String> {
     // A scalar in [1, n): rejection, each try failing with probability
     // below 2^-32, bounded so no stream can make it loop.
-    let mut secret = None;
+    let mut made = None;
     for _ in 0..64 {
-        let mut d = Zeroizing::new([0u8; 32]);
+        let mut d = Zeroizing::new(vec![0u8; curve.scalar_len]);
         rng.fill(&mut d[..]);
-        if let Ok(k) = p256::SecretKey::from_bytes(&(*d).into()) {
-            secret = Some(k);
+        if let Some(first) = d.first_mut() {
+            *first &= curve.top_mask;
+        }
+        if let Some(k) = (curve.key)(&d) {
+            made = Some(k);
             break;
         }
     }
-    let secret = secret.ok_or("no P-256 scalar in 64 draws")?;
-    let q = secret.public_key().to_encoded_point(false);
-    let key_type = "ecdsa-sha2-nistp256";
+    let (q, d) = made.ok_or_else(|| format!("no {} scalar in 64 draws", curve.name))?;
+    let key_type = format!("ecdsa-sha2-{}", curve.name);
     let mut blob = Vec::new();
     put_string(&mut blob, key_type.as_bytes());
-    put_string(&mut blob, b"nistp256");
-    put_string(&mut blob, q.as_bytes());
+    put_string(&mut blob, curve.name.as_bytes());
+    put_string(&mut blob, &q);
     let mut private = Zeroizing::new(Vec::new());
-    put_string(&mut private, b"nistp256");
-    put_string(&mut private, q.as_bytes());
-    put_mpint(&mut private, &Zeroizing::new(secret.to_bytes().to_vec()));
+    put_string(&mut private, curve.name.as_bytes());
+    put_string(&mut private, &q);
+    put_mpint(&mut private, &d);
     Ok(KeyPair {
-        private_key: openssh_private(rng, key_type, &blob, &private, comment),
-        public_key: public_line(key_type, &blob, comment),
+        private_key: openssh_private(rng, &key_type, &blob, &private, comment),
+        public_key: public_line(&key_type, &blob, comment),
     })
 }
 
@@ -325,12 +360,27 @@ mod tests {
     }
 
     #[test]
+    fn ecdsa_p384_and_p521_blobs_have_their_curve_and_uncompressed_point() {
+        for (size, name, point) in [(384, "nistp384", 97), (521, "nistp521", 133)] {
+            let k = key(&spec(Some("ecdsa"), Some(size), None), "e").unwrap();
+            let blob = STANDARD.decode(k.public_key.trim_end().split(' ').nth(1).unwrap()).unwrap();
+            // string "ecdsa-sha2-NAME" (4+19), string NAME (4+8), string Q (4+point).
+            assert_eq!(blob.len(), 23 + 12 + 4 + point, "{name}");
+            assert_eq!(&blob[27..35], name.as_bytes());
+            assert_eq!(blob[39], 0x04, "uncompressed SEC1 point");
+            assert!(k.public_key.starts_with(&format!("ecdsa-sha2-{name} ")));
+            assert!(k.private_key.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+            assert_eq!(k.public_key, key(&spec(Some("ecdsa"), Some(size), None), "e").unwrap().public_key);
+        }
+    }
+
+    #[test]
     fn other_sizes_and_unsafe_comments_are_refused_naming_the_field() {
         for (s, field) in [
             (spec(None, Some(1024), None), "spec.keySize: 1024"),
             (spec(Some("rsa"), Some(8192), None), "spec.keySize: 8192"),
             (spec(Some("dsa"), None, None), "spec.keyType"),
-            (spec(Some("ecdsa"), Some(384), None), "spec.keySize: 384"),
+            (spec(Some("ecdsa"), Some(512), None), "spec.keySize: 512"),
             (spec(Some("ed25519"), None, Some("a\nssh-ed25519 AAAA evil")), "spec.comment"),
             (spec(Some("ed25519"), None, Some(&"x".repeat(MAX_COMMENT + 1))), "spec.comment"),
         ] {
