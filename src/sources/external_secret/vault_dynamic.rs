@@ -42,8 +42,11 @@ pub(super) async fn values(
         &v.uid().unwrap_or_default(),
         v.metadata.generation.unwrap_or_default(),
     );
-    if let Some(issued) = ISSUED.remembered(&owner, epoch) {
-        return Ok(issued.as_ref().clone());
+    let unusable = |why: String| GeneratorError::Unavailable { field: field.to_owned(), why: format!("{name}: {why}") };
+    match ISSUED.remembered(&owner, epoch) {
+        Some(Ok(issued)) => return Ok(issued.as_ref().clone()),
+        Some(Err(why)) => return Err(unusable(why).into()),
+        None => {}
     }
     let store = ResolvedStore::of_vault_dynamic_secret(&v);
     let answer = ctx
@@ -51,15 +54,16 @@ pub(super) async fn values(
         .dynamic(&ctx.client, &store, plan.method, &plan.segments, plan.query, plan.body)
         .await
         .map_err(|e| in_field(e, field))?;
+    // Remembered either way: a request that was answered may have issued
+    // something even when its answer cannot be used.
     let made = vault_dynamic::values(
         answer.as_ref().map(|a| a.as_slice()),
         v.spec.result_type.unwrap_or_default(),
         v.spec.allow_empty_response,
     )
-    .map_err(|e| GeneratorError::Unavailable { field: field.to_owned(), why: format!("{name}: {e}") })?;
-    let made = Arc::new(made);
+    .map(Arc::new);
     ISSUED.remember(&owner, epoch, made.clone());
-    Ok(made.as_ref().clone())
+    Ok(made.map_err(unusable)?.as_ref().clone())
 }
 
 /// A store error, prefixed with the field naming the generator. A 404 is

@@ -36,6 +36,11 @@ pub const MAX_REMEMBERED_BYTES: usize = 32 << 20;
 /// A generator's values, by key.
 pub type Values = Vec<(String, Zeroizing<Vec<u8>>)>;
 
+/// What one request gave: its values, or why its answer made none (an
+/// answer that issued something but cannot be used is remembered too, so
+/// the retries of one epoch do not issue again).
+pub type Outcome = Result<Arc<Values>, String>;
+
 /// The request a spec makes.
 #[derive(Debug, PartialEq)]
 pub struct Plan {
@@ -204,7 +209,7 @@ struct Issued {
     /// The object and generator, without the epoch: a newer epoch's
     /// values replace the older ones.
     owner: String,
-    values: Arc<Values>,
+    values: Outcome,
     size: usize,
 }
 
@@ -232,7 +237,7 @@ impl Memo {
     }
 
     /// The values `owner` was issued in `epoch`, if they are still remembered.
-    pub fn remembered(&self, owner: &str, epoch: u64) -> Option<Arc<Values>> {
+    pub fn remembered(&self, owner: &str, epoch: u64) -> Option<Outcome> {
         let key = memo_key(owner, epoch);
         let all = self.0.lock().unwrap_or_else(|p| p.into_inner());
         all.iter().find(|i| i.key == key).map(|i| i.values.clone())
@@ -240,8 +245,11 @@ impl Memo {
 
     /// Remembers the values `owner` was issued in `epoch` (forgetting its
     /// older epochs' values, then the oldest entries while over the bounds).
-    pub fn remember(&self, owner: &str, epoch: u64, values: Arc<Values>) {
-        let size = values.iter().fold(0usize, |n, (k, v)| n.saturating_add(k.len()).saturating_add(v.len()));
+    pub fn remember(&self, owner: &str, epoch: u64, values: Outcome) {
+        let size = match &values {
+            Ok(values) => values.iter().fold(0usize, |n, (k, v)| n.saturating_add(k.len()).saturating_add(v.len())),
+            Err(why) => why.len(),
+        };
         let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
         all.retain(|i| i.owner != owner);
         let mut total = all.iter().fold(0usize, |n, i| n.saturating_add(i.size));

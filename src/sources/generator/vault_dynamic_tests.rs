@@ -169,13 +169,29 @@ fn issued_values_are_remembered_for_their_epoch_only() {
     let owner = owner_key("ns", "uid", "pki", "g-uid", 1);
     let one: Values = vec![("certificate".into(), Zeroizing::new(b"c1".to_vec()))];
     assert!(memo.remembered(&owner, 7).is_none());
-    memo.remember(&owner, 7, Arc::new(one));
-    assert_eq!(memo.remembered(&owner, 7).map(|v| text(&v)), Some(vec![("certificate".into(), "c1".into())]));
+    memo.remember(&owner, 7, Ok(Arc::new(one)));
+    assert_eq!(
+        memo.remembered(&owner, 7).and_then(Result::ok).map(|v| text(&v)),
+        Some(vec![("certificate".into(), "c1".into())])
+    );
     assert!(memo.remembered(&owner, 8).is_none(), "a new epoch requests again");
     assert!(memo.remembered(&owner_key("ns", "uid", "pki", "g-uid", 2), 7).is_none(), "an edit too");
-    memo.remember(&owner, 8, Arc::new(vec![("certificate".into(), Zeroizing::new(b"c2".to_vec()))]));
+    memo.remember(&owner, 8, Ok(Arc::new(vec![("certificate".into(), Zeroizing::new(b"c2".to_vec()))])));
     assert!(memo.remembered(&owner, 7).is_none(), "the older epoch's values are dropped");
     assert_eq!(memo.len(), 1);
+}
+
+#[test]
+fn an_answer_that_made_no_values_is_remembered_for_its_epoch_too() {
+    // The request was answered, so it may have issued something: the
+    // retries of the epoch fail with the same reason instead of asking again.
+    let memo = Memo::new();
+    let owner = owner_key("ns", "uid", "pki", "g-uid", 1);
+    let why = values(Some(b"not json"), VaultResultType::Data, false).map(Arc::new);
+    assert!(why.is_err());
+    memo.remember(&owner, 7, why);
+    assert_eq!(memo.remembered(&owner, 7).map(|o| o.err()), Some(Some("Vault's answer is not a JSON object".into())));
+    assert!(memo.remembered(&owner, 8).is_none(), "the next epoch asks again");
 }
 
 #[test]
@@ -183,13 +199,13 @@ fn the_remembered_values_are_bounded_in_number_and_size() {
     let memo = Memo::new();
     let owner = |i: usize| owner_key("bounded", &format!("uid-{i}"), "g", "u", 1);
     for i in 0..=MAX_REMEMBERED {
-        memo.remember(&owner(i), 1, Arc::new(vec![("k".into(), Zeroizing::new(b"v".to_vec()))]));
+        memo.remember(&owner(i), 1, Ok(Arc::new(vec![("k".into(), Zeroizing::new(b"v".to_vec()))])));
     }
     assert_eq!(memo.len(), MAX_REMEMBERED);
     assert!(memo.remembered(&owner(0), 1).is_none(), "the oldest went first");
     assert!(memo.remembered(&owner(1), 1).is_some());
     // 40 values of 1 MiB: at most 32 MiB are kept.
-    let big = || Arc::new(vec![("k".to_owned(), Zeroizing::new(vec![b'x'; MAX_VALUES_BYTES]))]);
+    let big = || Ok(Arc::new(vec![("k".to_owned(), Zeroizing::new(vec![b'x'; MAX_VALUES_BYTES]))]));
     for i in 0..40 {
         memo.remember(&owner(10_000 + i), 1, big());
     }
