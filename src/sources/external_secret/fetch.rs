@@ -175,6 +175,14 @@ pub(crate) async fn generator_values(
         }
         _ => {
             let k: SshKey = read_generator(ctx, ns, g, field).await?;
+            // An RSA prime search takes up to a second or so of a core: at
+            // most `RSA_AT_ONCE` run at a time, whoever asks, so many RSA
+            // SSHKeys cannot fill the blocking pool the template budget and
+            // rewrites also run on.
+            let _slot = match k.spec.key_type.as_deref() {
+                None | Some("rsa") => Some(RSA_SLOTS.acquire().await.map_err(|_| impossible("closed".into()))?),
+                _ => None,
+            };
             let pair = tokio::task::spawn_blocking(move || generator::ssh_key::generate(&k.spec, &mut stream))
                 .await
                 .map_err(|_| impossible("the key generation stopped unexpectedly".into()))?
@@ -186,6 +194,11 @@ pub(crate) async fn generator_values(
         }
     })
 }
+
+/// How many RSA key generations run at once (see `generator_values`).
+const RSA_AT_ONCE: usize = 2;
+
+static RSA_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(RSA_AT_ONCE);
 
 /// The generator object `g` names, in the ExternalSecret's namespace.
 pub(super) async fn read_generator<K>(
