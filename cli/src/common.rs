@@ -116,6 +116,22 @@ pub fn find_config(explicit: Option<&Path>) -> Option<PathBuf> {
     explicit.map(Path::to_path_buf).or_else(|| std::env::current_dir().ok().and_then(|d| config::find(&d)))
 }
 
+/// How output is indented, as sops decides it: the `stores` section of the
+/// `.sops.yaml` in use (`config`, else `SOPS_CONFIG`, else the one found
+/// from the current directory), then `--indent` over every store.
+pub fn layout(indent: &crate::IndentArgs, config: Option<&Path>) -> Result<sops::Layout, Failure> {
+    let env = std::env::var_os("SOPS_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let found = find_config(config.or(env.as_deref()));
+    let mut layout = match found {
+        Some(path) => config::layout(&path).map_err(Failure::general)?,
+        None => sops::Layout::default(),
+    };
+    if let Some(n) = indent.indent {
+        layout = sops::Layout { yaml: n, json: n, json_binary: n };
+    }
+    Ok(layout)
+}
+
 /// Parses an encrypted file and recovers its plaintext.
 pub fn open(
     file: &str,

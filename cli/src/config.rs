@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use seal_format::sops::metadata::RULE_FIELDS;
-use seal_format::sops::{Map, Rule, Value, yaml};
+use seal_format::sops::{Layout, Map, Rule, Value, yaml};
 
 /// The settings one creation rule gives a file.
 #[derive(Default)]
@@ -33,6 +33,44 @@ pub fn find(start: &Path) -> Option<PathBuf> {
         dir = d.parent();
     }
     None
+}
+
+/// The `stores` section of `config`: how sops' YAML and JSON stores indent
+/// (`yaml.indent`, `json.indent`, `json_binary.indent`). A key sops does not
+/// have is refused by name (sops ignores it): a misspelt `indent` would
+/// otherwise change the files without a word.
+pub fn layout(config: &Path) -> Result<Layout, String> {
+    let text = std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
+    let docs = yaml::parse_without_comments(&text).map_err(|e| format!("{}: {e}", config.display()))?;
+    let mut layout = Layout::default();
+    let stores = match docs.first().and_then(|root| root.get("stores")) {
+        None | Some(Value::Null) => return Ok(layout),
+        Some(Value::Map(m)) => m,
+        Some(_) => return Err(format!("{}: stores must be a mapping", config.display())),
+    };
+    for (store, settings) in stores.pairs() {
+        let field = |k: &str| format!("{}: stores.{store}{k}", config.display());
+        let mut target = match store {
+            "yaml" => Some(&mut layout.yaml),
+            "json" => Some(&mut layout.json),
+            "json_binary" => Some(&mut layout.json_binary),
+            "dotenv" | "ini" => None,
+            _ => return Err(format!("{} is not a store sops has (yaml, json, json_binary, dotenv, ini)", field(""))),
+        };
+        let settings = match settings {
+            Value::Null => continue,
+            Value::Map(m) => m,
+            _ => return Err(format!("{} must be a mapping", field(""))),
+        };
+        for (key, value) in settings.pairs() {
+            match (key, target.as_deref_mut(), value) {
+                ("indent", Some(t), Value::Int(n)) => *t = *n,
+                ("indent", Some(_), _) => return Err(format!("{} must be an integer", field(".indent"))),
+                _ => return Err(format!("{} is not a setting sops has", field(&format!(".{key}")))),
+            }
+        }
+    }
+    Ok(layout)
 }
 
 fn recipients(v: &Value) -> Vec<String> {
@@ -170,6 +208,33 @@ fn threshold(v: &Value, groups: usize, config: &Path, i: usize) -> Result<usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stores_indentation_is_read_and_unknown_settings_are_refused_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let at = |text: &str| {
+            let p = dir.path().join(".sops.yaml");
+            std::fs::write(&p, text).expect("write");
+            layout(&p)
+        };
+        assert_eq!(at("creation_rules: []\n"), Ok(Layout::default()));
+        assert_eq!(
+            at(
+                "stores:\n  yaml:\n    indent: 2\n  json:\n    indent: 0\n  json_binary:\n    indent: 3\n  dotenv: {}\n  ini:\n"
+            ),
+            Ok(Layout { yaml: 2, json: 0, json_binary: 3 })
+        );
+        for (text, named) in [
+            ("stores:\n  yml:\n    indent: 2\n", "stores.yml"),
+            ("stores:\n  yaml:\n    indnet: 2\n", "stores.yaml.indnet"),
+            ("stores:\n  yaml:\n    indent: two\n", "stores.yaml.indent"),
+            ("stores:\n  dotenv:\n    indent: 2\n", "stores.dotenv.indent"),
+            ("stores: 2\n", "stores must be a mapping"),
+        ] {
+            let e = at(text).expect_err(text);
+            assert!(e.contains(named), "{e}");
+        }
+    }
 
     #[test]
     fn a_key_group_seal_cannot_fill_is_refused_never_dropped() {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 use seal_format::sops::{self, DecryptOptions, Format, Value};
 
-use crate::common::{OutputTarget, format_of, open, read_input};
-use crate::{Failure, IdentityArgs, exit, identity};
+use crate::common::{OutputTarget, format_of, layout, open, read_input};
+use crate::{Failure, IdentityArgs, IndentArgs, exit, identity};
 
 #[derive(Args)]
 pub struct DecryptArgs {
@@ -33,6 +33,11 @@ pub struct DecryptArgs {
     /// Take the formats from this name instead of the file's (e.g. when reading stdin).
     #[arg(long, value_name = "PATH")]
     filename_override: Option<String>,
+    #[command(flatten)]
+    indent: IndentArgs,
+    /// The .sops.yaml whose `stores` section sets the indentation (default: SOPS_CONFIG, else the one found from here).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// The file, or - for stdin (the default).
     #[arg(default_value = "-")]
     file: String,
@@ -47,13 +52,14 @@ pub fn run(a: DecryptArgs) -> Result<(), Failure> {
         Some(t) => format_of(Some(t), name, format)?,
         None => format,
     };
+    let layout = layout(&a.indent, a.config.as_deref())?;
     let bytes = read_input(&a.file)?;
     let ids = identity::load(&a.ids.identity)?;
     let opts = DecryptOptions { verify_mac: !a.ignore_mac, stash: false };
     let (branches, _, _) = open(&a.file, &bytes, format, &ids, opts)?;
     let out = match &a.extract {
-        Some(path) => extract(&branches, path, out_format).map_err(|f| f.in_file(&a.file))?,
-        None => sops::emit_plain(&branches, out_format)?,
+        Some(path) => extract(&branches, path, out_format, &layout).map_err(|f| f.in_file(&a.file))?,
+        None => sops::emit_plain_in(&branches, out_format, &layout)?,
     };
     target.write(&out)
 }
@@ -84,7 +90,7 @@ fn parse_extract(path: &str) -> Result<Vec<Result<String, usize>>, Failure> {
     Ok(out)
 }
 
-fn extract(branches: &[sops::Map], path: &str, format: Format) -> Result<Vec<u8>, Failure> {
+fn extract(branches: &[sops::Map], path: &str, format: Format, layout: &sops::Layout) -> Result<Vec<u8>, Failure> {
     let parts = parse_extract(path)?;
     let root = branches.first().ok_or_else(|| Failure::general("the file has no document"))?;
     let mut cur = Value::Map(root.clone());
@@ -98,10 +104,10 @@ fn extract(branches: &[sops::Map], path: &str, format: Format) -> Result<Vec<u8>
     }
     Ok(match &cur {
         Value::Str(s) => s.as_bytes().to_vec(),
-        Value::Map(m) => sops::emit_plain(std::slice::from_ref(m), format)?,
+        Value::Map(m) => sops::emit_plain_in(std::slice::from_ref(m), format, layout)?,
         other => match format {
-            Format::Json => sops::json::emit_value(other, "\t")?.into_bytes(),
-            _ => sops::yaml::emit_value(other, 4).into_bytes(),
+            Format::Json => sops::json::emit_value(other, &layout.json_indent(format)?)?.into_bytes(),
+            _ => sops::yaml::emit_value(other, layout.yaml_indent()?).into_bytes(),
         },
     })
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use seal_format::sops::{self, DecryptOptions, Format};
 
-use crate::common::{format_of, open, read_input, reseal, write_in_place};
-use crate::{Failure, IdentityArgs, exit, identity};
+use crate::common::{format_of, layout, open, read_input, reseal, write_in_place};
+use crate::{Failure, IdentityArgs, IndentArgs, exit, identity};
 
 #[derive(Args)]
 pub struct EditArgs {
@@ -28,6 +28,11 @@ pub struct EditArgs {
     /// `updatekeys` and `rotate`).
     #[arg(short = 's', long)]
     show_master_keys: bool,
+    #[command(flatten)]
+    indent: IndentArgs,
+    /// The .sops.yaml whose `stores` section sets the indentation (default: SOPS_CONFIG, else the one found from here).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// The file to edit.
     file: PathBuf,
 }
@@ -37,6 +42,7 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
     crate::guard::disable_core_dumps();
     let file = a.file.display().to_string();
     let format = format_of(a.input_type.as_deref(), &file, Format::Yaml)?;
+    let layout = layout(&a.indent, a.config.as_deref())?;
     let bytes = read_input(&file)?;
     let ids = identity::load(&a.ids.identity)?;
     let (branches, metadata, cipher) =
@@ -44,9 +50,9 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
     let plain = if a.show_master_keys {
         // The layout of an encrypted file, with the values in clear.
         let shown = sops::EncryptedDocument { branches, metadata: metadata.clone() };
-        sops::emit_encrypted(&shown, format)?
+        sops::emit_encrypted_in(&shown, format, &layout)?
     } else {
-        let plain = sops::emit_plain(&branches, format)?;
+        let plain = sops::emit_plain_in(&branches, format, &layout)?;
         drop(branches);
         plain
     };
@@ -89,7 +95,7 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
         let parsed = parsed.and_then(|b| reseal(b, metadata.clone(), &cipher));
         match parsed {
             Ok(doc) => {
-                let out = sops::emit_encrypted(&doc, format)?;
+                let out = sops::emit_encrypted_in(&doc, format, &layout)?;
                 return write_in_place(&a.file, &out);
             }
             Err(f) if std::io::stdin().is_terminal() => {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 use seal_format::sops::{self, EncryptOptions, Format, Recipient, Rule};
 
-use crate::common::{OutputTarget, config_failure, find_config, format_of, parse_recipients, read_input};
-use crate::{Failure, RuleArgs, config, exit};
+use crate::common::{OutputTarget, config_failure, find_config, format_of, layout, parse_recipients, read_input};
+use crate::{Failure, IndentArgs, RuleArgs, config, exit};
 
 #[derive(Args)]
 pub struct EncryptArgs {
@@ -30,6 +30,8 @@ pub struct EncryptArgs {
     /// Use this .sops.yaml instead of searching from the current directory.
     #[arg(long, value_name = "FILE", env = "SOPS_CONFIG")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    indent: IndentArgs,
     /// Path used to match .sops.yaml rules when reading stdin.
     #[arg(long, value_name = "PATH")]
     filename_override: Option<PathBuf>,
@@ -136,6 +138,6 @@ pub fn run(mut a: EncryptArgs) -> Result<(), Failure> {
         mac_only_encrypted: a.mac_only_encrypted || cfg_mac_only,
     };
     let doc = sops::encrypt_document(branches, &opts).map_err(|e| Failure::from(e).in_file(&file))?;
-    let out = sops::emit_encrypted(&doc, output_format)?;
+    let out = sops::emit_encrypted_in(&doc, output_format, &layout(&a.indent, a.config.as_deref())?)?;
     target.write(&out)
 }

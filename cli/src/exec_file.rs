@@ -17,9 +17,9 @@ use clap::Args;
 use seal_format::sops::{self, DecryptOptions, Format};
 use zeroize::Zeroizing;
 
-use crate::common::{format_of, open, read_input};
+use crate::common::{format_of, layout, open, read_input};
 use crate::exec_env::{RunAs, run_command};
-use crate::{Failure, IdentityArgs, identity};
+use crate::{Failure, IdentityArgs, IndentArgs, identity};
 
 /// sops' name for the file when `--filename` is not given.
 const FALLBACK_FILENAME: &str = "tmp-file";
@@ -46,6 +46,11 @@ pub struct ExecFileArgs {
     /// Name of the temporary file inside the private directory (default: tmp-file).
     #[arg(long, value_name = "NAME")]
     filename: Option<String>,
+    #[command(flatten)]
+    indent: IndentArgs,
+    /// The .sops.yaml whose `stores` section sets the indentation (default: SOPS_CONFIG, else the one found from here).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// FILE COMMAND: the encrypted file and the shell command to run (`{}` is the temporary file).
     #[arg(value_name = "ARGS", num_args = 0..=2)]
     args: Vec<String>,
@@ -78,7 +83,7 @@ pub fn run(a: ExecFileArgs) -> Result<(), Failure> {
     let bytes = read_input(file)?;
     let ids = identity::load(&a.ids.identity)?;
     let (branches, _, _) = open(file, &bytes, format, &ids, DecryptOptions::default())?;
-    let plain = Zeroizing::new(sops::emit_plain(&branches, out_format)?);
+    let plain = Zeroizing::new(sops::emit_plain_in(&branches, out_format, &layout(&a.indent, a.config.as_deref())?)?);
     drop(branches);
 
     let dir = tempfile::Builder::new()

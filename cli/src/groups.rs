@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use seal_format::sops::{self, Format, Recipient, metadata::KeyGroup, recipients};
 
-use crate::common::{format_of, parse_recipients, read_input, write_in_place, write_stdout};
-use crate::{Failure, IdentityArgs, identity};
+use crate::common::{format_of, layout, parse_recipients, read_input, write_in_place, write_stdout};
+use crate::{Failure, IdentityArgs, IndentArgs, identity};
 
 #[derive(Subcommand)]
 pub enum GroupsCommand {
@@ -37,6 +37,11 @@ pub struct FileArgs {
     /// Groups needed to recover the data key (default: the file's, else every group).
     #[arg(long, value_name = "N")]
     shamir_secret_sharing_threshold: Option<i64>,
+    #[command(flatten)]
+    indent: IndentArgs,
+    /// The .sops.yaml whose `stores` section sets the indentation (default: SOPS_CONFIG, else the one found from here).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -177,7 +182,7 @@ fn change(a: &FileArgs, op: Op) -> Result<(), Failure> {
         .map_err(|f| f.in_file(&file))?;
     doc.metadata.key_groups = recipients::wrap_groups(&key, &groups, threshold)?;
     doc.metadata.shamir_threshold = threshold;
-    let out = sops::emit_encrypted(&doc, format)?;
+    let out = sops::emit_encrypted_in(&doc, format, &layout(&a.indent, a.config.as_deref())?)?;
     if a.in_place { write_in_place(Path::new(&file), &out) } else { write_stdout(&out) }
 }
 

@@ -36,7 +36,7 @@ const SOPS_ONLY_SUBCOMMANDS: [&str; 3] = ["publish", "keyservice", "completion"]
 
 /// sops flags naming keys seal does not implement (they take a value), and
 /// key services. `hckms` is from sops 3.12.
-const REFUSED_VALUE_FLAGS: [&str; 22] = [
+const REFUSED_VALUE_FLAGS: [&str; 21] = [
     "k",
     "kms",
     "p",
@@ -58,7 +58,6 @@ const REFUSED_VALUE_FLAGS: [&str; 22] = [
     "add-hc-vault-transit",
     "rm-hc-vault-transit",
     "keyservice",
-    "indent",
 ];
 
 /// Environment variables sops reads as `--kms`, `--pgp`, … when encrypting.
@@ -73,7 +72,7 @@ const REFUSED_KEY_ENV: [(&str, &str); 6] = [
 
 /// Flags that take a value and are passed on unchanged as `--NAME VALUE`
 /// to the subcommand of the operations listed.
-const VALUE_FLAGS: [(&str, &[Mode]); 17] = [
+const VALUE_FLAGS: [(&str, &[Mode]); 18] = [
     ("age", &[Mode::Encrypt]),
     ("extract", &[Mode::Decrypt]),
     ("input-type", &[Mode::Encrypt, Mode::Decrypt, Mode::Rotate, Mode::Set, Mode::Edit]),
@@ -89,9 +88,14 @@ const VALUE_FLAGS: [(&str, &[Mode]); 17] = [
     ("unencrypted-comment-regex", &[Mode::Encrypt]),
     ("encrypted-comment-regex", &[Mode::Encrypt]),
     ("shamir-secret-sharing-threshold", &[Mode::Encrypt]),
-    ("config", &[Mode::Encrypt]),
+    ("config", ALL_MODES),
+    ("indent", ALL_MODES),
     ("set", &[]),
 ];
+
+/// Every operation: `--config` (its creation rules, and its `stores`
+/// section's indentation) and `--indent` apply to all of them.
+const ALL_MODES: &[Mode] = &[Mode::Encrypt, Mode::Decrypt, Mode::Rotate, Mode::Set, Mode::Edit];
 
 /// Boolean flags passed on as `--NAME` to the operations listed.
 const BOOL_FLAGS: [(&str, &[Mode]); 3] = [
@@ -158,6 +162,9 @@ pub fn translate(argv: Vec<OsString>, known: &Known) -> Result<Vec<OsString>, Fa
     let mut args = argv.into_iter();
     let program = args.next().unwrap_or_else(|| OsString::from("seal"));
     let rest: Vec<OsString> = args.collect();
+    if let Some(moved) = globals_before_subcommand(&rest, known) {
+        return Ok(std::iter::once(program).chain(moved?).collect());
+    }
     let first = rest.first().and_then(|a| a.to_str());
     let passthrough = match first {
         None => !as_sops,
@@ -177,6 +184,58 @@ pub fn translate(argv: Vec<OsString>, known: &Known) -> Result<Vec<OsString>, Fa
     let mut out = vec![program];
     out.extend(classic.into_subcommand(known, |k| std::env::var_os(k).filter(|v| !v.is_empty()).is_some())?);
     Ok(out)
+}
+
+/// sops' global flags written before a subcommand (`sops --config c.yaml
+/// encrypt f`, `sops --indent 2 decrypt f`): the subcommand argv with them
+/// moved after it, or `None` when the command line is not of that form.
+/// `--config` and `--indent` go to a subcommand that has them and are
+/// refused by name for one that has not (they would change nothing there);
+/// the logging and update-check flags have no effect in seal and are left
+/// out, as in the classic form.
+fn globals_before_subcommand(rest: &[OsString], known: &Known) -> Option<Result<Vec<OsString>, Failure>> {
+    let mut moved: Vec<(String, OsString)> = Vec::new();
+    let mut any = false;
+    let mut it = rest.iter();
+    while let Some(arg) = it.next() {
+        let s = arg.to_str()?;
+        let Some(body) = s.strip_prefix("--").or_else(|| s.strip_prefix('-')).filter(|b| !b.is_empty()) else {
+            // The first word: a subcommand, or this is not the form.
+            if !any || !known.has_subcommand(s) {
+                return None;
+            }
+            let mut out: Vec<OsString> = vec![arg.clone()];
+            for (flag, value) in moved {
+                if !known.has_flag(s, &flag) {
+                    return Some(Err(usage(format!("--{flag} does not apply to {s}; leave it out"))));
+                }
+                out.extend([OsString::from(format!("--{flag}")), value]);
+            }
+            out.extend(it.cloned());
+            return Some(Ok(out));
+        };
+        let (name, inline) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (body, None),
+        };
+        match name {
+            "config" | "indent" => {
+                let value = match inline {
+                    Some(v) => OsString::from(v),
+                    None => it.next()?.clone(),
+                };
+                moved.push((name.to_owned(), value));
+            }
+            "verbose" | "disable-version-check" | "check-for-updates" => {
+                if let Some(Err(e)) = inline.map(|v| parse_bool(name, v)) {
+                    return Some(Err(e));
+                }
+            }
+            _ => return None,
+        }
+        any = true;
+    }
+    None
 }
 
 /// A parsed classic command line.
@@ -365,14 +424,6 @@ impl Classic {
                 continue;
             }
             let modes = VALUE_FLAGS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m).unwrap_or_default();
-            if name == "config" {
-                // sops reads the config for every operation but decrypt,
-                // only to fail on a broken one; seal's encrypt uses it.
-                if mode == Mode::Encrypt {
-                    out.extend(["--config".into(), value]);
-                }
-                continue;
-            }
             if !modes.contains(&mode) {
                 return Err(not_for(&name, mode));
             }

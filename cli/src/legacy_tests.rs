@@ -8,8 +8,9 @@ fn known() -> Known {
     let sub = |name: &str, flags: &[&str]| (name.to_owned(), flags.iter().map(|f| f.to_string()).collect());
     Known {
         subcommands: vec![
-            sub("encrypt", &["age", "in-place", "output"]),
-            sub("decrypt", &["in-place", "output", "extract"]),
+            sub("encrypt", &["age", "in-place", "output", "config", "indent"]),
+            sub("decrypt", &["in-place", "output", "extract", "config", "indent"]),
+            sub("exec-env", &["user"]),
             sub("edit", &[]),
             sub("rotate", &["add-age", "rm-age", "rm-pgp"]),
             sub("set", &[]),
@@ -96,6 +97,33 @@ fn a_bare_file_is_edited() {
     assert_eq!(ok(&["seal", "decrpyt", "x"]), ["seal", "decrpyt", "x"]);
     // As sops, it is a file to edit, as sops reads it.
     assert_eq!(ok(&["/usr/bin/sops", "new.yaml"]), ["/usr/bin/sops", "edit", "--", "new.yaml"]);
+}
+
+#[test]
+fn indent_and_config_apply_to_every_operation() {
+    assert_eq!(ok(&["seal", "-d", "--indent", "2", "f"]), ["seal", "decrypt", "--indent", "2", "--", "f"]);
+    assert_eq!(
+        ok(&["seal", "--indent=-1", "-r", "--config", "c.yaml", "f"]),
+        ["seal", "rotate", "--indent", "-1", "--config", "c.yaml", "--", "f"]
+    );
+    assert_eq!(ok(&["seal", "--config", "c.yaml", "f"]), ["seal", "edit", "--config", "c.yaml", "--", "f"]);
+    assert_eq!(
+        ok(&["seal", "--indent", "3", "--set", r#"["a"] 1"#, "f"]),
+        ["seal", "set", "--indent", "3", "--", "f", r#"["a"]"#, "1"]
+    );
+}
+
+#[test]
+fn global_flags_before_a_subcommand_move_after_it() {
+    assert_eq!(ok(&["seal", "--indent", "2", "decrypt", "f"]), ["seal", "decrypt", "--indent", "2", "f"]);
+    assert_eq!(
+        ok(&["sops", "--config=c.yaml", "--verbose", "encrypt", "--age", "R", "f"]),
+        ["sops", "encrypt", "--config", "c.yaml", "--age", "R", "f"]
+    );
+    assert_eq!(ok(&["seal", "--disable-version-check", "decrypt", "f"]), ["seal", "decrypt", "f"]);
+    assert_eq!(refused(&["seal", "--indent", "2", "exec-env", "f", "true"]).code, exit::USAGE);
+    // Not the form: classic flags before a file stay the classic form.
+    assert_eq!(ok(&["seal", "-d", "--indent", "2", "f"]), ["seal", "decrypt", "--indent", "2", "--", "f"]);
 }
 
 #[test]

@@ -179,6 +179,15 @@ pub struct IdentityArgs {
     pub identity: Vec<PathBuf>,
 }
 
+/// sops' `--indent`: how YAML and JSON output is indented, over the
+/// `stores` section of `.sops.yaml` (see `common::layout`).
+#[derive(Args, Clone, Default)]
+pub struct IndentArgs {
+    /// Spaces to indent YAML or JSON output, as sops' --indent (default: the `stores` section of .sops.yaml, else 4 spaces for YAML and a tab for JSON).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub indent: Option<i64>,
+}
+
 /// Where to find seal-controller's published recipients.
 #[derive(Args, Clone)]
 pub struct ControllerArgs {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 use seal_format::sops::{self, DecryptOptions, Format, Recipient, Value, recipients};
 
-use crate::common::{OutputTarget, format_of, open, parse_recipients, read_input, reseal};
-use crate::{Failure, IdentityArgs, exit, identity};
+use crate::common::{OutputTarget, format_of, layout, open, parse_recipients, read_input, reseal};
+use crate::{Failure, IdentityArgs, IndentArgs, exit, identity};
 
 #[derive(Args)]
 pub struct RotateArgs {
@@ -51,6 +51,11 @@ pub struct RotateArgs {
     /// Write the result to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    indent: IndentArgs,
+    /// The .sops.yaml whose `stores` section sets the indentation (default: SOPS_CONFIG, else the one found from here).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// The file.
     file: String,
 }
@@ -152,7 +157,7 @@ pub fn run(a: RotateArgs) -> Result<(), Failure> {
     metadata.key_groups = recipients::wrap_groups(&new_key, &groups, metadata.shamir_threshold)?;
     let cipher = sops::Cipher::new(new_key);
     let doc = reseal(branches, metadata, &cipher)?;
-    let out = sops::emit_encrypted(&doc, out_format)?;
+    let out = sops::emit_encrypted_in(&doc, out_format, &layout(&a.indent, a.config.as_deref())?)?;
     target.write(&out)
 }
 

@@ -4,14 +4,14 @@
 //! creates it. Unchanged values keep their ciphertext (sops re-encrypts
 //! them all); the MAC and `lastmodified` are renewed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use seal_format::sops::{self, DecryptOptions, Format, Map, tree_path};
 use zeroize::Zeroizing;
 
-use crate::common::{format_of, open, read_input, reseal, write_in_place};
-use crate::{Failure, IdentityArgs, exit, identity};
+use crate::common::{format_of, layout, open, read_input, reseal, write_in_place};
+use crate::{Failure, IdentityArgs, IndentArgs, exit, identity};
 
 #[derive(Args)]
 pub struct SetArgs {
@@ -35,6 +35,11 @@ pub struct SetArgs {
     /// Do not check the MAC before the edit.
     #[arg(long)]
     ignore_mac: bool,
+    #[command(flatten)]
+    indent: IndentArgs,
+    /// The .sops.yaml whose `stores` section sets the indentation (default: SOPS_CONFIG, else the one found from here).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// FILE INDEX [VALUE]: the encrypted file, the path (e.g. '["a"]["b"][0]') and the JSON value.
     #[arg(value_name = "ARGS", num_args = 0..=3)]
     args: Vec<String>,
@@ -67,15 +72,14 @@ pub fn run(a: SetArgs) -> Result<(), Failure> {
     drop(text);
     tree_path::numbers_as_floats(&mut value);
     let file_path = Path::new(file);
-    let changed = rewrite(
-        file_path,
-        &a.ids,
-        a.input_type.as_deref(),
-        a.output_type.as_deref(),
-        a.ignore_mac,
-        !a.idempotent,
-        |root| tree_path::set(root, &path, value).map_err(|e| Failure::input(e.to_string())),
-    )?;
+    let formats = Formats {
+        input_type: a.input_type.as_deref(),
+        output_type: a.output_type.as_deref(),
+        layout: layout(&a.indent, a.config.as_deref())?,
+    };
+    let changed = rewrite(file_path, &a.ids, formats, a.ignore_mac, !a.idempotent, |root| {
+        tree_path::set(root, &path, value).map_err(|e| Failure::input(e.to_string()))
+    })?;
     if !changed {
         eprintln!("seal: {file}: not written: {index} already holds that value");
     }
@@ -91,19 +95,29 @@ fn missing(want: usize) -> Failure {
     Failure { code: exit::NO_FILE_SPECIFIED, message: message.into() }
 }
 
+/// The formats a rewrite reads and writes, and the written layout.
+pub struct Formats<'a> {
+    /// `--input-type`.
+    pub input_type: Option<&'a str>,
+    /// `--output-type`.
+    pub output_type: Option<&'a str>,
+    /// `--indent` and `.sops.yaml`'s `stores`.
+    pub layout: sops::Layout,
+}
+
 /// Opens `file`, applies `edit` to its first document, and writes it back
 /// when `edit` changed it or `always` is set. Values left alone keep their
 /// ciphertext. Returns whether the file was written.
 pub fn rewrite(
     file: &Path,
     ids: &IdentityArgs,
-    input_type: Option<&str>,
-    output_type: Option<&str>,
+    formats: Formats<'_>,
     ignore_mac: bool,
     always: bool,
     edit: impl FnOnce(&mut Map) -> Result<bool, Failure>,
 ) -> Result<bool, Failure> {
     let name = file.display().to_string();
+    let Formats { input_type, output_type, layout } = formats;
     let format = format_of(input_type, &name, Format::Yaml)?;
     let out_format = match output_type {
         Some(t) => format_of(Some(t), &name, format)?,
@@ -119,7 +133,7 @@ pub fn rewrite(
         return Ok(false);
     }
     let doc = reseal(branches, metadata, &cipher).map_err(|f| f.in_file(&name))?;
-    let out = sops::emit_encrypted(&doc, out_format).map_err(|e| Failure::from(e).in_file(&name))?;
+    let out = sops::emit_encrypted_in(&doc, out_format, &layout).map_err(|e| Failure::from(e).in_file(&name))?;
     write_in_place(file, &out)?;
     Ok(true)
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 use seal_format::sops::{self, Format, Identities, Metadata, Recipient, recipients};
 
-use crate::common::{config_failure, find_config, format_of, parse_recipients, read_input, write_in_place};
-use crate::{Failure, IdentityArgs, config, identity};
+use crate::common::{config_failure, find_config, format_of, layout, parse_recipients, read_input, write_in_place};
+use crate::{Failure, IdentityArgs, IndentArgs, config, identity};
 
 #[derive(Args)]
 pub struct UpdatekeysArgs {
@@ -22,6 +22,8 @@ pub struct UpdatekeysArgs {
     /// Input format (default: from the file name).
     #[arg(long, value_name = "TYPE")]
     input_type: Option<String>,
+    #[command(flatten)]
+    indent: IndentArgs,
     /// Accepted for sops compatibility; seal does not prompt.
     #[arg(short = 'y', long)]
     yes: bool,
@@ -71,7 +73,7 @@ pub fn run(a: UpdatekeysArgs) -> Result<(), Failure> {
     for r in before.iter().filter(|r| !after.contains(r)) {
         eprintln!("- {r}");
     }
-    let out = sops::emit_encrypted(&doc, format)?;
+    let out = sops::emit_encrypted_in(&doc, format, &layout(&a.indent, a.config.as_deref())?)?;
     write_in_place(&a.file, &out)
 }
 

@@ -21,6 +21,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("sops_legacy::keys_seal_does_not_implement_are_refused_naming_the_flag", refused_key_flags),
         Trial::test("sops_legacy::exit_codes_of_common_failures_match_sops", exit_codes_match),
         Trial::test("sops_legacy::show_master_keys_shows_what_sops_shows_and_keeps_value_edits", show_master_keys),
+        Trial::test("sops_legacy::indent_and_sops_yaml_stores_indent_as_sops_does", indent_as_sops),
     ]
 }
 
@@ -368,4 +369,75 @@ fn show_master_keys() -> Result<(), Failed> {
     // `-s` is for editing only.
     let (code, _, err) = f.seal(&["-d", "-s", "e.yaml"]).fails()?;
     check(code == 64 && err.contains("--show-master-keys"), format!("-d -s: {code} {err}"))
+}
+
+/// A block scalar in a map in a list: where go-yaml's indentation is least
+/// regular (at 2 it goes one level past the keys).
+const NESTED: &str = "l:\n  - k: |\n      multi\n      line\n    j: 1\n    n:\n      - |\n        inner\n  - |\n    seqblock\nm:\n  - - |\n      nested\n";
+
+/// `--indent` and the `stores` section of `.sops.yaml`: seal prints and
+/// writes what sops does, for YAML and JSON, at every indentation sops
+/// takes (and those it clamps or refuses).
+fn indent_as_sops() -> Result<(), Failed> {
+    let f = Fixture::new()?;
+    std::fs::write(f.path("n.yaml"), NESTED)?;
+    std::fs::write(f.path("n.json"), r#"{"a": {"b": [1, {"c": "x"}], "e": {}}, "f": []}"#)?;
+    for name in ["n.yaml", "n.json"] {
+        let enc = f.sops(&["-e", "--age", &f.recipient, name]).ok()?;
+        std::fs::write(f.path(&format!("e-{name}")), enc)?;
+    }
+    for n in ["0", "1", "2", "3", "4", "9", "10", "-1", "-2"] {
+        for file in ["e-n.yaml", "e-n.json"] {
+            let indent = format!("--indent={n}");
+            let args = ["-d", indent.as_str(), file];
+            same(&format!("{args:?}"), &f.sops(&args).output()?, &f.seal(&args).output()?)?;
+        }
+    }
+    let stores = "stores:\n  yaml:\n    indent: 2\n  json:\n    indent: 3\n";
+    std::fs::write(f.path(".sops.yaml"), format!("{stores}creation_rules:\n  - age: {}\n", f.recipient))?;
+    for file in ["e-n.yaml", "e-n.json"] {
+        same(&format!("-d {file} under stores"), &f.sops(&["-d", file]).output()?, &f.seal(&["-d", file]).output()?)?;
+        // sops 3.11 applies a global --indent to its classic form only
+        // (`sops --indent 5 decrypt` keeps the stores' 2); seal applies it
+        // to the subcommand too, and prints what `sops -d --indent=5` does.
+        let classic = f.sops(&["-d", "--indent=5", file]).output()?;
+        same(&format!("--indent 5 decrypt {file}"), &classic, &f.seal(&["--indent", "5", "decrypt", file]).output()?)?;
+    }
+    for name in ["n.yaml", "n.json"] {
+        let (by_sops, by_seal) = (f.sops(&["-e", name]).ok()?, f.seal(&["-e", name]).ok()?);
+        let (by_sops, by_seal) = (text(&by_sops), text(&by_seal));
+        check(
+            skeleton(&by_sops) == skeleton(&by_seal),
+            format!("seal -e {name} must lay the file out as sops does:\n--- sops\n{by_sops}\n--- seal\n{by_seal}"),
+        )?;
+        std::fs::write(f.path(&format!("s-{name}")), &by_seal)?;
+        let back = f.sops(&["-d", &format!("s-{name}")]).ok()?;
+        check(back == f.sops(&["-d", &format!("e-{name}")]).ok()?, format!("sops reads seal's {name}"))?;
+    }
+    // A setting sops does not have is refused by name, not ignored.
+    std::fs::write(f.path(".sops.yaml"), "stores:\n  yaml:\n    indnet: 2\n")?;
+    let (code, _, err) = f.seal(&["-d", "e-n.yaml"]).fails()?;
+    check(code == 1 && err.contains("stores.yaml.indnet"), format!("a misspelt setting: {code} {err}"))
+}
+
+/// The shape of a file's lines: indentation and first word, with base64
+/// (which differs between two encryptions, and in length: age's grease
+/// stanzas) folded into one mark per run.
+fn skeleton(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut armored = false;
+    for line in text.lines() {
+        let body = line.trim_start();
+        let word = body.split([':', ' ']).next().unwrap_or_default();
+        // Inside an age armor every line is base64, of any length.
+        let inside = armored && !body.starts_with("-----END");
+        armored = (armored || body.starts_with("-----BEGIN")) && !body.starts_with("-----END");
+        let word = if inside { "B64" } else { word };
+        let shape = format!("{}|{word}", line.len() - body.len());
+        if word == "B64" && out.last() == Some(&shape) {
+            continue;
+        }
+        out.push(shape);
+    }
+    out
 }

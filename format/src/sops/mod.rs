@@ -140,11 +140,68 @@ pub fn parse_plain(bytes: &[u8], format: Format) -> Result<Vec<Map>, Error> {
     Ok(branches)
 }
 
+/// How YAML and JSON files are indented: sops' `stores` settings in
+/// `.sops.yaml` (`yaml.indent`, `json.indent`, `json_binary.indent`) and
+/// its `--indent` flag, with sops' meanings. The default is sops' own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// YAML: 0 is sops' 4; 2 to 9 spaces (go-yaml writes 2 for any other
+    /// positive number); negative is refused.
+    pub yaml: i64,
+    /// JSON: -1 is a tab; 0 or more, that many spaces (0: one line per
+    /// value, none indented); below -1 is refused.
+    pub json: i64,
+    /// The JSON of the binary format's encrypted file, as `json`.
+    pub json_binary: i64,
+}
+
+impl Default for Layout {
+    fn default() -> Layout {
+        Layout { yaml: 0, json: -1, json_binary: -1 }
+    }
+}
+
+/// Most spaces of JSON indentation seal writes (sops has no bound).
+pub const MAX_JSON_INDENT: i64 = 64;
+
+impl Layout {
+    /// The YAML indentation, as sops' YAML store and go-yaml make it.
+    pub fn yaml_indent(&self) -> Result<usize, Error> {
+        match self.yaml {
+            0 => Ok(4),
+            n @ 2..=9 => Ok(n.unsigned_abs() as usize),
+            n if n > 0 => Ok(2),
+            _ => Err(Error::Emit { format: "YAML", reason: "YAML Negative indentation not accepted".into() }),
+        }
+    }
+
+    /// The JSON indentation string for `format` (JSON or binary).
+    pub fn json_indent(&self, format: Format) -> Result<String, Error> {
+        let n = if format == Format::Binary { self.json_binary } else { self.json };
+        match n {
+            -1 => Ok("\t".to_owned()),
+            n @ 0..=MAX_JSON_INDENT => Ok(" ".repeat(n.unsigned_abs() as usize)),
+            n if n > 0 => Err(Error::Limit(format!(
+                "a JSON indentation of {n} spaces is more than seal writes ({MAX_JSON_INDENT}); set a smaller indent"
+            ))),
+            _ => Err(Error::Emit {
+                format: "JSON",
+                reason: "JSON Indentation parameter smaller than -1 is not accepted".into(),
+            }),
+        }
+    }
+}
+
 /// Writes branches as plaintext.
 pub fn emit_plain(branches: &[Map], format: Format) -> Result<Vec<u8>, Error> {
+    emit_plain_in(branches, format, &Layout::default())
+}
+
+/// Writes branches as plaintext, indented as `layout` says.
+pub fn emit_plain_in(branches: &[Map], format: Format, layout: &Layout) -> Result<Vec<u8>, Error> {
     Ok(match format {
-        Format::Yaml => yaml::emit(&branches.iter().collect::<Vec<_>>(), 4).into_bytes(),
-        Format::Json => json::emit(single(branches, format)?, "\t")?.into_bytes(),
+        Format::Yaml => yaml::emit(&branches.iter().collect::<Vec<_>>(), layout.yaml_indent()?).into_bytes(),
+        Format::Json => json::emit(single(branches, format)?, &layout.json_indent(format)?)?.into_bytes(),
         Format::Dotenv => dotenv::emit(single(branches, format)?)?.into_bytes(),
         Format::Ini => ini::emit(single(branches, format)?)?.into_bytes(),
         Format::Binary => match single(branches, format)?.get("data") {
@@ -235,9 +292,15 @@ pub fn parse_encrypted(bytes: &[u8], format: Format) -> Result<EncryptedDocument
 
 /// Writes an encrypted file; the metadata goes last in every document.
 pub fn emit_encrypted(doc: &EncryptedDocument, format: Format) -> Result<Vec<u8>, Error> {
+    emit_encrypted_in(doc, format, &Layout::default())
+}
+
+/// Writes an encrypted file, indented as `layout` says.
+pub fn emit_encrypted_in(doc: &EncryptedDocument, format: Format, layout: &Layout) -> Result<Vec<u8>, Error> {
     let meta = doc.metadata.to_map();
     Ok(match format {
         Format::Yaml => {
+            let indent = layout.yaml_indent()?;
             let with_meta: Vec<Map> = doc
                 .branches
                 .iter()
@@ -247,12 +310,12 @@ pub fn emit_encrypted(doc: &EncryptedDocument, format: Format) -> Result<Vec<u8>
                     b
                 })
                 .collect();
-            yaml::emit(&with_meta.iter().collect::<Vec<_>>(), 4).into_bytes()
+            yaml::emit(&with_meta.iter().collect::<Vec<_>>(), indent).into_bytes()
         }
         Format::Json | Format::Binary => {
             let mut b = single(&doc.branches, format)?.clone();
             b.push("sops", Value::Map(meta));
-            json::emit(&b, "\t")?.into_bytes()
+            json::emit(&b, &layout.json_indent(format)?)?.into_bytes()
         }
         Format::Dotenv => {
             let mut b = single(&doc.branches, format)?.clone();

@@ -163,6 +163,37 @@ fn a_stashed_value_is_written_back_as_read_and_only_a_changed_one_is_encrypted_a
 }
 
 #[test]
+fn layout_indents_as_sops_stores_do() {
+    let mut m = Map::new();
+    let mut inner = Map::new();
+    inner.push("b", Value::Int(1));
+    m.push("a", Value::Map(inner));
+    let yaml = |n: i64| {
+        let out = emit_plain_in(std::slice::from_ref(&m), Format::Yaml, &Layout { yaml: n, ..Layout::default() });
+        out.map(|b| String::from_utf8(b).unwrap_or_default())
+    };
+    let json = |n: i64| {
+        let out = emit_plain_in(std::slice::from_ref(&m), Format::Json, &Layout { json: n, ..Layout::default() });
+        out.map(|b| String::from_utf8(b).unwrap_or_default())
+    };
+    // YAML: 0 is sops' default 4; go-yaml writes 2 for 1 and for 10 or more.
+    assert_eq!(yaml(0).ok().as_deref(), Some("a:\n    b: 1\n"));
+    for (n, spaces) in [(1, 2), (2, 2), (3, 3), (9, 9), (10, 2)] {
+        assert_eq!(yaml(n).ok(), Some(format!("a:\n{}b: 1\n", " ".repeat(spaces))), "{n}");
+    }
+    assert!(matches!(yaml(-1), Err(Error::Emit { .. })));
+    // JSON: -1 is a tab, 0 a line per value without indentation.
+    assert_eq!(json(-1).ok().as_deref(), Some("{\n\t\"a\": {\n\t\t\"b\": 1\n\t}\n}\n"));
+    assert_eq!(json(0).ok().as_deref(), Some("{\n\"a\": {\n\"b\": 1\n}\n}\n"));
+    assert_eq!(json(2).ok().as_deref(), Some("{\n  \"a\": {\n    \"b\": 1\n  }\n}\n"));
+    assert!(matches!(json(-2), Err(Error::Emit { .. })));
+    assert!(matches!(json(MAX_JSON_INDENT + 1), Err(Error::Limit(_))), "no unbounded indentation string");
+    // The binary format's encrypted JSON follows `json_binary`, not `json`.
+    let layout = Layout { json: 2, json_binary: -1, ..Layout::default() };
+    assert_eq!(layout.json_indent(Format::Binary).ok().as_deref(), Some("\t"));
+}
+
+#[test]
 fn shamir_split_and_combine_round_trip() {
     let secret = [7u8; 32];
     let shares = recipients::shamir::split(&secret, 3, 2).expect("split");

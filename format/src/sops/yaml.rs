@@ -1021,8 +1021,17 @@ fn emit_list(out: &mut String, l: &[Value], col: usize, lay: Layout) {
             }
             Value::Map(m) if has_data(v) => {
                 let start = out.len();
-                // go-yaml v3 indents a block scalar from the dash, v2 from the keys.
-                emit_map(out, m, col + 2, lay, if lay.v2 { col + 2 + lay.indent } else { col + lay.indent });
+                // go-yaml v3 indents a block scalar from the dash, v2 from the
+                // keys. At an indentation of 2, the dash's would put it at
+                // the keys' column, where it would not read back as theirs:
+                // go-yaml (and so sops' `stores: yaml: indent: 2`) writes it
+                // one level further.
+                let lit_col = match (lay.v2, lay.indent) {
+                    (true, indent) => col + 2 + indent,
+                    (false, 0..=2) => col + 4,
+                    (false, indent) => col + indent,
+                };
+                emit_map(out, m, col + 2, lay, lit_col);
                 dash_first_line(out, start, col);
             }
             Value::List(inner) if has_data(v) => {
