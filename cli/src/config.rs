@@ -327,7 +327,7 @@ mod tests {
         for field in RULE_FIELDS {
             let text = format!("creation_rules:\n  - age: age1a\n    {field}: x\n");
             let r = first_rule(&text).expect("accepted");
-            assert_eq!(r.rule.map(|r| r.field().0), Some(field));
+            assert_eq!(r.rule.and_then(|r| r.field().map(|f| f.0)), Some(field));
         }
     }
 }

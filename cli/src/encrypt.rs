@@ -126,7 +126,22 @@ pub fn run(mut a: EncryptArgs) -> Result<(), Failure> {
             "no recipients: pass --age age1…, set SOPS_AGE_RECIPIENTS, or add a creation rule to .sops.yaml",
         ));
     }
-    let rule = rule_from_args(&a.rule)?.or(cfg_rule).unwrap_or_default();
+    let rule = rule_from_args(&a.rule)?.or(cfg_rule);
+    let mut mac_only_encrypted = a.mac_only_encrypted || cfg_mac_only;
+    let rule = if input_format == Format::Binary {
+        // One value, always encrypted, as sops' binary store does: a
+        // selection rule that left `data` out would have written the file
+        // in clear. Ignored with sops' warning, and no rule is written.
+        if let Some((field, _)) = rule.as_ref().and_then(Rule::field) {
+            eprintln!(
+                "seal: {field} does not apply to a binary file (its one value is always encrypted); ignored, as sops ignores it"
+            );
+        }
+        mac_only_encrypted = false;
+        Rule::Everything
+    } else {
+        rule.unwrap_or_default()
+    };
     // Read after the keys and the rule are settled, in sops' order, so the
     // same mistake gets the same exit code.
     let bytes = read_input(&file)?;
@@ -135,7 +150,7 @@ pub fn run(mut a: EncryptArgs) -> Result<(), Failure> {
         groups,
         shamir_threshold: a.shamir_secret_sharing_threshold.unwrap_or(threshold),
         rule,
-        mac_only_encrypted: a.mac_only_encrypted || cfg_mac_only,
+        mac_only_encrypted,
     };
     let doc = sops::encrypt_document(branches, &opts).map_err(|e| Failure::from(e).in_file(&file))?;
     let out = sops::emit_encrypted_in(&doc, output_format, &layout(&a.indent, a.config.as_deref())?)?;

@@ -616,9 +616,12 @@ pub const MAX_RECIPIENTS: usize = 64;
 pub fn check_encrypted(object: &Map, metadata: &Metadata) -> Result<(), SealedError> {
     let invalid = SealedError::InvalidDocument;
     if !metadata.rule.same_as(&rule()) {
-        let (field, value) = metadata.rule.field();
+        let found = match metadata.rule.field() {
+            Some((field, value)) => format!("{field}: {value}"),
+            None => "no rule".to_owned(),
+        };
         return Err(invalid(format!(
-            "the selection rule must be encrypted_regex {ENCRYPTED_REGEX} (found {field}: {value}); re-seal with `seal secret`"
+            "the selection rule must be encrypted_regex {ENCRYPTED_REGEX} (found {found}); re-seal with `seal secret`"
         )));
     }
     if !metadata.mac_only_encrypted {

@@ -22,6 +22,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("sops_legacy::exit_codes_of_common_failures_match_sops", exit_codes_match),
         Trial::test("sops_legacy::show_master_keys_shows_what_sops_shows_and_keeps_value_edits", show_master_keys),
         Trial::test("sops_legacy::indent_and_sops_yaml_stores_indent_as_sops_does", indent_as_sops),
+        Trial::test("sops_legacy::a_binary_file_is_encrypted_whatever_the_selection_rule", binary_always_encrypted),
     ]
 }
 
@@ -440,4 +441,53 @@ fn skeleton(text: &str) -> Vec<String> {
         out.push(shape);
     }
     out
+}
+
+/// A binary file holds one value, `data`, which sops always encrypts: a
+/// selection rule (a flag or `.sops.yaml`'s) is ignored with a warning,
+/// and no rule is written. seal applied the rule, so `--encrypted-regex
+/// '^pass'` wrote the file's content in clear.
+fn binary_always_encrypted() -> Result<(), Failed> {
+    let f = Fixture::new()?;
+    let canary = "CANARY-binary-7f3a";
+    std::fs::write(f.path("s.bin"), format!("{canary}\n"))?;
+    let runs: [(&str, &[&str]); 4] = [
+        ("--encrypted-regex", &["-e", "--encrypted-regex", "^pass"]),
+        ("--unencrypted-regex", &["-e", "--unencrypted-regex", "data"]),
+        ("--unencrypted-suffix", &["-e", "--unencrypted-suffix", "ta"]),
+        ("--mac-only-encrypted", &["-e", "--mac-only-encrypted"]),
+    ];
+    let keys = |text: &str| -> Vec<String> {
+        text.lines().filter_map(|l| l.trim_start().split('"').nth(1).map(str::to_owned)).collect()
+    };
+    let by_sops = text(&f.sops(&["-e", "--age", &f.recipient, "s.bin"]).ok()?);
+    for (what, args) in runs {
+        let mut args = args.to_vec();
+        args.extend(["--age", f.recipient.as_str(), "s.bin"]);
+        let out = f.seal(&args).output()?;
+        let (file, err) = (text(&out.stdout), text(&out.stderr));
+        check(out.status.success(), format!("seal {what}: {err}"))?;
+        check(
+            !file.contains(canary) && file.contains("\"data\": \"ENC[AES256_GCM"),
+            format!("{what} left it in clear:\n{file}"),
+        )?;
+        check(
+            keys(&file) == keys(&by_sops),
+            format!("{what}: the fields sops writes, and no rule:\n{file}\n{by_sops}"),
+        )?;
+        check(
+            what == "--mac-only-encrypted" || err.contains("ignored"),
+            format!("{what}: a warning, as sops gives: {err}"),
+        )?;
+        std::fs::write(f.path("s.enc"), &file)?;
+        let back = f.sops(&["-d", "--input-type", "binary", "--output-type", "binary", "s.enc"]).ok()?;
+        check(text(&back) == format!("{canary}\n"), format!("sops decrypts seal's file ({what})"))?;
+    }
+    // A `.sops.yaml` rule, as a Kubernetes repository would have for all its files.
+    std::fs::write(
+        f.path(".sops.yaml"),
+        format!("creation_rules:\n  - encrypted_regex: ^(password|token)$\n    age: {}\n", f.recipient),
+    )?;
+    let file = text(&f.seal(&["-e", "s.bin"]).ok()?);
+    check(!file.contains(canary) && !file.contains("encrypted_regex"), format!("under .sops.yaml:\n{file}"))
 }

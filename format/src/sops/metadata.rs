@@ -55,6 +55,10 @@ pub enum Rule {
     UnencryptedCommentRegex(Regex),
     /// Only values after a comment matching this are encrypted.
     EncryptedCommentRegex(Regex),
+    /// No selection rule: every value is encrypted, and no rule field is
+    /// written. sops' binary files (one value, always encrypted) have
+    /// none, and a file whose metadata names no rule reads as this.
+    Everything,
 }
 
 impl Default for Rule {
@@ -64,16 +68,17 @@ impl Default for Rule {
 }
 
 impl Rule {
-    /// The metadata field name and its value.
-    pub fn field(&self) -> (&'static str, &str) {
-        match self {
+    /// The metadata field name and its value (none for [`Rule::Everything`]).
+    pub fn field(&self) -> Option<(&'static str, &str)> {
+        Some(match self {
             Rule::UnencryptedSuffix(s) => ("unencrypted_suffix", s),
             Rule::EncryptedSuffix(s) => ("encrypted_suffix", s),
             Rule::UnencryptedRegex(r) => ("unencrypted_regex", r.as_str()),
             Rule::EncryptedRegex(r) => ("encrypted_regex", r.as_str()),
             Rule::UnencryptedCommentRegex(r) => ("unencrypted_comment_regex", r.as_str()),
             Rule::EncryptedCommentRegex(r) => ("encrypted_comment_regex", r.as_str()),
-        }
+            Rule::Everything => return None,
+        })
     }
 
     /// Builds a rule from a field name and value.
@@ -97,7 +102,7 @@ impl Rule {
         match self {
             Rule::UnencryptedSuffix(s) | Rule::EncryptedSuffix(s) => key.ends_with(s.as_str()),
             Rule::UnencryptedRegex(r) | Rule::EncryptedRegex(r) => r.is_match(key),
-            Rule::UnencryptedCommentRegex(_) | Rule::EncryptedCommentRegex(_) => false,
+            Rule::UnencryptedCommentRegex(_) | Rule::EncryptedCommentRegex(_) | Rule::Everything => false,
         }
     }
 
@@ -251,7 +256,7 @@ impl Metadata {
                     if let Some(r) = &rule {
                         return Err(Error::Metadata(format!(
                             "both {} and {k} are set; a file may use only one selection rule",
-                            r.field().0
+                            r.field().map_or("a rule", |f| f.0)
                         )));
                     }
                     rule = Some(Rule::from_field(k, &text)?);
@@ -265,7 +270,8 @@ impl Metadata {
                 _ => md.extra.push((k.to_owned(), v.clone())),
             }
         }
-        md.rule = rule.unwrap_or_default();
+        // No rule field: sops encrypts every value (its binary files).
+        md.rule = rule.unwrap_or(Rule::Everything);
         md.key_groups = match groups {
             Some(g) if !g.is_empty() => g,
             _ => vec![flat],
@@ -305,8 +311,9 @@ impl Metadata {
         if let Some((_, v)) = flat.other.iter().find(|(k, _)| k == "pgp") {
             m.push("pgp", v.clone());
         }
-        let (name, value) = self.rule.field();
-        m.push(name, Value::str(value));
+        if let Some((name, value)) = self.rule.field() {
+            m.push(name, Value::str(value));
+        }
         if self.mac_only_encrypted {
             m.push("mac_only_encrypted", Value::Bool(true));
         }

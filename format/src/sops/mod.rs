@@ -525,6 +525,7 @@ impl<'r> Walk<'r> {
         let any = *self.matched.last().unwrap_or(&false);
         match self.rule {
             Rule::UnencryptedSuffix(_) | Rule::UnencryptedRegex(_) => !any,
+            Rule::Everything => true,
             Rule::EncryptedSuffix(_) | Rule::EncryptedRegex(_) => any,
             Rule::UnencryptedCommentRegex(re) => !self.comments.iter().flatten().any(|c| re.is_match(c)),
             Rule::EncryptedCommentRegex(re) => {

@@ -163,6 +163,28 @@ fn a_stashed_value_is_written_back_as_read_and_only_a_changed_one_is_encrypted_a
 }
 
 #[test]
+fn metadata_without_a_rule_encrypts_every_value_and_writes_no_rule() {
+    let mut m = Map::new();
+    m.push("lastmodified", Value::str("2026-12-03T00:00:00Z"));
+    m.push("mac", Value::str(""));
+    m.push("version", Value::str("3.11.0"));
+    let md = Metadata::from_map(&m).expect("metadata");
+    assert!(matches!(md.rule, Rule::Everything));
+    let written = md.to_map();
+    assert!(!written.pairs().any(|(k, _)| metadata::RULE_FIELDS.contains(&k)), "no rule field written");
+    // Every value, whatever its key, is encrypted under it.
+    let key = DataKey::generate().expect("key");
+    let cipher = Cipher::new(key);
+    let mut doc = Map::new();
+    doc.push("x_unencrypted", Value::str("a"));
+    doc.push("data", Value::str("b"));
+    let mut branches = vec![doc];
+    let mut md = md;
+    encrypt_tree(&mut branches, &mut md, &cipher).expect("encrypt");
+    assert!(branches[0].pairs().all(|(_, v)| v.as_str().is_some_and(cipher::is_envelope)));
+}
+
+#[test]
 fn layout_indents_as_sops_stores_do() {
     let mut m = Map::new();
     let mut inner = Map::new();
