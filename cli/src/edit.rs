@@ -1,5 +1,6 @@
 //! `seal edit`: $EDITOR on a private copy of the plaintext; unchanged
-//! values keep their ciphertext.
+//! values keep their ciphertext. A file that does not exist is created
+//! from sops' example document, as `sops new.yaml` does.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -33,7 +34,12 @@ pub struct EditArgs {
     /// The .sops.yaml whose `stores` section sets the indentation (default: SOPS_CONFIG, else the one found from here).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// The file to edit.
+    /// Recipients and rule of a new file (as `seal encrypt`'s; an existing
+    /// file keeps its own).
+    #[command(flatten)]
+    keys: crate::encrypt::KeyArgs,
+    /// The file to edit; one that does not exist is created from sops'
+    /// example document.
     file: PathBuf,
 }
 
@@ -43,6 +49,18 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
     let file = a.file.display().to_string();
     let format = format_of(a.input_type.as_deref(), &file, Format::Yaml)?;
     let layout = layout(&a.indent, a.config.as_deref())?;
+    if !a.file.exists() {
+        return new_file(&a, format, &layout);
+    }
+    if let Some(flag) = new_file_flag(&a.keys) {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "{flag} applies to a new file only: {file} exists and keeps its recipients and rule; change them \
+             with `seal updatekeys` or `seal rotate --add-age/--rm-age`"
+            ),
+        ));
+    }
     let bytes = read_input(&file)?;
     let ids = identity::load(&a.ids.identity)?;
     let (branches, metadata, cipher) =
@@ -56,7 +74,86 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
         drop(branches);
         plain
     };
+    in_editor(&a.file, plain, |edited| {
+        let branches = if a.show_master_keys {
+            values_beside_metadata(edited, format, &metadata)?
+        } else {
+            sops::parse_plain(edited, format)?
+        };
+        let doc = reseal(branches, metadata.clone(), &cipher)?;
+        Ok(sops::emit_encrypted_in(&doc, format, &layout)?)
+    })
+}
 
+/// The edit of a file that does not exist, as sops does it: the editor
+/// opens on sops' example document of the file's format, and what is
+/// saved is encrypted as `seal encrypt` would (the flags over the
+/// `.sops.yaml` creation rule). An example saved unchanged writes nothing
+/// (sops' exit 200).
+fn new_file(a: &EditArgs, format: Format, layout: &sops::Layout) -> Result<(), Failure> {
+    if a.show_master_keys {
+        return Err(Failure::unsupported(
+            "-s/--show-master-keys on a new file: not yet; create the file first, then edit it with -s",
+        ));
+    }
+    let opts = crate::encrypt::options(&a.keys, a.config.as_deref(), &a.file, format)?;
+    in_editor(&a.file, example(format, layout)?, |edited| {
+        let branches = sops::parse_plain(edited, format)?;
+        let doc = sops::encrypt_document(branches, &opts)?;
+        Ok(sops::emit_encrypted_in(&doc, format, layout)?)
+    })
+}
+
+/// sops' example document for `format` (its stores' `EmitExample`).
+fn example(format: Format, layout: &sops::Layout) -> Result<Vec<u8>, Failure> {
+    const HELLO: &str = "Welcome to SOPS! Edit this file as you please!";
+    Ok(match format {
+        Format::Binary => HELLO.as_bytes().to_vec(),
+        Format::Dotenv => format!(
+            "# This is an example file.\nhello={HELLO}\nexample_key=example_value\nexample_multiline=foo\\nbar\\nbaz\n"
+        )
+        .into_bytes(),
+        Format::Ini => {
+            format!("; This is an example file.\n[Welcome!]\nhello       = {HELLO}\nexample_key = example_value\n")
+                .into_bytes()
+        }
+        Format::Yaml | Format::Json => {
+            let text = format!(
+                "hello: {HELLO}\nexample_key: example_value\n# Example comment\nexample_array:\n    - example_value1\n    - example_value2\nexample_number: 1234.56789\nexample_booleans:\n    - true\n    - false\n"
+            );
+            let branches = sops::parse_plain(text.as_bytes(), Format::Yaml)?;
+            sops::emit_plain_in(&branches, format, layout)?
+        }
+    })
+}
+
+/// The first flag of `keys` given that only a new file takes. `--age`
+/// from SOPS_AGE_RECIPIENTS does not count: the environment is there for
+/// every command.
+fn new_file_flag(keys: &crate::encrypt::KeyArgs) -> Option<&'static str> {
+    let from_env: Vec<String> =
+        std::env::var("SOPS_AGE_RECIPIENTS").map(|v| v.split(',').map(str::to_owned).collect()).unwrap_or_default();
+    let r = &keys.rule;
+    [
+        ("--age", !keys.age.is_empty() && keys.age != from_env),
+        ("--mac-only-encrypted", keys.mac_only_encrypted),
+        ("--shamir-secret-sharing-threshold", keys.shamir_secret_sharing_threshold.is_some()),
+        ("--encrypted-regex", r.encrypted_regex.is_some()),
+        ("--unencrypted-regex", r.unencrypted_regex.is_some()),
+        ("--encrypted-suffix", r.encrypted_suffix.is_some()),
+        ("--unencrypted-suffix", r.unencrypted_suffix.is_some()),
+        ("--encrypted-comment-regex", r.encrypted_comment_regex.is_some()),
+        ("--unencrypted-comment-regex", r.unencrypted_comment_regex.is_some()),
+    ]
+    .into_iter()
+    .find_map(|(flag, given)| given.then_some(flag))
+}
+
+/// Opens the editor on `plain` in a private copy and writes what `save`
+/// makes of the edited text to `file`. Unchanged: sops' exit 200. Invalid:
+/// at a terminal, the editor opens again; otherwise nothing is written.
+fn in_editor(file: &Path, plain: Vec<u8>, save: impl Fn(&[u8]) -> Result<Vec<u8>, Failure>) -> Result<(), Failure> {
+    let shown = file.display().to_string();
     // Plaintext lives only in a private directory (0700) and file (0600),
     // both removed when `dir` is dropped, on every return path.
     let dir = tempfile::Builder::new()
@@ -65,7 +162,7 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::output(format!("cannot create a private temporary directory: {e}")))?;
     let guard = crate::guard::Guard::install(dir.path())
         .map_err(|e| Failure::general(format!("cannot install the signal handlers: {e}")))?;
-    let name = a.file.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "secret".into());
+    let name = file.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "secret".into());
     let tmp = dir.path().join(name);
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -85,19 +182,10 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
         );
         if *edited == *plain {
             // sops exits 200 here, and scripts test for it.
-            return Err(Failure::new(exit::FILE_HAS_NOT_BEEN_MODIFIED, format!("{file} has not changed")));
+            return Err(Failure::new(exit::FILE_HAS_NOT_BEEN_MODIFIED, format!("{shown} has not changed")));
         }
-        let parsed = if a.show_master_keys {
-            values_beside_metadata(&edited, format, &metadata)
-        } else {
-            sops::parse_plain(&edited, format).map_err(Failure::from)
-        };
-        let parsed = parsed.and_then(|b| reseal(b, metadata.clone(), &cipher));
-        match parsed {
-            Ok(doc) => {
-                let out = sops::emit_encrypted_in(&doc, format, &layout)?;
-                return write_in_place(&a.file, &out);
-            }
+        match save(&edited) {
+            Ok(out) => return write_in_place(file, &out),
             Err(f) if std::io::stdin().is_terminal() => {
                 eprintln!("seal: the edited file is not valid: {}", f.message);
                 eprint!("Press Enter to edit again, or Ctrl-D to abandon the changes: ");
@@ -106,7 +194,7 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
                     return Err(Failure::general("edit abandoned; the file was not changed"));
                 }
             }
-            Err(f) => return Err(f.in_file(&format!("{file} (edited, not saved)"))),
+            Err(f) => return Err(f.in_file(&format!("{shown} (edited, not saved)"))),
         }
     }
 }

@@ -8,19 +8,27 @@ use seal_format::sops::{self, EncryptOptions, Format, Recipient, Rule};
 use crate::common::{OutputTarget, config_failure, find_config, format_of, layout, parse_recipients, read_input};
 use crate::{Failure, IndentArgs, RuleArgs, config, exit};
 
-#[derive(Args)]
-pub struct EncryptArgs {
+/// Who a new file is encrypted for and how: the flags `encrypt` and the
+/// edit of a new file share, over the `.sops.yaml` creation rule.
+#[derive(Args, Clone, Default)]
+pub struct KeyArgs {
     /// Age recipients, comma-separated (overrides .sops.yaml).
     #[arg(long, value_name = "R,...", env = "SOPS_AGE_RECIPIENTS", value_delimiter = ',')]
-    age: Vec<String>,
+    pub age: Vec<String>,
     #[command(flatten)]
-    rule: RuleArgs,
+    pub rule: RuleArgs,
     /// Compute the MAC over encrypted values only.
     #[arg(long)]
-    mac_only_encrypted: bool,
+    pub mac_only_encrypted: bool,
     /// Shamir threshold when .sops.yaml gives several key groups.
     #[arg(long, value_name = "N")]
-    shamir_secret_sharing_threshold: Option<usize>,
+    pub shamir_secret_sharing_threshold: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct EncryptArgs {
+    #[command(flatten)]
+    keys: KeyArgs,
     /// Input format: yaml, json, dotenv, ini, binary (default: from the file name).
     #[arg(long, value_name = "TYPE")]
     input_type: Option<String>,
@@ -68,6 +76,61 @@ fn rule_from_args(a: &RuleArgs) -> Result<Option<Rule>, Failure> {
     Rule::from_field(name, v).map(Some).map_err(|e| Failure::general(e.to_string()))
 }
 
+/// The recipients, quorum and selection rule a new file of `format` at
+/// `match_path` gets: the flags over the matching `.sops.yaml` creation
+/// rule (`config`, else the one found from the current directory).
+pub fn options(
+    keys: &KeyArgs,
+    config: Option<&std::path::Path>,
+    match_path: &std::path::Path,
+    input_format: Format,
+) -> Result<EncryptOptions, Failure> {
+    let rule_cfg = match find_config(config) {
+        Some(cfg) => config::creation_rule(&cfg, match_path).map_err(config_failure)?,
+        None => None,
+    };
+    let rule_matched = rule_cfg.is_some();
+    let (groups, threshold, cfg_rule, cfg_mac_only) = match rule_cfg {
+        Some(r) => (r.groups, r.shamir_threshold, r.rule, r.mac_only_encrypted),
+        None => (Vec::new(), 0, None, false),
+    };
+    let groups: Vec<Vec<Recipient>> = if !keys.age.is_empty() {
+        vec![parse_recipients(&keys.age)?]
+    } else {
+        groups.iter().map(|g| parse_recipients(g)).collect::<Result<_, _>>()?
+    };
+    if groups.iter().all(Vec::is_empty) && rule_matched && keys.age.is_empty() {
+        return Err(Failure::general(config::EMPTY_KEY_GROUP));
+    }
+    if groups.iter().all(Vec::is_empty) {
+        return Err(Failure::general(
+            "no recipients: pass --age age1…, set SOPS_AGE_RECIPIENTS, or add a creation rule to .sops.yaml",
+        ));
+    }
+    let rule = rule_from_args(&keys.rule)?.or(cfg_rule);
+    let mut mac_only_encrypted = keys.mac_only_encrypted || cfg_mac_only;
+    let rule = if input_format == Format::Binary {
+        // One value, always encrypted, as sops' binary store does: a
+        // selection rule that left `data` out would have written the file
+        // in clear. Ignored with sops' warning, and no rule is written.
+        if let Some((field, _)) = rule.as_ref().and_then(Rule::field) {
+            eprintln!(
+                "seal: {field} does not apply to a binary file (its one value is always encrypted); ignored, as sops ignores it"
+            );
+        }
+        mac_only_encrypted = false;
+        Rule::Everything
+    } else {
+        rule.unwrap_or_default()
+    };
+    Ok(EncryptOptions {
+        groups,
+        shamir_threshold: keys.shamir_secret_sharing_threshold.unwrap_or(threshold),
+        rule,
+        mac_only_encrypted,
+    })
+}
+
 /// sops' code for a plaintext input it refuses: already encrypted (203),
 /// no document (92), a key that is not a string (23, when sops encrypts
 /// the tree); other parse failures are 2. The format crate tells these
@@ -104,54 +167,11 @@ pub fn run(mut a: EncryptArgs) -> Result<(), Failure> {
         None => input_format,
     };
     let match_path = a.filename_override.clone().unwrap_or_else(|| PathBuf::from(&file));
-    let rule_cfg = match find_config(a.config.as_deref()) {
-        Some(cfg) => config::creation_rule(&cfg, &match_path).map_err(config_failure)?,
-        None => None,
-    };
-    let rule_matched = rule_cfg.is_some();
-    let (groups, threshold, cfg_rule, cfg_mac_only) = match rule_cfg {
-        Some(r) => (r.groups, r.shamir_threshold, r.rule, r.mac_only_encrypted),
-        None => (Vec::new(), 0, None, false),
-    };
-    let groups: Vec<Vec<Recipient>> = if !a.age.is_empty() {
-        vec![parse_recipients(&a.age)?]
-    } else {
-        groups.iter().map(|g| parse_recipients(g)).collect::<Result<_, _>>()?
-    };
-    if groups.iter().all(Vec::is_empty) && rule_matched && a.age.is_empty() {
-        return Err(Failure::general(config::EMPTY_KEY_GROUP));
-    }
-    if groups.iter().all(Vec::is_empty) {
-        return Err(Failure::general(
-            "no recipients: pass --age age1…, set SOPS_AGE_RECIPIENTS, or add a creation rule to .sops.yaml",
-        ));
-    }
-    let rule = rule_from_args(&a.rule)?.or(cfg_rule);
-    let mut mac_only_encrypted = a.mac_only_encrypted || cfg_mac_only;
-    let rule = if input_format == Format::Binary {
-        // One value, always encrypted, as sops' binary store does: a
-        // selection rule that left `data` out would have written the file
-        // in clear. Ignored with sops' warning, and no rule is written.
-        if let Some((field, _)) = rule.as_ref().and_then(Rule::field) {
-            eprintln!(
-                "seal: {field} does not apply to a binary file (its one value is always encrypted); ignored, as sops ignores it"
-            );
-        }
-        mac_only_encrypted = false;
-        Rule::Everything
-    } else {
-        rule.unwrap_or_default()
-    };
+    let opts = options(&a.keys, a.config.as_deref(), &match_path, input_format)?;
     // Read after the keys and the rule are settled, in sops' order, so the
     // same mistake gets the same exit code.
     let bytes = read_input(&file)?;
     let branches = sops::parse_plain(&bytes, input_format).map_err(|e| plain_input_failure(e).in_file(&file))?;
-    let opts = EncryptOptions {
-        groups,
-        shamir_threshold: a.shamir_secret_sharing_threshold.unwrap_or(threshold),
-        rule,
-        mac_only_encrypted,
-    };
     let doc = sops::encrypt_document(branches, &opts).map_err(|e| Failure::from(e).in_file(&file))?;
     let out = sops::emit_encrypted_in(&doc, output_format, &layout(&a.indent, a.config.as_deref())?)?;
     target.write(&out)

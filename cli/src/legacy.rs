@@ -73,7 +73,7 @@ const REFUSED_KEY_ENV: [(&str, &str); 6] = [
 /// Flags that take a value and are passed on unchanged as `--NAME VALUE`
 /// to the subcommand of the operations listed.
 const VALUE_FLAGS: [(&str, &[Mode]); 18] = [
-    ("age", &[Mode::Encrypt]),
+    ("age", NEW_FILE),
     ("extract", &[Mode::Decrypt]),
     ("input-type", &[Mode::Encrypt, Mode::Decrypt, Mode::Rotate, Mode::Set, Mode::Edit]),
     ("output-type", &[Mode::Encrypt, Mode::Decrypt, Mode::Rotate, Mode::Set]),
@@ -81,17 +81,21 @@ const VALUE_FLAGS: [(&str, &[Mode]); 18] = [
     ("filename-override", &[Mode::Encrypt, Mode::Decrypt, Mode::Rotate]),
     ("add-age", &[Mode::Rotate]),
     ("rm-age", &[Mode::Rotate]),
-    ("unencrypted-suffix", &[Mode::Encrypt]),
-    ("encrypted-suffix", &[Mode::Encrypt]),
-    ("unencrypted-regex", &[Mode::Encrypt]),
-    ("encrypted-regex", &[Mode::Encrypt]),
-    ("unencrypted-comment-regex", &[Mode::Encrypt]),
-    ("encrypted-comment-regex", &[Mode::Encrypt]),
-    ("shamir-secret-sharing-threshold", &[Mode::Encrypt]),
+    ("unencrypted-suffix", NEW_FILE),
+    ("encrypted-suffix", NEW_FILE),
+    ("unencrypted-regex", NEW_FILE),
+    ("encrypted-regex", NEW_FILE),
+    ("unencrypted-comment-regex", NEW_FILE),
+    ("encrypted-comment-regex", NEW_FILE),
+    ("shamir-secret-sharing-threshold", NEW_FILE),
     ("config", ALL_MODES),
     ("indent", ALL_MODES),
     ("set", &[]),
 ];
+
+/// Encrypting, and editing (of a file that does not exist: `edit` refuses
+/// them for one that does): who a new file is for and its rule.
+const NEW_FILE: &[Mode] = &[Mode::Encrypt, Mode::Edit];
 
 /// Every operation: `--config` (its creation rules, and its `stores`
 /// section's indentation) and `--indent` apply to all of them.
@@ -100,7 +104,7 @@ const ALL_MODES: &[Mode] = &[Mode::Encrypt, Mode::Decrypt, Mode::Rotate, Mode::S
 /// Boolean flags passed on as `--NAME` to the operations listed.
 const BOOL_FLAGS: [(&str, &[Mode]); 3] = [
     ("ignore-mac", &[Mode::Decrypt, Mode::Rotate, Mode::Set, Mode::Edit]),
-    ("mac-only-encrypted", &[Mode::Encrypt]),
+    ("mac-only-encrypted", NEW_FILE),
     ("show-master-keys", &[Mode::Edit]),
 ];
 

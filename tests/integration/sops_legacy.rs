@@ -23,6 +23,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("sops_legacy::show_master_keys_shows_what_sops_shows_and_keeps_value_edits", show_master_keys),
         Trial::test("sops_legacy::indent_and_sops_yaml_stores_indent_as_sops_does", indent_as_sops),
         Trial::test("sops_legacy::a_binary_file_is_encrypted_whatever_the_selection_rule", binary_always_encrypted),
+        Trial::test("sops_legacy::editing_a_file_that_does_not_exist_starts_from_sops_example", new_file_edit),
     ]
 }
 
@@ -490,4 +491,49 @@ fn binary_always_encrypted() -> Result<(), Failed> {
     )?;
     let file = text(&f.seal(&["-e", "s.bin"]).ok()?);
     check(!file.contains(canary) && !file.contains("encrypted_regex"), format!("under .sops.yaml:\n{file}"))
+}
+
+/// `sops new.yaml` on a file that does not exist opens sops' example
+/// document of that format; saved changed, it is encrypted for the
+/// creation rule's (or `--age`'s) recipients; saved unchanged, nothing is
+/// written (exit 200). seal exited 100 ("not yet").
+fn new_file_edit() -> Result<(), Failed> {
+    let f = Fixture::new()?;
+    let editor = |name: &str, edit: &str| -> Result<PathBuf, Failed> {
+        let path = f.path(name);
+        let body = format!("#!/bin/sh\ncp \"$1\" \"{}/$(basename \"$1\").{name}\"\n{edit}\n", f.dir.path().display());
+        std::fs::write(&path, body)?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+        Ok(path)
+    };
+    let (look_sops, look_seal) = (editor("sops-look.sh", "")?, editor("seal-look.sh", "")?);
+    for name in ["n.yaml", "n.json", "n.env", "n.ini", "n.bin"] {
+        let args = ["--age", f.recipient.as_str(), name];
+        let sops = f.sops(&args).env("EDITOR", &look_sops).output()?;
+        let seal = f.seal_as_sops(&args).env("EDITOR", &look_seal).output()?;
+        check(
+            sops.status.code() == Some(200) && seal.status.code() == Some(200),
+            format!("{name} unchanged: exit 200 from both: {:?} {:?} {}", sops.status, seal.status, text(&seal.stderr)),
+        )?;
+        check(!f.path(name).exists(), format!("an unchanged example writes no {name}"))?;
+        let shown_sops = std::fs::read(f.path(&format!("{name}.sops-look.sh")))?;
+        let shown_seal = std::fs::read(f.path(&format!("{name}.seal-look.sh")))?;
+        check(shown_sops == shown_seal, format!("{name}: seal must show sops' example:\n{}", text(&shown_seal)))?;
+    }
+    // Saved changed, under the name sops and a creation rule: encrypted for its recipients.
+    std::fs::write(f.path(".sops.yaml"), format!("creation_rules:\n  - age: {}\n", f.recipient))?;
+    let change = editor("change.sh", "sed -i 's/example_value/CANARY-new-file/' \"$1\"")?;
+    f.seal_as_sops(&["new.yaml"]).env("EDITOR", &change).ok()?;
+    let written = std::fs::read_to_string(f.path("new.yaml"))?;
+    check(!written.contains("CANARY-new-file") && written.contains(&f.recipient), "encrypted for the rule's key")?;
+    let plain = text(&f.sops(&["-d", "new.yaml"]).ok()?);
+    check(plain.contains("example_key: CANARY-new-file"), format!("sops decrypts the new file:\n{plain}"))?;
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(f.path("new.yaml"))?.permissions());
+    check(mode & 0o077 == 0, format!("the new file is private: {mode:o}"))?;
+    // An existing file keeps its recipients: --age there is refused, not ignored.
+    let (code, _, err) = f.seal(&["edit", "--age", &f.recipient, "new.yaml"]).env("EDITOR", &change).fails()?;
+    check(
+        code == 64 && err.contains("--age applies to a new file only"),
+        format!("--age on an existing file: {code} {err}"),
+    )
 }
