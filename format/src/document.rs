@@ -33,7 +33,7 @@ pub const RESERVED_KEYS: [&str; 3] = ["data", "stringData", "scope"];
 
 /// The selection rule of a SealedSecret.
 pub fn rule() -> Rule {
-    Rule::EncryptedRegex(regex::Regex::new(ENCRYPTED_REGEX).unwrap_or_else(|_| unreachable!("constant regex")))
+    Rule::from_field("encrypted_regex", ENCRYPTED_REGEX).unwrap_or_else(|_| unreachable!("constant regex"))
 }
 
 /// Where a sealed document may be materialized.

@@ -84,7 +84,7 @@ impl Rule {
     /// Builds a rule from a field name and value.
     pub fn from_field(name: &str, value: &str) -> Result<Rule, Error> {
         let re = |v: &str| {
-            Regex::new(v).map_err(|e| Error::Metadata(format!("{name} is not a valid regular expression: {e}")))
+            compiled(v).map_err(|e| Error::Metadata(format!("{name} is not a valid regular expression: {e}")))
         };
         Ok(match name {
             "unencrypted_suffix" => Rule::UnencryptedSuffix(value.to_owned()),
@@ -115,6 +115,43 @@ impl Rule {
     pub fn same_as(&self, other: &Rule) -> bool {
         self.field() == other.field()
     }
+}
+
+/// The patterns [`compiled`] keeps.
+static COMPILED: std::sync::OnceLock<std::sync::Mutex<Vec<(String, Regex)>>> = std::sync::OnceLock::new();
+
+/// The patterns kept now (for tests).
+#[cfg(test)]
+pub(crate) fn compiled_patterns() -> Vec<String> {
+    COMPILED.get().and_then(|c| c.lock().ok().map(|c| c.iter().map(|(p, _)| p.clone()).collect())).unwrap_or_default()
+}
+
+/// Most patterns [`compiled`] keeps, and the longest it keeps: a file
+/// names its pattern, so what the cache holds is bounded by these, not by
+/// the files read.
+const MAX_COMPILED: usize = 32;
+const MAX_COMPILED_LEN: usize = 1024;
+
+/// The patterns compiled so far: every file of a repository, and every
+/// SealedSecret the controller reads, names the same few rules, and
+/// compiling one cost about an eighth of decrypting a SealedSecret. A
+/// compiled `Regex` is shared (cloning it is a reference count). Only
+/// patterns that compiled are kept, at most [`MAX_COMPILED`] of them of at
+/// most [`MAX_COMPILED_LEN`] bytes, the first ones seen.
+fn compiled(pattern: &str) -> Result<Regex, regex::Error> {
+    let cache = COMPILED.get_or_init(|| std::sync::Mutex::new(Vec::new()));
+    let hit = cache.lock().ok().and_then(|c| c.iter().find(|(p, _)| p == pattern).map(|(_, r)| r.clone()));
+    if let Some(re) = hit {
+        return Ok(re);
+    }
+    let re = Regex::new(pattern)?;
+    if let Ok(mut c) = cache.lock()
+        && c.len() < MAX_COMPILED
+        && pattern.len() <= MAX_COMPILED_LEN
+    {
+        c.push((pattern.to_owned(), re.clone()));
+    }
+    Ok(re)
 }
 
 /// The whole `sops` block.

@@ -185,6 +185,25 @@ fn metadata_without_a_rule_encrypts_every_value_and_writes_no_rule() {
 }
 
 #[test]
+fn selection_patterns_are_compiled_once_and_the_cache_is_bounded() {
+    let rule = |p: &str| Rule::from_field("encrypted_regex", p).expect("valid");
+    let first = rule("^cache-test-0$");
+    assert!(metadata::compiled_patterns().iter().any(|p| p == "^cache-test-0$"));
+    assert!(
+        matches!((first, rule("^cache-test-0$")), (Rule::EncryptedRegex(a), Rule::EncryptedRegex(b)) if a.as_str() == b.as_str())
+    );
+    let long = format!("^{}$", "x".repeat(2000));
+    rule(&long);
+    for i in 1..100 {
+        rule(&format!("^cache-test-{i}$"));
+    }
+    let kept = metadata::compiled_patterns();
+    assert!(kept.len() <= 32, "{} kept", kept.len());
+    assert!(!kept.contains(&long), "a long pattern is compiled, not kept");
+    assert!(Rule::from_field("encrypted_regex", "(").is_err(), "an invalid pattern is still refused");
+}
+
+#[test]
 fn layout_indents_as_sops_stores_do() {
     let mut m = Map::new();
     let mut inner = Map::new();
