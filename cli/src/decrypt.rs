@@ -6,7 +6,7 @@ use clap::Args;
 use seal_format::sops::{self, DecryptOptions, Format, Value};
 
 use crate::common::{OutputTarget, format_of, layout, open, read_input};
-use crate::{Failure, IdentityArgs, IndentArgs, exit, identity};
+use crate::{Failure, IdentityArgs, IndentArgs, exit};
 
 #[derive(Args)]
 pub struct DecryptArgs {
@@ -54,7 +54,7 @@ pub fn run(a: DecryptArgs) -> Result<(), Failure> {
     };
     let layout = layout(&a.indent, a.config.as_deref())?;
     let bytes = read_input(&a.file)?;
-    let ids = identity::load(&a.ids.identity)?;
+    let ids = a.ids.load()?;
     let opts = DecryptOptions { verify_mac: !a.ignore_mac, stash: false };
     let (branches, _, _) = open(&a.file, &bytes, format, &ids, opts)?;
     let out = match &a.extract {

@@ -25,7 +25,7 @@ use seal_format::sops::compare::Leaf;
 use seal_format::sops::{self, DecryptOptions, Format, Identities, Map, Value};
 
 use crate::common::{read_input, write_stdout};
-use crate::{Failure, IdentityArgs, identity};
+use crate::{Failure, IdentityArgs};
 
 /// Arguments of `seal diff`.
 #[derive(Args)]
@@ -69,7 +69,7 @@ pub fn run(a: DiffArgs) -> Result<(), Failure> {
     };
     let format_name = name.unwrap_or(new.as_str());
     let format = if format_name.ends_with(".json") { Format::Json } else { Format::Yaml };
-    let ids = identity::load(&a.ids.identity)?;
+    let ids = a.ids.load()?;
     let old = side(old, format, &ids)?;
     let new = side(new, format, &ids)?;
     let report = compare(&old, &new);

@@ -9,7 +9,7 @@ use clap::Args;
 use seal_format::sops::{self, DecryptOptions, Format};
 
 use crate::common::{format_of, layout, open, read_input, reseal, write_in_place};
-use crate::{Failure, IdentityArgs, IndentArgs, exit, identity};
+use crate::{Failure, IdentityArgs, IndentArgs, exit};
 
 #[derive(Args)]
 pub struct EditArgs {
@@ -62,7 +62,7 @@ pub fn run(a: EditArgs) -> Result<(), Failure> {
         ));
     }
     let bytes = read_input(&file)?;
-    let ids = identity::load(&a.ids.identity)?;
+    let ids = a.ids.load()?;
     let (branches, metadata, cipher) =
         open(&file, &bytes, format, &ids, DecryptOptions { verify_mac: !a.ignore_mac, stash: true })?;
     let plain = if a.show_master_keys {

@@ -12,7 +12,7 @@ use seal_format::sops::{DecryptOptions, Format, Value, cipher::go_format_g};
 use zeroize::Zeroizing;
 
 use crate::common::{format_of, open, read_input};
-use crate::{Failure, IdentityArgs, exit, identity};
+use crate::{Failure, IdentityArgs, exit};
 
 #[derive(Args)]
 pub struct ExecEnvArgs {
@@ -53,7 +53,7 @@ pub fn run(a: ExecEnvArgs) -> Result<(), Failure> {
     crate::guard::disable_core_dumps();
     let format = format_of(None, file, Format::Yaml)?;
     let bytes = read_input(file)?;
-    let ids = identity::load(&a.ids.identity)?;
+    let ids = a.ids.load()?;
     let (branches, _, _) = open(file, &bytes, format, &ids, DecryptOptions::default())?;
     let root = branches.first().ok_or_else(|| Failure::input(format!("{file}: the file has no document")))?;
     let mut env: Vec<(String, Zeroizing<String>)> = Vec::new();

@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::common::{format_of, layout, open, read_input};
 use crate::exec_env::{RunAs, run_command};
-use crate::{Failure, IdentityArgs, IndentArgs, identity};
+use crate::{Failure, IdentityArgs, IndentArgs};
 
 /// sops' name for the file when `--filename` is not given.
 const FALLBACK_FILENAME: &str = "tmp-file";
@@ -81,7 +81,7 @@ pub fn run(a: ExecFileArgs) -> Result<(), Failure> {
         None => format,
     };
     let bytes = read_input(file)?;
-    let ids = identity::load(&a.ids.identity)?;
+    let ids = a.ids.load()?;
     let (branches, _, _) = open(file, &bytes, format, &ids, DecryptOptions::default())?;
     let plain = Zeroizing::new(sops::emit_plain_in(&branches, out_format, &layout(&a.indent, a.config.as_deref())?)?);
     drop(branches);

@@ -44,6 +44,9 @@ pub const NEED_AT_LEAST_ONE_DOCUMENT: u8 = 92;
 /// No file given where one is needed, or the file does not exist
 /// (sops' `NoFileSpecified`).
 pub const NO_FILE_SPECIFIED: u8 = 100;
+/// `--decryption-order` names a key type twice (sops'
+/// `DuplicateDecryptionKeyType`).
+pub const DUPLICATE_DECRYPTION_KEY_TYPE: u8 = 112;
 /// No identity recovers the data key (sops' `CouldNotRetrieveKey`).
 pub const COULD_NOT_RETRIEVE_KEY: u8 = 128;
 /// `edit` ended with the file unchanged (sops' `FileHasNotBeenModified`).

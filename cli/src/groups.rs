@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 use seal_format::sops::{self, Format, Recipient, metadata::KeyGroup, recipients};
 
 use crate::common::{format_of, layout, parse_recipients, read_input, write_in_place, write_stdout};
-use crate::{Failure, IdentityArgs, IndentArgs, identity};
+use crate::{Failure, IdentityArgs, IndentArgs};
 
 #[derive(Subcommand)]
 pub enum GroupsCommand {
@@ -176,7 +176,7 @@ fn change(a: &FileArgs, op: Op) -> Result<(), Failure> {
     if let (Op::Add(new), Some(last)) = (op, groups.last_mut()) {
         *last = new;
     }
-    let ids = identity::load(&a.ids.identity)?;
+    let ids = a.ids.load()?;
     let key = recipients::recover(&doc.metadata, &ids).map_err(|e| Failure::from(e).in_file(&file))?;
     let threshold = threshold(a.shamir_secret_sharing_threshold, doc.metadata.shamir_threshold, groups.len())
         .map_err(|f| f.in_file(&file))?;

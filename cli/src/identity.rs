@@ -17,6 +17,21 @@ pub fn default_key_file() -> Option<PathBuf> {
 }
 
 /// Loads every identity the environment offers.
+/// Checks sops' `--decryption-order` (`SOPS_DECRYPTION_ORDER`): the key
+/// types to try first, in order (sops still tries the others after them;
+/// its default is `age,pgp`). seal has age keys only, so every order gives
+/// the same result and is followed as it is; a type named twice is sops'
+/// error, with its code.
+pub fn decryption_order(order: &str) -> Result<(), Failure> {
+    let types: Vec<&str> = order.split(',').collect();
+    match types.iter().enumerate().find(|(i, t)| types.get(..*i).is_some_and(|before| before.contains(t))) {
+        Some((_, t)) => {
+            Err(Failure::new(exit::DUPLICATE_DECRYPTION_KEY_TYPE, format!("Duplicate decryption key type: {t}")))
+        }
+        None => Ok(()),
+    }
+}
+
 pub fn load(files: &[PathBuf]) -> Result<Identities, Failure> {
     let mut ids = Identities::new();
     let read = |p: &Path| {

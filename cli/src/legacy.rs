@@ -345,12 +345,7 @@ impl Classic {
                 }
                 "decryption-order" => {
                     let v = value()?;
-                    if v.to_str().is_none_or(|v| v.split(',').any(|k| k.trim() != "age")) {
-                        return Err(Failure::unsupported(format!(
-                            "--decryption-order {}: seal decrypts with age keys only",
-                            v.to_string_lossy()
-                        )));
-                    }
+                    crate::identity::decryption_order(&v.to_string_lossy())?;
                 }
                 _ => return Err(usage(format!("flag provided but not defined: -{name}"))),
             }

@@ -184,8 +184,14 @@ fn keys_seal_does_not_implement_are_refused_by_name() {
     // A flag the subcommand has is passed on: rotate's --rm-pgp here.
     assert_eq!(ok(&["seal", "-r", "--rm-pgp", "FP", "f"]), ["seal", "rotate", "--rm-pgp", "FP", "--", "f"]);
     assert_eq!(refused(&["seal", "-r", "--rm-kms", "arn", "f"]).code, exit::UNSUPPORTED);
-    assert_eq!(refused(&["seal", "-d", "--decryption-order", "age,pgp", "f"]).code, exit::UNSUPPORTED);
+    // An order only sorts the keys tried, and seal has age keys only:
+    // sops' default order is followed as it is; a type twice is sops' 112.
+    assert_eq!(ok(&["seal", "-d", "--decryption-order", "age,pgp", "f"]), ["seal", "decrypt", "--", "f"]);
     assert_eq!(ok(&["seal", "-d", "--decryption-order", "age", "f"]), ["seal", "decrypt", "--", "f"]);
+    assert_eq!(
+        refused(&["seal", "-d", "--decryption-order", "age,age", "f"]).code,
+        exit::DUPLICATE_DECRYPTION_KEY_TYPE
+    );
 }
 
 #[test]

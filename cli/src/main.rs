@@ -177,6 +177,20 @@ pub struct IdentityArgs {
     /// An age identity file (repeatable); also SOPS_AGE_KEY, SOPS_AGE_KEY_FILE and the default sops key file.
     #[arg(long = "identity", value_name = "FILE", env = "SEAL_IDENTITY", value_delimiter = ',')]
     pub identity: Vec<PathBuf>,
+    /// sops' key types to try, in order (comma-separated); seal decrypts with age keys only, so only `age` may be named.
+    #[arg(long, value_name = "TYPES", env = "SOPS_DECRYPTION_ORDER")]
+    pub decryption_order: Option<String>,
+}
+
+impl IdentityArgs {
+    /// The identities to decrypt with, once `--decryption-order` is one
+    /// seal can follow.
+    pub fn load(&self) -> Result<seal_format::sops::Identities, Failure> {
+        if let Some(order) = &self.decryption_order {
+            identity::decryption_order(order)?;
+        }
+        identity::load(&self.identity)
+    }
 }
 
 /// sops' `--indent`: how YAML and JSON output is indented, over the

@@ -38,7 +38,7 @@ use seal_format::document::{self as sealed, SecretData};
 use seal_format::sops::{self, DecryptOptions, Identities, Map, Metadata, Value};
 
 use crate::common::{read_input, sealed_failure, write_stdout};
-use crate::{Failure, IdentityArgs, identity};
+use crate::{Failure, IdentityArgs};
 
 /// Arguments of `seal render`.
 #[derive(Args)]
@@ -60,7 +60,7 @@ pub fn run(a: RenderArgs) -> Result<(), Failure> {
     for p in &paths {
         collect(p, &mut files)?;
     }
-    let ids = identity::load(&a.ids.identity)?;
+    let ids = a.ids.load()?;
     let ctx = Renderer { ids: &ids, namespace: a.namespace.as_deref() };
     let mut out = String::new();
     for file in &files {

@@ -6,7 +6,7 @@ use clap::Args;
 use seal_format::sops::{self, DecryptOptions, Format, Recipient, Value, recipients};
 
 use crate::common::{OutputTarget, format_of, layout, open, parse_recipients, read_input, reseal};
-use crate::{Failure, IdentityArgs, IndentArgs, exit, identity};
+use crate::{Failure, IdentityArgs, IndentArgs, exit};
 
 #[derive(Args)]
 pub struct RotateArgs {
@@ -77,7 +77,7 @@ pub fn run(a: RotateArgs) -> Result<(), Failure> {
         None => format,
     };
     let bytes = read_input(&a.file)?;
-    let ids = identity::load(&a.ids.identity)?;
+    let ids = a.ids.load()?;
     let opts = DecryptOptions { verify_mac: !a.ignore_mac, ..DecryptOptions::default() };
     let (branches, mut metadata, _) = open(&a.file, &bytes, format, &ids, opts)?;
     // A new data key cannot be wrapped for pgp, kms, … keys: they must be

@@ -10,7 +10,7 @@ use seal_format::document::{self as sealed, ScopeBinding, SecretParts};
 use seal_format::sops::{self, DecryptOptions, EncryptOptions, Format, Recipient, Value, recipients as keys};
 
 use crate::common::{open, read_input, write_in_place, write_stdout};
-use crate::{Failure, IdentityArgs, identity};
+use crate::{Failure, IdentityArgs};
 
 /// How widely a SealedSecret may be used.
 #[derive(Clone, Copy, ValueEnum, Default)]
@@ -119,7 +119,7 @@ fn gather(a: &SecretArgs) -> Result<SecretParts, Failure> {
             let is_sops = text.lines().any(|l| l.starts_with("sops:") || l.trim_start().starts_with("\"sops\""));
             let branches = if is_sops {
                 // A Flux-style SOPS Secret: decrypt it first.
-                let ids = identity::load(&a.ids.identity)?;
+                let ids = a.ids.load()?;
                 open(file, &bytes, format, &ids, DecryptOptions::default())?.0
             } else {
                 sops::parse_plain(&bytes, format).map_err(|e| Failure::from(e).in_file(file))?
@@ -231,7 +231,7 @@ pub fn run(a: SecretArgs) -> Result<(), Failure> {
 fn merge(mut a: SecretArgs, target: &Path) -> Result<(), Failure> {
     let file = target.display().to_string();
     let bytes = read_input(&file)?;
-    let ids = identity::load(&a.ids.identity)?;
+    let ids = a.ids.load()?;
     let (mut branches, mut metadata, cipher) = open(
         &file,
         &bytes,

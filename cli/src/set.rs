@@ -11,7 +11,7 @@ use seal_format::sops::{self, DecryptOptions, Format, Map, tree_path};
 use zeroize::Zeroizing;
 
 use crate::common::{format_of, layout, open, read_input, reseal, write_in_place};
-use crate::{Failure, IdentityArgs, IndentArgs, exit, identity};
+use crate::{Failure, IdentityArgs, IndentArgs, exit};
 
 #[derive(Args)]
 pub struct SetArgs {
@@ -124,7 +124,7 @@ pub fn rewrite(
         None => format,
     };
     let bytes = read_input(&name)?;
-    let ids = identity::load(&ids.identity)?;
+    let ids = ids.load()?;
     let (mut branches, metadata, cipher) =
         open(&name, &bytes, format, &ids, DecryptOptions { verify_mac: !ignore_mac, stash: true })?;
     let root = branches.first_mut().ok_or_else(|| Failure::input(format!("{name}: the file has no document")))?;

@@ -7,7 +7,7 @@ use clap::Args;
 use seal_format::sops::{self, Format, Identities, Metadata, Recipient, recipients};
 
 use crate::common::{config_failure, find_config, format_of, layout, parse_recipients, read_input, write_in_place};
-use crate::{Failure, IdentityArgs, IndentArgs, config, identity};
+use crate::{Failure, IdentityArgs, IndentArgs, config};
 
 #[derive(Args)]
 pub struct UpdatekeysArgs {
@@ -49,7 +49,7 @@ pub fn run(a: UpdatekeysArgs) -> Result<(), Failure> {
             .ok_or_else(|| Failure::general(format!("no creation rule in {} matches {file}", cfg.display())))?;
         rule.groups.iter().map(|g| parse_recipients(g)).collect::<Result<_, _>>()?
     };
-    let ids = identity::load(&a.ids.identity)?;
+    let ids = a.ids.load()?;
     let before: Vec<String> = doc.metadata.recipients().map(str::to_owned).collect();
     if doc.metadata.key_groups.iter().any(|g| g.foreign_types().next().is_some()) {
         keep_foreign(&mut doc.metadata, &groups, &ids).map_err(|f| f.in_file(&file))?;

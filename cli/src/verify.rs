@@ -6,7 +6,7 @@ use seal_format::document as sealed;
 use seal_format::sops::{self, DecryptOptions, Format, Identities, Recipient, Value, recipients};
 
 use crate::common::{read_input, sealed_failure};
-use crate::{Failure, IdentityArgs, exit, identity};
+use crate::{Failure, IdentityArgs, exit};
 
 #[derive(Args)]
 pub struct VerifyArgs {
@@ -22,7 +22,7 @@ pub struct VerifyArgs {
 
 /// `seal verify`: one line per file; non-zero exit if any file fails.
 pub fn run(a: VerifyArgs) -> Result<(), Failure> {
-    let ids = identity::load(&a.ids.identity)?;
+    let ids = a.ids.load()?;
     let mut failed = 0;
     for file in &a.files {
         match verify_one(file, &ids, a.no_decrypt) {

@@ -274,6 +274,9 @@ fn exit_codes_match() -> Result<(), Failed> {
         case("an edit that changes nothing", &["e.yaml"], 200),
         Case { env: vec![("EDITOR", PathBuf::from("false"))], ..case("an editor that fails", &["e.yaml"], 201) },
         case("rotate without a file", &["-r"], 100),
+        case("a key type twice in --decryption-order", &["-d", "--decryption-order", "age,age", "e.yaml"], 112),
+        case("set with a key type twice", &["set", "--decryption-order", "age,age", "e.yaml", r#"["c"]"#, "2"], 112),
+        case("sops' default order, age then pgp", &["decrypt", "--decryption-order", "age,pgp", "e.yaml"], 0),
         case("decrypt of a missing file", &["-d", "missing.yaml"], 100),
         case("--in-place with --output", &["-d", "-i", "--output", "o.yaml", "e.yaml"], 8),
         case(
