@@ -24,6 +24,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("sops_legacy::indent_and_sops_yaml_stores_indent_as_sops_does", indent_as_sops),
         Trial::test("sops_legacy::a_binary_file_is_encrypted_whatever_the_selection_rule", binary_always_encrypted),
         Trial::test("sops_legacy::editing_a_file_that_does_not_exist_starts_from_sops_example", new_file_edit),
+        Trial::test("sops_legacy::set_with_a_nested_path_matches_sops", set_nested),
     ]
 }
 
@@ -539,4 +540,23 @@ fn new_file_edit() -> Result<(), Failed> {
         code == 64 && err.contains("--age applies to a new file only"),
         format!("--age on an existing file: {code} {err}"),
     )
+}
+
+/// The classic `--set '["a"]["b"] "v"' f`, on a value that exists and on
+/// a path that does not yet: seal and sops give the same exit code and the
+/// same file, as sops decrypts it.
+fn set_nested() -> Result<(), Failed> {
+    let f = Fixture::new()?;
+    for (name, set) in [("over", r#"["a"]["b"] "v""#), ("new", r#"["n"]["m"] {"k": [1, "two"]}"#)] {
+        let (by_sops, by_seal) = (format!("{name}-sops.yaml"), format!("{name}-seal.yaml"));
+        std::fs::copy(f.path("e.yaml"), f.path(&by_sops))?;
+        std::fs::copy(f.path("e.yaml"), f.path(&by_seal))?;
+        let sops = f.sops(&["--set", set, &by_sops]).output()?;
+        let seal = f.seal(&["--set", set, &by_seal]).output()?;
+        same(&format!("--set {set}"), &sops, &seal)?;
+        check(seal.status.success(), format!("--set {set}: {}", text(&seal.stderr)))?;
+        let (a, b) = (f.sops(&["-d", &by_sops]).ok()?, f.sops(&["-d", &by_seal]).ok()?);
+        check(a == b, format!("--set {set}:\n--- sops\n{}\n--- seal\n{}", text(&a), text(&b)))?;
+    }
+    Ok(())
 }
