@@ -36,7 +36,7 @@ const SOPS_ONLY_SUBCOMMANDS: [&str; 3] = ["publish", "keyservice", "completion"]
 
 /// sops flags naming keys seal does not implement (they take a value), and
 /// key services. `hckms` is from sops 3.12.
-const REFUSED_VALUE_FLAGS: [&str; 21] = [
+const REFUSED_VALUE_FLAGS: [&str; 23] = [
     "k",
     "kms",
     "p",
@@ -57,6 +57,8 @@ const REFUSED_VALUE_FLAGS: [&str; 21] = [
     "rm-azure-kv",
     "add-hc-vault-transit",
     "rm-hc-vault-transit",
+    "add-hckms",
+    "rm-hckms",
     "keyservice",
 ];
 

@@ -33,6 +33,9 @@ pub struct RotateArgs {
     /// Remove these Vault transit keys (`ADDRESS/v1/ENGINE/keys/NAME`) while rotating.
     #[arg(long, value_name = "URI,...", value_delimiter = ',')]
     rm_hc_vault_transit: Vec<String>,
+    /// Remove these HuaweiCloud KMS keys (`REGION:KEY_UUID`, sops 3.12's `hckms`) while rotating.
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    rm_hckms: Vec<String>,
     /// Input format (default: from the file name).
     #[arg(long, value_name = "TYPE")]
     input_type: Option<String>,
@@ -88,6 +91,7 @@ pub fn run(a: RotateArgs) -> Result<(), Failure> {
         ("gcp_kms", &a.rm_gcp_kms),
         ("azure_kv", &a.rm_azure_kv),
         ("hc_vault", &a.rm_hc_vault_transit),
+        ("hckms", &a.rm_hckms),
     ];
     // A name that matches no key is a mistake to report, not to skip.
     for (kind, names) in removed {
@@ -116,6 +120,7 @@ pub fn run(a: RotateArgs) -> Result<(), Failure> {
                 "gcp_kms" => "--rm-gcp-kms",
                 "azure_kv" => "--rm-azure-kv",
                 "hc_vault" => "--rm-hc-vault-transit",
+                "hckms" => "--rm-hckms",
                 _ => "",
             };
             let how =
@@ -163,7 +168,7 @@ pub fn run(a: RotateArgs) -> Result<(), Failure> {
 
 /// The name a `--rm-…` flag gives a key of another type, as sops forms it
 /// from the stanza (`pgp` fp, `kms` arn, `gcp_kms` resource_id, `azure_kv`
-/// URL, `hc_vault` URI).
+/// URL, `hc_vault` URI, `hckms` key_id).
 fn foreign_key_name(kind: &str, key: &Value) -> Option<String> {
     let m = key.as_map()?;
     let f = |name: &str| m.get(name).and_then(Value::as_str).map(str::trim);
@@ -173,6 +178,7 @@ fn foreign_key_name(kind: &str, key: &Value) -> Option<String> {
         "gcp_kms" => f("resource_id")?.to_owned(),
         "azure_kv" => format!("{}/keys/{}/{}", f("vault_url")?.trim_end_matches('/'), f("name")?, f("version")?),
         "hc_vault" => format!("{}/v1/{}/keys/{}", f("vault_address")?, f("engine_path")?, f("key_name")?),
+        "hckms" => f("key_id")?.to_owned(),
         _ => return None,
     })
 }

@@ -25,6 +25,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("sops_commands::groups_add_and_delete_match_sops", groups_match_sops),
         Trial::test("sops_commands::foreign_pgp_stanza_kept_through_edit_set_unset_updatekeys", foreign_pgp_kept),
         Trial::test("sops_commands::foreign_pgp_rotate_refused_unless_removed", foreign_pgp_rotate),
+        Trial::test("sops_commands::foreign_hckms_rotate_refused_unless_removed", foreign_hckms_rotate),
         Trial::test(
             "sops_commands::foreign_pgp_key_group_kept_through_edit_set_unset_updatekeys",
             foreign_pgp_group_kept,
@@ -457,4 +458,29 @@ fn foreign_pgp_rotate() -> Result<(), Failed> {
     let text = std::fs::read_to_string(c.path("f.yaml"))?;
     check(!text.contains("pgp:") && !text.contains(&p.fingerprint), "the named PGP key must be gone")?;
     check(c.decrypted("f.yaml")?.contains("password: s3cret"), "the age key must still open it")
+}
+
+/// A HuaweiCloud KMS key (sops 3.12's `hckms`) beside the age key, as a
+/// 3.12 file holds it: `rotate` refuses to drop it unasked, names
+/// `--rm-hckms`, and with it removes that key only.
+fn foreign_hckms_rotate() -> Result<(), Failed> {
+    let c = Case::new("f.yaml", "password: s3cret\n")?;
+    let text = std::fs::read_to_string(c.path("f.yaml"))?;
+    let stanza = "    hckms:\n        - key_id: tr-west-1:0f1e2d3c-aaaa-bbbb-cccc-111122223333\n          created_at: \"2026-12-01T00:00:00Z\"\n          enc: c2VhbC10ZXN0\n";
+    let at = text.find("    lastmodified:").ok_or("no lastmodified")?;
+    let with = format!("{}{stanza}{}", &text[..at], &text[at..]);
+    std::fs::write(c.path("f.yaml"), &with)?;
+    let seal = seal_bin();
+    let (code, _, err) = c.run(&seal, ["rotate", "-i", "f.yaml"]).fails()?;
+    check(
+        code == 67 && err.contains("hckms") && err.contains("--rm-hckms"),
+        format!("rotate must refuse: {code} {err}"),
+    )?;
+    check(std::fs::read_to_string(c.path("f.yaml"))? == with, "a refused rotate must not write")?;
+    let (code, _, err) = c.run(&seal, ["rotate", "-i", "--rm-hckms", "tr-west-1:other", "f.yaml"]).fails()?;
+    check(code == 2 && err.contains("no hckms key"), format!("a name matching no key: {code} {err}"))?;
+    c.run(&seal, ["-r", "-i", "--rm-hckms", "tr-west-1:0f1e2d3c-aaaa-bbbb-cccc-111122223333", "f.yaml"]).ok()?;
+    let text = std::fs::read_to_string(c.path("f.yaml"))?;
+    check(!text.contains("hckms") && !text.contains("0f1e2d3c"), "the named key must be gone")?;
+    check(c.decrypted("f.yaml")?.contains("password: s3cret"), "sops opens the rotated file with the age key")
 }
