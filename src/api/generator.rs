@@ -10,11 +10,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A password's shape. Defaults as ESO's: 24 characters, a quarter of them
-/// digits and a quarter symbols, upper and lower case, no character twice.
+/// digits and a quarter symbols, upper and lower case, no character twice,
+/// under the key `password`, written as it is.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(group = "seal.dev", version = "v1alpha1", kind = "Password", namespaced)]
 #[kube(category = "seal")]
 #[serde(rename_all = "camelCase")]
+#[serde(remote = "Self")]
 pub struct PasswordSpec {
     /// Length (default 24, at most 1024).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -34,6 +36,38 @@ pub struct PasswordSpec {
     /// Characters may repeat.
     #[serde(default)]
     pub allow_repeat: bool,
+    /// The keys to fill, each with a password of its own (default:
+    /// `password`); non-empty and unique, at most 64.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_keys: Vec<String>,
+    /// How each password is written: `raw` (the default), `base64`,
+    /// `base64url` (with padding), `base32` or `hex`, as ESO's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<PasswordEncoding>,
+    /// Fields of External Secrets Operator's schema that seal does not
+    /// implement, as paths: recorded as the object is read, and refused.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub unsupported: Vec<String>,
+}
+
+crate::api::unknown::spec_recording_unknown_fields!(PasswordSpec, Password);
+
+/// `spec.encoding` of a `Password`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PasswordEncoding {
+    /// As drawn.
+    #[default]
+    Raw,
+    /// Standard base64, padded.
+    Base64,
+    /// URL-safe base64, padded (Go's `base64.URLEncoding`).
+    Base64url,
+    /// Standard base32, padded.
+    Base32,
+    /// Lower-case hexadecimal.
+    Hex,
 }
 
 /// ESO's default symbols.
@@ -53,6 +87,7 @@ pub struct UuidSpec {}
 #[kube(group = "seal.dev", version = "v1alpha1", kind = "SSHKey", root = "SshKey", namespaced)]
 #[kube(category = "seal")]
 #[serde(rename_all = "camelCase")]
+#[serde(remote = "Self")]
 pub struct SshKeySpec {
     /// `rsa` (ESO's default when left out), `ed25519` or `ecdsa` (P-256,
     /// P-384 or P-521).
@@ -65,7 +100,14 @@ pub struct SshKeySpec {
     /// The key's comment, in both keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// Fields of External Secrets Operator's schema that seal does not
+    /// implement, as paths: recorded as the object is read, and refused.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub unsupported: Vec<String>,
 }
+
+crate::api::unknown::spec_recording_unknown_fields!(SshKeySpec, SshKey);
 
 /// The `UUID` CRD, with `spec` optional as in ESO's (its spec is empty, and
 /// manifests may leave it out). The controller reads a UUID's metadata only.

@@ -33,9 +33,9 @@ pub fn crds()
         ("externalsecrets.yaml", unknown::preserve_unknown_fields(ExternalSecret::crd())),
         ("secretstores.yaml", unknown::preserve_unknown_fields(SecretStore::crd())),
         ("clustersecretstores.yaml", unknown::preserve_unknown_fields(ClusterSecretStore::crd())),
-        ("passwords.yaml", generator::Password::crd()),
+        ("passwords.yaml", unknown::preserve_unknown_fields(generator::Password::crd())),
         ("uuids.yaml", generator::uuid_crd()),
-        ("sshkeys.yaml", generator::SshKey::crd()),
+        ("sshkeys.yaml", unknown::preserve_unknown_fields(generator::SshKey::crd())),
         ("vaultdynamicsecrets.yaml", unknown::preserve_unknown_fields(generator::VaultDynamicSecret::crd())),
         (
             "clusterexternalsecrets.yaml",

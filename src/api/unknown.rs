@@ -152,6 +152,8 @@ mod tests {
             "SecretStore" => SecretStore::crd(),
             "ClusterSecretStore" => ClusterSecretStore::crd(),
             "VaultDynamicSecret" => generator::VaultDynamicSecret::crd(),
+            "Password" => generator::Password::crd(),
+            "SSHKey" => generator::SshKey::crd(),
             _ => return None,
         })
     }
@@ -209,6 +211,8 @@ mod tests {
                 "secretstores.yaml",
                 "clustersecretstores.yaml",
                 "vaultdynamicsecrets.yaml",
+                "passwords.yaml",
+                "sshkeys.yaml",
             ];
             if !eso_kinds.contains(&file) {
                 continue;

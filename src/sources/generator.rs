@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::api::generator::{DEFAULT_SYMBOLS, PasswordSpec};
+use crate::api::generator::{DEFAULT_SYMBOLS, PasswordEncoding, PasswordSpec};
 
 pub mod ssh_key;
 mod uuid;
@@ -196,6 +196,79 @@ fn unfillable(need: &[u32; 3], left: &[usize; 5]) -> Option<(Vec<Class>, u64, u6
 /// still usable, never by rejection: at most `spec.length` (1024) draws of
 /// at most [`MAX_SYMBOL_CHARACTERS`] + 62 candidates each, a few
 /// milliseconds, so it runs on the reconcile's task.
+/// A generator's values, by key.
+pub use vault_dynamic::Values;
+
+/// Most keys a `Password` fills (`spec.secretKeys`).
+pub const MAX_SECRET_KEYS: usize = 64;
+
+/// A `Password` generator's values, as ESO's: one password per key of
+/// `spec.secretKeys` (default `password`), drawn one after the other from
+/// `rng` (so the first key's is the one a single-key spec gets), each
+/// written in `spec.encoding`.
+pub fn passwords(spec: &PasswordSpec, rng: &mut Stream) -> Result<Values, String> {
+    passwords_made_by(spec, |s| password(s, rng))
+}
+
+/// [`passwords`], with each password made by `make` (ESO's tests give a
+/// generator of their own, as they do to its `generate`).
+fn passwords_made_by(
+    spec: &PasswordSpec,
+    mut make: impl FnMut(&PasswordSpec) -> Result<Zeroizing<String>, String>,
+) -> Result<Values, String> {
+    let keys: Vec<&str> = if spec.secret_keys.is_empty() {
+        vec!["password"]
+    } else {
+        spec.secret_keys.iter().map(String::as_str).collect()
+    };
+    if keys.len() > MAX_SECRET_KEYS {
+        return Err(format!("spec.secretKeys has more than {MAX_SECRET_KEYS} keys"));
+    }
+    let unique = keys.iter().enumerate().all(|(i, k)| !k.is_empty() && !keys.get(..i).is_some_and(|b| b.contains(k)));
+    if !unique {
+        // ESO's words.
+        return Err("spec.secretKeys must be non-empty and unique".into());
+    }
+    let encoding = spec.encoding.unwrap_or_default();
+    keys.into_iter().map(|key| Ok((key.to_owned(), encode_password(&make(spec)?, encoding)))).collect()
+}
+
+/// A password in `spec.encoding`, as ESO writes it.
+fn encode_password(p: &str, encoding: PasswordEncoding) -> Zeroizing<Vec<u8>> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+    let b = p.as_bytes();
+    Zeroizing::new(match encoding {
+        PasswordEncoding::Raw => b.to_vec(),
+        PasswordEncoding::Base64 => STANDARD.encode(b).into_bytes(),
+        PasswordEncoding::Base64url => URL_SAFE.encode(b).into_bytes(),
+        PasswordEncoding::Base32 => base32(b).into_bytes(),
+        PasswordEncoding::Hex => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into_bytes(),
+    })
+}
+
+/// RFC 4648 base32, padded with `=` (Go's `base32.StdEncoding`).
+fn base32(b: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::with_capacity(b.len().div_ceil(5) * 8);
+    for chunk in b.chunks(5) {
+        let mut block = [0u8; 5];
+        block.iter_mut().zip(chunk).for_each(|(d, s)| *d = *s);
+        let bits = block.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x));
+        // Characters carrying data: 2, 4, 5, 7 or 8 for 1 to 5 bytes.
+        let used = (chunk.len() * 8).div_ceil(5);
+        for i in 0..8 {
+            if i < used {
+                let index = ((bits >> (35 - 5 * i)) & 31) as usize;
+                out.push(char::from(ALPHABET.get(index).copied().unwrap_or(b'A')));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 pub fn password(spec: &PasswordSpec, rng: &mut Stream) -> Result<Zeroizing<String>, String> {
     // Signed in the schema (an unsigned type would write `minimum: 0.0`);
     // negative counts are refused here.
@@ -349,6 +422,10 @@ fn refusal(classes: &[Class], wanted: u64, have: u64) -> String {
         names.join(" and "),
     )
 }
+
+#[cfg(test)]
+#[path = "generator/password_eso_tests.rs"]
+mod password_eso_tests;
 
 #[cfg(test)]
 mod tests {
@@ -531,6 +608,7 @@ mod tests {
                 symbol_characters: symbol_characters.clone(),
                 no_upper: r.below(2) == 0,
                 allow_repeat: r.below(4) == 0,
+                ..PasswordSpec::default()
             };
             let got = password(&spec, &mut Stream::new(b"k", &i.to_be_bytes()));
             // The shape asked for, when it is a shape at all.

@@ -111,6 +111,21 @@ fn uuid_and_ssh_key() -> Result<(), Failed> {
             )
             .await?;
         }
+        // A field ESO's schema may gain, sent as written (the typed client
+        // would drop it before the API server sees it).
+        kubectl(&fx.cluster.kubeconfig, &["-n", &ns, "apply", "-f", "-"])
+            .stdin("apiVersion: seal.dev/v1alpha1\nkind: SSHKey\nmetadata:\n  name: future\nspec:\n  keyType: ed25519\n  passphraseSecretRef:\n    name: x\n")
+            .ok()
+            .map_err(crate::fixtures::fmsg)?;
+        // ESO's Password with `secretKeys` and `encoding` (which the CRD
+        // used to prune, leaving one raw `password`).
+        let passwords: Api<seal::api::generator::Password> = fx.app.api();
+        let spec = json!({"length": 12, "secretKeys": ["a", "b"], "encoding": "hex"});
+        create(
+            &passwords,
+            json!({"apiVersion": "seal.dev/v1alpha1", "kind": "Password", "metadata": {"name": "two-hex"}, "spec": spec}),
+        )
+        .await?;
         let es = fx.es();
         let gen_ref = |kind: &str, name: &str| json!({"sourceRef": {"generatorRef": {"apiVersion": "seal.dev/v1alpha1", "kind": kind, "name": name}}});
         for (name, refs) in [
@@ -121,6 +136,8 @@ fn uuid_and_ssh_key() -> Result<(), Failed> {
             ("ec521", vec![gen_ref("SSHKey", "ec521-key")]),
             ("rsa", vec![gen_ref("SSHKey", "eso-default")]),
             ("rsa-big", vec![gen_ref("SSHKey", "rsa-8192")]),
+            ("future", vec![gen_ref("SSHKey", "future")]),
+            ("pw", vec![gen_ref("Password", "two-hex")]),
         ] {
             create(
                 &es,
@@ -173,6 +190,20 @@ fn uuid_and_ssh_key() -> Result<(), Failed> {
                 .ends_with(" deploy@ci\n"),
             "the comment ends the public key line",
         )?;
+        wait_ready(&es, "pw", "True", "Materialized").await?;
+        let pw = data(secrets.get("pw").await?);
+        let hex12 = |v: Option<&Vec<u8>>| v.is_some_and(|v| v.len() == 24 && v.iter().all(u8::is_ascii_hexdigit));
+        ensure(
+            pw.keys().map(String::as_str).collect::<Vec<_>>() == ["a", "b"]
+                && hex12(pw.get("a"))
+                && hex12(pw.get("b"))
+                && pw.get("a") != pw.get("b"),
+            format!("a and b, each a hex-encoded 12-character password: {:?}", pw.keys().collect::<Vec<_>>()),
+        )?;
+        // A field of ESO's schema seal does not implement is refused by name, not pruned.
+        let future = wait_ready(&es, "future", "False", "Unsupported").await?;
+        let message = ready_of(&future).1.map(|c| c.2).unwrap_or_default();
+        ensure(message.contains("spec.passphraseSecretRef"), format!("names the field: {message}"))?;
         // An RSA size seal does not make is refused naming the field, nothing written.
         let big = wait_ready(&es, "rsa-big", "False", "InvalidDocument").await?;
         let (_, cond) = ready_of(&big);

@@ -151,6 +151,14 @@ pub(crate) async fn generator_values(
     let key = ctx.registry.hmac_key_bytes().ok_or(EsError::KeysNotLoaded)?;
     let seed = format!("{}\0{uid}\0{}\0{epoch}", g.kind.to_ascii_lowercase(), g.name);
     let mut stream = generator::Stream::new(&key[..], seed.as_bytes());
+    // Fields of ESO's schema seal does not implement: refused by name.
+    let not_implemented = |unsupported: &[String], kind: &str, name: &str| {
+        if unsupported.is_empty() {
+            return Ok(());
+        }
+        let why = format!("{kind} {ns}/{name}: {}", crate::api::unknown::unsupported_message(unsupported));
+        Err(GeneratorError::NotImplemented { field: field.to_owned(), why })
+    };
     let impossible = |e: String| GeneratorError::Impossible {
         field: field.to_owned(),
         why: format!("{} {ns}/{}: {e}", g.kind, g.name),
@@ -158,8 +166,8 @@ pub(crate) async fn generator_values(
     Ok(match g.kind.as_str() {
         "Password" => {
             let p: Password = read_generator(ctx, ns, g, field).await?;
-            let value = generator::password(&p.spec, &mut stream).map_err(impossible)?;
-            vec![("password".to_owned(), Zeroizing::new(value.as_bytes().to_vec()))]
+            not_implemented(&p.spec.unsupported, "Password", &g.name)?;
+            generator::passwords(&p.spec, &mut stream).map_err(impossible)?
         }
         "UUID" => {
             // Only its existence matters (ESO's spec is empty, and may be left out).
@@ -175,6 +183,7 @@ pub(crate) async fn generator_values(
         }
         _ => {
             let k: SshKey = read_generator(ctx, ns, g, field).await?;
+            not_implemented(&k.spec.unsupported, "SSHKey", &g.name)?;
             // An RSA prime search takes up to a second or so of a core: at
             // most `RSA_AT_ONCE` run at a time, whoever asks, so many RSA
             // SSHKeys cannot fill the blocking pool the template budget and

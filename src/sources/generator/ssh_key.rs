@@ -314,7 +314,12 @@ mod tests {
     use super::*;
 
     fn spec(key_type: Option<&str>, key_size: Option<i64>, comment: Option<&str>) -> SshKeySpec {
-        SshKeySpec { key_type: key_type.map(Into::into), key_size, comment: comment.map(Into::into) }
+        SshKeySpec {
+            key_type: key_type.map(Into::into),
+            key_size,
+            comment: comment.map(Into::into),
+            ..SshKeySpec::default()
+        }
     }
 
     fn key(s: &SshKeySpec, seed: &str) -> Result<KeyPair, String> {
