@@ -242,31 +242,9 @@ fn encode_password(p: &str, encoding: PasswordEncoding) -> Zeroizing<Vec<u8>> {
         PasswordEncoding::Raw => b.to_vec(),
         PasswordEncoding::Base64 => STANDARD.encode(b).into_bytes(),
         PasswordEncoding::Base64url => URL_SAFE.encode(b).into_bytes(),
-        PasswordEncoding::Base32 => base32(b).into_bytes(),
+        PasswordEncoding::Base32 => seal_template::base32_encode(b).into_bytes(),
         PasswordEncoding::Hex => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into_bytes(),
     })
-}
-
-/// RFC 4648 base32, padded with `=` (Go's `base32.StdEncoding`).
-fn base32(b: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut out = String::with_capacity(b.len().div_ceil(5) * 8);
-    for chunk in b.chunks(5) {
-        let mut block = [0u8; 5];
-        block.iter_mut().zip(chunk).for_each(|(d, s)| *d = *s);
-        let bits = block.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x));
-        // Characters carrying data: 2, 4, 5, 7 or 8 for 1 to 5 bytes.
-        let used = (chunk.len() * 8).div_ceil(5);
-        for i in 0..8 {
-            if i < used {
-                let index = ((bits >> (35 - 5 * i)) & 31) as usize;
-                out.push(char::from(ALPHABET.get(index).copied().unwrap_or(b'A')));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 pub fn password(spec: &PasswordSpec, rng: &mut Stream) -> Result<Zeroizing<String>, String> {

@@ -43,6 +43,7 @@ pub mod work;
 pub use bytes::{bytes_from_text, context, text_from_bytes};
 pub use engine::{execute, execute_in};
 pub use functions::certificates::filter_pem;
+pub use functions::encoding::base32_encode;
 pub use functions::printing::go_printf;
 pub use functions::yaml::to_yaml;
 pub use gotmpl::Value;

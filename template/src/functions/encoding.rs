@@ -195,8 +195,8 @@ pub(crate) fn remembered_bcrypt(
 
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
-/// Go's `base32.StdEncoding.EncodeToString`.
-fn base32_encode(x: &[u8]) -> String {
+/// Go's `base32.StdEncoding.EncodeToString` (RFC 4648, padded).
+pub fn base32_encode(x: &[u8]) -> String {
     let mut out = String::with_capacity(x.len().div_ceil(5) * 8);
     for chunk in x.chunks(5) {
         let mut buf = [0u8; 5];
